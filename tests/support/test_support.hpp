@@ -1,0 +1,46 @@
+// Helpers shared by the tests: where the fixtures are, skipping when they are
+// absent, and comparing float tensors with a tolerance scaled by magnitude.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "blip/core/tensor.hpp"
+
+namespace blip::test {
+
+inline std::string fixtures_dir() { return BLIP_FIXTURES_DIR; }
+inline std::string assets_dir() { return BLIP_ASSETS_DIR; }
+inline std::string fixture(const std::string& relative) { return fixtures_dir() + "/" + relative; }
+inline std::string asset(const std::string& relative) { return assets_dir() + "/" + relative; }
+
+// True when `path` exists; otherwise prints a clear skip message and returns
+// false so the test can return early (CTest still shows it as passed; the
+// message says what was skipped and why).
+inline bool have_or_skip(const std::string& path, const char* what) {
+  if (std::filesystem::exists(path)) return true;
+  std::printf("SKIPPED: %s not found at %s (set BLIP_FIXTURES_DIR / BLIP_ASSETS_DIR)\n", what, path.c_str());
+  MESSAGE("SKIPPED: ", what, " not found at ", path);
+  return false;
+}
+
+// max |a - b| / max(|b|), the relative error the fixtures are checked with.
+template <class A, class B>
+double max_relative_error(const A& actual, const B& expected) {
+  REQUIRE(actual.numel() == expected.numel());
+  double max_difference = 0.0, max_magnitude = 0.0;
+  for (std::int64_t i = 0; i < expected.numel(); ++i) {
+    const double a = actual.data()[i], b = expected.data()[i];
+    max_difference = std::max(max_difference, std::abs(a - b));
+    max_magnitude = std::max(max_magnitude, std::abs(b));
+  }
+  return max_difference / std::max(max_magnitude, 1e-30);
+}
+
+}  // namespace blip::test
