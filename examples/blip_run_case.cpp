@@ -1,0 +1,85 @@
+// blip_run_case: the parity tool. Recomputes a Hugging Face fixture case with
+// blipcpp and writes every output case.json lists, under the same names and
+// dtypes, so it can be compared with the case's outputs.safetensors.
+//
+//   blip_run_case CASE_DIR OUT.safetensors
+//   blip_run_case --preprocess IMAGE --size S OUT.safetensors
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "blip/io/image.hpp"
+#include "blip/io/safetensors.hpp"
+#include "support/case_runner.hpp"
+
+namespace {
+
+const char* const kUsage =
+    "usage: blip_run_case CASE_DIR OUT.safetensors\n"
+    "       blip_run_case --preprocess IMAGE --size S OUT.safetensors\n"
+    "\n"
+    "The first form reads a fixture case (config.json, model.safetensors, inputs.safetensors,\n"
+    "case.json), computes every output case.json lists for its kind (blip_caption, blip_vqa,\n"
+    "blip_itm) and writes them to OUT.safetensors under the same names and dtypes.\n"
+    "The second form writes the pixel_values [1,3,S,S] blipcpp's image pipeline makes for IMAGE\n"
+    "(EXIF orientation, RGB conversion, Pillow bicubic resize to SxS, rescale, CLIP normalization).\n";
+
+int run_case(const std::string& case_dir, const std::string& output_path) {
+  const auto started = std::chrono::steady_clock::now();
+  blip::examples::CaseRunner runner(case_dir);
+  const blip::examples::CaseOutputs outputs = runner.run();
+  blip::SafetensorsWriter writer;
+  for (const std::string& name : outputs.names) {
+    const auto& tensor = outputs.tensors.at(name);
+    if (std::holds_alternative<blip::Tensor<float>>(tensor)) {
+      writer.add<float>(name, std::get<blip::Tensor<float>>(tensor));
+    } else {
+      writer.add<std::int64_t>(name, std::get<blip::Tensor<std::int64_t>>(tensor));
+    }
+  }
+  writer.set_metadata("kind", runner.kind());
+  writer.write(output_path);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::fprintf(stderr, "%s: %zu outputs of kind %s written to %s in %.2f s\n", case_dir.c_str(),
+               outputs.names.size(), runner.kind().c_str(), output_path.c_str(), seconds);
+  return 0;
+}
+
+int run_preprocess(const std::string& image_path, int size, const std::string& output_path) {
+  blip::ImageProcessorConfig config;
+  config.height = size;
+  config.width = size;
+  const blip::Image image = blip::load_image(image_path);
+  const blip::Tensor<float> pixels = blip::preprocess(image, config);
+  blip::SafetensorsWriter writer;
+  writer.add<float>("pixel_values", pixels.reshape(blip::Shape{1, 3, size, size}));
+  writer.write(output_path);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (argc == 6 && std::strcmp(argv[1], "--preprocess") == 0 && std::strcmp(argv[3], "--size") == 0) {
+      char* end = nullptr;
+      const long size = std::strtol(argv[4], &end, 10);
+      if (*end != '\0' || size <= 0 || size > 8192) {
+        std::fprintf(stderr, "blip_run_case: --size must be a positive integer up to 8192, got '%s'\n", argv[4]);
+        return 2;
+      }
+      return run_preprocess(argv[2], static_cast<int>(size), argv[5]);
+    }
+    if (argc == 3 && argv[1][0] != '-') return run_case(argv[1], argv[2]);
+    std::fputs(kUsage, stderr);
+    return 2;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "blip_run_case: %s\n", error.what());
+    return 1;
+  }
+}

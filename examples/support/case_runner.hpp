@@ -1,0 +1,200 @@
+// examples/support/case_runner.hpp: recomputes the outputs of a Hugging Face
+// fixture case (config.json + model.safetensors + inputs.safetensors +
+// case.json) with blipcpp. Used by the `blip_run_case` parity tool and by the
+// fixture tests. Every output case.json lists is computed from the call it
+// records (tensor arguments and generation kwargs), so new cases with other
+// sizes, batches or generation settings run unchanged.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "blip/io/safetensors.hpp"
+#include "blip/generation/session.hpp"
+#include "blip/models/blip.hpp"
+#include "python_call.hpp"
+
+namespace blip::examples {
+
+using CaseTensor = std::variant<Tensor<float>, Tensor<std::int64_t>>;
+
+struct CaseOutputs {
+  std::vector<std::string> names;            // in case.json order
+  std::map<std::string, CaseTensor> tensors;
+};
+
+inline nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream stream(path);
+  check(static_cast<bool>(stream), path, ": cannot open");
+  try {
+    return nlohmann::json::parse(stream);
+  } catch (const nlohmann::json::exception& error) {
+    fail(path, ": invalid JSON (", error.what(), ")");
+  }
+}
+
+inline Tensor<float> from_vector(const std::vector<float>& values) {
+  Tensor<float> tensor(Shape{static_cast<std::int64_t>(values.size())});
+  std::copy(values.begin(), values.end(), tensor.data());
+  return tensor;
+}
+
+class CaseRunner {
+ public:
+  explicit CaseRunner(const std::string& case_dir)
+      : directory_(case_dir),
+        case_description_(read_json_file(case_dir + "/case.json")),
+        inputs_(SafetensorsFile::open(case_dir + "/inputs.safetensors")) {
+    kind_ = case_description_.at("kind").get<std::string>();
+  }
+
+  const std::string& kind() const { return kind_; }
+
+  CaseOutputs run() {
+    const WeightStore store = WeightStore::open(directory_);
+    const ModelConfig model_config = load_model_config(directory_);
+    check(model_config.family == ModelFamily::Blip, directory_, ": kind '", kind_,
+          "' is not a BLIP case this tool runs (BLIP-2 is on the roadmap)");
+    const BlipModelConfig config = make_blip_model_config(model_config.blip);
+    if (kind_ == "blip_caption") return run_caption(BlipForConditionalGeneration::load(store, config));
+    if (kind_ == "blip_vqa") return run_vqa(BlipForQuestionAnswering::load(store, config));
+    if (kind_ == "blip_itm") return run_retrieval(BlipForImageTextRetrieval::load(store, config));
+    fail(directory_, "/case.json: unsupported kind '", kind_, "' (supported: blip_caption, blip_vqa, blip_itm)");
+  }
+
+ private:
+  Tensor<std::int64_t> input_ids(const std::string& name) const { return inputs_.to_i64(name); }
+
+  // Outputs are visited in case.json order; `compute` returns false for names it does not know.
+  template <class Compute>
+  CaseOutputs visit_outputs(Compute&& compute) {
+    CaseOutputs outputs;
+    for (const auto& [name, description] : case_description_.at("outputs").items()) {
+      outputs.names.push_back(name);
+      const std::string call = description.at("call").template get<std::string>();
+      check(compute(name, call, outputs), directory_, "/case.json: output '", name, "' of kind '", kind_,
+            "' is not one this tool knows how to compute");
+    }
+    return outputs;
+  }
+
+  // The generation outputs: "<x>_ids" is the call's sequences, "<x>_scores" the
+  // sequences_scores of the same call (case.json says "same call"), taken from
+  // the matching *_ids entry.
+  template <class Generate>
+  bool handle_generation(const std::string& name, const std::string& call, CaseOutputs& outputs, Generate&& generate) {
+    auto ends_with = [](const std::string& text, const std::string& suffix) {
+      return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with(name, "_ids")) {
+      const PythonCall parsed = parse_python_call(call);
+      generation::GenerationOutput result = generate(parsed, generation_options_from(parsed));
+      outputs.tensors[name] = result.sequences;
+      scores_[name.substr(0, name.size() - 4)] = result.sequence_scores;
+      return true;
+    }
+    if (ends_with(name, "_scores")) {
+      const std::string stem = name.substr(0, name.size() - 7);
+      auto found = scores_.find(stem);
+      check(found != scores_.end(), directory_, "/case.json: '", name, "' needs '", stem, "_ids' listed before it");
+      outputs.tensors[name] = from_vector(found->second);
+      return true;
+    }
+    return false;
+  }
+
+  Tensor<std::int64_t> tensor_argument(const PythonCall& call, const std::string& keyword) const {
+    auto found = call.tensor_arguments.find(keyword);
+    if (found == call.tensor_arguments.end()) return {};
+    return input_ids(found->second);
+  }
+
+  CaseOutputs run_caption(const BlipForConditionalGeneration& model) {
+    const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
+    return visit_outputs([&](const std::string& name, const std::string& call, CaseOutputs& outputs) {
+      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
+      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+      if (name == "tf_logits") {
+        const PythonCall parsed = parse_python_call(call);
+        outputs.tensors[name] =
+            model.forward(images, tensor_argument(parsed, "input_ids"), tensor_argument(parsed, "attention_mask"));
+        return true;
+      }
+      return handle_generation(name, call, outputs, [&](const PythonCall& parsed, const auto& options) {
+        BlipDecoderSession session = model.caption_session(images, tensor_argument(parsed, "input_ids"),
+                                                           tensor_argument(parsed, "attention_mask"));
+        return generation::generate_session(session, options);
+      });
+    });
+  }
+
+  CaseOutputs run_vqa(const BlipForQuestionAnswering& model) {
+    const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
+    return visit_outputs([&](const std::string& name, const std::string& call, CaseOutputs& outputs) {
+      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
+      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+      if (name == "question_embeds") {
+        const PythonCall parsed = parse_python_call(call);
+        outputs.tensors[name] = model.encode_question(images, tensor_argument(parsed, "input_ids"),
+                                                      tensor_argument(parsed, "attention_mask"));
+        return true;
+      }
+      if (name == "answer_tf_logits") {
+        // "logits of model.text_decoder captured during model(input_ids=..., attention_mask=...,
+        //  decoder_input_ids=..., decoder_attention_mask=...)"
+        const PythonCall parsed = parse_python_call(call.substr(call.find("during ") + 7));
+        const Tensor<std::int64_t> question = tensor_argument(parsed, "input_ids");
+        const Tensor<std::int64_t> question_mask = tensor_argument(parsed, "attention_mask");
+        const Tensor<float> question_embeddings = model.encode_question(images, question, question_mask);
+        outputs.tensors[name] = model.answer_logits(question_embeddings, question_mask,
+                                                    tensor_argument(parsed, "decoder_input_ids"),
+                                                    tensor_argument(parsed, "decoder_attention_mask"));
+        return true;
+      }
+      return handle_generation(name, call, outputs, [&](const PythonCall& parsed, const auto& options) {
+        BlipDecoderSession session = model.answer_session(images, tensor_argument(parsed, "input_ids"),
+                                                          tensor_argument(parsed, "attention_mask"));
+        return generation::generate_session(session, options);
+      });
+    });
+  }
+
+  CaseOutputs run_retrieval(const BlipForImageTextRetrieval& model) {
+    const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
+    const Tensor<std::int64_t> ids = input_ids("input_ids");
+    const Tensor<std::int64_t> mask = inputs_.contains("attention_mask") ? input_ids("attention_mask") : Tensor<std::int64_t>{};
+    std::optional<BlipForImageTextRetrieval::MatchOutput> matching;
+    std::optional<BlipForImageTextRetrieval::ContrastiveOutput> contrastive;
+    auto match = [&]() -> auto& {
+      if (!matching) matching = model.image_text_matching(images, ids, mask);
+      return *matching;
+    };
+    auto contrast = [&]() -> auto& {
+      if (!contrastive) contrastive = model.image_text_contrastive(images, ids, mask);
+      return *contrastive;
+    };
+    return visit_outputs([&](const std::string& name, const std::string&, CaseOutputs& outputs) {
+      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
+      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+      if (name == "itm_logits") return outputs.tensors[name] = match().logits, true;
+      if (name == "itm_question_embeds") return outputs.tensors[name] = match().text_embeddings, true;
+      if (name == "itc_score") return outputs.tensors[name] = contrast().similarity, true;
+      if (name == "itc_text_embeds") return outputs.tensors[name] = contrast().text_embeddings, true;
+      return false;
+    });
+  }
+
+  std::string directory_;
+  nlohmann::json case_description_;
+  SafetensorsFile inputs_;
+  std::string kind_;
+  std::map<std::string, std::vector<float>> scores_;
+};
+
+}  // namespace blip::examples

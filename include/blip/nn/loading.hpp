@@ -1,0 +1,65 @@
+// blip/nn/loading.hpp: the small weight bundles every block is made of, and
+// how they are fetched from a checkpoint by their Hugging Face names.
+//
+// A block's Weights struct is built once at load time: each Linear is
+// prepared into the layout the GEMM kernel reads fastest, each LayerNorm keeps
+// zero-copy views of its parameters. The checkpoint name of every tensor is
+// given by the `prefix` (e.g. "vision_model.encoder.layers.3.") plus the
+// module path HF uses, so a missing or mis-shaped tensor is reported with its
+// full checkpoint name by WeightStore.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "blip/core/tensor.hpp"
+#include "blip/io/weight_store.hpp"
+#include "blip/kernels/linear.hpp"
+#include "blip/kernels/normalization.hpp"
+
+namespace blip::nn {
+
+using kernels::LinearWeights;
+
+// nn.LayerNorm(width, eps): weight and bias [width].
+struct LayerNormWeights {
+  Tensor<const float> weight;  // <prefix>.weight [width]
+  Tensor<const float> bias;    // <prefix>.bias   [width]
+  float eps = 1e-5f;
+  std::int64_t width() const { return weight.numel(); }
+};
+
+// nn.Linear(in_features, out_features[, bias]): "<prefix>.weight" [out, in], "<prefix>.bias" [out].
+inline LinearWeights load_linear(const WeightStore& store, const std::string& prefix, std::int64_t out_features,
+                                 std::int64_t in_features, bool has_bias = true) {
+  Tensor<const float> weight = store.get(prefix + ".weight", Shape{out_features, in_features});
+  Tensor<const float> bias;
+  if (has_bias) bias = store.get(prefix + ".bias", Shape{out_features});
+  return LinearWeights::prepare(weight, bias);
+}
+
+inline LayerNormWeights load_layer_norm(const WeightStore& store, const std::string& prefix, std::int64_t width,
+                                        float eps) {
+  LayerNormWeights norm;
+  norm.weight = store.get(prefix + ".weight", Shape{width});
+  norm.bias = store.get(prefix + ".bias", Shape{width});
+  norm.eps = eps;
+  return norm;
+}
+
+// y = LayerNorm(x) over the last dimension; y may be x.
+inline void apply_layer_norm(const LayerNormWeights& norm, const float* x, std::int64_t rows, float* y) {
+  kernels::layer_norm(x, rows, norm.width(), norm.weight.data(), norm.bias.data(), norm.eps, y);
+}
+
+// y[rows, out] = x[rows, in] · Wᵀ + b for contiguous rows.
+inline void apply_linear(const LinearWeights& linear, const float* x, std::int64_t rows, float* y) {
+  kernels::linear(x, linear.in_features(), rows, linear, y, linear.out_features());
+}
+
+// destination += source, elementwise (residual connections).
+inline void add_in_place(float* destination, const float* source, std::int64_t count) {
+  for (std::int64_t i = 0; i < count; ++i) destination[i] += source[i];
+}
+
+}  // namespace blip::nn
