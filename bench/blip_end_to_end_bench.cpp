@@ -1,0 +1,106 @@
+// End-to-end BLIP benchmark: the same work, weights and thread count as
+// bench/pytorch_blip_baseline.py, so docs/performance.md can give blipcpp's
+// time as a ratio of PyTorch's.
+//
+//   ../shared/oracle/env.sh bench/pytorch_blip_baseline.py --out /tmp/blip-bench   # writes the models, times PyTorch
+//   BLIP_BENCH_MODEL_DIR=/tmp/blip-bench OMP_NUM_THREADS=2 build/bench/blip_end_to_end_bench
+//
+// Without BLIP_BENCH_MODEL_DIR every benchmark reports that it was skipped.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "blip/blip.hpp"
+
+namespace {
+
+std::string model_root() {
+  const char* root = std::getenv("BLIP_BENCH_MODEL_DIR");
+  return root ? root : "";
+}
+
+double max_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+struct Inputs {
+  blip::Tensor<const float> pixel_values;        // [1, 3, 384, 384]
+  blip::Tensor<std::int64_t> question_input_ids;  // [1, 10]
+};
+
+const Inputs& inputs() {
+  static const Inputs loaded = [] {
+    const blip::SafetensorsFile file = blip::SafetensorsFile::open(model_root() + "/inputs.safetensors");
+    return Inputs{file.to_f32("pixel_values"), file.to_i64("question_input_ids")};
+  }();
+  return loaded;
+}
+
+template <class Model>
+const Model& load_model(const std::string& folder) {
+  static const std::unique_ptr<const Model> model = [&] {
+    const std::string directory = model_root() + "/" + folder;
+    const blip::WeightStore store = blip::WeightStore::open(directory);
+    const blip::BlipModelConfig config = blip::make_blip_model_config(blip::load_model_config(directory).blip);
+    return std::make_unique<const Model>(Model::load(store, config));
+  }();
+  return *model;
+}
+
+bool skip_without_models(benchmark::State& state) {
+  if (!model_root().empty()) return false;
+  state.SkipWithError("set BLIP_BENCH_MODEL_DIR to the folder bench/pytorch_blip_baseline.py --out wrote");
+  return true;
+}
+
+blip::generation::GenerationOptions exactly(std::int64_t new_tokens, std::int64_t beams) {
+  blip::generation::GenerationOptions options;
+  options.max_new_tokens = new_tokens;
+  options.min_new_tokens = new_tokens;  // as the baseline: no early [SEP], always the same work
+  options.num_beams = beams;
+  return options;
+}
+
+void caption_vision_encoder(benchmark::State& state) {
+  if (skip_without_models(state)) return;
+  const auto& model = load_model<blip::BlipForConditionalGeneration>("caption");
+  for (auto _ : state) benchmark::DoNotOptimize(model.vision_model.forward(inputs().pixel_values));
+  state.counters["max_rss_MiB"] = max_rss_mib();
+}
+
+void caption_generate(benchmark::State& state, std::int64_t beams) {
+  if (skip_without_models(state)) return;
+  const auto& model = load_model<blip::BlipForConditionalGeneration>("caption");
+  for (auto _ : state) {
+    // As HF generate(pixel_values=...): the vision encoder is part of the call.
+    const blip::ImageEmbeddings images = model.vision_model.forward(inputs().pixel_values);
+    blip::BlipDecoderSession session = model.caption_session(images, {}, {});
+    benchmark::DoNotOptimize(blip::generation::generate_session(session, exactly(20, beams)));
+  }
+  state.counters["max_rss_MiB"] = max_rss_mib();
+}
+
+void vqa_generate(benchmark::State& state) {
+  if (skip_without_models(state)) return;
+  const auto& model = load_model<blip::BlipForQuestionAnswering>("vqa");
+  for (auto _ : state) {
+    const blip::ImageEmbeddings images = model.vision_model.forward(inputs().pixel_values);
+    blip::BlipDecoderSession session = model.answer_session(images, inputs().question_input_ids, {});
+    benchmark::DoNotOptimize(blip::generation::generate_session(session, exactly(5, 1)));
+  }
+  state.counters["max_rss_MiB"] = max_rss_mib();
+}
+
+}  // namespace
+
+BENCHMARK(caption_vision_encoder)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(caption_generate, 20_greedy, 1)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(caption_generate, 20_beam3, 3)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(vqa_generate)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+BENCHMARK_MAIN();

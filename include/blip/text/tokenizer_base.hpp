@@ -1,0 +1,180 @@
+// blip/text/tokenizer_base.hpp: the interface every tokenizer implements, and batching.
+//
+// One interface for the three tokenizers BLIP and BLIP-2 use: BERT WordPiece (BLIP),
+// byte-level BPE (BLIP-2 OPT) and Unigram (BLIP-2 Flan-T5). The behaviour to reproduce is
+// Hugging Face's FAST tokenizer (the Rust `tokenizers` library plus transformers' Python
+// steps), because AutoProcessor/BlipProcessor load the fast one whenever tokenizer.json exists.
+//
+// A concrete tokenizer supplies three steps, and the base class composes them the way
+// TokenizerImpl::encode + post_process do in Rust:
+//   encode_text        text -> ids/tokens, without the template's special tokens
+//                      (special tokens written IN the text are still recognised);
+//   apply_template     add the template's special tokens (BERT: [CLS] ... [SEP]);
+//   decode_ids         ids -> text.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <filesystem>
+#include <fstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "blip/core/error.hpp"
+#include "blip/core/tensor.hpp"
+
+namespace blip {
+
+namespace text_detail {
+// Python's str.replace(from, to): every non-overlapping occurrence, left to right.
+inline void replace_all(std::string& text, std::string_view from, std::string_view to) {
+  std::size_t position = text.find(from);
+  if (position == std::string::npos) return;
+  std::string replaced;
+  replaced.reserve(text.size());
+  std::size_t copied = 0;
+  for (; position != std::string::npos; position = text.find(from, copied)) {
+    replaced.append(text, copied, position - copied).append(to);
+    copied = position + from.size();
+  }
+  replaced.append(text, copied, std::string::npos);
+  text = std::move(replaced);
+}
+
+inline nlohmann::json read_json_file(const std::filesystem::path& path) {
+  std::ifstream stream(path);
+  check(static_cast<bool>(stream), "cannot open ", path.string());
+  try {
+    return nlohmann::json::parse(stream);
+  } catch (const nlohmann::json::exception& error) {
+    fail(path.string(), ": invalid JSON: ", error.what());
+  }
+}
+}  // namespace text_detail
+
+// transformers' PreTrainedTokenizerBase.clean_up_tokenization, which decode() applies to the
+// whole text when clean_up_tokenization_spaces is true.
+inline std::string clean_up_tokenization(std::string text) {
+  static const std::pair<std::string_view, std::string_view> kReplacements[] = {
+      {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  for (const auto& [from, to] : kReplacements) text_detail::replace_all(text, from, to);
+  return text;
+}
+
+// The result of tokenizing one text: ids and the matching vocabulary strings
+// (`tokenizer(text)["input_ids"]` and `convert_ids_to_tokens` of them).
+struct Encoding {
+  std::vector<std::int64_t> ids;
+  std::vector<std::string> tokens;
+
+  std::size_t size() const { return ids.size(); }
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // HF `tokenizer(text, add_special_tokens=...)`. With `max_length`, this is
+  // `truncation=True, max_length=N`: the text's tokens are cut (from the right) to
+  // N - num_special_tokens_to_add() so that the special tokens are kept and the result has at
+  // most N ids. Throws when N is smaller than the number of special tokens (Rust would
+  // underflow there).
+  Encoding encode(std::string_view text, bool add_special_tokens = true,
+                  std::optional<std::size_t> max_length = std::nullopt) const {
+    Encoding encoding = encode_text(text);
+    if (max_length) {
+      const std::size_t added = add_special_tokens ? num_special_tokens_to_add() : 0;
+      check(*max_length >= added, "Tokenizer::encode: max_length ", *max_length, " is smaller than the ", added,
+            " special tokens the template adds");
+      const std::size_t limit = *max_length - added;
+      if (encoding.ids.size() > limit) {
+        encoding.ids.resize(limit);
+        encoding.tokens.resize(limit);
+      }
+    }
+    if (add_special_tokens) apply_template(encoding);
+    return encoding;
+  }
+
+  // HF `tokenizer.decode(ids, skip_special_tokens=..., clean_up_tokenization_spaces=...)`.
+  // NOTE the default skip_special_tokens=true (HF's is False): generated ids are what this is
+  // mostly used for. clean_up_tokenization_spaces unset = the tokenizer's own default
+  // (BERT and T5: true; OPT: false, from its tokenizer_config.json).
+  std::string decode(const std::vector<std::int64_t>& ids, bool skip_special_tokens = true,
+                     std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const {
+    return decode_ids(ids, skip_special_tokens,
+                      clean_up_tokenization_spaces.value_or(default_clean_up_tokenization_spaces()));
+  }
+
+  // The vocabulary string of an id (added tokens first, then the model's vocabulary), or
+  // nullopt for an id the tokenizer does not know (the fast tokenizer returns None there; e.g.
+  // BLIP's [DEC] = 30522, which only the model knows).
+  virtual std::optional<std::string> id_to_token(std::int64_t id) const = 0;
+  virtual std::optional<std::int64_t> token_to_id(std::string_view token) const = 0;
+
+  virtual std::int64_t pad_token_id() const = 0;
+  // len(tokenizer): the number of ids, vocabulary plus added tokens.
+  virtual std::int64_t size() const = 0;
+  // Ids that decode(..., skip_special_tokens=true) drops (HF all_special_ids).
+  virtual std::vector<std::int64_t> special_token_ids() const = 0;
+  virtual bool is_special_token_id(std::int64_t id) const = 0;
+  // How many ids apply_template adds to one sequence (BERT 2, OPT 1, T5 1).
+  virtual std::size_t num_special_tokens_to_add() const = 0;
+  virtual bool default_clean_up_tokenization_spaces() const = 0;
+  // A short name for messages: "bert-wordpiece", ...
+  virtual std::string_view kind() const = 0;
+
+  // The individual steps, public so that callers can e.g. tokenize once and apply the
+  // template to pieces themselves.
+  virtual Encoding encode_text(std::string_view text) const = 0;
+  virtual void apply_template(Encoding& encoding) const = 0;
+
+ protected:
+  virtual std::string decode_ids(const std::vector<std::int64_t>& ids, bool skip_special_tokens,
+                                 bool clean_up_tokenization_spaces) const = 0;
+};
+
+// A right-padded batch: HF `tokenizer(texts, padding=True)` (padding side right for all
+// three tokenizers), as [batch, longest] tensors. attention_mask is 1 on real tokens.
+struct BatchEncoding {
+  Tensor<std::int64_t> input_ids;       // [B, T], padded with pad_token_id()
+  Tensor<std::int64_t> attention_mask;  // [B, T], 1 = token, 0 = padding
+};
+
+// HF `tokenizer(texts, padding=True[, truncation=True, max_length=N])`.
+// An empty `texts` gives [0, 0] tensors.
+inline BatchEncoding encode_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                                  bool add_special_tokens = true,
+                                  std::optional<std::size_t> max_length = std::nullopt) {
+  std::vector<Encoding> encodings;
+  encodings.reserve(texts.size());
+  std::size_t longest = 0;
+  for (const std::string& text : texts) {
+    encodings.push_back(tokenizer.encode(text, add_special_tokens, max_length));
+    longest = std::max(longest, encodings.back().size());
+  }
+  const auto batch = static_cast<std::int64_t>(texts.size());
+  const auto length = static_cast<std::int64_t>(longest);
+  BatchEncoding result{Tensor<std::int64_t>(Shape{batch, length}), Tensor<std::int64_t>(Shape{batch, length})};
+  result.input_ids.fill(tokenizer.pad_token_id());  // the mask is already zero-filled
+  for (std::int64_t row = 0; row < batch; ++row) {
+    const Encoding& encoding = encodings[static_cast<std::size_t>(row)];
+    std::int64_t* ids = result.input_ids.data() + row * length;
+    std::int64_t* mask = result.attention_mask.data() + row * length;
+    for (std::size_t column = 0; column < encoding.size(); ++column) {
+      ids[column] = encoding.ids[column];
+      mask[column] = 1;
+    }
+  }
+  return result;
+}
+
+}  // namespace blip

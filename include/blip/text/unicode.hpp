@@ -1,0 +1,252 @@
+// blip/text/unicode.hpp: UTF-8 and the few Unicode algorithms the tokenizers need.
+//
+// Hugging Face's fast tokenizers are Rust code whose character classes come from several
+// sources, each frozen at its own Unicode version. Matching them exactly means using THOSE
+// versions, not the newest Unicode (see unicode_tables.hpp and weights_tools/unicode/):
+//   * unicode_categories 0.1.1 (Unicode 8.0 data): control/format/private-use, punctuation and
+//     nonspacing-mark classes. A character assigned after 8.0 (newer emoji, newer scripts) is
+//     none of these, so it is neither dropped nor split off: it becomes [UNK].
+//   * unicode-normalization-alignments 0.1.12 (Unicode 9.0): NFD.
+//   * Rust's standard library (rustc 1.98, Unicode 17.0): char::to_lowercase, char::is_whitespace.
+//
+// Text is handled as UTF-32 (std::u32string) between decoding and the vocabulary lookup.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+#include "blip/text/unicode_tables.hpp"
+
+namespace blip::unicode {
+
+inline constexpr char32_t kReplacementCharacter = 0xFFFD;
+inline constexpr char32_t kMaxCodePoint = 0x10FFFF;
+
+// ---- UTF-8 ------------------------------------------------------------------------------------
+
+// Decodes UTF-8. Invalid input cannot reach Hugging Face (a Python str always holds valid
+// Unicode), so we do what Python's `bytes.decode("utf-8", errors="replace")` does: each maximal
+// ill-formed subsequence (Unicode §3.9, "U+FFFD substitution of maximal subparts") becomes one
+// U+FFFD. This covers overlong forms, UTF-16 surrogates (ED A0..BF ..), code points above
+// U+10FFFF and truncated sequences.
+inline std::u32string decode_utf8(std::string_view text) {
+  std::u32string code_points;
+  code_points.reserve(text.size());
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t size = text.size();
+  std::size_t i = 0;
+  while (i < size) {
+    const unsigned char lead = bytes[i];
+    if (lead < 0x80) {
+      code_points.push_back(lead);
+      ++i;
+      continue;
+    }
+    int continuation_count;
+    char32_t code_point;
+    // The valid range of the first continuation byte depends on the lead byte; this is what
+    // rules out overlong forms, surrogates and values above U+10FFFF (Unicode Table 3-7).
+    unsigned char second_low = 0x80, second_high = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      continuation_count = 1;
+      code_point = lead & 0x1F;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      continuation_count = 2;
+      code_point = lead & 0x0F;
+      if (lead == 0xE0) second_low = 0xA0;
+      if (lead == 0xED) second_high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      continuation_count = 3;
+      code_point = lead & 0x07;
+      if (lead == 0xF0) second_low = 0x90;
+      if (lead == 0xF4) second_high = 0x8F;
+    } else {  // 0x80..0xC1 or 0xF5..0xFF can never start a sequence
+      code_points.push_back(kReplacementCharacter);
+      ++i;
+      continue;
+    }
+    std::size_t next = i + 1;
+    bool valid = true;
+    for (int k = 0; k < continuation_count; ++k, ++next) {
+      const unsigned char low = k == 0 ? second_low : 0x80, high = k == 0 ? second_high : 0xBF;
+      if (next >= size || bytes[next] < low || bytes[next] > high) {
+        valid = false;
+        break;
+      }
+      code_point = (code_point << 6) | (bytes[next] & 0x3F);
+    }
+    // On failure the maximal subpart is [i, next): replace it and resume at the offending byte.
+    code_points.push_back(valid ? code_point : kReplacementCharacter);
+    i = next;
+  }
+  return code_points;
+}
+
+inline void append_utf8(std::string& out, char32_t code_point) {
+  if (code_point < 0x80) {
+    out.push_back(static_cast<char>(code_point));
+  } else if (code_point < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (code_point >> 6)));
+    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  } else if (code_point < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (code_point >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (code_point >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  }
+}
+
+inline std::size_t utf8_length(char32_t code_point) {
+  return code_point < 0x80 ? 1 : code_point < 0x800 ? 2 : code_point < 0x10000 ? 3 : 4;
+}
+
+inline std::string encode_utf8(std::u32string_view code_points) {
+  std::string out;
+  out.reserve(code_points.size());
+  for (char32_t code_point : code_points) append_utf8(out, code_point);
+  return out;
+}
+
+// ---- table lookups ----------------------------------------------------------------------------
+
+namespace detail {
+template <std::size_t N>
+bool in_ranges(const tables::CodePointRange (&ranges)[N], char32_t code_point) {
+  // First range whose end is >= code_point; the ranges are sorted and disjoint.
+  const auto* found = std::lower_bound(std::begin(ranges), std::end(ranges), code_point,
+                                       [](const tables::CodePointRange& range, char32_t value) {
+                                         return range.last < value;
+                                       });
+  return found != std::end(ranges) && found->first <= code_point;
+}
+}  // namespace detail
+
+// unicode_categories 0.1.1 `is_other()`: Cc, Cf or Co in Unicode 8.0 (despite its doc comment,
+// not Cn: unassigned code points are kept).
+inline bool is_control_format_or_private_use(char32_t code_point) {
+  return detail::in_ranges(tables::kUnicode8Other, code_point);
+}
+
+// unicode_categories 0.1.1 `is_punctuation()`: general category P* in Unicode 8.0.
+inline bool is_punctuation(char32_t code_point) {
+  return detail::in_ranges(tables::kUnicode8Punctuation, code_point);
+}
+
+// unicode_categories 0.1.1 `is_mark_nonspacing()`: general category Mn in Unicode 8.0.
+inline bool is_nonspacing_mark(char32_t code_point) {
+  return detail::in_ranges(tables::kUnicode8NonspacingMarks, code_point);
+}
+
+// Rust `char::is_whitespace`: the White_Space property (Unicode 17.0).
+inline bool is_white_space(char32_t code_point) {
+  if (code_point == ' ' || (code_point >= 0x09 && code_point <= 0x0D)) return true;
+  return code_point > 0x7F && detail::in_ranges(tables::kUnicode17WhiteSpace, code_point);
+}
+
+// Rust `char::is_ascii_punctuation`: ! " # $ % & ' ( ) * + , - . / : ; < = > ? @ [ \ ] ^ _ ` { | } ~
+inline bool is_ascii_punctuation(char32_t code_point) {
+  return (code_point >= 33 && code_point <= 47) || (code_point >= 58 && code_point <= 64) ||
+         (code_point >= 91 && code_point <= 96) || (code_point >= 123 && code_point <= 126);
+}
+
+// Canonical combining class (Unicode 9.0), 0 for starters.
+inline std::uint8_t canonical_combining_class(char32_t code_point) {
+  const auto& ranges = tables::kUnicode9CombiningClasses;
+  const auto* found = std::lower_bound(std::begin(ranges), std::end(ranges), code_point,
+                                       [](const tables::CombiningClassRange& range, char32_t value) {
+                                         return range.last < value;
+                                       });
+  return found != std::end(ranges) && found->first <= code_point ? found->combining_class : 0;
+}
+
+// ---- Hangul (Unicode §3.12): syllables decompose algorithmically ------------------------------
+inline constexpr char32_t kHangulSyllableBase = 0xAC00, kHangulLeadBase = 0x1100, kHangulVowelBase = 0x1161,
+                          kHangulTrailBase = 0x11A7;
+inline constexpr char32_t kHangulVowelCount = 21, kHangulTrailCount = 28, kHangulSyllableCount = 11172;
+
+// Appends the full canonical decomposition of one code point (Unicode 9.0), or the code point
+// itself when it has none.
+inline void append_canonical_decomposition(std::u32string& out, char32_t code_point) {
+  if (code_point < 0xC0) {  // nothing below U+00C0 decomposes
+    out.push_back(code_point);
+    return;
+  }
+  if (code_point >= kHangulSyllableBase && code_point < kHangulSyllableBase + kHangulSyllableCount) {
+    const char32_t index = code_point - kHangulSyllableBase;
+    out.push_back(kHangulLeadBase + index / (kHangulVowelCount * kHangulTrailCount));
+    out.push_back(kHangulVowelBase + (index % (kHangulVowelCount * kHangulTrailCount)) / kHangulTrailCount);
+    if (index % kHangulTrailCount != 0) out.push_back(kHangulTrailBase + index % kHangulTrailCount);
+    return;
+  }
+  const auto& entries = tables::kUnicode9Decompositions;
+  const auto* found = std::lower_bound(std::begin(entries), std::end(entries), code_point,
+                                       [](const tables::Decomposition& entry, char32_t value) {
+                                         return entry.code_point < value;
+                                       });
+  if (found != std::end(entries) && found->code_point == code_point) {
+    out.append(tables::kUnicode9DecompositionData + found->offset, found->length);
+  } else {
+    out.push_back(code_point);
+  }
+}
+
+// Canonical decomposition (NFD, Unicode 9.0): decompose every code point, then put each run of
+// non-starters in canonical order (a stable sort by combining class), as
+// unicode-normalization's Decompositions iterator does.
+inline std::u32string nfd(std::u32string_view text) {
+  std::u32string out;
+  out.reserve(text.size() + text.size() / 4);
+  for (char32_t code_point : text) append_canonical_decomposition(out, code_point);
+  std::size_t i = 0;
+  while (i < out.size()) {
+    if (canonical_combining_class(out[i]) == 0) {
+      ++i;
+      continue;
+    }
+    std::size_t run_end = i + 1;
+    while (run_end < out.size() && canonical_combining_class(out[run_end]) != 0) ++run_end;
+    if (run_end - i > 1) {
+      std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(i), out.begin() + static_cast<std::ptrdiff_t>(run_end),
+                       [](char32_t a, char32_t b) { return canonical_combining_class(a) < canonical_combining_class(b); });
+    }
+    i = run_end;
+  }
+  return out;
+}
+
+// Rust `char::to_lowercase` (Unicode 17.0), appended to `out`. It maps one code point at a time,
+// so Greek capital sigma always becomes σ, never the final form ς.
+inline void append_lowercase(std::u32string& out, char32_t code_point) {
+  if (code_point < 0x80) {
+    out.push_back(code_point >= 'A' && code_point <= 'Z' ? code_point + 32 : code_point);
+    return;
+  }
+  if (code_point == 0x130) {  // LATIN CAPITAL LETTER I WITH DOT ABOVE: SpecialCasing, two code points
+    out.push_back(0x69);
+    out.push_back(0x307);
+    return;
+  }
+  const auto& runs = tables::kUnicode17Lowercase;
+  // Last run starting at or before code_point.
+  const auto* found = std::upper_bound(std::begin(runs), std::end(runs), code_point,
+                                       [](char32_t value, const tables::CaseRun& run) { return value < run.first; });
+  if (found != std::begin(runs)) {
+    const tables::CaseRun& run = *(found - 1);
+    const char32_t offset = code_point - run.first;
+    if (offset % run.stride == 0 && offset / run.stride < run.count) {
+      out.push_back(static_cast<char32_t>(static_cast<std::int64_t>(code_point) + run.delta));
+      return;
+    }
+  }
+  out.push_back(code_point);
+}
+
+}  // namespace blip::unicode
