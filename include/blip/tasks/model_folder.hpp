@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -76,7 +77,21 @@ inline BlipModelFolder open_blip_model_folder(const std::string& directory, cons
         folder.config.architecture, ", expected ", expected_architecture);
   folder.model_config = make_blip_model_config(folder.config.blip);
   folder.generation_config = language_model_generation_config(folder.config);
-  folder.image_processor = load_image_processor_config(directory);
+  // preprocessor_config.json comes from the model folder only. Without one,
+  // BlipImageProcessor's defaults apply, sized to the vision model's
+  // image_size (the position embeddings fix the size the model accepts).
+  if (std::filesystem::exists(directory + "/preprocessor_config.json")) {
+    folder.image_processor = load_image_processor_config(directory);
+  } else {
+    folder.image_processor = ImageProcessorConfig{};
+    folder.image_processor.height = folder.image_processor.width =
+        static_cast<int>(folder.model_config.vision.image_size);
+  }
+  check(folder.image_processor.height == folder.model_config.vision.image_size &&
+            folder.image_processor.width == folder.model_config.vision.image_size,
+        directory, "/preprocessor_config.json: resizes to ", folder.image_processor.height, "x",
+        folder.image_processor.width, " but the vision model takes ", folder.model_config.vision.image_size, "x",
+        folder.model_config.vision.image_size, " images (vision_config.image_size)");
   folder.tokenizer = load_tokenizer(options.tokenizer_dir.empty() ? directory : options.tokenizer_dir);
   log_step(options.verbose, "read config, tokenizer and preprocessor", started);
   folder.weights = std::make_shared<const WeightStore>(WeightStore::open(directory));

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# usage: check_examples.sh CHECK BIN_DIR FIXTURES_DIR ASSETS_DIR
+# Exit 0 = pass, 77 = skipped (inputs absent), anything else = failure.
+set -u
+check=$1 bin=$2 fixtures=$3 assets=$4
+tokenizer="$assets/tokenizers/blip-image-captioning-base"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+need() {
+  for path in "$@"; do
+    if [ ! -e "$path" ]; then echo "SKIPPED: $path not found (set BLIP_FIXTURES_DIR / BLIP_ASSETS_DIR)"; exit 77; fi
+  done
+}
+fail() { echo "FAIL: $*"; exit 1; }
+
+need "$fixtures/blip_caption" "$assets/images" "$tokenizer"
+mapfile -t images < <(find "$assets/images" -type f \( -name '*.png' -o -name '*.jpg' \) | sort)
+[ ${#images[@]} -gt 0 ] || fail "no photos in $assets/images"
+
+case $check in
+  caption)
+    "$bin/blip_caption" "$fixtures/blip_caption" "${images[@]}" --tokenizer "$tokenizer" --beams 3 --max-new-tokens 8 \
+      > "$work/out" 2> "$work/err" || { cat "$work/err"; fail "blip_caption exited with $?"; }
+    lines=$(wc -l < "$work/out")
+    [ "$lines" -eq ${#images[@]} ] || fail "expected ${#images[@]} caption lines, got $lines"
+    for image in "${images[@]}"; do grep -qF "$image: " "$work/out" || fail "no caption line for $image"; done
+    grep -q "captioned" "$work/err" || fail "no timing on stderr"
+    ;;
+  caption_json)
+    "$bin/blip_caption" "$fixtures/blip_caption" "${images[@]}" --tokenizer "$tokenizer" --json > "$work/out" 2>/dev/null \
+      || fail "blip_caption --json failed"
+    python3 - "$work/out" ${#images[@]} <<'PY' || fail "bad JSON output"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert len(rows) == int(sys.argv[2]), rows
+assert all(isinstance(r["caption"], str) and r["image"] for r in rows)
+PY
+    ;;
+  caption_prompt)
+    out=$("$bin/blip_caption" "$fixtures/blip_caption" "${images[0]}" --tokenizer "$tokenizer" --prompt "a picture of" 2>/dev/null) \
+      || fail "blip_caption --prompt failed"
+    # Conditional captioning: the caption starts with the prompt (HF returns the prompt ids).
+    case "$out" in *": a picture of"*) ;; *) fail "caption does not start with the prompt: $out";; esac
+    ;;
+  caption_sample)
+    first=$("$bin/blip_caption" "$fixtures/blip_caption" "${images[@]:0:2}" --tokenizer "$tokenizer" --sample --seed 7 --top-k 20 2>/dev/null) \
+      || fail "sampling failed"
+    second=$("$bin/blip_caption" "$fixtures/blip_caption" "${images[@]:0:2}" --tokenizer "$tokenizer" --sample --seed 7 --top-k 20 2>/dev/null)
+    [ "$first" = "$second" ] || fail "same seed, different samples"
+    ;;
+  vqa)
+    need "$fixtures/blip_vqa"
+    "$bin/blip_vqa" "$fixtures/blip_vqa" "${images[0]}" "what is in the picture?" --tokenizer "$tokenizer" --json \
+      > "$work/out" 2>/dev/null || fail "blip_vqa failed"
+    python3 -c "import json,sys; r=json.load(open('$work/out')); assert isinstance(r['answer'], str)" || fail "bad JSON"
+    ;;
+  match)
+    need "$fixtures/blip_itm"
+    "$bin/blip_match" "$fixtures/blip_itm" --image "${images[0]}" --image "${images[1]}" --text "a dog" \
+      --text "two cats on a sofa" --text "a rocket" --tokenizer "$tokenizer" --json > "$work/out" 2>/dev/null \
+      || fail "blip_match failed"
+    python3 - "$work/out" <<'PY' || fail "bad match table"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert len(rows) == 6, rows
+for r in rows:
+    assert 0.0 <= r["itm_probability"] <= 1.0 and -1.0001 <= r["itc_similarity"] <= 1.0001, r
+PY
+    ;;
+  run_case)
+    "$bin/blip_run_case" "$fixtures/blip_caption" "$work/out.safetensors" 2>/dev/null || fail "blip_run_case failed"
+    [ -s "$work/out.safetensors" ] || fail "no output file"
+    ;;
+  preprocess)
+    need "$fixtures/preprocess/test_image.png" "$fixtures/preprocess/pv224.safetensors"
+    "$bin/blip_run_case" --preprocess "$fixtures/preprocess/test_image.png" --size 224 "$work/pv.safetensors" \
+      || fail "--preprocess failed"
+    # PNG input: identical to HF's pixel_values, byte for byte in the tensor data.
+    python3 - "$work/pv.safetensors" "$fixtures/preprocess/pv224.safetensors" <<'PY' || fail "pixel_values differ from HF"
+import json, struct, sys
+def tensor(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    info = json.loads(data[8:8 + n])["pixel_values"]
+    begin, end = info["data_offsets"]
+    return info["shape"], data[8 + n + begin: 8 + n + end]
+assert tensor(sys.argv[1]) == tensor(sys.argv[2])
+PY
+    ;;
+  tokenize)
+    printf '%s\n' '{"text": "A photo of two cats."}' '{"text": ""}' | "$bin/blip_tokenize" "$tokenizer" > "$work/out" \
+      || fail "blip_tokenize failed"
+    python3 - "$work/out" <<'PY' || fail "unexpected tokenization"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert rows[0]["ids"] == [101, 1037, 6302, 1997, 2048, 8870, 1012, 102], rows[0]
+assert rows[0]["decoded"] == "a photo of two cats.", rows[0]
+assert rows[1]["ids"] == [101, 102], rows[1]
+PY
+    ;;
+  bad_input)
+    # Clear errors naming the file, never a crash.
+    printf 'not an image' > "$work/broken.jpg"
+    "$bin/blip_caption" "$fixtures/blip_caption" "$work/broken.jpg" --tokenizer "$tokenizer" > /dev/null 2> "$work/err"
+    [ $? -eq 1 ] || fail "broken image: expected exit code 1"
+    grep -qF "broken.jpg" "$work/err" || fail "error does not name the image: $(cat "$work/err")"
+    "$bin/blip_caption" "$work/no-such-model" "${images[0]}" > /dev/null 2> "$work/err"
+    [ $? -eq 1 ] || fail "missing model: expected exit code 1"
+    grep -qF "no-such-model" "$work/err" || fail "error does not name the model folder: $(cat "$work/err")"
+    "$bin/blip_caption" --bogus > /dev/null 2>&1
+    [ $? -ne 0 ] || fail "unknown option accepted"
+    "$bin/blip_caption" --help | grep -q "usage" || fail "--help has no usage"
+    "$bin/blip_vqa" "$fixtures/blip_vqa" "${images[0]}" "" --tokenizer "$tokenizer" > /dev/null 2> "$work/err"
+    [ $? -eq 1 ] || fail "empty question: expected exit code 1"
+    grep -q "question" "$work/err" || fail "empty question error unclear: $(cat "$work/err")"
+    ;;
+  *) fail "unknown check $check" ;;
+esac
+echo "PASS: $check"
