@@ -59,11 +59,11 @@ int main(int argc, char** argv) {
     generation.num_beams = command.integer("--beams", generation.num_beams, 1, 64);
     generation.max_new_tokens = command.integer("--max-new-tokens", generation.max_new_tokens, 1, 512);
     generation.min_new_tokens = command.integer("--min-new-tokens", generation.min_new_tokens, 0, 512);
-    generation.repetition_penalty = static_cast<float>(command.real("--repetition-penalty", generation.repetition_penalty));
+    generation.repetition_penalty = command.real("--repetition-penalty", generation.repetition_penalty);
     if (command.has("--sample")) generation.do_sample = true;
-    generation.temperature = static_cast<float>(command.real("--temperature", generation.temperature));
+    generation.temperature = command.real("--temperature", generation.temperature);
     generation.top_k = command.integer("--top-k", generation.top_k, 0, 1 << 30);
-    generation.top_p = static_cast<float>(command.real("--top-p", generation.top_p));
+    generation.top_p = command.real("--top-p", generation.top_p);
     generation.seed = static_cast<std::uint64_t>(command.integer("--seed", 0, 0, 1L << 62));
 
     std::vector<blip::Image> images;

@@ -142,10 +142,10 @@ inline generation::GenerationOptions generation_options_from(const PythonCall& c
       check(std::holds_alternative<std::int64_t>(value), "generation argument '", key, "' must be an integer");
       return std::get<std::int64_t>(value);
     };
-    auto as_float = [&, key = key, value = value]() -> float {
-      if (std::holds_alternative<std::int64_t>(value)) return static_cast<float>(std::get<std::int64_t>(value));
+    auto as_real = [&, key = key, value = value]() -> double {
+      if (std::holds_alternative<std::int64_t>(value)) return static_cast<double>(std::get<std::int64_t>(value));
       check(std::holds_alternative<double>(value), "generation argument '", key, "' must be a number");
-      return static_cast<float>(std::get<double>(value));
+      return std::get<double>(value);
     };
     auto as_bool = [&, key = key, value = value]() -> bool {
       check(std::holds_alternative<bool>(value), "generation argument '", key, "' must be True or False");
@@ -157,12 +157,12 @@ inline generation::GenerationOptions generation_options_from(const PythonCall& c
     else if (key == "min_length") options.min_length = as_int();
     else if (key == "num_beams") options.num_beams = as_int();
     else if (key == "do_sample") options.do_sample = as_bool();
-    else if (key == "temperature") options.temperature = as_float();
+    else if (key == "temperature") options.temperature = as_real();
     else if (key == "top_k") options.top_k = as_int();
-    else if (key == "top_p") options.top_p = as_float();
-    else if (key == "repetition_penalty") options.repetition_penalty = as_float();
+    else if (key == "top_p") options.top_p = as_real();
+    else if (key == "repetition_penalty") options.repetition_penalty = as_real();
     else if (key == "no_repeat_ngram_size") options.no_repeat_ngram_size = as_int();
-    else if (key == "length_penalty") options.length_penalty = as_float();
+    else if (key == "length_penalty") options.length_penalty = as_real();
     else if (key == "num_return_sequences") options.num_return_sequences = as_int();
     else if (key == "early_stopping") {
       if (std::holds_alternative<std::string>(value)) {

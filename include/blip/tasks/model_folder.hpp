@@ -46,11 +46,11 @@ struct BlipModelFolder {
     options.min_length = generation_config.min_length;
     options.num_beams = generation_config.num_beams;
     options.do_sample = generation_config.do_sample;
-    options.temperature = static_cast<float>(generation_config.temperature);
+    options.temperature = generation_config.temperature;
     options.top_k = generation_config.top_k;
-    options.top_p = static_cast<float>(generation_config.top_p);
-    options.repetition_penalty = static_cast<float>(generation_config.repetition_penalty);
-    options.length_penalty = static_cast<float>(generation_config.length_penalty);
+    options.top_p = generation_config.top_p;
+    options.repetition_penalty = generation_config.repetition_penalty;
+    options.length_penalty = generation_config.length_penalty;
     options.no_repeat_ngram_size = generation_config.no_repeat_ngram_size;
     return options;
   }

@@ -1,0 +1,136 @@
+// Tests of blip/io/weight_store.hpp: fetching by name with the expected
+// shape, the errors for missing / mis-shaped weights, optional weights,
+// f16 / bf16 conversion on fetch, zero-copy f32, and the list of unused names.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "blip/io/weight_store.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace blip;
+
+namespace {
+
+template <class Action>
+std::string error_of(Action&& action) {
+  try {
+    action();
+  } catch (const blip::Error& error) {
+    return error.what();
+  }
+  return "<no error>";
+}
+
+Tensor<float> ramp(const Shape& shape, float start) {
+  Tensor<float> tensor(shape);
+  for (std::int64_t i = 0; i < tensor.numel(); ++i) tensor.data()[i] = start + 0.5f * static_cast<float>(i);
+  return tensor;
+}
+
+std::string write_checkpoint() {
+  const fs::path dir = fs::path(BLIP_TEST_BINARY_DIR) / "io_weight_store_test_files";
+  fs::create_directories(dir);
+  SafetensorsWriter writer;
+  writer.add("encoder.weight", ramp(Shape{2, 3}, 1.0f));
+  writer.add("encoder.bias", ramp(Shape{2}, -1.0f));
+  writer.add_f32_as("decoder.weight", ramp(Shape{3, 2}, 0.0f), DType::F16);
+  writer.add_f32_as("decoder.bias", ramp(Shape{3}, 2.0f), DType::BF16);
+  writer.add("text_decoder.cls.predictions.bias", ramp(Shape{4}, 0.0f));  // the tied bias, stored once
+  Tensor<std::int64_t> position_ids(Shape{1, 4});
+  for (int i = 0; i < 4; ++i) position_ids.data()[i] = i;
+  writer.add("embeddings.position_ids", position_ids);  // a buffer the model does not load
+  const std::string path = (dir / "model.safetensors").string();
+  writer.write(path);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("get returns the weight with the expected shape, f32 zero-copy, f16/bf16 converted") {
+  const std::string path = write_checkpoint();
+  const WeightStore store = WeightStore::open(path);
+  CHECK(store.checkpoint().path() == path);
+
+  const Tensor<const float> weight = store.get("encoder.weight", Shape{2, 3});
+  CHECK(weight.shape() == Shape{2, 3});
+  CHECK(weight.data()[5] == 3.5f);
+  // f32 comes straight from the mapping.
+  CHECK(weight.data() == store.checkpoint().file_of("encoder.weight").view<float>("encoder.weight").data());
+
+  const Tensor<const float> half = store.get("decoder.weight", Shape{3, 2});
+  for (int i = 0; i < 6; ++i) CHECK(half.data()[i] == 0.5f * static_cast<float>(i));
+  const Tensor<const float> brain = store.get("decoder.bias", Shape{3});
+  CHECK(brain.data()[2] == 3.0f);
+  CHECK(store.contains("encoder.bias"));
+  CHECK_FALSE(store.contains("encoder.gamma"));
+}
+
+TEST_CASE("missing and mis-shaped weights are errors naming tensor, checkpoint and shapes") {
+  const std::string path = write_checkpoint();
+  const WeightStore store = WeightStore::open(path);
+
+  const std::string missing = error_of([&] { store.get("encoder.gamma", Shape{2}); });
+  CHECK(missing.find(path) != std::string::npos);
+  CHECK(missing.find("'encoder.gamma' [2]") != std::string::npos);
+  CHECK(missing.find("no such tensor") != std::string::npos);
+
+  const std::string misshaped = error_of([&] { store.get("encoder.weight", Shape{3, 2}); });
+  CHECK(misshaped.find(path) != std::string::npos);
+  CHECK(misshaped.find("'encoder.weight' has shape [2, 3] but the model expects [3, 2]") != std::string::npos);
+
+  const std::string rank = error_of([&] { store.get("encoder.bias", Shape{1, 2}); });
+  CHECK(rank.find("has shape [2] but the model expects [1, 2]") != std::string::npos);
+  // A failed fetch does not count as a use.
+  const std::vector<std::string> unused = store.unused();
+  CHECK(std::find(unused.begin(), unused.end(), "encoder.weight") != unused.end());
+}
+
+TEST_CASE("get_or_empty: absent gives an empty tensor, present is still shape-checked") {
+  const std::string path = write_checkpoint();
+  const WeightStore store = WeightStore::open(path);
+  // BLIP's decoder bias is tied to cls.predictions.bias; checkpoints carry one or both.
+  Tensor<const float> bias = store.get_or_empty("text_decoder.cls.predictions.decoder.bias", Shape{4});
+  CHECK(bias.empty());
+  if (bias.empty()) bias = store.get("text_decoder.cls.predictions.bias", Shape{4});
+  CHECK(bias.data()[3] == 1.5f);
+  CHECK(error_of([&] { store.get_or_empty("encoder.bias", Shape{3}); }).find("expects [3]") != std::string::npos);
+  CHECK(store.get_or_empty("encoder.bias", Shape{2}).data()[1] == -0.5f);
+}
+
+TEST_CASE("unused lists what was never fetched, in checkpoint order; copies share the record") {
+  const std::string path = write_checkpoint();
+  const WeightStore store = WeightStore::open(path);
+  CHECK(store.unused() == std::vector<std::string>{"encoder.weight", "encoder.bias", "decoder.weight", "decoder.bias",
+                                                   "text_decoder.cls.predictions.bias", "embeddings.position_ids"});
+  const WeightStore copy = store;
+  std::thread first([&] { store.get("encoder.weight", Shape{2, 3}); });
+  std::thread second([&] { copy.get("decoder.bias", Shape{3}); });
+  first.join();
+  second.join();
+  store.get("encoder.weight", Shape{2, 3});  // fetching twice is fine
+  CHECK(store.unused() == std::vector<std::string>{"encoder.bias", "decoder.weight",
+                                                   "text_decoder.cls.predictions.bias", "embeddings.position_ids"});
+  CHECK(copy.unused() == store.unused());
+  // Integer buffers can be fetched as f32 too (converted).
+  CHECK(store.get("embeddings.position_ids", Shape{1, 4}).data()[3] == 3.0f);
+}
+
+TEST_CASE("a fixture model folder loads through the store") {
+  const std::string folder = test::fixture("blip_caption");
+  if (!test::have_or_skip(folder + "/model.safetensors", "blip_caption fixture")) return;
+  const WeightStore store = WeightStore::open(folder);
+  CHECK(store.unused().size() == store.checkpoint().names().size());
+  // vision hidden 32, 3 channels, patch 8 (case.json of blip_caption).
+  const Tensor<const float> patch = store.get("vision_model.embeddings.patch_embedding.weight", Shape{32, 3, 8, 8});
+  CHECK(patch.numel() == 32 * 3 * 8 * 8);
+  const Tensor<const float> key =
+      store.get("text_decoder.bert.encoder.layer.1.crossattention.self.key.weight", Shape{16, 32});
+  CHECK(key.dim(1) == 32);
+  CHECK(store.unused().size() == store.checkpoint().names().size() - 2);
+}
