@@ -2,8 +2,8 @@
 //
 // torch computes log_softmax as (x - max) - log(sum(exp(x - max))) and softmax as exp(x - max) * (1 / sum),
 // in float32 with SLEEF's vectorised exp (within 1 ulp) and float lanes for the sum. We keep the same formulas
-// and float32 rounding of every step, use Eigen's vectorised float exp (also within ~1 ulp, exactly 0 for -inf
-// and on underflow) and sum in double. Results may therefore differ from torch's by an ulp or so, never more.
+// and float32 rounding of every step, use the kernels' vectorised float exp (also within ~1 ulp, exactly 0 for
+// -inf and on underflow, the same bits wherever the row lives) and sum in double. Results may therefore differ from torch's by an ulp or so, never more.
 #pragma once
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <limits>
 
-#include <Eigen/Core>
+#include "blip/kernels/softmax.hpp"
 
 namespace blip::generation {
 
@@ -28,36 +28,11 @@ inline constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity
 #endif
 
 namespace detail {
-inline float row_maximum(const float* in, std::int64_t count) {
-  float maximum = kNegativeInfinity;
-  for (std::int64_t i = 0; i < count; ++i) maximum = std::max(maximum, in[i]);
-  return maximum;
-}
+using kernels::detail::row_maximum;
 
-// out[i] = exp(in[i] - shift) with Eigen's vectorised float exp (within ~1 ulp, like torch's SLEEF exp). Eigen
-// clamps its argument, so without AVX-512 exp(-inf) would come out as 2.9e-39 instead of 0: arguments below
-// log(FLT_MIN) are recomputed with libm, which gives 0 for -inf (a masked token keeps probability exactly 0) and
-// the right subnormal otherwise. Works block by block, so `in` may equal `out`.
-inline void exp_shifted(const float* in, float* out, std::int64_t count, float shift) {
-  constexpr std::int64_t kBlock = 512;
-  constexpr float kLogSmallestNormal = -87.33654f;
-  alignas(64) float shifted[kBlock];
-  for (std::int64_t start = 0; start < count; start += kBlock) {
-    const std::int64_t size = std::min(kBlock, count - start);
-    bool any_tiny = false;
-    for (std::int64_t i = 0; i < size; ++i) {
-      shifted[i] = in[start + i] - shift;
-      any_tiny |= shifted[i] < kLogSmallestNormal;
-    }
-    Eigen::Map<Eigen::ArrayXf>(out + start, size) = Eigen::Map<const Eigen::ArrayXf>(shifted, size).exp();
-    if (!any_tiny) continue;
-    for (std::int64_t i = 0; i < size; ++i) {
-      if (shifted[i] >= kLogSmallestNormal) continue;
-      // Below -104 even the smallest subnormal is out of reach (masked tokens are -inf: the common case).
-      out[start + i] = shifted[i] < -104.0f ? 0.0f : static_cast<float>(std::exp(static_cast<double>(shifted[i])));
-    }
-  }
-}
+// exp(x - shift) element by element: the kernels' version, which gives the
+// same bits whatever the buffers' addresses and exactly 0 for -inf.
+using kernels::detail::exp_shifted;
 
 // Sum in double over 8 independent lanes (vectorisable without reassociating a single chain).
 template <class T>

@@ -1,0 +1,355 @@
+// blip/kernels/attention.hpp: multi-head scaled-dot-product attention over
+// strided views of the heads, so that splitting and merging heads (HF's
+// view + permute + contiguous) costs no copy.
+//
+// For every row r (a sequence of the batch), head h and query token i:
+//   s_j   = scale · q·k_j  (+ position_bias[h, i, j] + additive mask)   for the keys j
+//   p     = softmax(s)
+//   out_i = Σ_j p_j · v_j
+// with key / value row r / kv_group (beams of one image share its
+// cross-attention keys and values): HF's eager float32 attention of the BLIP
+// ViT and text models, the Q-Former, OPT and T5, up to rounding order (HF's
+// BERT divides by √d where we multiply by 1/√d; OPT scales q before the
+// product: a model wanting that exact rounding scales its q and passes scale 1).
+//
+// Masks, the way HF combines them:
+// - additive_mask: [mask_rows, mask_query_tokens, key_tokens] (mask_query_tokens
+//   is 1 for a padding mask broadcast over queries, or Tq), query row r reads
+//   mask row r / mask_group; 0 keeps a key, a large negative number drops it
+//   (BLIP/BERT use (1 - mask)·-10000, OPT and T5 finfo(float32).min).
+// - position_bias (T5): [heads, Tq, key_tokens], shared by all rows, added as
+//   (position_bias + mask) the way T5Attention adds `position_bias_masked`.
+// - causal: key j is hidden from query i when j > i + causal_offset
+//   (causal_offset = tokens already cached). A causally hidden key gets
+//   causal_mask_value INSTEAD of its additive-mask value (not their sum),
+//   because every HF model here builds ONE mask value for "padding or future":
+//   BLIP text (1 - causal·padding)·-10000, OPT masked_fill(finfo.min),
+//   T5 (1 - causal·padding)·finfo.min. Set causal_mask_value to the model's
+//   value (-10000 for BLIP/BERT, the default lowest float for OPT/T5).
+// - After adding the mask, scores are clamped to >= the lowest float, as OPT's
+//   torch.max(weights + mask, finfo.min): a no-op unless the sum overflows to
+//   -inf, so a row with every key masked never yields NaN. Such a row gets
+//   what HF's float32 arithmetic gives: with finfo.min every masked score
+//   rounds to the same value and the weights are uniform; with -10000 the
+//   scores survive to within ulp(10000) ≈ 1e-3 and the softmax is over those.
+//
+// Layout of a HeadsView: element (row r, head h, token t, dim d) at
+//   data[r·row_stride + h·head_stride + t·token_stride + d]
+// (the head_dim values of one token and head are contiguous). Two helpers
+// build views: heads_view over a projected [rows, tokens, heads·head_dim]
+// buffer (token_stride = heads·head_dim, head_stride = head_dim, or a fused
+// qkv buffer with token_stride 3·hidden), and head_major_view over a cache
+// [rows, heads, capacity, head_dim].
+//
+// Implementation: one work item per (key row, head, block of at most 128
+// query tokens), spread over OpenMP threads. Per item, Eigen computes the score
+// block Q·Kᵀ (GEMM, or GEMV when decoding one token), the mask and the
+// softmax are applied row by row in a per-thread scratch buffer (grown once,
+// then reused: no allocation per call once warm), and Eigen multiplies by V
+// straight into the output view. When decoding (Tq = 1) with kv_group > 1,
+// the kv_group query rows that share keys form one item (processed one after
+// the other), so the shared keys/values come from memory once per group and
+// then from that core's cache. The output may be the query view
+// itself (each item reads its queries before writing the same positions).
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "blip/core/error.hpp"
+#include "blip/core/threading.hpp"
+#include "blip/kernels/softmax.hpp"
+
+namespace blip::kernels {
+
+struct HeadsView {
+  float* data = nullptr;
+  std::int64_t rows = 0, heads = 0, tokens = 0, head_dim = 0;
+  std::int64_t row_stride = 0, head_stride = 0, token_stride = 0;
+
+  float* at(std::int64_t row, std::int64_t head, std::int64_t token) const {
+    return data + row * row_stride + head * head_stride + token * token_stride;
+  }
+};
+
+// View over a projected buffer [rows, tokens, heads·head_dim] (HF's
+// `view(B, T, heads, head_dim)` before `permute(0, 2, 1, 3)`). token_stride
+// defaults to heads·head_dim (pass 3·hidden for a fused qkv buffer, offset
+// data by hidden / 2·hidden for k / v); row_stride defaults to tokens·token_stride.
+inline HeadsView heads_view(float* data, std::int64_t rows, std::int64_t tokens, std::int64_t heads,
+                            std::int64_t head_dim, std::int64_t token_stride = -1, std::int64_t row_stride = -1) {
+  HeadsView view;
+  view.data = data;
+  view.rows = rows;
+  view.heads = heads;
+  view.tokens = tokens;
+  view.head_dim = head_dim;
+  view.token_stride = token_stride < 0 ? heads * head_dim : token_stride;
+  view.head_stride = head_dim;
+  view.row_stride = row_stride < 0 ? tokens * view.token_stride : row_stride;
+  return view;
+}
+
+// View over the first `tokens` tokens of a head-major buffer
+// [rows, heads, capacity, head_dim] (the KV caches' layout).
+inline HeadsView head_major_view(float* data, std::int64_t rows, std::int64_t heads, std::int64_t capacity,
+                                 std::int64_t head_dim, std::int64_t tokens) {
+  HeadsView view;
+  view.data = data;
+  view.rows = rows;
+  view.heads = heads;
+  view.tokens = tokens;
+  view.head_dim = head_dim;
+  view.token_stride = head_dim;
+  view.head_stride = capacity * head_dim;
+  view.row_stride = heads * capacity * head_dim;
+  return view;
+}
+
+struct AttentionOptions {
+  // Multiplies q·k: 1/sqrt(head_dim) for BLIP / ViT / Q-Former / OPT, 1 for T5
+  // (T5 folds it into its weights).
+  float scale = 1.0f;
+  // Query row r reads key/value row r / kv_group.
+  std::int64_t kv_group = 1;
+  // Optional additive mask [mask_rows, mask_query_tokens, key tokens] (see the
+  // header comment); row r uses mask row r / mask_group. Consecutive
+  // (row, query) mask lines are mask_key_stride floats apart (0: key tokens),
+  // so a [rows, capacity] decode mask can be used while the cache fills.
+  const float* additive_mask = nullptr;
+  std::int64_t mask_group = 1;
+  std::int64_t mask_query_tokens = 1;
+  std::int64_t mask_key_stride = 0;
+  // Optional [heads, Tq, key tokens] bias added to every row's scores (T5).
+  const float* position_bias = nullptr;
+  // Built-in causal mask: key j hidden from query i when j > i + causal_offset;
+  // such keys get causal_mask_value in place of the additive mask.
+  bool causal = false;
+  std::int64_t causal_offset = 0;
+  float causal_mask_value = std::numeric_limits<float>::lowest();
+};
+
+namespace detail {
+
+using RowMajorMatrixf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using StridedConstMatrix = Eigen::Map<const RowMajorMatrixf, Eigen::Unaligned, Eigen::OuterStride<>>;
+using StridedMatrix = Eigen::Map<RowMajorMatrixf, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+constexpr std::int64_t kAttentionQueryBlock = 128;
+// Multiply-adds per thread before a parallel region pays for itself.
+constexpr double kAttentionWorkPerThread = 3.0e4;
+
+// Per-thread score buffer, grown to the largest block seen and then reused.
+inline float* attention_scratch(std::int64_t floats) {
+  thread_local std::vector<float> buffer;
+  if (static_cast<std::int64_t>(buffer.size()) < floats) buffer.resize(static_cast<std::size_t>(floats));
+  return buffer.data();
+}
+
+inline void check_attention_arguments(const HeadsView& query, const HeadsView& key, const HeadsView& value,
+                                      const AttentionOptions& options, const HeadsView& output) {
+  check(query.data && key.data && value.data && output.data, "attention: a query/key/value/output view is null");
+  check(options.kv_group >= 1, "attention: kv_group must be >= 1, got ", options.kv_group);
+  check(query.rows >= 0 && query.heads > 0 && query.tokens >= 0 && query.head_dim > 0,
+        "attention: invalid query view (rows ", query.rows, ", heads ", query.heads, ", tokens ", query.tokens,
+        ", head_dim ", query.head_dim, ")");
+  check(output.rows == query.rows && output.heads == query.heads && output.tokens == query.tokens,
+        "attention: output view [rows ", output.rows, ", heads ", output.heads, ", tokens ", output.tokens,
+        "] does not match the query view [", query.rows, ", ", query.heads, ", ", query.tokens, "]");
+  const std::int64_t key_rows = (query.rows + options.kv_group - 1) / options.kv_group;
+  check(key.rows == key_rows && value.rows == key_rows, "attention: ", query.rows, " query rows with kv_group ",
+        options.kv_group, " need ", key_rows, " key/value rows, got ", key.rows, " / ", value.rows);
+  check(key.heads == query.heads && value.heads == query.heads, "attention: head counts differ (query ", query.heads,
+        ", key ", key.heads, ", value ", value.heads, ")");
+  check(key.head_dim == query.head_dim, "attention: key head_dim ", key.head_dim, " != query head_dim ",
+        query.head_dim);
+  check(value.head_dim == output.head_dim, "attention: value head_dim ", value.head_dim, " != output head_dim ",
+        output.head_dim);
+  check(key.tokens >= 1 && key.tokens == value.tokens, "attention: key tokens ", key.tokens, " and value tokens ",
+        value.tokens, " must be equal and >= 1");
+  check(options.mask_group >= 1, "attention: mask_group must be >= 1, got ", options.mask_group);
+  check(!options.additive_mask || options.mask_query_tokens == 1 || options.mask_query_tokens == query.tokens,
+        "attention: mask_query_tokens must be 1 or the query length ", query.tokens, ", got ",
+        options.mask_query_tokens);
+  check(!options.additive_mask || options.mask_key_stride == 0 || options.mask_key_stride >= key.tokens,
+        "attention: mask_key_stride ", options.mask_key_stride, " is shorter than the ", key.tokens, " key tokens");
+}
+
+// Adds scale, bias and mask to one row of raw scores q·k (HF order:
+// scores·scale + (position_bias + mask)), then clamps at the lowest float.
+inline void finish_score_row(float* scores, std::int64_t key_tokens, float scale, const float* mask_row,
+                             const float* bias_row, std::int64_t visible_keys, float causal_mask_value) {
+  constexpr float lowest = std::numeric_limits<float>::lowest();
+  const bool masked = mask_row != nullptr || visible_keys < key_tokens;
+  if (mask_row && bias_row) {
+    for (std::int64_t j = 0; j < visible_keys; ++j) scores[j] = std::max(scores[j] * scale + (bias_row[j] + mask_row[j]), lowest);
+  } else if (mask_row) {
+    for (std::int64_t j = 0; j < visible_keys; ++j) scores[j] = std::max(scores[j] * scale + mask_row[j], lowest);
+  } else if (bias_row) {
+    if (masked) {
+      for (std::int64_t j = 0; j < visible_keys; ++j) scores[j] = std::max(scores[j] * scale + bias_row[j], lowest);
+    } else {
+      for (std::int64_t j = 0; j < visible_keys; ++j) scores[j] = scores[j] * scale + bias_row[j];
+    }
+  } else {
+    for (std::int64_t j = 0; j < visible_keys; ++j) scores[j] *= scale;
+  }
+  // Causally hidden keys: the causal value replaces the additive mask.
+  if (bias_row) {
+    for (std::int64_t j = visible_keys; j < key_tokens; ++j)
+      scores[j] = std::max(scores[j] * scale + (bias_row[j] + causal_mask_value), lowest);
+  } else {
+    for (std::int64_t j = visible_keys; j < key_tokens; ++j)
+      scores[j] = std::max(scores[j] * scale + causal_mask_value, lowest);
+  }
+}
+
+// Where the additive mask / position bias line of (query row, query token) starts.
+inline const float* mask_line(const AttentionOptions& options, std::int64_t row, std::int64_t token,
+                              std::int64_t key_tokens) {
+  if (!options.additive_mask) return nullptr;
+  const std::int64_t stride = options.mask_key_stride > 0 ? options.mask_key_stride : key_tokens;
+  const std::int64_t mask_row = row / options.mask_group;
+  const std::int64_t mask_token = options.mask_query_tokens == 1 ? 0 : token;
+  return options.additive_mask + (mask_row * options.mask_query_tokens + mask_token) * stride;
+}
+inline const float* bias_line(const AttentionOptions& options, std::int64_t head, std::int64_t token,
+                              std::int64_t query_tokens, std::int64_t key_tokens) {
+  if (!options.position_bias) return nullptr;
+  return options.position_bias + (head * query_tokens + token) * key_tokens;
+}
+inline std::int64_t visible_key_count(const AttentionOptions& options, std::int64_t token, std::int64_t key_tokens) {
+  if (!options.causal) return key_tokens;
+  return std::clamp<std::int64_t>(token + options.causal_offset + 1, 0, key_tokens);
+}
+
+}  // namespace detail
+
+// Multi-head attention; see the header comment for the exact semantics.
+inline void attention(const HeadsView& query, const HeadsView& key, const HeadsView& value,
+                      const AttentionOptions& options, const HeadsView& output) {
+  detail::check_attention_arguments(query, key, value, options, output);
+  const std::int64_t heads = query.heads, query_tokens = query.tokens, key_tokens = key.tokens;
+  const std::int64_t head_dim = query.head_dim, value_dim = value.head_dim;
+  if (query.rows == 0 || query_tokens == 0) return;
+
+  // A work item is (key row, head, block of up to 128 query tokens of one query
+  // row). Decoding (one query token) with shared keys, an item is instead all
+  // kv_group query rows of the group, so the shared keys are read by one core.
+  const bool group_per_item = query_tokens == 1 && options.kv_group > 1;
+  const std::int64_t key_rows = key.rows;
+  const std::int64_t blocks_per_row = (query_tokens + detail::kAttentionQueryBlock - 1) / detail::kAttentionQueryBlock;
+  const std::int64_t block_size = (query_tokens + blocks_per_row - 1) / blocks_per_row;  // balanced blocks
+  // Items per (key row, head): one per group, or one per (row in group, token block).
+  const std::int64_t items_per_key_row_head = group_per_item ? 1 : options.kv_group * blocks_per_row;
+  const std::int64_t items = key_rows * heads * items_per_key_row_head;
+
+  // Scores, mask, softmax and the product with V for query tokens
+  // [first_token, first_token + block_rows) of query row `row`, head `head`,
+  // reading the keys of key_row. Eigen turns a one-token block into two GEMVs.
+  auto attend_block = [&](std::int64_t key_row, std::int64_t head, std::int64_t row, std::int64_t first_token,
+                          std::int64_t block_rows) {
+    float* scores = detail::attention_scratch(block_size * key_tokens);
+    detail::StridedConstMatrix queries(query.at(row, head, first_token), block_rows, head_dim,
+                                       Eigen::OuterStride<>(query.token_stride));
+    detail::StridedConstMatrix keys(key.at(key_row, head, 0), key_tokens, head_dim,
+                                    Eigen::OuterStride<>(key.token_stride));
+    detail::StridedConstMatrix values(value.at(key_row, head, 0), key_tokens, value_dim,
+                                      Eigen::OuterStride<>(value.token_stride));
+    Eigen::Map<detail::RowMajorMatrixf> score_block(scores, block_rows, key_tokens);
+    score_block.noalias() = queries * keys.transpose();
+    for (std::int64_t m = 0; m < block_rows; ++m) {
+      const std::int64_t token = first_token + m;
+      float* score_row = scores + m * key_tokens;
+      detail::finish_score_row(score_row, key_tokens, options.scale, detail::mask_line(options, row, token, key_tokens),
+                               detail::bias_line(options, head, token, query_tokens, key_tokens),
+                               detail::visible_key_count(options, token, key_tokens), options.causal_mask_value);
+      detail::softmax_row(score_row, key_tokens);
+    }
+    detail::StridedMatrix outputs(output.at(row, head, first_token), block_rows, value_dim,
+                                  Eigen::OuterStride<>(output.token_stride));
+    outputs.noalias() = score_block * values;
+  };
+
+  auto run_item = [&](std::int64_t item) {
+    const std::int64_t key_row = item / (heads * items_per_key_row_head);
+    const std::int64_t head = (item / items_per_key_row_head) % heads;
+    const std::int64_t within = item % items_per_key_row_head;
+    if (group_per_item) {
+      // The group's rows one after the other (GEMVs: Eigen's GEMM would pack
+      // the keys for a handful of rows), while the shared keys and values stay
+      // in this core's cache.
+      const std::int64_t first_row = key_row * options.kv_group;
+      const std::int64_t group_rows = std::min(options.kv_group, query.rows - first_row);
+      for (std::int64_t m = 0; m < group_rows; ++m)
+        attend_block(key_row, head, first_row + m, 0, 1);
+      return;
+    }
+    const std::int64_t row = key_row * options.kv_group + within / blocks_per_row;
+    if (row >= query.rows) return;  // the last group may be partial
+    const std::int64_t first_token = (within % blocks_per_row) * block_size;
+    const std::int64_t block_rows = std::min(block_size, query_tokens - first_token);
+    if (block_rows > 0)
+      attend_block(key_row, head, row, first_token, block_rows);
+  };
+
+  const double work_per_item =
+      static_cast<double>(group_per_item ? options.kv_group : block_size) * key_tokens * (head_dim + value_dim);
+  const std::int64_t min_items_per_thread =
+      std::max<std::int64_t>(1, static_cast<std::int64_t>(detail::kAttentionWorkPerThread / std::max(work_per_item, 1.0)));
+  parallel_for(0, items, run_item, min_items_per_thread);
+}
+
+// Double-precision reference with the same semantics. The scaled score is
+// rounded to float before the bias and mask are added, because that float
+// addition is part of HF's result (it is what makes fully masked rows
+// uniform with finfo.min); the softmax and both products are in double.
+inline void attention_naive(const HeadsView& query, const HeadsView& key, const HeadsView& value,
+                            const AttentionOptions& options, const HeadsView& output) {
+  detail::check_attention_arguments(query, key, value, options, output);
+  const std::int64_t key_tokens = key.tokens;
+  std::vector<float> scores(static_cast<std::size_t>(key_tokens));
+  std::vector<double> probabilities(static_cast<std::size_t>(key_tokens));
+  std::vector<double> result(static_cast<std::size_t>(value.head_dim));
+  constexpr float lowest = std::numeric_limits<float>::lowest();
+  for (std::int64_t row = 0; row < query.rows; ++row) {
+    const std::int64_t key_row = row / options.kv_group;
+    for (std::int64_t head = 0; head < query.heads; ++head) {
+      for (std::int64_t token = 0; token < query.tokens; ++token) {
+        const float* q = query.at(row, head, token);
+        const float* mask = detail::mask_line(options, row, token, key_tokens);
+        const float* bias = detail::bias_line(options, head, token, query.tokens, key_tokens);
+        const std::int64_t visible = detail::visible_key_count(options, token, key_tokens);
+        for (std::int64_t j = 0; j < key_tokens; ++j) {
+          const float* k = key.at(key_row, head, j);
+          double dot = 0.0;
+          for (std::int64_t d = 0; d < query.head_dim; ++d) dot += static_cast<double>(q[d]) * k[d];
+          float score = static_cast<float>(dot * options.scale);
+          const bool hidden = j >= visible;
+          const bool has_mask = mask != nullptr || hidden;
+          float term = hidden ? options.causal_mask_value : (mask ? mask[j] : 0.0f);
+          if (bias) term = bias[j] + term;
+          if (bias || has_mask) score = score + term;
+          scores[j] = has_mask ? std::max(score, lowest) : score;
+        }
+        double maximum = scores[0];
+        for (std::int64_t j = 1; j < key_tokens; ++j) maximum = std::max<double>(maximum, scores[j]);
+        double sum = 0.0;
+        for (std::int64_t j = 0; j < key_tokens; ++j) sum += probabilities[j] = std::exp(scores[j] - maximum);
+        std::fill(result.begin(), result.end(), 0.0);
+        for (std::int64_t j = 0; j < key_tokens; ++j) {
+          const float* v = value.at(key_row, head, j);
+          for (std::int64_t d = 0; d < value.head_dim; ++d) result[d] += probabilities[j] / sum * v[d];
+        }
+        float* out = output.at(row, head, token);
+        for (std::int64_t d = 0; d < value.head_dim; ++d) out[d] = static_cast<float>(result[d]);
+      }
+    }
+  }
+}
+
+}  // namespace blip::kernels

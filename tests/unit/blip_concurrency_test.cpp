@@ -1,0 +1,62 @@
+// One loaded model serves several threads at once: each thread runs its own
+// request (its own session and caches) and gets exactly what a serial run
+// gets. The model, the weights and the tokenizer are shared read-only.
+#include <doctest/doctest.h>
+
+#include <thread>
+#include <vector>
+
+#include "blip/blip.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+blip::Tensor<float> random_pixels(const blip::BlipModelConfig& config, std::int64_t batch, unsigned seed) {
+  blip::Tensor<float> pixels(blip::Shape{batch, 3, config.vision.image_size, config.vision.image_size});
+  std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (std::int64_t i = 0; i < pixels.numel(); ++i) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    pixels.data()[i] = static_cast<float>(static_cast<std::int64_t>(state % 2001) - 1000) / 500.0f;
+  }
+  return pixels;
+}
+
+}  // namespace
+
+TEST_CASE("a shared BlipForConditionalGeneration gives every thread the serial result") {
+  const std::string directory = blip::test::fixture("blip_caption");
+  if (!blip::test::have_or_skip(directory, "blip_caption fixture")) return;
+  const blip::WeightStore store = blip::WeightStore::open(directory);
+  const blip::BlipForConditionalGeneration model = blip::BlipForConditionalGeneration::load(
+      store, blip::make_blip_model_config(blip::load_model_config(directory).blip));
+
+  constexpr int kRequests = 6;
+  auto run = [&](int request) {
+    const blip::ImageEmbeddings images = model.vision_model.forward(random_pixels(model.config, 1 + request % 2, request));
+    blip::BlipDecoderSession session = model.caption_session(images, {}, {});
+    blip::generation::GenerationOptions options;
+    options.max_new_tokens = 8;
+    options.num_beams = 1 + request % 3;  // greedy and beam search side by side
+    return blip::generation::generate_session(session, options);
+  };
+
+  std::vector<blip::generation::GenerationOutput> serial, concurrent(kRequests);
+  for (int request = 0; request < kRequests; ++request) serial.push_back(run(request));
+  std::vector<std::thread> threads;
+  for (int request = 0; request < kRequests; ++request) {
+    threads.emplace_back([&, request] { concurrent[request] = run(request); });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  for (int request = 0; request < kRequests; ++request) {
+    INFO("request ", request);
+    REQUIRE(concurrent[request].sequences.shape() == serial[request].sequences.shape());
+    for (std::int64_t i = 0; i < serial[request].sequences.numel(); ++i) {
+      CHECK(concurrent[request].sequences.data()[i] == serial[request].sequences.data()[i]);
+    }
+    REQUIRE(concurrent[request].sequence_scores.size() == serial[request].sequence_scores.size());
+    for (std::size_t i = 0; i < serial[request].sequence_scores.size(); ++i) {
+      CHECK(concurrent[request].sequence_scores[i] == serial[request].sequence_scores[i]);
+    }
+  }
+}

@@ -1,0 +1,277 @@
+// Activations and softmax: the fast kernels against the double-precision
+// `_naive` references (tolerances scaled by each function's conditioning, see
+// the bounds below and in activations.hpp), plus values printed by torch /
+// HF's ACT2FN so that the formulas themselves are pinned.
+#include <doctest/doctest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "blip/kernels/activations.hpp"
+#include "blip/kernels/softmax.hpp"
+#include "test_support.hpp"
+
+using namespace blip;
+using namespace blip::kernels;
+
+namespace {
+
+constexpr double kEps = FLT_EPSILON;  // 2^-23
+
+std::vector<float> activation_test_points() {
+  std::vector<float> points;
+  std::mt19937 generator(1234);
+  std::uniform_real_distribution<float> wide(-20.0f, 20.0f);
+  std::normal_distribution<float> typical(0.0f, 2.0f);
+  for (int i = 0; i < 500000; ++i) points.push_back(wide(generator));
+  for (int i = 0; i < 500000; ++i) points.push_back(typical(generator));
+  // Special values: zero, tiny, the cut-off thresholds, beyond the exp range.
+  for (float value : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-7f, -1e-7f, 13.19f, -13.19f, 13.2f, -13.2f, 9.99f, -9.99f,
+                      50.0f, -50.0f, 1e4f, -1e4f, 3e38f, -3e38f})
+    points.push_back(value);
+  points.push_back(17.0f);  // an odd count: the last chunk is partial
+  return points;
+}
+
+// The exponent magnitude `a` of each function (see activations.hpp).
+double exponent_magnitude(Activation activation, double x) {
+  switch (activation) {
+    case Activation::GeluErf: return 0.5 * x * x;
+    case Activation::GeluTanh: return 2.0 * std::sqrt(2.0 / M_PI) * std::fabs(x + 0.044715 * x * x * x);
+    case Activation::QuickGelu: return 1.702 * std::fabs(x);
+    case Activation::Relu: return 0.0;
+  }
+  return 0.0;
+}
+
+// Max of |fast - exact| / (eps·(1 + a)·|exact| + 1e-37) over the points; must be <= 8.
+double worst_scaled_error(Activation activation, const std::vector<float>& points) {
+  std::vector<float> fast = points, reference = points;
+  apply_activation(activation, fast.data(), static_cast<std::int64_t>(fast.size()));
+  apply_activation_naive(activation, reference.data(), static_cast<std::int64_t>(reference.size()));
+  double worst = 0.0;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const double allowed = kEps * (1.0 + exponent_magnitude(activation, points[i])) * std::fabs(reference[i]) + 1e-37;
+    const double error = std::fabs(static_cast<double>(fast[i]) - reference[i]);
+    worst = std::max(worst, error / allowed);
+    if (!(error <= 8.0 * allowed)) {
+      INFO("activation ", activation_name(activation), " x = ", points[i], " fast ", fast[i], " exact ", reference[i]);
+      CHECK(error <= 8.0 * allowed);
+      break;
+    }
+  }
+  return worst;
+}
+
+void check_torch_values(Activation activation, const std::vector<float>& torch_values) {
+  const std::vector<float> inputs = {-6.0f, -3.0f, -1.0f, -0.5f, -1e-3f, 0.0f, 1e-3f, 0.5f, 1.0f, 2.5f, 6.0f};
+  std::vector<float> values = inputs;
+  apply_activation(activation, values.data(), static_cast<std::int64_t>(values.size()));
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    INFO(activation_name(activation), "(", inputs[i], ") = ", values[i], ", torch ", torch_values[i]);
+    // torch computes 1 + erf / 1 + tanh in float: ~1e-7 absolute per unit of |x|.
+    CHECK(std::fabs(values[i] - torch_values[i]) <= 2e-7 * std::max(1.0f, std::fabs(inputs[i])));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("activation names follow HF ACT2FN, unknown names are reported") {
+  CHECK(parse_activation("gelu") == Activation::GeluErf);
+  CHECK(parse_activation("gelu_python") == Activation::GeluErf);
+  CHECK(parse_activation("gelu_new") == Activation::GeluTanh);
+  CHECK(parse_activation("gelu_pytorch_tanh") == Activation::GeluTanh);
+  CHECK(parse_activation("gelu_fast") == Activation::GeluTanh);
+  CHECK(parse_activation("relu") == Activation::Relu);
+  CHECK(parse_activation("quick_gelu") == Activation::QuickGelu);
+  CHECK_THROWS_WITH_AS(parse_activation("swiglu"), doctest::Contains("\"swiglu\""), blip::Error);
+}
+
+TEST_CASE("activations match the double references within the documented bound") {
+  const std::vector<float> points = activation_test_points();
+  for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu}) {
+    const double worst = worst_scaled_error(activation, points);
+    MESSAGE(std::string(activation_name(activation)), ": worst error = ", worst, " × FLT_EPSILON·(1 + a)·|exact|");
+    CHECK(worst <= 8.0);
+  }
+}
+
+TEST_CASE("activations keep a few-ulp relative accuracy where values are not tiny") {
+  // |x| <= 3: the region that matters; here the bound is ~1e-6 relative.
+  std::vector<float> points;
+  for (int i = -30000; i <= 30000; ++i) points.push_back(static_cast<float>(i) * 1e-4f);
+  for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu}) {
+    std::vector<float> fast = points, reference = points;
+    apply_activation(activation, fast.data(), static_cast<std::int64_t>(fast.size()));
+    apply_activation_naive(activation, reference.data(), static_cast<std::int64_t>(reference.size()));
+    double worst_relative = 0.0;
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      if (reference[i] == 0.0f) {
+        CHECK(fast[i] == 0.0f);
+        continue;
+      }
+      worst_relative = std::max(worst_relative, std::fabs(static_cast<double>(fast[i]) - reference[i]) / std::fabs(reference[i]));
+    }
+    MESSAGE(std::string(activation_name(activation)), ": worst relative error on [-3, 3] = ", worst_relative);
+    CHECK(worst_relative < 1.5e-6);
+  }
+}
+
+TEST_CASE("activations agree with torch / HF ACT2FN values") {
+  check_torch_values(Activation::GeluErf, {0.0f, -0.00404986739f, -0.158655286f, -0.154268786f, -0.000499601127f, 0.0f,
+                                           0.000500398921f, 0.345731199f, 0.841344714f, 2.48447585f, 6.0f});
+  check_torch_values(Activation::GeluTanh, {-0.0f, -0.00363743305f, -0.158807993f, -0.154285997f, -0.000499601068f, 0.0f,
+                                            0.000500398979f, 0.345714003f, 0.841192007f, 2.48491573f, 6.0f});
+  check_torch_values(Activation::QuickGelu, {-0.00022035357f, -0.0180713106f, -0.154204234f, -0.149611562f,
+                                             -0.000499574526f, 0.0f, 0.000500425522f, 0.350388438f, 0.845795751f,
+                                             2.46501398f, 5.9997797f});
+  check_torch_values(Activation::Relu, {0, 0, 0, 0, 0, 0, 0.00100000005f, 0.5f, 1.0f, 2.5f, 6.0f});
+}
+
+TEST_CASE("the exp-based gelu_tanh equals the textbook 0.5x(1 + tanh(u)) in double") {
+  for (double x = -4.0; x <= 4.0; x += 0.01) {
+    const double u = std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x);
+    CHECK(gelu_tanh_exact(x) == doctest::Approx(0.5 * x * (1.0 + std::tanh(u))).epsilon(1e-12));
+    CHECK(gelu_erf_exact(x) == doctest::Approx(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)))).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("activations propagate NaN and handle infinities like torch") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu}) {
+    float values[3] = {nan, inf, 1.0f};
+    apply_activation(activation, values, 3);
+    CHECK(std::isnan(values[0]));
+    CHECK(values[1] == inf);
+  }
+}
+
+TEST_CASE("gated_gelu = gelu_tanh(gate) * up, at odd sizes, also in place") {
+  std::mt19937 generator(7);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (std::int64_t n : {1, 15, 256, 257, 1000, 5121}) {
+    std::vector<float> gate(n), up(n), out(n), reference(n);
+    for (auto& v : gate) v = normal(generator);
+    for (auto& v : up) v = normal(generator);
+    gated_gelu(gate.data(), up.data(), out.data(), n);
+    gated_gelu_naive(gate.data(), up.data(), reference.data(), n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double a = exponent_magnitude(Activation::GeluTanh, gate[i]);
+      CHECK(std::fabs(out[i] - reference[i]) <= 8.0 * kEps * (1.0 + a) * std::fabs(reference[i]) + 1e-37);
+    }
+    gated_gelu(gate.data(), up.data(), gate.data(), n);  // out aliases gate
+    CHECK(gate == out);
+  }
+}
+
+// ---- softmax -----------------------------------------------------------------
+
+namespace {
+std::vector<float> random_logits(std::int64_t count, float scale, std::uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> values(count);
+  for (auto& v : values) v = normal(generator);
+  return values;
+}
+double row_max(const float* row, std::int64_t width) {
+  double maximum = row[0];
+  for (std::int64_t j = 1; j < width; ++j) maximum = std::max<double>(maximum, row[j]);
+  return maximum;
+}
+}  // namespace
+
+TEST_CASE("softmax_rows matches the double reference at odd sizes and large logits") {
+  // Bound per element: |p - p_ref| <= 8·eps·(4 + log2(width) + |x_j - max|)·p_ref + 1e-37:
+  // exp's argument x_j - max is rounded to float (relative error eps·|x_j - max|
+  // in exp), the row sum carries ~log2(width)·eps.
+  for (std::int64_t width : {1, 2, 7, 16, 33, 100, 577, 1000, 30524}) {
+    for (float scale : {1.0f, 10.0f, 200.0f}) {
+      const std::int64_t rows = width > 5000 ? 2 : 5;
+      std::vector<float> input = random_logits(rows * width, scale, static_cast<std::uint32_t>(width * 7 + scale));
+      input[0] += 1000.0f;  // a large offset in one row: the max subtraction must handle it
+      std::vector<float> fast = input, reference = input;
+      softmax_rows(fast.data(), rows, width);
+      softmax_rows_naive(reference.data(), rows, width);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const double maximum = row_max(input.data() + r * width, width);
+        double sum = 0.0;
+        for (std::int64_t j = 0; j < width; ++j) {
+          const std::int64_t i = r * width + j;
+          const double allowed =
+              8.0 * kEps * (4.0 + std::log2(static_cast<double>(width)) + (maximum - input[i])) * reference[i] + 1e-37;
+          if (!(std::fabs(fast[i] - reference[i]) <= allowed)) {
+            INFO("width ", width, " scale ", scale, " row ", r, " j ", j, ": ", fast[i], " vs ", reference[i]);
+            CHECK(std::fabs(fast[i] - reference[i]) <= allowed);
+          }
+          sum += fast[i];
+        }
+        CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
+      }
+    }
+  }
+}
+
+TEST_CASE("log_softmax_rows matches the double reference and torch") {
+  for (std::int64_t width : {1, 3, 17, 64, 1000, 30524}) {
+    for (float scale : {1.0f, 30.0f}) {
+      const std::int64_t rows = 3;
+      std::vector<float> input = random_logits(rows * width, scale, static_cast<std::uint32_t>(width + 11));
+      std::vector<float> fast = input, reference = input;
+      log_softmax_rows(fast.data(), rows, width);
+      log_softmax_rows_naive(reference.data(), rows, width);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const double maximum = row_max(input.data() + r * width, width);
+        const double log_sum = (input[r * width] - maximum) - reference[r * width];  // out = (x - max) - log_sum
+        for (std::int64_t j = 0; j < width; ++j) {
+          const std::int64_t i = r * width + j;
+          // (x - max) and log_sum are each rounded once, the sum inside log carries log2(width)·eps.
+          const double allowed =
+              4.0 * kEps * ((maximum - input[i]) + std::fabs(log_sum) + 4.0 + std::log2(static_cast<double>(width)));
+          CHECK(std::fabs(fast[i] - reference[i]) <= allowed);
+        }
+      }
+    }
+  }
+  // torch.log_softmax / torch.softmax of two small rows (values printed by torch 1.13).
+  std::vector<float> x = {1.0f, 2.0f, 3.0f, -1.0f, 1000.0f, 1001.0f, 999.0f, -5.0f};
+  std::vector<float> p = x;
+  log_softmax_rows(x.data(), 2, 4);
+  const float torch_log[8] = {-2.4197165966033936f, -1.4197165966033936f, -0.41971665620803833f, -4.419716835021973f,
+                              -1.4076058864593506f, -0.40760594606399536f, -2.4076058864593506f, -1006.4075927734375f};
+  for (int i = 0; i < 8; ++i) CHECK(x[i] == doctest::Approx(torch_log[i]).epsilon(1e-6));
+  softmax_rows(p.data(), 2, 4);
+  const float torch_softmax[8] = {0.08894681185483932f, 0.2417825162410736f, 0.6572329998016357f, 0.012037642300128937f,
+                                  0.2447284758090973f, 0.6652409434318542f, 0.09003057330846786f, 0.0f};
+  for (int i = 0; i < 8; ++i) CHECK(p[i] == doctest::Approx(torch_softmax[i]).epsilon(1e-6));
+  CHECK(p[7] < 1e-37f);
+}
+
+TEST_CASE("masked_softmax_rows: -10000, finfo.min and -inf masks, fully masked rows give no NaN") {
+  const std::int64_t width = 5;
+  const float lowest = std::numeric_limits<float>::lowest();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> mask = {0, 0, -10000, 0, -10000,  // mask row 0
+                             lowest, lowest, lowest, lowest, lowest,  // row 1: everything masked with finfo.min
+                             -inf, 0, -inf, -inf, -inf};              // row 2: -inf masks
+  std::vector<float> x = random_logits(6 * width, 1.0f, 99);
+  std::vector<float> fast = x, reference = x;
+  masked_softmax_rows(fast.data(), 6, width, mask.data(), 2);  // rows 2r, 2r+1 share mask row r
+  masked_softmax_rows_naive(reference.data(), 6, width, mask.data(), 2);
+  for (std::size_t i = 0; i < fast.size(); ++i) {
+    CHECK(!std::isnan(fast[i]));
+    CHECK(std::fabs(fast[i] - reference[i]) <= 64 * kEps * std::max(reference[i], 1e-30f) + 1e-37);
+  }
+  // Masked keys get (essentially) zero weight.
+  CHECK(fast[2] < 1e-30f);
+  CHECK(fast[4] < 1e-30f);
+  // finfo.min everywhere: every score rounds to finfo.min, so the weights are uniform (as in HF).
+  for (std::int64_t j = 0; j < width; ++j) CHECK(fast[2 * width + j] == doctest::Approx(0.2).epsilon(1e-6));
+  // -inf masks are clamped to finfo.min: the one open key gets everything.
+  CHECK(fast[4 * width + 1] == doctest::Approx(1.0).epsilon(1e-6));
+}
