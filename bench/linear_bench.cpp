@@ -1,0 +1,227 @@
+// Linear (y = x · Wᵀ + b) at the shapes BLIP and BLIP-2 run, against OpenBLAS
+// cblas_sgemm / cblas_sgemv and Eigen's `x * W.transpose()`, same layout
+// (x [rows, in] row-major, W [out, in] row-major, y [rows, out] row-major).
+//
+// Counters: "FLOP" = 2·rows·in·out per second (compute-bound prefill), and
+// "weight_bytes" = 4·in·out per second (memory-bound decode: every weight is
+// read once per call). Decode shapes (rows ≤ 12) rotate through enough weight
+// copies (≥ 128 MiB in total, 4× the 32 MiB L3) that each call reads its
+// weights from memory, as a real decode step over many layers does.
+//
+// blip adds the bias (in the micro-kernel's store, as models use it); the
+// baselines compute the bare product (beta = 0), which favours them slightly.
+//
+// Names: linear/<implementation>/<shape name>/<rows>x<in>x<out>, implementation
+// one of blip (the run-time chosen path), blip-avx2, blip-portable, openblas, eigen.
+// Run the implementations in separate processes (bench/run_kernel_benchmarks.sh
+// does): OpenBLAS's pthreads and OpenMP's threads each spin for a while after a
+// call and would steal the 2 cores from each other.
+#include <benchmark/benchmark.h>
+
+// Eigen 3.4's AVX-512 GEMM packing trips GCC 12's -W(maybe-)uninitialized inside
+// _mm512_undefined_ps (a false positive in the intrinsics header, not our code).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <Eigen/Core>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "blip/core/tensor.hpp"
+#include "blip/core/threading.hpp"
+#include "blip/kernels/linear.hpp"
+
+#ifdef BLIP_BENCH_HAVE_OPENBLAS
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int);
+extern "C" char* openblas_get_corename(void);
+#endif
+
+namespace {
+
+using blip::Shape;
+using blip::Tensor;
+using blip::kernels::KernelPath;
+using blip::kernels::LinearWeights;
+
+struct LinearShape {
+  const char* name;
+  std::int64_t rows, in, out;
+};
+
+const LinearShape kShapes[] = {
+    // Vision transformer prefill: 577 tokens (384 px, patch 16) / 257 tokens (224 px, patch 14).
+    {"vit_b_qkv", 577, 768, 2304},
+    {"vit_b_fc1", 577, 768, 3072},
+    {"vit_b_fc2", 577, 3072, 768},
+    {"vit_b_proj", 577, 768, 768},
+    {"vit_l_qkv", 577, 1024, 3072},
+    {"vit_l_fc1", 577, 1024, 4096},
+    {"vit_g_qkv", 257, 1408, 4224},
+    {"vit_g_fc1", 257, 1408, 6144},
+    {"vit_g_fc2", 257, 6144, 1408},
+    // BERT text encoder / Q-Former over a short prompt.
+    {"bert_proj", 40, 768, 768},
+    {"bert_fc1", 40, 768, 3072},
+    {"bert_short", 10, 768, 768},
+    // Decode: one row per beam.
+    {"dec_fc1", 1, 768, 3072},
+    {"dec_lm_head", 1, 768, 30524},
+    {"opt27_fc1", 1, 2560, 10240},
+    {"beams3_fc1", 3, 768, 3072},
+    {"beams3_lm_head", 3, 768, 30524},
+    {"beams8_opt27_fc1", 8, 2560, 10240},
+};
+
+constexpr std::int64_t kRotationBytes = std::int64_t{128} << 20;
+
+Tensor<float> random_tensor(const Shape& shape, std::uint32_t seed) {
+  Tensor<float> tensor(shape);
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<float> distribution(-1.0f, 1.0f);
+  for (std::int64_t i = 0; i < tensor.numel(); ++i) tensor.data()[i] = distribution(generator);
+  return tensor;
+}
+
+bool is_decode(const LinearShape& shape) { return shape.rows <= 12; }
+
+// Weight copies so that the decode working set is far larger than L3.
+std::int64_t weight_copies(const LinearShape& shape) {
+  if (!is_decode(shape)) return 1;
+  const std::int64_t bytes = shape.in * shape.out * static_cast<std::int64_t>(sizeof(float));
+  return std::max<std::int64_t>(1, (kRotationBytes + bytes - 1) / bytes);
+}
+
+// Google Benchmark calls a benchmark function several times (iteration-count
+// probing, repetitions); the inputs of the last shape are kept so that 128 MiB
+// of random weights are not regenerated on every call.
+template <class Weights>
+struct InputCache {
+  std::string shape_name;
+  Tensor<float> x;
+  std::vector<Weights> copies;
+};
+
+template <class Weights, class Make>
+InputCache<Weights>& cached_inputs(const LinearShape& shape, Make make_weights) {
+  static InputCache<Weights> cache;
+  if (cache.shape_name != shape.name) {
+    cache.copies.clear();  // free the previous shape's copies first
+    cache.x = random_tensor(Shape{shape.rows, shape.in}, 1);
+    for (std::int64_t copy = 0; copy < weight_copies(shape); ++copy) cache.copies.push_back(make_weights(copy));
+    cache.shape_name = shape.name;
+  }
+  return cache;
+}
+
+void set_counters(benchmark::State& state, const LinearShape& shape) {
+  const double flops = 2.0 * shape.rows * shape.in * shape.out;
+  const double weight_bytes = 4.0 * shape.in * shape.out;
+  state.counters["FLOP"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weight_bytes"] = benchmark::Counter(weight_bytes, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path) {
+  const InputCache<LinearWeights>& inputs = cached_inputs<LinearWeights>(shape, [&](std::int64_t copy) {
+    return LinearWeights::prepare(random_tensor(Shape{shape.out, shape.in}, 100 + copy),
+                                  random_tensor(Shape{shape.out}, 7));
+  });
+  const Tensor<float>& x = inputs.x;
+  const std::vector<LinearWeights>& copies = inputs.copies;
+  Tensor<float> y(Shape{shape.rows, shape.out});
+  std::size_t next = 0;
+  for (auto _ : state) {
+    blip::kernels::detail::linear_using(path, x.data(), shape.in, shape.rows, copies[next], y.data(), shape.out);
+    next = (next + 1) % copies.size();
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, shape);
+}
+
+void run_eigen(benchmark::State& state, const LinearShape& shape) {
+  using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const InputCache<Tensor<float>>& inputs = cached_inputs<Tensor<float>>(
+      shape, [&](std::int64_t copy) { return random_tensor(Shape{shape.out, shape.in}, 100 + copy); });
+  const Tensor<float>& x = inputs.x;
+  const std::vector<Tensor<float>>& copies = inputs.copies;
+  Tensor<float> y(Shape{shape.rows, shape.out});
+  std::size_t next = 0;
+  for (auto _ : state) {
+    Eigen::Map<const Matrix> weight(copies[next].data(), shape.out, shape.in);
+    auto output = y.matrix();
+    output.noalias() = x.matrix() * weight.transpose();
+    next = (next + 1) % copies.size();
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, shape);
+}
+
+#ifdef BLIP_BENCH_HAVE_OPENBLAS
+void run_openblas(benchmark::State& state, const LinearShape& shape) {
+  const InputCache<Tensor<float>>& inputs = cached_inputs<Tensor<float>>(
+      shape, [&](std::int64_t copy) { return random_tensor(Shape{shape.out, shape.in}, 100 + copy); });
+  const Tensor<float>& x = inputs.x;
+  const std::vector<Tensor<float>>& copies = inputs.copies;
+  Tensor<float> y(Shape{shape.rows, shape.out});
+  const int m = static_cast<int>(shape.rows), n = static_cast<int>(shape.out), k = static_cast<int>(shape.in);
+  std::size_t next = 0;
+  for (auto _ : state) {
+    if (m == 1) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, copies[next].data(), k, x.data(), 1, 0.0f, y.data(), 1);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.data(), k, copies[next].data(), k, 0.0f,
+                  y.data(), n);
+    }
+    next = (next + 1) % copies.size();
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, shape);
+}
+#endif
+
+void register_benchmark(const std::string& implementation, const LinearShape& shape,
+                        std::function<void(benchmark::State&)> body) {
+  const std::string name = "linear/" + implementation + "/" + shape.name + "/" + std::to_string(shape.rows) + "x" +
+                           std::to_string(shape.in) + "x" + std::to_string(shape.out);
+  benchmark::RegisterBenchmark(name.c_str(), [body](benchmark::State& state) { body(state); })
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = blip::num_threads();
+  benchmark::AddCustomContext("blip_kernel_path", blip::kernels::kernel_path_name(blip::kernels::active_kernel_path()));
+  benchmark::AddCustomContext("threads", std::to_string(threads));
+#ifdef BLIP_BENCH_HAVE_OPENBLAS
+  openblas_set_num_threads(threads);
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+#endif
+  Eigen::setNbThreads(threads);
+
+  for (const LinearShape& shape : kShapes) {
+    register_benchmark("blip", shape, [shape](benchmark::State& state) {
+      run_blip(state, shape, blip::kernels::active_kernel_path());
+    });
+    for (KernelPath path : {KernelPath::Avx2, KernelPath::Portable}) {
+      if (path == blip::kernels::active_kernel_path() || !blip::kernels::kernel_path_supported(path)) continue;
+      register_benchmark(std::string("blip-") + blip::kernels::kernel_path_name(path), shape,
+                         [shape, path](benchmark::State& state) { run_blip(state, shape, path); });
+    }
+#ifdef BLIP_BENCH_HAVE_OPENBLAS
+    register_benchmark("openblas", shape, [shape](benchmark::State& state) { run_openblas(state, shape); });
+#endif
+    register_benchmark("eigen", shape, [shape](benchmark::State& state) { run_eigen(state, shape); });
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

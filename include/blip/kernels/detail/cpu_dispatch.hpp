@@ -1,0 +1,119 @@
+// blip/kernels/detail/cpu_dispatch.hpp: which instruction set a kernel runs with,
+// chosen at RUN TIME.
+//
+// A binary built without -march=native must still use AVX-512 on a CPU that has
+// it, and a binary built with it must still be able to run the portable code
+// (tests compare the paths against each other). So the fast kernels are plain
+// functions compiled for a specific ISA with GCC/Clang's
+// `__attribute__((target(...)))`, and a CPU check (`__builtin_cpu_supports`,
+// which also verifies that the OS saves the wide registers) decides once which
+// one is called. On compilers or architectures without these builtins only the
+// portable path exists.
+//
+// The environment variable BLIP_KERNEL=portable|avx2|avx512 forces a path (for
+// testing and benchmarking); forcing one the CPU cannot run is an error, not a
+// silent fallback, so a test that asks for AVX-512 really tests AVX-512.
+//
+// Roadmap: bf16/f16/int8 weights will add paths (AVX512-BF16, AMX, VNNI) to
+// this enum; each kernel family picks its best one the same way.
+#pragma once
+
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "blip/core/error.hpp"
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define BLIP_X86_DISPATCH 1
+#include <immintrin.h>
+// Functions compiled for one ISA regardless of the translation unit's -m flags.
+#define BLIP_TARGET_AVX512 __attribute__((target("avx2,fma,avx512f")))
+#define BLIP_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define BLIP_X86_DISPATCH 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+// The body of a kernel template that is inlined into ISA-specific wrappers, so
+// the compiler vectorises it for each wrapper's instruction set.
+#define BLIP_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define BLIP_ALWAYS_INLINE inline
+#endif
+
+// Fully unroll the following loop (register-tile loops over a compile-time
+// count must be unrolled for the accumulators to live in registers, also at -O2).
+#if defined(__clang__)
+#define BLIP_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define BLIP_UNROLL _Pragma("GCC unroll 16")
+#else
+#define BLIP_UNROLL
+#endif
+
+namespace blip::kernels {
+
+// Instruction-set paths, slowest first.
+enum class KernelPath { Portable, Avx2, Avx512 };
+
+inline const char* kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::Portable: return "portable";
+    case KernelPath::Avx2: return "avx2";
+    case KernelPath::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+// True when this build contains the path and this CPU (and OS) can run it.
+inline bool kernel_path_supported(KernelPath path) {
+#if BLIP_X86_DISPATCH
+  __builtin_cpu_init();  // idempotent; needed if called before libgcc's own constructor has run
+#endif
+  switch (path) {
+    case KernelPath::Portable: return true;
+#if BLIP_X86_DISPATCH
+    case KernelPath::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case KernelPath::Avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    case KernelPath::Avx2:
+    case KernelPath::Avx512: return false;
+#endif
+  }
+  return false;
+}
+
+// The fastest path this CPU supports.
+inline KernelPath best_kernel_path() {
+  if (kernel_path_supported(KernelPath::Avx512)) return KernelPath::Avx512;
+  if (kernel_path_supported(KernelPath::Avx2)) return KernelPath::Avx2;
+  return KernelPath::Portable;
+}
+
+namespace detail {
+// The path named by a BLIP_KERNEL value; empty/null means "best". Throws for
+// unknown names and for paths this CPU cannot run.
+inline KernelPath kernel_path_from_setting(const char* setting) {
+  if (setting == nullptr || *setting == '\0') return best_kernel_path();
+  const std::string_view name(setting);
+  for (KernelPath path : {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512}) {
+    if (name == kernel_path_name(path)) {
+      check(kernel_path_supported(path), "BLIP_KERNEL=", name, ": this CPU (or this build) cannot run the ", name,
+            " kernels");
+      return path;
+    }
+  }
+  fail("BLIP_KERNEL=", name, ": unknown kernel path (expected portable, avx2 or avx512)");
+}
+}  // namespace detail
+
+// The path kernels use: BLIP_KERNEL if set, else the best supported. Decided
+// once per process (thread-safe static initialisation).
+inline KernelPath active_kernel_path() {
+  static const KernelPath path = detail::kernel_path_from_setting(std::getenv("BLIP_KERNEL"));
+  return path;
+}
+
+}  // namespace blip::kernels

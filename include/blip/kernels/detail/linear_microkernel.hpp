@@ -1,0 +1,47 @@
+// blip/kernels/detail/linear_microkernel.hpp: the contract between the Linear
+// driver (blocking, packing, threads; linear.hpp) and the per-ISA micro-kernels
+// (linear_avx512.hpp, linear_portable.hpp).
+//
+// A micro-kernel computes one register tile of the output: `Rows` rows (1 ..
+// the set's max_rows) by one weight panel of kPanelWidth output features, over
+// a contiguous range of the input features ("depth"):
+//
+//   out[r, c] (+)= Σ_k rows[k * row_stride + r] · panel[k * kPanelWidth + c]  (+ bias[c])
+//
+// `rows` is packed by the driver so that the Rows values of one k are adjacent
+// (one broadcast each); `panel` is the weight as prepared at load, the
+// kPanelWidth output features of one k adjacent (one or two vector loads).
+#pragma once
+
+#include <cstdint>
+
+#include "blip/kernels/detail/cpu_dispatch.hpp"
+
+namespace blip::kernels::detail {
+
+// Output features per packed weight panel: two AVX-512 vectors, four AVX2 ones.
+// Part of the packed weight layout, so every path uses the same value.
+inline constexpr int kPanelWidth = 32;
+
+struct MicroTile {
+  std::int64_t depth = 0;            // input features summed over in this call
+  const float* rows = nullptr;       // packed activations: [depth][row_stride], first `Rows` used
+  std::int64_t row_stride = 0;       // floats between consecutive k in `rows`
+  const float* panel = nullptr;      // packed weights: [depth][kPanelWidth], 64-byte aligned
+  float* out = nullptr;              // output tile, row r at out + r * out_stride
+  std::int64_t out_stride = 0;
+  int columns = kPanelWidth;         // valid output features in this panel (the last one may be partial)
+  const float* bias = nullptr;       // [kPanelWidth] zero-padded, aligned; added unless accumulating; may be null
+  bool accumulate = false;           // out += tile (second and later depth blocks) instead of out = tile + bias
+};
+
+using MicroKernel = void (*)(const MicroTile& tile);
+
+// The micro-kernels of one ISA path, indexed by row count - 1.
+struct MicroKernelSet {
+  KernelPath path = KernelPath::Portable;
+  int max_rows = 1;
+  const MicroKernel* by_rows = nullptr;
+};
+
+}  // namespace blip::kernels::detail

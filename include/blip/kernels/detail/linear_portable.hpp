@@ -1,0 +1,154 @@
+// blip/kernels/detail/linear_portable.hpp: the C++ Linear micro-kernel without
+// intrinsics, compiled twice: as is (the portable path, for whatever the
+// translation unit targets: SSE2 at least on x86-64, NEON on arm64) and inlined
+// into an AVX2+FMA target function (the AVX2 path), so an AVX2-only CPU gets
+// 256-bit FMAs from a binary built without -march flags.
+//
+// The accumulators are GCC/Clang vector-extension values (4 floats on the
+// portable path: one xmm / NEON register; 8 on the AVX2 path: one ymm) rather
+// than a float array: both compilers keep
+// them in registers, whereas Clang leaves a local `float sums[r][c]` array in
+// memory and runs 10x slower. Compilers without the extension get the same
+// algorithm with plain arrays (linear_micro_kernel_plain, also tested here).
+//
+// With more than a few rows the 32-feature panel is processed as two
+// 16-feature halves so that the accumulator tile (up to 6 rows × 16 = 12 ymm
+// with AVX2) fits the 16 vector registers with the weight vectors and the
+// broadcast; the second half re-reads the packed rows and the panel from L1/L2.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "blip/kernels/detail/linear_microkernel.hpp"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BLIP_HAVE_VECTOR_EXTENSIONS 1
+#else
+#define BLIP_HAVE_VECTOR_EXTENSIONS 0
+#endif
+
+namespace blip::kernels::detail {
+
+// Row tiles: with SSE's 16 xmm registers 3 rows × 4 Float4 accumulators (16
+// features) is the largest tile that does not spill; AVX2 fits 6 rows × 2 Float8.
+inline constexpr int kPortableMaxRows = 3;
+inline constexpr int kAvx2MaxRows = 6;
+inline constexpr int kPortableHalfWidth = kPanelWidth / 2;
+
+// Writes one row of a tile: out = sums (+ bias), or out += sums.
+inline void store_row(const MicroTile& tile, const float* sums, int first_column, int columns, float* out) {
+  if (tile.accumulate) {
+    for (int c = 0; c < columns; ++c) out[c] += sums[c];
+  } else if (tile.bias != nullptr) {
+    for (int c = 0; c < columns; ++c) out[c] = sums[c] + tile.bias[first_column + c];
+  } else {
+    for (int c = 0; c < columns; ++c) out[c] = sums[c];
+  }
+}
+
+// The same computation with plain float arrays (compilers without vector extensions).
+template <int Rows>
+void linear_micro_kernel_plain(const MicroTile& tile) {
+  for (int first_column = 0; first_column < tile.columns; first_column += kPortableHalfWidth) {
+    const int columns = std::min(tile.columns - first_column, kPortableHalfWidth);
+    float sums[Rows][kPortableHalfWidth] = {};
+    const float* rows = tile.rows;
+    const float* panel = tile.panel + first_column;
+    for (std::int64_t k = 0; k < tile.depth; ++k) {
+      for (int r = 0; r < Rows; ++r) {
+        const float activation = rows[r];
+        for (int c = 0; c < kPortableHalfWidth; ++c) sums[r][c] += activation * panel[c];
+      }
+      rows += tile.row_stride;
+      panel += kPanelWidth;
+    }
+    for (int r = 0; r < Rows; ++r)
+      store_row(tile, sums[r], first_column, columns, tile.out + r * tile.out_stride + first_column);
+  }
+}
+
+#if BLIP_HAVE_VECTOR_EXTENSIONS
+// Four and eight floats; the compiler maps them onto the target's vector
+// registers (Float4: one xmm / NEON q register; Float8: one ymm).
+typedef float Float4 __attribute__((vector_size(16)));
+typedef float Float8 __attribute__((vector_size(32)));
+
+// The register tile is Rows × kWidth: the whole 32-feature panel when its
+// accumulators fit in 12 vector registers (e.g. decode, 1 row: the panel is then
+// read once), else half of it per pass.
+template <int Rows, class Vector>
+BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
+  constexpr int kLanes = static_cast<int>(sizeof(Vector) / sizeof(float));
+  constexpr int kWidth = Rows * (kPanelWidth / kLanes) <= 12 ? kPanelWidth : kPortableHalfWidth;
+  constexpr int kVectors = kWidth / kLanes;  // per row of the tile
+  for (int first_column = 0; first_column < tile.columns; first_column += kWidth) {
+    const int columns = std::min(tile.columns - first_column, kWidth);
+    Vector sums[Rows][kVectors];
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      BLIP_UNROLL
+      for (int v = 0; v < kVectors; ++v) sums[r][v] = Vector{};
+    }
+    const float* rows = tile.rows;
+    const float* panel = tile.panel + first_column;
+    for (std::int64_t k = 0; k < tile.depth; ++k) {
+      Vector weights[kVectors];
+      BLIP_UNROLL
+      for (int v = 0; v < kVectors; ++v) std::memcpy(&weights[v], panel + v * kLanes, sizeof(Vector));
+      BLIP_UNROLL
+      for (int r = 0; r < Rows; ++r) {
+        const float activation = rows[r];
+        BLIP_UNROLL
+        for (int v = 0; v < kVectors; ++v) sums[r][v] += activation * weights[v];
+      }
+      rows += tile.row_stride;
+      panel += kPanelWidth;
+    }
+    for (int r = 0; r < Rows; ++r) {
+      float values[kWidth];
+      std::memcpy(values, &sums[r][0], sizeof values);
+      store_row(tile, values, first_column, columns, tile.out + r * tile.out_stride + first_column);
+    }
+  }
+}
+
+template <int Rows>
+void linear_micro_kernel_portable(const MicroTile& tile) {
+  linear_micro_kernel_generic<Rows, Float4>(tile);
+}
+#else
+template <int Rows>
+void linear_micro_kernel_portable(const MicroTile& tile) {
+  linear_micro_kernel_plain<Rows>(tile);
+}
+#endif
+
+inline MicroKernelSet linear_micro_kernels_portable() {
+  static const MicroKernel by_rows[kPortableMaxRows] = {
+      linear_micro_kernel_portable<1>, linear_micro_kernel_portable<2>, linear_micro_kernel_portable<3>};
+  return MicroKernelSet{KernelPath::Portable, kPortableMaxRows, by_rows};
+}
+
+// The plain-array kernels as a set, so tests cover them on every compiler.
+inline MicroKernelSet linear_micro_kernels_plain() {
+  static const MicroKernel by_rows[kPortableMaxRows] = {
+      linear_micro_kernel_plain<1>, linear_micro_kernel_plain<2>, linear_micro_kernel_plain<3>};
+  return MicroKernelSet{KernelPath::Portable, kPortableMaxRows, by_rows};
+}
+
+#if BLIP_X86_DISPATCH
+template <int Rows>
+BLIP_TARGET_AVX2 void linear_micro_kernel_avx2(const MicroTile& tile) {
+  linear_micro_kernel_generic<Rows, Float8>(tile);
+}
+
+inline MicroKernelSet linear_micro_kernels_avx2() {
+  static const MicroKernel by_rows[kAvx2MaxRows] = {
+      linear_micro_kernel_avx2<1>, linear_micro_kernel_avx2<2>, linear_micro_kernel_avx2<3>,
+      linear_micro_kernel_avx2<4>, linear_micro_kernel_avx2<5>, linear_micro_kernel_avx2<6>};
+  return MicroKernelSet{KernelPath::Avx2, kAvx2MaxRows, by_rows};
+}
+#endif
+
+}  // namespace blip::kernels::detail

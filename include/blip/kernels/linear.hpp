@@ -1,0 +1,451 @@
+// blip/kernels/linear.hpp: y = x · Wᵀ + b, PyTorch's nn.Linear, for f32.
+//
+// Every Linear in BLIP / BLIP-2 goes through here, so this is where most of the
+// time is spent: the vision transformer's prefill (hundreds of rows, compute-
+// bound) and the text decoders' per-token steps (1 row per beam, bound by how
+// fast the weights stream from memory).
+//
+// How it is fast (the BLIS recipe, with the weight side done once at load):
+//   * LinearWeights::prepare repacks W [out, in] into panels of 32 output
+//     features: panel j holds, for k = 0 .. in-1, the 32 weights W[32j .. 32j+31, k]
+//     side by side (zero-padded past `out`). A micro-kernel then reads the
+//     weights as one sequential stream of aligned vectors.
+//   * Per call, the rows of x are packed into tiles of up to 12 rows (AVX-512)
+//     with the 12 values of one k adjacent (one broadcast each).
+//   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_portable.hpp)
+//     keeps a 12 × 32 tile of y in registers over a whole depth block.
+//   * Blocking: rows are packed one row block (~192 rows) at a time; per depth
+//     block (≤ 384) its packed slice (~300 KiB) stays in L2 and is reused by
+//     several weight panels, and each panel's depth block (48 KiB) is reused by
+//     every row tile of the block.
+//   * Threads take work items (runs of weight panels) dynamically, so an
+//     uneven split or a thread delayed by the OS costs at most one item; one
+//     barrier per row block (two packing buffers alternate).
+//   * Decode (rows ≤ one register tile, e.g. 1 token × up to 12 beams): no depth
+//     blocking, so every weight is read from memory exactly once per call, and
+//     the threads split the output features into contiguous runs of panels.
+//   * Results do not depend on the thread count: every output element is
+//     computed by the same sequence of operations whichever thread runs it.
+// The instruction set is chosen at run time (detail/cpu_dispatch.hpp).
+//
+// Roadmap: bf16 / f16 / int8 weights will be repacked by `prepare` into their
+// own panel formats (the packed representation is private to LinearWeights)
+// and get micro-kernels per ISA (AVX512-BF16, AMX, VNNI) behind the same calls.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "blip/core/error.hpp"
+#include "blip/core/tensor.hpp"
+#include "blip/core/threading.hpp"
+#include "blip/kernels/detail/cpu_dispatch.hpp"
+#include "blip/kernels/detail/linear_avx512.hpp"
+#include "blip/kernels/detail/linear_microkernel.hpp"
+#include "blip/kernels/detail/linear_portable.hpp"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace blip::kernels {
+
+namespace detail {
+// Storage for packed weights: zero-filled, 64-byte aligned, and for large
+// layers 2 MiB aligned with transparent huge pages requested (Linux). A decode
+// step streams every weight from memory; with 4 KiB pages the hardware
+// prefetchers stop at each page boundary and every 4 KiB costs a TLB miss.
+inline Tensor<float> allocate_packed_weights(const Shape& shape) {
+  constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * sizeof(float);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (bytes >= kHugePage) {
+    const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* memory = std::aligned_alloc(kHugePage, rounded);
+    if (memory == nullptr) throw std::bad_alloc();
+    ::madvise(memory, rounded, MADV_HUGEPAGE);  // advisory: ignored where THP is disabled
+    std::memset(memory, 0, rounded);
+    std::shared_ptr<void> owner(memory, [](void* pointer) { std::free(pointer); });
+    return Tensor<float>::view(static_cast<float*>(memory), shape, owner);
+  }
+#endif
+  (void)kHugePage;
+  (void)bytes;
+  return Tensor<float>(shape);
+}
+}  // namespace detail
+
+// A Linear layer's weight, prepared once at load into the layout the fast
+// kernel reads. Immutable after prepare; copies share the packed data, and any
+// number of threads may use one concurrently.
+class LinearWeights {
+ public:
+  LinearWeights() = default;
+
+  // weight: [out_features, in_features] exactly as PyTorch nn.Linear stores it;
+  // bias: [out_features] or empty. Both are kept (as given: views stay views)
+  // for the naive reference; the kernel reads its own packed copy.
+  static LinearWeights prepare(Tensor<const float> weight, Tensor<const float> bias) {
+    check(weight.rank() == 2, "LinearWeights::prepare: weight must be [out_features, in_features], got shape ",
+          weight.shape());
+    const std::int64_t out_features = weight.dim(0), in_features = weight.dim(1);
+    check(out_features > 0 && in_features > 0, "LinearWeights::prepare: weight shape ", weight.shape(),
+          " has an empty dimension");
+    check(weight.data() != nullptr, "LinearWeights::prepare: weight has no data");
+    const bool has_bias = bias.data() != nullptr || bias.rank() > 0;
+    if (has_bias) {
+      check(bias.rank() == 1 && bias.dim(0) == out_features, "LinearWeights::prepare: bias must be [",
+            out_features, "] to match weight ", weight.shape(), ", got shape ", bias.shape());
+    }
+
+    LinearWeights prepared;
+    prepared.weight_ = weight;
+    prepared.bias_ = has_bias ? bias : Tensor<const float>();
+    prepared.in_features_ = in_features;
+    prepared.out_features_ = out_features;
+    const std::int64_t panel_count = (out_features + detail::kPanelWidth - 1) / detail::kPanelWidth;
+
+    // Panels [panel_count][in_features][kPanelWidth], zero-padded past out_features.
+    Tensor<float> panels = detail::allocate_packed_weights(Shape{panel_count, in_features, detail::kPanelWidth});
+    const float* source = weight.data();
+    float* packed = panels.data();
+    parallel_for(
+        0, panel_count,
+        [&](std::int64_t panel) {
+          const std::int64_t first_output = panel * detail::kPanelWidth;
+          const std::int64_t columns = std::min<std::int64_t>(detail::kPanelWidth, out_features - first_output);
+          float* destination = packed + panel * in_features * detail::kPanelWidth;
+          for (std::int64_t column = 0; column < columns; ++column) {
+            const float* weight_row = source + (first_output + column) * in_features;
+            for (std::int64_t k = 0; k < in_features; ++k) destination[k * detail::kPanelWidth + column] = weight_row[k];
+          }
+        },
+        4);
+    prepared.packed_panels_ = panels;
+
+    if (has_bias) {
+      Tensor<float> padded_bias(Shape{panel_count * detail::kPanelWidth});
+      std::copy(bias.data(), bias.data() + out_features, padded_bias.data());
+      prepared.packed_bias_ = padded_bias;
+    }
+    return prepared;
+  }
+
+  bool empty() const { return packed_panels_.data() == nullptr; }
+  std::int64_t in_features() const { return in_features_; }
+  std::int64_t out_features() const { return out_features_; }
+  bool has_bias() const { return packed_bias_.data() != nullptr; }
+  // The original [out, in] tensor (naive reference, debugging).
+  const Tensor<const float>& weight() const { return weight_; }
+  // [out] or empty.
+  const Tensor<const float>& bias() const { return bias_; }
+  // Memory held by the packed copy (for RAM accounting).
+  std::size_t packed_bytes() const { return packed_panels_.bytes() + packed_bias_.bytes(); }
+
+  // ---- packed layout, read by the kernels ----
+  std::int64_t panel_count() const { return empty() ? 0 : packed_panels_.dim(0); }
+  // Panel j starts at packed_panels() + j * in_features() * kPanelWidth.
+  const float* packed_panels() const { return packed_panels_.data(); }
+  // [panel_count * kPanelWidth], zero-padded; null without bias.
+  const float* packed_bias() const { return packed_bias_.data(); }
+
+ private:
+  Tensor<const float> weight_;
+  Tensor<const float> bias_;
+  Tensor<const float> packed_panels_;
+  Tensor<const float> packed_bias_;
+  std::int64_t in_features_ = 0;
+  std::int64_t out_features_ = 0;
+};
+
+namespace detail {
+
+// Blocking limits (see the header comment); tuned on Zen 4 (1 MiB L2 per core).
+// Blocks are split evenly and row blocks rounded up to whole register tiles, so
+// a row block can exceed kMaxRowBlock by less than one tile (577 rows: 3 × 204).
+inline constexpr std::int64_t kMaxDepthBlock = 384;
+inline constexpr std::int64_t kMaxRowBlock = 192;
+// Below this many multiply-adds per thread, starting threads costs more than it saves.
+inline constexpr std::int64_t kMinMultiplyAddsPerThread = std::int64_t{1} << 15;
+
+// A grow-only, 64-byte aligned float buffer. One per thread (thread_local), so
+// steady-state calls never allocate.
+class ScratchBuffer {
+ public:
+  float* reserve(std::size_t count) {
+    if (count > capacity_) {
+      storage_ = ::blip::detail::allocate_aligned(count * sizeof(float));
+      capacity_ = count;
+    }
+    return static_cast<float*>(storage_.get());
+  }
+
+ private:
+  std::shared_ptr<void> storage_;
+  std::size_t capacity_ = 0;
+};
+
+inline ScratchBuffer& linear_packing_scratch() {
+  thread_local ScratchBuffer buffer;
+  return buffer;
+}
+
+// Splits `total` into equal blocks of at most `limit`, each a multiple of
+// `granule` (so 577 rows become 3 blocks of 204, not 192 + 192 + 192 + 1).
+inline std::int64_t balanced_block(std::int64_t total, std::int64_t limit, std::int64_t granule) {
+  const std::int64_t blocks = (total + limit - 1) / limit;
+  const std::int64_t size = (total + blocks - 1) / blocks;
+  return (size + granule - 1) / granule * granule;
+}
+
+// packed[k * packed_stride + r] = x[r * x_stride + k] for r < rows, k < depth.
+inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, std::int64_t depth, float* packed,
+                      std::int64_t packed_stride) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* source = x + r * x_stride;
+    float* destination = packed + r;
+    for (std::int64_t k = 0; k < depth; ++k) destination[k * packed_stride] = source[k];
+  }
+}
+
+inline MicroKernelSet linear_micro_kernels(KernelPath path) {
+  check(kernel_path_supported(path), "linear: kernel path '", kernel_path_name(path),
+        "' is not supported by this CPU or build");
+  switch (path) {
+#if BLIP_X86_DISPATCH
+    case KernelPath::Avx512: return linear_micro_kernels_avx512();
+    case KernelPath::Avx2: return linear_micro_kernels_avx2();
+#endif
+    default: return linear_micro_kernels_portable();
+  }
+}
+
+// Threads worth using for `multiply_adds` of work (1 inside a parallel region:
+// a caller that parallelises over requests already uses the cores).
+inline int linear_threads(double multiply_adds, std::int64_t work_items) {
+  int threads = num_threads();
+#ifdef _OPENMP
+  if (omp_in_parallel()) threads = 1;
+#endif
+  threads = static_cast<int>(std::min<double>(threads, std::max(1.0, multiply_adds / kMinMultiplyAddsPerThread)));
+  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(threads, work_items)));
+}
+
+// Work items per thread: threads take the next item when done (dynamic
+// schedule), so an unequal split or a thread the OS delays costs at most one item.
+inline constexpr std::int64_t kItemsPerThread = 4;
+
+inline std::int64_t panels_per_item(std::int64_t panel_count, int threads, std::int64_t items_per_thread) {
+  return std::max<std::int64_t>(1, panel_count / (items_per_thread * threads));
+}
+
+// Decode: all rows (1 token × up to 12 beams) fit one register tile. No depth
+// blocking, so each weight panel is streamed from memory exactly once, front
+// to back; the threads take contiguous runs of panels (a few MB each).
+inline void linear_single_row_tile(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride,
+                                   std::int64_t rows, const LinearWeights& weights, float* y, std::int64_t y_stride) {
+  const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
+  const std::int64_t panel_count = weights.panel_count();
+  // One row is already laid out as a packed tile; several are packed here, by
+  // the calling thread (≤ 12 × in floats, microseconds), so the threads never wait for each other.
+  const float* packed_rows = x;
+  std::int64_t row_stride = 1;
+  if (rows > 1) {
+    float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(rows * depth));
+    pack_rows(x, x_stride, rows, depth, packed, rows);
+    packed_rows = packed;
+    row_stride = rows;
+  }
+  const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count);
+  const std::int64_t item_panels = panels_per_item(panel_count, threads, 2 * kItemsPerThread);
+  const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
+  const MicroKernel kernel = kernels.by_rows[rows - 1];
+  const float* panels = weights.packed_panels();
+  const float* bias = weights.packed_bias();
+
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+#endif
+  for (std::int64_t item = 0; item < items; ++item) {
+    MicroTile micro;
+    micro.depth = depth;
+    micro.rows = packed_rows;
+    micro.row_stride = row_stride;
+    micro.out_stride = y_stride;
+    const std::int64_t last_panel = std::min(panel_count, (item + 1) * item_panels);
+    for (std::int64_t panel = item * item_panels; panel < last_panel; ++panel) {
+      const std::int64_t first_output = panel * kPanelWidth;
+      micro.panel = panels + panel * depth * kPanelWidth;
+      micro.out = y + first_output;
+      micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, outputs - first_output));
+      micro.bias = bias ? bias + first_output : nullptr;
+      kernel(micro);
+    }
+  }
+}
+
+// Prefill: rows in blocks of ~kMaxRowBlock; each row block is packed once
+// (all depth) into one of two buffers, then its work items (runs of weight
+// panels × all row tiles) are shared out dynamically. Inside an item, per depth
+// block of ≤ kMaxDepthBlock: the row block's packed slice (~300 KiB) stays in
+// L2 across the item's panels, and each panel's depth block (48 KiB) in L1/L2
+// across the row tiles. Two buffers let a thread pack the next row block while
+// the other still computes: one barrier per row block.
+inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride, std::int64_t rows,
+                             const LinearWeights& weights, float* y, std::int64_t y_stride) {
+  const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
+  const std::int64_t panel_count = weights.panel_count();
+  const std::int64_t tile_rows = kernels.max_rows;
+  const std::int64_t depth_block = balanced_block(depth, kMaxDepthBlock, 1);
+  const std::int64_t row_block = balanced_block(rows, kMaxRowBlock, tile_rows);
+  const std::int64_t tiles_per_block = (row_block + tile_rows - 1) / tile_rows;
+  const std::int64_t packed_tile_size = tile_rows * depth;  // one tile: [depth][tile_rows]
+  const std::int64_t buffer_size = tiles_per_block * packed_tile_size;
+  float* buffers = linear_packing_scratch().reserve(static_cast<std::size_t>(2 * buffer_size));
+  const float* panels = weights.packed_panels();
+  const float* bias = weights.packed_bias();
+  const std::int64_t row_blocks = (rows + row_block - 1) / row_block;
+  const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count * tiles_per_block);
+  const std::int64_t item_panels = panels_per_item(panel_count, threads, kItemsPerThread);
+  const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) if (threads > 1)
+#endif
+  {
+#ifdef _OPENMP
+    const std::int64_t thread = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+    const std::int64_t thread = 0, team = 1;
+#endif
+    for (std::int64_t block = 0; block < row_blocks; ++block) {
+      const std::int64_t row_begin = block * row_block;
+      const std::int64_t block_rows = std::min(row_block, rows - row_begin);
+      const std::int64_t block_tiles = (block_rows + tile_rows - 1) / tile_rows;
+      float* packed = buffers + (block % 2) * buffer_size;
+      for (std::int64_t tile = thread; tile < block_tiles; tile += team) {
+        const std::int64_t first_row = row_begin + tile * tile_rows;
+        pack_rows(x + first_row * x_stride, x_stride, std::min(tile_rows, rows - first_row), depth,
+                  packed + tile * packed_tile_size, tile_rows);
+      }
+      // Every thread has finished packing this block, and (before packing it)
+      // its items of the previous block, whose buffer the next block reuses.
+#ifdef _OPENMP
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1) nowait
+#endif
+      for (std::int64_t item = 0; item < items; ++item) {
+        const std::int64_t first_panel = item * item_panels;
+        const std::int64_t last_panel = std::min(panel_count, first_panel + item_panels);
+        MicroTile micro;
+        micro.row_stride = tile_rows;
+        micro.out_stride = y_stride;
+        for (std::int64_t depth_begin = 0; depth_begin < depth; depth_begin += depth_block) {
+          micro.depth = std::min(depth_block, depth - depth_begin);
+          micro.accumulate = depth_begin > 0;
+          for (std::int64_t panel = first_panel; panel < last_panel; ++panel) {
+            const std::int64_t first_output = panel * kPanelWidth;
+            micro.panel = panels + (panel * depth + depth_begin) * kPanelWidth;
+            micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, outputs - first_output));
+            micro.bias = bias ? bias + first_output : nullptr;
+            for (std::int64_t tile = 0; tile < block_tiles; ++tile) {
+              const std::int64_t first_row = row_begin + tile * tile_rows;
+              micro.rows = packed + tile * packed_tile_size + depth_begin * tile_rows;
+              micro.out = y + first_row * y_stride + first_output;
+              kernels.by_rows[std::min(tile_rows, rows - first_row) - 1](micro);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The threaded driver around one ISA's micro-kernels.
+inline void linear_blocked(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride, std::int64_t rows,
+                           const LinearWeights& weights, float* y, std::int64_t y_stride) {
+  if (rows == 0) return;
+  if (rows <= kernels.max_rows)
+    linear_single_row_tile(kernels, x, x_stride, rows, weights, y, y_stride);
+  else
+    linear_many_rows(kernels, x, x_stride, rows, weights, y, y_stride);
+}
+
+inline void check_linear_arguments(const float* x, std::int64_t x_stride, std::int64_t rows,
+                                   const LinearWeights& weights, const float* y, std::int64_t y_stride) {
+  check(!weights.empty(), "linear: LinearWeights used before LinearWeights::prepare");
+  check(rows >= 0, "linear: negative row count ", rows);
+  check(x_stride >= weights.in_features(), "linear: x_stride ", x_stride, " is smaller than in_features ",
+        weights.in_features());
+  check(y_stride >= weights.out_features(), "linear: y_stride ", y_stride, " is smaller than out_features ",
+        weights.out_features());
+  check(rows == 0 || (x != nullptr && y != nullptr), "linear: null x or y with ", rows, " rows");
+}
+
+// linear() with an explicitly chosen instruction-set path (tests, benchmarks).
+inline void linear_using(KernelPath path, const float* x, std::int64_t x_stride, std::int64_t rows,
+                         const LinearWeights& weights, float* y, std::int64_t y_stride) {
+  check_linear_arguments(x, x_stride, rows, weights, y, y_stride);
+  linear_blocked(linear_micro_kernels(path), x, x_stride, rows, weights, y, y_stride);
+}
+
+inline void check_linear_shapes(const Shape& x, const LinearWeights& weights, const Shape& y) {
+  check(!weights.empty(), "linear: LinearWeights used before LinearWeights::prepare");
+  check(x.rank() >= 1 && x.dim(-1) == weights.in_features(), "linear: input x has shape ", x,
+        ", expected [..., ", weights.in_features(), "] (in_features)");
+  bool leading_match = y.rank() == x.rank() && y.dim(-1) == weights.out_features();
+  for (int axis = 0; leading_match && axis + 1 < x.rank(); ++axis) leading_match = x[axis] == y[axis];
+  if (!leading_match) {
+    Shape expected;
+    for (int axis = 0; axis + 1 < x.rank(); ++axis) expected.push_back(x[axis]);
+    expected.push_back(weights.out_features());
+    fail("linear: output y has shape ", y, ", expected ", expected, " for input ", x);
+  }
+}
+
+}  // namespace detail
+
+// y[r, :] = x[r, :] · Wᵀ + b for r in [0, rows); x row r starts at x + r*x_stride,
+// y row r at y + r*y_stride (strides in floats). x and y must not overlap.
+inline void linear(const float* x, std::int64_t x_stride, std::int64_t rows, const LinearWeights& weights, float* y,
+                   std::int64_t y_stride) {
+  detail::linear_using(active_kernel_path(), x, x_stride, rows, weights, y, y_stride);
+}
+
+// x [..., in] -> y [..., out] (same leading dimensions).
+inline void linear(Tensor<const float> x, const LinearWeights& weights, Tensor<float> y) {
+  detail::check_linear_shapes(x.shape(), weights, y.shape());
+  const std::int64_t in = weights.in_features(), out = weights.out_features();
+  linear(x.data(), in, x.numel() / in, weights, y.data(), out);
+}
+
+// The reference: plain loops over the original [out, in] weight, accumulated in
+// double, so its own rounding error is negligible next to the f32 kernels'.
+inline void linear_naive(const float* x, std::int64_t x_stride, std::int64_t rows, const LinearWeights& weights,
+                         float* y, std::int64_t y_stride) {
+  detail::check_linear_arguments(x, x_stride, rows, weights, y, y_stride);
+  const std::int64_t in = weights.in_features(), out = weights.out_features();
+  const float* weight = weights.weight().data();
+  const float* bias = weights.bias().data();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t o = 0; o < out; ++o) {
+      double sum = bias ? static_cast<double>(bias[o]) : 0.0;
+      for (std::int64_t k = 0; k < in; ++k)
+        sum += static_cast<double>(x[r * x_stride + k]) * static_cast<double>(weight[o * in + k]);
+      y[r * y_stride + o] = static_cast<float>(sum);
+    }
+  }
+}
+
+inline void linear_naive(Tensor<const float> x, const LinearWeights& weights, Tensor<float> y) {
+  detail::check_linear_shapes(x.shape(), weights, y.shape());
+  const std::int64_t in = weights.in_features(), out = weights.out_features();
+  linear_naive(x.data(), in, x.numel() / in, weights, y.data(), out);
+}
+
+}  // namespace blip::kernels

@@ -1,0 +1,339 @@
+// Tests of blip/kernels/linear.hpp: every instruction-set path against the
+// double-precision naive reference, at odd shapes, strides and row counts.
+//
+// Error bound. Each output is a dot product of length K = in_features summed in
+// f32 (FMA, in an order that depends on the path and the blocking). The
+// classical bound is |ŷ - y| ≤ γ_K Σ_k |x_k w_k| ≈ K·u·‖x‖₂‖w‖₂, but it is
+// attained only by adversarial inputs; for random inputs the rounding errors
+// are independent and the error grows like √K·u·‖x‖₂‖w‖₂ at most. The check
+// used, per output element (r, o), is
+//     |y - y_ref| ≤ 4 · ε_f32 · √K · ‖x_r‖₂ · ‖W_o‖₂ + 2 · ε_f32 · |b_o|
+// (the naive reference accumulates in double, so its own error is negligible
+// beyond the final rounding to f32, covered by the same terms). For K = 768 and
+// inputs uniform in [-1, 1] that is ≈ 3e-3 while a single product term |x_k w_k|
+// is 0.25 on average, so a dropped, doubled or misplaced term fails the check
+// (see "the tolerance detects a single wrong term").
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "blip/kernels/linear.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using blip::Error;
+using blip::Shape;
+using blip::Tensor;
+using blip::kernels::KernelPath;
+using blip::kernels::LinearWeights;
+namespace kernel_detail = blip::kernels::detail;
+
+constexpr float kEpsilon = std::numeric_limits<float>::epsilon();
+
+Tensor<float> random_tensor(const Shape& shape, std::mt19937& generator, float low = -1.0f, float high = 1.0f) {
+  Tensor<float> tensor(shape);
+  std::uniform_real_distribution<float> distribution(low, high);
+  for (std::int64_t i = 0; i < tensor.numel(); ++i) tensor.data()[i] = distribution(generator);
+  return tensor;
+}
+
+double row_norm(const float* row, std::int64_t length) {
+  double sum = 0;
+  for (std::int64_t i = 0; i < length; ++i) sum += static_cast<double>(row[i]) * row[i];
+  return std::sqrt(sum);
+}
+
+// A kernel set under test: a dispatchable path, or the plain-array kernels.
+struct Variant {
+  std::string name;
+  kernel_detail::MicroKernelSet kernels;
+};
+
+std::vector<Variant> variants_to_test() {
+  std::vector<Variant> variants;
+  for (KernelPath path : {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512}) {
+    if (blip::kernels::kernel_path_supported(path))
+      variants.push_back({blip::kernels::kernel_path_name(path), kernel_detail::linear_micro_kernels(path)});
+    else
+      MESSAGE("kernel path ", blip::kernels::kernel_path_name(path), " not supported here: not tested");
+  }
+  variants.push_back({"plain", kernel_detail::linear_micro_kernels_plain()});
+  return variants;
+}
+
+// One linear problem with its inputs and the reference output.
+struct Problem {
+  std::int64_t rows, in, out, x_stride, y_stride;
+  Tensor<float> x;  // [rows, x_stride]
+  Tensor<float> weight, bias;
+  LinearWeights weights;
+};
+
+Problem make_problem(std::int64_t rows, std::int64_t in, std::int64_t out, bool with_bias, std::int64_t x_padding,
+                     std::int64_t y_padding, std::mt19937& generator, float low = -1.0f, float high = 1.0f) {
+  Problem problem{rows, in, out, in + x_padding, out + y_padding, {}, {}, {}, {}};
+  problem.x = random_tensor(Shape{std::max<std::int64_t>(rows, 1), problem.x_stride}, generator, low, high);
+  problem.weight = random_tensor(Shape{out, in}, generator, low, high);
+  if (with_bias) problem.bias = random_tensor(Shape{out}, generator);
+  problem.weights = LinearWeights::prepare(problem.weight, problem.bias);
+  return problem;
+}
+
+// Largest |y - y_ref| / bound over the given rows (≤ 1 passes). Checks that
+// the padding between output rows was not written (it holds NaN sentinels).
+double worst_error_ratio(const Problem& problem, const float* y, const float* reference,
+                         const std::vector<std::int64_t>& rows_to_check) {
+  double worst = 0;
+  for (std::int64_t r : rows_to_check) {
+    const double x_norm = row_norm(problem.x.data() + r * problem.x_stride, problem.in);
+    for (std::int64_t o = 0; o < problem.out; ++o) {
+      const double w_norm = row_norm(problem.weight.data() + o * problem.in, problem.in);
+      const double bias = problem.bias.empty() ? 0.0 : std::abs(problem.bias.data()[o]);
+      const double bound = 4.0 * kEpsilon * std::sqrt(static_cast<double>(problem.in)) * x_norm * w_norm +
+                           2.0 * kEpsilon * bias + 1e-30;
+      const double difference = std::abs(static_cast<double>(y[r * problem.y_stride + o]) -
+                                         static_cast<double>(reference[r * problem.y_stride + o]));
+      if (std::isnan(difference)) return std::numeric_limits<double>::infinity();
+      worst = std::max(worst, difference / bound);
+    }
+    for (std::int64_t o = problem.out; o < problem.y_stride; ++o) {
+      if (!std::isnan(y[r * problem.y_stride + o])) return std::numeric_limits<double>::infinity();
+    }
+  }
+  return worst;
+}
+
+std::vector<std::int64_t> all_rows(std::int64_t rows) {
+  std::vector<std::int64_t> list;
+  for (std::int64_t r = 0; r < rows; ++r) list.push_back(r);
+  return list;
+}
+
+std::vector<float> nan_filled(std::int64_t count) {
+  return std::vector<float>(static_cast<std::size_t>(std::max<std::int64_t>(count, 1)),
+                            std::numeric_limits<float>::quiet_NaN());
+}
+
+// Runs `variant` and the naive reference on `problem`; returns the worst error ratio.
+double run_and_compare(const Variant& variant, const Problem& problem) {
+  std::vector<float> y = nan_filled(problem.rows * problem.y_stride);
+  std::vector<float> reference = nan_filled(problem.rows * problem.y_stride);
+  kernel_detail::check_linear_arguments(problem.x.data(), problem.x_stride, problem.rows, problem.weights, y.data(),
+                                        problem.y_stride);
+  kernel_detail::linear_blocked(variant.kernels, problem.x.data(), problem.x_stride, problem.rows, problem.weights,
+                                y.data(), problem.y_stride);
+  blip::kernels::linear_naive(problem.x.data(), problem.x_stride, problem.rows, problem.weights, reference.data(),
+                              problem.y_stride);
+  return worst_error_ratio(problem, y.data(), reference.data(), all_rows(problem.rows));
+}
+
+}  // namespace
+
+TEST_CASE("linear: every kernel path matches the naive reference at odd shapes, strides, with and without bias") {
+  std::mt19937 generator(20240601);
+  struct Shape3 {
+    std::int64_t rows, in, out;
+  };
+  // Odd sizes (not multiples of 8/16/32), sizes crossing the depth block (384),
+  // the row block (192) and the register tiles (3, 6, 12 rows).
+  const Shape3 shapes[] = {{1, 1, 1},     {1, 1, 5},     {3, 17, 5},    {7, 33, 65},    {2, 64, 31},
+                           {5, 100, 33},  {8, 300, 97},  {12, 16, 32},  {13, 385, 64},  {25, 769, 70},
+                           {1, 768, 3072}, {3, 768, 100}, {40, 768, 96}, {200, 400, 100}, {3, 2560, 40},
+                           {37, 1, 9},    {6, 7, 1}};
+  for (const Variant& variant : variants_to_test()) {
+    double worst_ratio = 0;
+    for (const Shape3& shape : shapes) {
+      for (bool with_bias : {true, false}) {
+        for (std::int64_t padding : {0, 3}) {
+          const Problem problem =
+              make_problem(shape.rows, shape.in, shape.out, with_bias, padding, padding * 2 + 1, generator);
+          CAPTURE(variant.name);
+          CAPTURE(shape.rows);
+          CAPTURE(shape.in);
+          CAPTURE(shape.out);
+          CAPTURE(with_bias);
+          CAPTURE(padding);
+          const double ratio = run_and_compare(variant, problem);
+          worst_ratio = std::max(worst_ratio, ratio);
+          CHECK(ratio <= 1.0);
+        }
+      }
+    }
+    MESSAGE(variant.name, ": largest error / bound = ", worst_ratio);
+  }
+}
+
+TEST_CASE("linear: every row count of the decode and register-tile range, every path") {
+  std::mt19937 generator(7);
+  for (const Variant& variant : variants_to_test()) {
+    for (std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 24, 25}) {
+      const Problem problem = make_problem(rows, 129, 70, true, 1, 2, generator);
+      CAPTURE(variant.name);
+      CAPTURE(rows);
+      CHECK(run_and_compare(variant, problem) <= 1.0);
+    }
+  }
+}
+
+TEST_CASE("linear: all-positive inputs (sums grow with K) stay within the bound") {
+  std::mt19937 generator(99);
+  for (const Variant& variant : variants_to_test()) {
+    const Problem problem = make_problem(14, 3072, 40, true, 0, 0, generator, 0.0f, 1.0f);
+    CAPTURE(variant.name);
+    CHECK(run_and_compare(variant, problem) <= 1.0);
+  }
+}
+
+TEST_CASE("linear: a ViT-B qkv projection (577x768 -> 2304) through the public call, rows checked in part") {
+  std::mt19937 generator(577);
+  const Problem problem = make_problem(577, 768, 2304, true, 0, 0, generator);
+  std::vector<float> y = nan_filled(577 * 2304);
+  blip::kernels::linear(problem.x.data(), 768, 577, problem.weights, y.data(), 2304);
+  // The naive reference costs 1e9 multiply-adds for all rows; check the first
+  // and last register tiles and row blocks, and the final single-row tile.
+  std::vector<float> reference = nan_filled(577 * 2304);
+  std::vector<std::int64_t> rows_to_check;
+  for (std::int64_t r = 0; r < 577; ++r)
+    if (r < 14 || (r >= 190 && r < 206) || r >= 560) rows_to_check.push_back(r);
+  for (std::int64_t r : rows_to_check)
+    blip::kernels::linear_naive(problem.x.data() + r * 768, 768, 1, problem.weights, reference.data() + r * 2304, 2304);
+  CAPTURE(std::string(blip::kernels::kernel_path_name(blip::kernels::active_kernel_path())));
+  CHECK(worst_error_ratio(problem, y.data(), reference.data(), rows_to_check) <= 1.0);
+}
+
+TEST_CASE("linear: the tolerance detects a single wrong term") {
+  // If the kernels dropped one product x_k·w_k the result would move by about
+  // |x_k w_k|; the bound must be far below that, or the tests above could not fail.
+  std::mt19937 generator(3);
+  const Problem problem = make_problem(4, 768, 64, true, 0, 0, generator);
+  std::vector<float> y = nan_filled(4 * 64), reference = nan_filled(4 * 64);
+  blip::kernels::linear(problem.x.data(), 768, 4, problem.weights, y.data(), 64);
+  blip::kernels::linear_naive(problem.x.data(), 768, 4, problem.weights, reference.data(), 64);
+  REQUIRE(worst_error_ratio(problem, y.data(), reference.data(), all_rows(4)) <= 1.0);
+  // Drop the last term from the output where it is largest (|x_k w_k| close to 1).
+  std::int64_t worst_row = 0, worst_output = 0;
+  double term = 0;
+  for (std::int64_t r = 0; r < 4; ++r)
+    for (std::int64_t o = 0; o < 64; ++o) {
+      const double candidate = std::abs(problem.x.data()[r * 768 + 767] * problem.weight.data()[o * 768 + 767]);
+      if (candidate > term) term = candidate, worst_row = r, worst_output = o;
+    }
+  REQUIRE(term > 0.1);
+  y[worst_row * 64 + worst_output] -=
+      problem.x.data()[worst_row * 768 + 767] * problem.weight.data()[worst_output * 768 + 767];
+  CHECK(worst_error_ratio(problem, y.data(), reference.data(), all_rows(4)) > 10.0);
+  // And the bound itself, for this shape, is a few thousandths.
+  const double bound = 4.0 * kEpsilon * std::sqrt(768.0) * row_norm(problem.x.data(), 768) *
+                       row_norm(problem.weight.data(), 768);
+  CHECK(bound < 0.01);
+}
+
+TEST_CASE("linear: results do not depend on the number of threads (bitwise)") {
+  std::mt19937 generator(11);
+  const int threads_before = blip::num_threads();
+  for (std::int64_t rows : {1, 5, 64, 300}) {
+    const Problem problem = make_problem(rows, 500, 300, true, 0, 0, generator);
+    std::vector<float> serial(static_cast<std::size_t>(rows * 300)), parallel(serial.size());
+    blip::set_num_threads(1);
+    blip::kernels::linear(problem.x.data(), 500, rows, problem.weights, serial.data(), 300);
+    blip::set_num_threads(2);
+    blip::kernels::linear(problem.x.data(), 500, rows, problem.weights, parallel.data(), 300);
+    CAPTURE(rows);
+    CHECK(serial == parallel);
+  }
+  blip::set_num_threads(threads_before);
+}
+
+TEST_CASE("linear: one LinearWeights used concurrently from several threads") {
+  std::mt19937 generator(5);
+  const Problem problem = make_problem(30, 200, 150, true, 0, 0, generator);
+  std::vector<float> expected(30 * 150);
+  blip::kernels::linear(problem.x.data(), 200, 30, problem.weights, expected.data(), 150);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> workers;
+  for (int worker = 0; worker < 4; ++worker) {
+    workers.emplace_back([&, worker] {
+      // Different row counts per thread, so each thread's scratch differs in size.
+      const std::int64_t rows = 1 + worker * 9;
+      std::vector<float> y(static_cast<std::size_t>(rows * 150));
+      for (int repeat = 0; repeat < 20; ++repeat) {
+        blip::kernels::linear(problem.x.data(), 200, rows, problem.weights, y.data(), 150);
+        for (std::int64_t i = 0; i < rows * 150; ++i)
+          if (y[static_cast<std::size_t>(i)] != expected[static_cast<std::size_t>(i)]) ++mismatches;
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  CHECK(mismatches.load() == 0);
+}
+
+TEST_CASE("linear: tensor form checks shapes and names them") {
+  std::mt19937 generator(1);
+  const Tensor<float> weight = random_tensor(Shape{6, 4}, generator);
+  const Tensor<float> bias = random_tensor(Shape{6}, generator);
+  const LinearWeights weights = LinearWeights::prepare(weight, bias);
+  CHECK(weights.in_features() == 4);
+  CHECK(weights.out_features() == 6);
+  CHECK(weights.has_bias());
+  CHECK(weights.weight().data() == weight.data());
+
+  const Tensor<float> x = random_tensor(Shape{2, 3, 4}, generator);
+  Tensor<float> y(Shape{2, 3, 6}), reference(Shape{2, 3, 6});
+  blip::kernels::linear(x, weights, y);
+  blip::kernels::linear_naive(x, weights, reference);
+  CHECK(blip::test::max_relative_error(y, reference) < 1e-6);
+
+  CHECK_THROWS_WITH_AS(blip::kernels::linear(Tensor<float>(Shape{2, 5}), weights, Tensor<float>(Shape{2, 6})),
+                       doctest::Contains("input x has shape [2, 5], expected [..., 4]"), Error);
+  CHECK_THROWS_WITH_AS(blip::kernels::linear(Tensor<float>(Shape{2, 4}), weights, Tensor<float>(Shape{2, 7})),
+                       doctest::Contains("output y has shape [2, 7], expected [2, 6]"), Error);
+  CHECK_THROWS_WITH_AS(blip::kernels::linear(Tensor<float>(Shape{2, 3, 4}), weights, Tensor<float>(Shape{3, 2, 6})),
+                       doctest::Contains("expected [2, 3, 6]"), Error);
+  CHECK_THROWS_WITH_AS(blip::kernels::linear(x, LinearWeights(), y), doctest::Contains("before LinearWeights::prepare"),
+                       Error);
+  std::vector<float> buffer(64);
+  CHECK_THROWS_WITH_AS(blip::kernels::linear(buffer.data(), 3, 2, weights, buffer.data(), 6),
+                       doctest::Contains("x_stride 3 is smaller than in_features 4"), Error);
+  CHECK_THROWS_WITH_AS(blip::kernels::linear(buffer.data(), 4, 2, weights, buffer.data(), 5),
+                       doctest::Contains("y_stride 5 is smaller than out_features 6"), Error);
+}
+
+TEST_CASE("linear: prepare rejects malformed weights") {
+  CHECK_THROWS_WITH_AS(LinearWeights::prepare(Tensor<float>(Shape{6}), Tensor<float>()),
+                       doctest::Contains("weight must be [out_features, in_features], got shape [6]"), Error);
+  CHECK_THROWS_WITH_AS(LinearWeights::prepare(Tensor<float>(Shape{6, 4}), Tensor<float>(Shape{5})),
+                       doctest::Contains("bias must be [6]"), Error);
+  CHECK_THROWS_WITH_AS(LinearWeights::prepare(Tensor<float>(Shape{0, 4}), Tensor<float>()),
+                       doctest::Contains("empty dimension"), Error);
+  const LinearWeights no_bias = LinearWeights::prepare(Tensor<float>(Shape{6, 4}), Tensor<float>());
+  CHECK_FALSE(no_bias.has_bias());
+  CHECK(no_bias.bias().empty());
+  CHECK(no_bias.panel_count() == 1);
+}
+
+TEST_CASE("linear: zero rows is a no-op") {
+  const LinearWeights weights = LinearWeights::prepare(Tensor<float>(Shape{6, 4}), Tensor<float>());
+  blip::kernels::linear(nullptr, 4, 0, weights, nullptr, 6);
+  blip::kernels::linear_naive(nullptr, 4, 0, weights, nullptr, 6);
+}
+
+TEST_CASE("kernel path selection: BLIP_KERNEL values") {
+  using blip::kernels::detail::kernel_path_from_setting;
+  CHECK(kernel_path_from_setting(nullptr) == blip::kernels::best_kernel_path());
+  CHECK(kernel_path_from_setting("") == blip::kernels::best_kernel_path());
+  CHECK(kernel_path_from_setting("portable") == KernelPath::Portable);
+  CHECK_THROWS_WITH_AS(kernel_path_from_setting("avx1024"), doctest::Contains("unknown kernel path"), Error);
+  if (blip::kernels::kernel_path_supported(KernelPath::Avx512))
+    CHECK(kernel_path_from_setting("avx512") == KernelPath::Avx512);
+  else
+    CHECK_THROWS_AS(kernel_path_from_setting("avx512"), Error);
+  MESSAGE("active kernel path: ", std::string(blip::kernels::kernel_path_name(blip::kernels::active_kernel_path())));
+}
