@@ -23,48 +23,38 @@ const char* const kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const blip::examples::CommandLine command(argc, argv, {"--image", "--text", "--tokenizer", "--threads"},
-                                              {"--json", "--help"});
-    if (command.has("--help")) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    const std::vector<std::string> image_paths = command.values("--image");
-    const std::vector<std::string> texts = command.values("--text");
-    if (command.positional().size() != 1 || image_paths.empty() || texts.empty()) {
-      std::fputs(kUsage, stderr);
-      return 2;
-    }
-    blip::LoadOptions load_options;
-    load_options.tokenizer_dir = command.value("--tokenizer");
-    load_options.num_threads = static_cast<int>(command.integer("--threads", 0, 0, 1024));
-    load_options.verbose = true;
-    const blip::ImageTextMatcher matcher = blip::ImageTextMatcher::load(command.positional()[0], load_options);
-    std::vector<blip::Image> images;
-    for (const std::string& path : image_paths) images.push_back(blip::load_image(path));
-    const auto started = std::chrono::steady_clock::now();
-    const blip::MatchTable table = matcher.match(images, texts);
-    blip::log_step(true, "scored", started);
+  return blip::examples::run_program(
+      argc, argv, "blip_match", kUsage, {"--image", "--text"}, {"--json"},
+      [](const blip::examples::CommandLine& command) {
+        const std::vector<std::string> image_paths = command.values("--image");
+        const std::vector<std::string> texts = command.values("--text");
+        if (command.positional().size() != 1 || image_paths.empty() || texts.empty())
+          return blip::examples::usage_error(kUsage);
+        const blip::LoadOptions load_options = blip::examples::load_options_from(command);
+        const blip::ImageTextMatcher matcher = blip::ImageTextMatcher::load(command.positional()[0], load_options);
+        std::vector<blip::Image> images;
+        for (const std::string& path : image_paths) images.push_back(blip::load_image(path));
+        const auto started = std::chrono::steady_clock::now();
+        const blip::MatchTable table = matcher.match(images, texts);
+        blip::log_step(true, "scored", started);
 
-    if (!command.has("--json")) std::printf("%-40s %-40s %10s %10s\n", "image", "text", "itm_prob", "itc_cos");
-    for (std::size_t image = 0; image < images.size(); ++image) {
-      for (std::size_t text = 0; text < texts.size(); ++text) {
-        const float probability = table.match_probability.at(static_cast<std::int64_t>(image), static_cast<std::int64_t>(text));
-        const float similarity = table.similarity.at(static_cast<std::int64_t>(image), static_cast<std::int64_t>(text));
-        if (command.has("--json")) {
-          std::printf("{\"image\": %s, \"text\": %s, \"itm_probability\": %.6f, \"itc_similarity\": %.6f}\n",
-                      blip::examples::json_string(image_paths[image]).c_str(),
-                      blip::examples::json_string(texts[text]).c_str(), probability, similarity);
-        } else {
-          std::printf("%-40s %-40s %10.4f %10.4f\n", image_paths[image].c_str(), texts[text].c_str(), probability,
-                      similarity);
+        if (!command.has("--json")) std::printf("%-40s %-40s %10s %10s\n", "image", "text", "itm_prob", "itc_cos");
+        for (std::size_t image = 0; image < images.size(); ++image) {
+          for (std::size_t text = 0; text < texts.size(); ++text) {
+            const float probability =
+                table.match_probability.at(static_cast<std::int64_t>(image), static_cast<std::int64_t>(text));
+            const float similarity =
+                table.similarity.at(static_cast<std::int64_t>(image), static_cast<std::int64_t>(text));
+            if (command.has("--json")) {
+              std::printf("{\"image\": %s, \"text\": %s, \"itm_probability\": %.6f, \"itc_similarity\": %.6f}\n",
+                          blip::examples::json_string(image_paths[image]).c_str(),
+                          blip::examples::json_string(texts[text]).c_str(), probability, similarity);
+            } else {
+              std::printf("%-40s %-40s %10.4f %10.4f\n", image_paths[image].c_str(), texts[text].c_str(), probability,
+                          similarity);
+            }
+          }
         }
-      }
-    }
-    return 0;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "blip_match: %s\n", error.what());
-    return 1;
-  }
+        return 0;
+      });
 }

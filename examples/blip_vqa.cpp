@@ -22,43 +22,30 @@ const char* const kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    const blip::examples::CommandLine command(argc, argv, {"--beams", "--max-new-tokens", "--tokenizer", "--threads"},
-                                              {"--json", "--help"});
-    if (command.has("--help")) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (command.positional().size() != 3) {
-      std::fputs(kUsage, stderr);
-      return 2;
-    }
-    blip::LoadOptions load_options;
-    load_options.tokenizer_dir = command.value("--tokenizer");
-    load_options.num_threads = static_cast<int>(command.integer("--threads", 0, 0, 1024));
-    load_options.verbose = true;
-    const std::string& model_dir = command.positional()[0];
-    const std::string& image_path = command.positional()[1];
-    const std::string& question = command.positional()[2];
+  return blip::examples::run_program(
+      argc, argv, "blip_vqa", kUsage, {"--beams", "--max-new-tokens"}, {"--json"},
+      [](const blip::examples::CommandLine& command) {
+        if (command.positional().size() != 3) return blip::examples::usage_error(kUsage);
+        const blip::LoadOptions load_options = blip::examples::load_options_from(command);
+        const std::string& model_dir = command.positional()[0];
+        const std::string& image_path = command.positional()[1];
+        const std::string& question = command.positional()[2];
 
-    const blip::VisualQA vqa = blip::VisualQA::load(model_dir, load_options);
-    blip::generation::GenerationOptions options = vqa.default_options();
-    options.num_beams = command.integer("--beams", options.num_beams, 1, 64);
-    options.max_new_tokens = command.integer("--max-new-tokens", options.max_new_tokens, 1, 512);
-    const blip::Image image = blip::load_image(image_path);
-    const auto started = std::chrono::steady_clock::now();
-    const std::string answer = vqa.answer(image, question, options);
-    blip::log_step(true, "answered", started);
-    if (command.has("--json")) {
-      std::printf("{\"image\": %s, \"question\": %s, \"answer\": %s}\n",
-                  blip::examples::json_string(image_path).c_str(), blip::examples::json_string(question).c_str(),
-                  blip::examples::json_string(answer).c_str());
-    } else {
-      std::printf("%s\n", answer.c_str());
-    }
-    return 0;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "blip_vqa: %s\n", error.what());
-    return 1;
-  }
+        const blip::VisualQA vqa = blip::VisualQA::load(model_dir, load_options);
+        blip::generation::GenerationOptions options = vqa.default_options();
+        options.num_beams = command.integer("--beams", options.num_beams, 1, 64);
+        options.max_new_tokens = command.integer("--max-new-tokens", options.max_new_tokens, 1, 512);
+        const blip::Image image = blip::load_image(image_path);
+        const auto started = std::chrono::steady_clock::now();
+        const std::string answer = vqa.answer(image, question, options);
+        blip::log_step(true, "answered", started);
+        if (command.has("--json")) {
+          std::printf("{\"image\": %s, \"question\": %s, \"answer\": %s}\n",
+                      blip::examples::json_string(image_path).c_str(), blip::examples::json_string(question).c_str(),
+                      blip::examples::json_string(answer).c_str());
+        } else {
+          std::printf("%s\n", answer.c_str());
+        }
+        return 0;
+      });
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "blip/core/error.hpp"
+#include "blip/tasks/model_folder.hpp"
 
 namespace blip::examples {
 
@@ -73,5 +74,42 @@ class CommandLine {
 };
 
 inline std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
+
+// The options every model program takes: --tokenizer DIR, --threads N; load
+// progress and timings go to stderr.
+inline LoadOptions load_options_from(const CommandLine& command) {
+  LoadOptions options;
+  options.tokenizer_dir = command.value("--tokenizer");
+  options.num_threads = static_cast<int>(command.integer("--threads", 0, 0, 1024));
+  options.verbose = true;
+  return options;
+}
+
+// Runs an example's main: parses the command line (--tokenizer, --threads and
+// --help are always accepted), prints `usage` for --help, and turns an
+// exception into "<name>: <message>" on stderr with exit code 1. `body`
+// returns the exit code (2 for a usage error, see usage_error).
+template <class Body>
+int run_program(int argc, char** argv, const char* name, const char* usage, std::set<std::string> options_with_values,
+                std::set<std::string> switches, Body&& body) {
+  try {
+    options_with_values.insert({"--tokenizer", "--threads"});
+    switches.insert("--help");
+    const CommandLine command(argc, argv, options_with_values, switches);
+    if (command.has("--help")) {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    return body(command);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "%s: %s\n", name, error.what());
+    return 1;
+  }
+}
+
+inline int usage_error(const char* usage) {
+  std::fputs(usage, stderr);
+  return 2;
+}
 
 }  // namespace blip::examples

@@ -34,41 +34,16 @@ using kernels::detail::row_maximum;
 // same bits whatever the buffers' addresses and exactly 0 for -inf.
 using kernels::detail::exp_shifted;
 
-// Sum in double over 8 independent lanes (vectorisable without reassociating a single chain).
-template <class T>
-double sum_in_double(const T* values, std::int64_t count) {
-  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::int64_t i = 0;
-  for (; i + 8 <= count; i += 8) {
-    for (int lane = 0; lane < 8; ++lane) lanes[lane] += static_cast<double>(values[i + lane]);
-  }
-  double sum = 0.0;
-  for (; i < count; ++i) sum += static_cast<double>(values[i]);
-  for (double lane : lanes) sum += lane;
-  return sum;
-}
-
-// sum_i exp(in[i] - shift) without writing anything but a stack block.
-inline double sum_exp_shifted(const float* in, std::int64_t count, float shift) {
-  constexpr std::int64_t kBlock = 512;
-  alignas(64) float block[kBlock];
-  double sum = 0.0;
-  for (std::int64_t start = 0; start < count; start += kBlock) {
-    const std::int64_t size = std::min(kBlock, count - start);
-    exp_shifted(in + start, block, size, shift);
-    sum += sum_in_double(block, size);
-  }
-  return sum;
-}
+using kernels::detail::sum_exp_shifted;
+using kernels::detail::sum_in_double;
 }  // namespace detail
 
-// out = log_softmax(in), as torch's CPU kernel: (x - max) - log(sum(exp(x - max))), in float32. exp is
-// Eigen's vectorised one (within ~1 ulp, like torch's SLEEF exp); the sum is accumulated in double (torch: float
-// lanes). Those two are the only places results may differ from torch, by an ulp or so. `in` may equal `out`.
+// out = log_softmax(in), as torch's CPU kernel: (x - max) - log(sum(exp(x - max))), in float32 but for the sum
+// (double; torch: float lanes) and exp (Eigen's vectorised one, within ~1 ulp like torch's SLEEF exp): the only
+// places results may differ from torch, by an ulp or so. `in` may equal `out`.
 inline void log_softmax(const float* in, float* out, std::int64_t count) {
-  const float maximum = detail::row_maximum(in, count);
-  const float log_sum = static_cast<float>(std::log(detail::sum_exp_shifted(in, count, maximum)));
-  for (std::int64_t i = 0; i < count; ++i) out[i] = (in[i] - maximum) - log_sum;
+  if (in != out) std::copy_n(in, count, out);
+  kernels::detail::log_softmax_row(out, count);
 }
 
 // out = softmax(in) in float32: exp(x - max) * (1 / sum), as torch's kernel (sum in double). `in` may equal `out`.

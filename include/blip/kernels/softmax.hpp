@@ -114,19 +114,42 @@ inline void softmax_row(float* row, std::int64_t width) {
   for (std::int64_t j = 0; j < width; ++j) row[j] *= inverse_sum;
 }
 
-// log_softmax of one row in place, torch's order: (x - max) - log(sum exp(x - max)).
+// Sum in double over 8 independent lanes (vectorisable without reassociating
+// a single chain); the same bits wherever the values live.
+template <class T>
+double sum_in_double(const T* values, std::int64_t count) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    for (int lane = 0; lane < 8; ++lane) lanes[lane] += static_cast<double>(values[i + lane]);
+  }
+  double sum = 0.0;
+  for (; i < count; ++i) sum += static_cast<double>(values[i]);
+  for (double lane : lanes) sum += lane;
+  return sum;
+}
+
+// sum_i exp(in[i] - shift), in double, writing nothing but a stack block.
+inline double sum_exp_shifted(const float* in, std::int64_t count, float shift) {
+  constexpr std::int64_t kBlock = 512;
+  alignas(64) float block[kBlock];
+  double sum = 0.0;
+  for (std::int64_t start = 0; start < count; start += kBlock) {
+    const std::int64_t size = std::min(kBlock, count - start);
+    exp_shifted(in + start, block, size, shift);
+    sum += sum_in_double(block, size);
+  }
+  return sum;
+}
+
+// log_softmax of one row in place, torch's order: (x - max) - log(sum exp(x - max)),
+// in float32 but for the sum, which is accumulated in double (torch: float
+// lanes): beam search adds these to running scores, where an ulp can reorder
+// two nearly tied beams, so the sum is made as exact as is cheap.
 inline void log_softmax_row(float* row, std::int64_t width) {
   if (width <= 0) return;
   const float maximum = row_maximum(row, width);
-  constexpr std::int64_t kBlock = 512;
-  alignas(64) float block[kBlock];
-  float sum = 0.0f;
-  for (std::int64_t start = 0; start < width; start += kBlock) {
-    const std::int64_t size = std::min(kBlock, width - start);
-    exp_shifted(row + start, block, size, maximum);
-    sum += sum_in_lanes(block, size);
-  }
-  const float log_sum = std::log(sum);
+  const float log_sum = static_cast<float>(std::log(sum_exp_shifted(row, width, maximum)));
   for (std::int64_t j = 0; j < width; ++j) row[j] = (row[j] - maximum) - log_sum;
 }
 

@@ -29,6 +29,7 @@
 #include "blip/kernels/activations.hpp"
 #include "blip/kernels/attention.hpp"
 #include "blip/kernels/embedding.hpp"
+#include "blip/kernels/feed_forward.hpp"
 #include "blip/kernels/kv_cache.hpp"
 #include "blip/nn/loading.hpp"
 
@@ -113,10 +114,9 @@ inline BertWeights load_bert(const WeightStore& store, const std::string& prefix
 // states (images, or VQA question embeddings), computed once and read by
 // every decoding step and every beam.
 struct CrossAttentionKV {
-  std::int64_t sources = 0;           // number of images (or questions)
-  std::int64_t tokens = 0;            // encoder tokens per source
-  std::vector<Tensor<float>> keys;    // per layer [sources, tokens, H]
-  std::vector<Tensor<float>> values;  // per layer [sources, tokens, H]
+  std::int64_t sources = 0;                         // number of images (or questions)
+  std::int64_t tokens = 0;                          // encoder tokens per source
+  std::vector<kernels::CrossAttentionCache> layers; // per layer, [sources, heads, tokens, head_dim]
   // Additive mask over the encoder tokens [sources, tokens], or empty for
   // "attend to everything". HF: invert_attention_mask = (1 - mask) * finfo(float32).min.
   Tensor<float> additive_mask;
@@ -132,14 +132,14 @@ inline CrossAttentionKV compute_cross_attention_kv(const BertConfig& config, con
   CrossAttentionKV cross;
   cross.sources = encoder_states.dim(0);
   cross.tokens = encoder_states.dim(1);
-  const std::int64_t rows = cross.sources * cross.tokens;
-  for (const BertLayerWeights& layer : weights.layers) {
-    Tensor<float> keys(Shape{cross.sources, cross.tokens, config.hidden_size});
-    Tensor<float> values(Shape{cross.sources, cross.tokens, config.hidden_size});
-    apply_linear(layer.cross_attention.key, encoder_states.data(), rows, keys.data());
-    apply_linear(layer.cross_attention.value, encoder_states.data(), rows, values.data());
-    cross.keys.push_back(keys);
-    cross.values.push_back(values);
+  const std::int64_t rows = cross.sources * cross.tokens, hidden = config.hidden_size;
+  Tensor<float> keys(Shape{rows, hidden}), values(Shape{rows, hidden});
+  cross.layers.resize(weights.layers.size());
+  for (std::size_t index = 0; index < weights.layers.size(); ++index) {
+    apply_linear(weights.layers[index].cross_attention.key, encoder_states.data(), rows, keys.data());
+    apply_linear(weights.layers[index].cross_attention.value, encoder_states.data(), rows, values.data());
+    cross.layers[index].allocate(cross.sources, config.num_attention_heads, cross.tokens, config.head_dim());
+    cross.layers[index].fill(keys.data(), values.data(), cross.tokens * hidden, hidden, cross.tokens);
   }
   if (encoder_mask) {
     cross.additive_mask = Tensor<float>(Shape{cross.sources, cross.tokens});
@@ -290,12 +290,9 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
         cross_options.mask_group = cross_group;
         cross_options.mask_query_tokens = 1;
       }
-      const Tensor<float>& keys = cross->keys[layer_index];
-      const Tensor<float>& values = cross->values[layer_index];
+      const kernels::CrossAttentionCache& cache = cross->layers[layer_index];
       kernels::attention(kernels::heads_view(state.query.data(), rows, new_tokens, heads, head_dim, hidden),
-                         kernels::heads_view(keys.data(), cross->sources, cross->tokens, heads, head_dim, hidden),
-                         kernels::heads_view(values.data(), cross->sources, cross->tokens, heads, head_dim, hidden),
-                         cross_options,
+                         cache.keys(), cache.values(), cross_options,
                          kernels::heads_view(state.context.data(), rows, new_tokens, heads, head_dim, hidden));
       apply_linear(attention.output_dense, state.context.data(), token_rows, state.projected.data());
       add_in_place(state.projected.data(), state.attention_output.data(), token_rows * hidden);
@@ -303,9 +300,8 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
     }
 
     // Feed-forward: x = LN(x + output(act(intermediate(x)))).
-    apply_linear(layer.intermediate, state.attention_output.data(), token_rows, state.intermediate.data());
-    kernels::apply_activation(activation, state.intermediate.data(), token_rows * config.intermediate_size);
-    apply_linear(layer.output, state.intermediate.data(), token_rows, state.projected.data());
+    kernels::feed_forward(state.attention_output.data(), token_rows, layer.intermediate, activation, layer.output,
+                          state.intermediate.data(), state.projected.data());
     add_in_place(state.projected.data(), state.attention_output.data(), token_rows * hidden);
     apply_layer_norm(layer.output_norm, state.projected.data(), token_rows, state.hidden.data());
   }

@@ -24,6 +24,7 @@
 #include "blip/io/weight_store.hpp"
 #include "blip/kernels/activations.hpp"
 #include "blip/kernels/attention.hpp"
+#include "blip/kernels/feed_forward.hpp"
 #include "blip/kernels/patch_embedding.hpp"
 #include "blip/nn/loading.hpp"
 
@@ -180,9 +181,8 @@ inline void vision_transformer_forward(const VisionTransformerConfig& config, co
 
     // x = x + fc2(act(fc1(LN2(x))))
     apply_layer_norm(layer.layer_norm2, state.hidden.data(), rows, state.normed.data());
-    apply_linear(layer.fc1, state.normed.data(), rows, state.mlp.data());
-    kernels::apply_activation(activation, state.mlp.data(), rows * config.intermediate_size);
-    apply_linear(layer.fc2, state.mlp.data(), rows, state.normed.data());
+    kernels::feed_forward(state.normed.data(), rows, layer.fc1, activation, layer.fc2, state.mlp.data(),
+                          state.normed.data());
     add_in_place(state.hidden.data(), state.normed.data(), rows * hidden);
   }
 
