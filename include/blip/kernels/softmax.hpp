@@ -46,38 +46,40 @@ inline std::int64_t rows_per_thread(std::int64_t width) {
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-// out[i] = exp(in[i] - shift); `in` may equal `out`. Works through an aligned
-// stack block padded to whole 16-float packets: Eigen handles the unaligned
-// head and the tail of an arbitrary buffer with scalar exp, whose last bit
-// differs from the packet exp, which made results depend on buffer addresses.
+// out[i] = exp(in[i] - shift); `in` may equal `out`. Every element goes
+// through Eigen's packet exp (unaligned loads; the tail through a padded
+// packet, its unused lanes 0): left to itself, Eigen handles the unaligned head and the tail of a
+// buffer with the scalar exp, whose last bit differs from the packet exp, and
+// a result then depended on where the buffer happened to be allocated.
 inline void exp_shifted(const float* in, float* out, std::int64_t count, float shift) {
-  constexpr std::int64_t kBlock = 512, kPacket = 16;
+  using Packet = Eigen::internal::packet_traits<float>::type;
+  constexpr std::int64_t kPacket = Eigen::internal::packet_traits<float>::size;
+  // Eigen clamps exp's argument, so below log(FLT_MIN) its result is not 0
+  // without AVX-512 (exp(-inf) = 2.9e-39). Such arguments are recomputed with
+  // libm: exactly 0 for masked (-inf) entries, the right subnormal otherwise.
   constexpr float kLogSmallestNormal = -87.33654f;
-  alignas(64) float block[kBlock];
-  for (std::int64_t start = 0; start < count; start += kBlock) {
-    const std::int64_t size = std::min(kBlock, count - start);
-    const std::int64_t padded = (size + kPacket - 1) / kPacket * kPacket;
-    bool any_tiny = false;
-    for (std::int64_t i = 0; i < size; ++i) {
-      block[i] = in[start + i] - shift;
-      any_tiny |= block[i] < kLogSmallestNormal;
+  auto exp_packet = [](const Packet& argument, float* destination) {
+    Eigen::internal::pstoreu(destination, Eigen::internal::pexp(argument));
+    if (Eigen::internal::predux_min(argument) >= kLogSmallestNormal) return;
+    alignas(64) float arguments[kPacket];
+    Eigen::internal::pstore(arguments, argument);
+    for (std::int64_t lane = 0; lane < kPacket; ++lane) {
+      if (arguments[lane] < kLogSmallestNormal) {
+        destination[lane] =
+            arguments[lane] < -104.0f ? 0.0f : static_cast<float>(std::exp(static_cast<double>(arguments[lane])));
+      }
     }
-    for (std::int64_t i = size; i < padded; ++i) block[i] = 0.0f;
-    Eigen::Map<Eigen::ArrayXf, Eigen::Aligned64> packets(block, padded);
-    if (!any_tiny) {
-      packets = packets.exp();
-      std::copy_n(block, size, out + start);
-      continue;
-    }
-    alignas(64) float arguments[kBlock];
-    std::copy_n(block, padded, arguments);
-    packets = packets.exp();
-    for (std::int64_t i = 0; i < size; ++i) {
-      // Below -104 even the smallest subnormal is out of reach (masked entries: the common case).
-      if (arguments[i] < kLogSmallestNormal)
-        block[i] = arguments[i] < -104.0f ? 0.0f : static_cast<float>(std::exp(static_cast<double>(arguments[i])));
-    }
-    std::copy_n(block, size, out + start);
+  };
+  const Packet shift_packet = Eigen::internal::pset1<Packet>(shift);
+  std::int64_t i = 0;
+  for (; i + kPacket <= count; i += kPacket) {
+    exp_packet(Eigen::internal::psub(Eigen::internal::ploadu<Packet>(in + i), shift_packet), out + i);
+  }
+  if (i < count) {
+    alignas(64) float tail[kPacket] = {};
+    for (std::int64_t j = i; j < count; ++j) tail[j - i] = in[j] - shift;
+    exp_packet(Eigen::internal::pload<Packet>(tail), tail);
+    std::copy_n(tail, count - i, out + i);
   }
 }
 
