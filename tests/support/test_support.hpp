@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "blip/core/tensor.hpp"
@@ -19,6 +21,17 @@ inline std::string fixtures_dir() { return BLIP_FIXTURES_DIR; }
 inline std::string assets_dir() { return BLIP_ASSETS_DIR; }
 inline std::string fixture(const std::string& relative) { return fixtures_dir() + "/" + relative; }
 inline std::string asset(const std::string& relative) { return assets_dir() + "/" + relative; }
+
+// A file under tests/data (committed reference data made by the scripts next to it).
+inline std::string test_data(const std::string& relative) {
+  return (std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / relative).string();
+}
+
+inline nlohmann::json load_json(const std::string& path) {
+  std::ifstream stream(path);
+  REQUIRE_MESSAGE(stream.good(), "cannot open ", path);
+  return nlohmann::json::parse(stream);
+}
 
 // True when `path` exists; otherwise prints a clear skip message and returns
 // false so the test can return early (CTest still shows it as passed; the

@@ -30,15 +30,8 @@ using nlohmann::json;
 
 namespace {
 
-std::string generation_data(const std::string& name) {
-  return (std::filesystem::path(__FILE__).parent_path() / ".." / "data" / "generation" / name).string();
-}
-
-json load_json(const std::string& path) {
-  std::ifstream stream(path);
-  REQUIRE_MESSAGE(stream.good(), "cannot open ", path);
-  return json::parse(stream);
-}
+std::string generation_data(const std::string& name) { return blip::test::test_data("generation/" + name); }
+using blip::test::load_json;
 
 // logits = (A[last] + B[second to last, or the extra row V]) + C[position], float32.
 struct ToyTables {
