@@ -144,9 +144,15 @@ constexpr std::int64_t kAttentionQueryBlock = 128;
 constexpr double kAttentionWorkPerThread = 3.0e4;
 
 // Per-thread score buffer, grown to the largest block seen and then reused.
+// It grows at least twofold (and to 4096 floats at first), so a decoder whose
+// keys grow by one token per step reallocates a handful of times per thread,
+// not once per token.
 inline float* attention_scratch(std::int64_t floats) {
   thread_local std::vector<float> buffer;
-  if (static_cast<std::int64_t>(buffer.size()) < floats) buffer.resize(static_cast<std::size_t>(floats));
+  if (static_cast<std::int64_t>(buffer.size()) < floats) {
+    buffer.resize(
+        static_cast<std::size_t>(std::max<std::int64_t>({floats, 2 * static_cast<std::int64_t>(buffer.size()), 4096})));
+  }
   return buffer.data();
 }
 
@@ -186,7 +192,8 @@ inline void finish_score_row(float* scores, std::int64_t key_tokens, float scale
   constexpr float lowest = std::numeric_limits<float>::lowest();
   const bool masked = mask_row != nullptr || visible_keys < key_tokens;
   if (mask_row && bias_row) {
-    for (std::int64_t j = 0; j < visible_keys; ++j) scores[j] = std::max(scores[j] * scale + (bias_row[j] + mask_row[j]), lowest);
+    for (std::int64_t j = 0; j < visible_keys; ++j)
+      scores[j] = std::max(scores[j] * scale + (bias_row[j] + mask_row[j]), lowest);
   } else if (mask_row) {
     for (std::int64_t j = 0; j < visible_keys; ++j) scores[j] = std::max(scores[j] * scale + mask_row[j], lowest);
   } else if (bias_row) {
@@ -285,22 +292,20 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
       // in this core's cache.
       const std::int64_t first_row = key_row * options.kv_group;
       const std::int64_t group_rows = std::min(options.kv_group, query.rows - first_row);
-      for (std::int64_t m = 0; m < group_rows; ++m)
-        attend_block(key_row, head, first_row + m, 0, 1);
+      for (std::int64_t m = 0; m < group_rows; ++m) attend_block(key_row, head, first_row + m, 0, 1);
       return;
     }
     const std::int64_t row = key_row * options.kv_group + within / blocks_per_row;
     if (row >= query.rows) return;  // the last group may be partial
     const std::int64_t first_token = (within % blocks_per_row) * block_size;
     const std::int64_t block_rows = std::min(block_size, query_tokens - first_token);
-    if (block_rows > 0)
-      attend_block(key_row, head, row, first_token, block_rows);
+    if (block_rows > 0) attend_block(key_row, head, row, first_token, block_rows);
   };
 
   const double work_per_item =
       static_cast<double>(group_per_item ? options.kv_group : block_size) * key_tokens * (head_dim + value_dim);
-  const std::int64_t min_items_per_thread =
-      std::max<std::int64_t>(1, static_cast<std::int64_t>(detail::kAttentionWorkPerThread / std::max(work_per_item, 1.0)));
+  const std::int64_t min_items_per_thread = std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(detail::kAttentionWorkPerThread / std::max(work_per_item, 1.0)));
   parallel_for(0, items, run_item, min_items_per_thread);
 }
 

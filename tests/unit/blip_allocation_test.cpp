@@ -1,0 +1,52 @@
+// No allocation per generated token: once a BLIP decoding session has started
+// (caches, activations and logits sized for the whole request), its decoding
+// steps must not touch the heap. Counted by replacing operator new in this
+// test program.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "blip/blip.hpp"
+#include "test_support.hpp"
+
+namespace {
+std::atomic<long> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* memory = std::malloc(size == 0 ? 1 : size)) return memory;
+  throw std::bad_alloc();
+}
+void operator delete(void* memory) noexcept { std::free(memory); }
+void operator delete(void* memory, std::size_t) noexcept { std::free(memory); }
+
+TEST_CASE("BLIP decoding steps allocate nothing, greedy or with beams") {
+  const std::string directory = blip::test::fixture("blip_caption");
+  if (!blip::test::have_or_skip(directory, "blip_caption fixture")) return;
+  const blip::WeightStore store = blip::WeightStore::open(directory);
+  const blip::BlipForConditionalGeneration model = blip::BlipForConditionalGeneration::load(
+      store, blip::make_blip_model_config(blip::load_model_config(directory).blip));
+  blip::Tensor<float> pixels(blip::Shape{2, 3, model.config.vision.image_size, model.config.vision.image_size});
+  const blip::ImageEmbeddings images = model.vision_model.forward(pixels);
+
+  for (std::int64_t beams : {1, 3}) {
+    CAPTURE(beams);
+    blip::BlipDecoderSession session = model.caption_session(images, {}, {});
+    // More steps than the 17 image tokens, so the self-attention rows outgrow the cross-attention ones.
+    constexpr std::int64_t kSteps = 40;
+    session.start(beams, kSteps + 1);
+    std::vector<std::int64_t> tokens(static_cast<std::size_t>(2 * beams), 1037);
+    std::vector<std::int64_t> order(tokens.size());
+    for (std::size_t row = 0; row < order.size(); ++row) order[row] = static_cast<std::int64_t>(row / beams * beams);
+    session.step(tokens.data());  // the first step may size per-thread scratch for one-token calls
+    const long before = allocations.load();
+    for (std::int64_t step = 1; step < kSteps; ++step) {
+      session.reorder(order.data());
+      session.step(tokens.data());
+    }
+    CHECK(allocations.load() - before == 0);
+  }
+}
