@@ -4,24 +4,10 @@
 // test program.
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
-namespace {
-std::atomic<long> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* memory = std::malloc(size == 0 ? 1 : size)) return memory;
-  throw std::bad_alloc();
-}
-void operator delete(void* memory) noexcept { std::free(memory); }
-void operator delete(void* memory, std::size_t) noexcept { std::free(memory); }
+#include "allocation_counter.hpp"
 
 TEST_CASE("BLIP decoding steps allocate nothing, greedy or with beams") {
   const std::string directory = blip::test::fixture("blip_caption");
@@ -42,11 +28,11 @@ TEST_CASE("BLIP decoding steps allocate nothing, greedy or with beams") {
     std::vector<std::int64_t> order(tokens.size());
     for (std::size_t row = 0; row < order.size(); ++row) order[row] = static_cast<std::int64_t>(row / beams * beams);
     session.step(tokens.data());  // the first step may size per-thread scratch for one-token calls
-    const long before = allocations.load();
+    const std::int64_t before = blip::test::allocation_count.load();
     for (std::int64_t step = 1; step < kSteps; ++step) {
       session.reorder(order.data());
       session.step(tokens.data());
     }
-    CHECK(allocations.load() - before == 0);
+    CHECK(blip::test::allocation_count.load() - before == 0);
   }
 }

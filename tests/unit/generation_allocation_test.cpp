@@ -12,32 +12,7 @@
 
 #include "blip/generation/generate.hpp"
 
-namespace {
-std::atomic<std::int64_t> allocations{0};
-}  // namespace
-
-// GCC cannot see that these operators pair malloc with free by design.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-void* operator new(std::size_t size) {
-  ++allocations;
-  if (void* memory = std::malloc(size == 0 ? 1 : size)) return memory;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  ++allocations;
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return operator new(size, tag); }
-void operator delete(void* memory, const std::nothrow_t&) noexcept { std::free(memory); }
-void operator delete[](void* memory, const std::nothrow_t&) noexcept { std::free(memory); }
-void operator delete(void* memory) noexcept { std::free(memory); }
-void operator delete[](void* memory) noexcept { std::free(memory); }
-void operator delete(void* memory, std::size_t) noexcept { std::free(memory); }
-void operator delete[](void* memory, std::size_t) noexcept { std::free(memory); }
+#include "allocation_counter.hpp"
 
 using namespace blip;
 using namespace blip::generation;
@@ -57,17 +32,17 @@ class CountingDecoder final : public Decoder {
     rows_ = 2 * rows_per_entry;  // every request here has 2 entries
     for (std::int64_t row = 0; row < rows_; ++row) last_[static_cast<std::size_t>(row)] = 3 + row / rows_per_entry;
     length_ = 2;
-    counts.push_back(allocations.load());
+    counts.push_back(blip::test::allocation_count.load());
     return compute();
   }
   const float* step(const std::int64_t* tokens) override {
-    counts.push_back(allocations.load());
+    counts.push_back(blip::test::allocation_count.load());
     for (std::int64_t row = 0; row < rows_; ++row) last_[static_cast<std::size_t>(row)] = tokens[row];
     ++length_;
     return compute();
   }
   void reorder(const std::int64_t* source_rows) override {
-    counts.push_back(allocations.load());
+    counts.push_back(blip::test::allocation_count.load());
     for (std::int64_t row = 0; row < rows_; ++row) last_scratch_[static_cast<std::size_t>(row)] = last_[static_cast<std::size_t>(source_rows[row])];
     last_.swap(last_scratch_);
   }
