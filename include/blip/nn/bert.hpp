@@ -190,11 +190,6 @@ struct BertState {
     attention_mask.assign(static_cast<std::size_t>(rows * capacity), 0);
     length = 0;
   }
-
-  void reset() {
-    for (kernels::KVCache& cache : self_caches) cache.reset();
-    length = 0;
-  }
 };
 
 // Which tokens a new token may see in self-attention.

@@ -14,6 +14,7 @@
 
 #include "blip/core/tensor.hpp"
 #include "blip/io/weight_store.hpp"
+#include "blip/kernels/embedding.hpp"
 #include "blip/kernels/linear.hpp"
 #include "blip/kernels/normalization.hpp"
 
@@ -58,8 +59,6 @@ inline void apply_linear(const LinearWeights& linear, const float* x, std::int64
 }
 
 // destination += source, elementwise (residual connections).
-inline void add_in_place(float* destination, const float* source, std::int64_t count) {
-  for (std::int64_t i = 0; i < count; ++i) destination[i] += source[i];
-}
+using kernels::add_in_place;
 
 }  // namespace blip::nn
