@@ -11,7 +11,7 @@
 
 #include "blip/io/image.hpp"
 #include "blip/io/safetensors.hpp"
-#include "support/case_runner.hpp"
+#include "parity/case_runner.hpp"
 
 namespace {
 
@@ -27,8 +27,8 @@ const char* const kUsage =
 
 int run_case(const std::string& case_dir, const std::string& output_path) {
   const auto started = std::chrono::steady_clock::now();
-  blip::examples::CaseRunner runner(case_dir);
-  const blip::examples::CaseOutputs outputs = runner.run();
+  blip::parity::CaseRunner runner(case_dir);
+  const blip::parity::CaseOutputs outputs = runner.run();
   blip::SafetensorsWriter writer;
   for (const std::string& name : outputs.names) {
     const auto& tensor = outputs.tensors.at(name);

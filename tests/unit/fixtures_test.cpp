@@ -1,15 +1,15 @@
-// Reproduces every BLIP case in the fixtures folder (made by Hugging Face
-// transformers from random weights): float outputs within 1e-4 of the
-// reference relative to the tensor's largest magnitude, generated ids exactly.
-// Every folder whose case.json has a BLIP kind is run, so new cases dropped
-// into the folder are checked too.
+// Reproduces every case in the fixtures folder that the parity runner knows
+// (made by Hugging Face transformers from random weights): float outputs within
+// 1e-4 of the reference relative to the tensor's largest magnitude, generated
+// ids exactly. Every folder whose case.json has a supported kind is run, so new
+// cases dropped into the folder are checked too.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include "support/case_runner.hpp"
+#include "parity/case_runner.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -21,16 +21,16 @@ std::vector<std::string> blip_case_directories() {
   for (const auto& entry : std::filesystem::directory_iterator(root)) {
     const std::string case_file = entry.path().string() + "/case.json";
     if (!std::filesystem::exists(case_file)) continue;
-    const std::string kind = blip::examples::read_json_file(case_file).value("kind", "");
-    if (kind == "blip_caption" || kind == "blip_vqa" || kind == "blip_itm") directories.push_back(entry.path().string());
+    const std::string kind = blip::parity::read_json_file(case_file).value("kind", "");
+    if (blip::parity::CaseRunner::supports(kind)) directories.push_back(entry.path().string());
   }
   std::sort(directories.begin(), directories.end());
   return directories;
 }
 
 void check_case(const std::string& directory) {
-  blip::examples::CaseRunner runner(directory);
-  const blip::examples::CaseOutputs outputs = runner.run();
+  blip::parity::CaseRunner runner(directory);
+  const blip::parity::CaseOutputs outputs = runner.run();
   const blip::SafetensorsFile expected = blip::SafetensorsFile::open(directory + "/outputs.safetensors");
   for (const std::string& name : outputs.names) {
     INFO(directory, ": output ", name);
@@ -57,7 +57,7 @@ void check_case(const std::string& directory) {
 
 }  // namespace
 
-TEST_CASE("every BLIP fixture case reproduces Hugging Face's outputs") {
+TEST_CASE("every fixture case reproduces Hugging Face's outputs") {
   if (!blip::test::have_or_skip(blip::test::fixtures_dir(), "fixtures folder")) return;
   const std::vector<std::string> directories = blip_case_directories();
   CHECK(directories.size() >= 3);

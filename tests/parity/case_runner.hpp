@@ -1,4 +1,4 @@
-// examples/support/case_runner.hpp: recomputes the outputs of a Hugging Face
+// tests/parity/case_runner.hpp: recomputes the outputs of a Hugging Face
 // fixture case (config.json + model.safetensors + inputs.safetensors +
 // case.json) with blipcpp. Used by the `blip_run_case` parity tool and by the
 // fixture tests. Every output case.json lists is computed from the call it
@@ -6,6 +6,7 @@
 // sizes, batches or generation settings run unchanged.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <map>
@@ -20,7 +21,7 @@
 #include "blip/models/blip.hpp"
 #include "python_call.hpp"
 
-namespace blip::examples {
+namespace blip::parity {
 
 using CaseTensor = std::variant<Tensor<float>, Tensor<std::int64_t>>;
 
@@ -55,6 +56,16 @@ class CaseRunner {
   }
 
   const std::string& kind() const { return kind_; }
+
+  // The case.json kinds run() knows.
+  static const std::vector<std::string>& supported_kinds() {
+    static const std::vector<std::string> kinds{"blip_caption", "blip_vqa", "blip_itm"};
+    return kinds;
+  }
+  static bool supports(const std::string& kind) {
+    const auto& kinds = supported_kinds();
+    return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+  }
 
   CaseOutputs run() {
     const WeightStore store = WeightStore::open(directory_);
@@ -197,4 +208,4 @@ class CaseRunner {
   std::map<std::string, std::vector<float>> scores_;
 };
 
-}  // namespace blip::examples
+}  // namespace blip::parity

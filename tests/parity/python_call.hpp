@@ -1,4 +1,4 @@
-// examples/support/python_call.hpp: reads the Python call recorded in a
+// tests/parity/python_call.hpp: reads the Python call recorded in a
 // fixture's case.json, e.g.
 //   model.generate(pixel_values=pixel_values, input_ids=prompt_input_ids.clone(),
 //                  attention_mask=prompt_attention_mask, **{'max_new_tokens': 12, 'num_beams': 3})
@@ -15,7 +15,7 @@
 #include "blip/core/error.hpp"
 #include "blip/generation/generate.hpp"
 
-namespace blip::examples {
+namespace blip::parity {
 
 using PythonValue = std::variant<bool, std::int64_t, double, std::string>;
 
@@ -181,4 +181,4 @@ inline generation::GenerationOptions generation_options_from(const PythonCall& c
   return options;
 }
 
-}  // namespace blip::examples
+}  // namespace blip::parity
