@@ -19,6 +19,7 @@
 #include "blip/io/safetensors.hpp"
 #include "blip/generation/session.hpp"
 #include "blip/models/blip.hpp"
+#include "blip/models/blip2.hpp"
 #include "python_call.hpp"
 
 namespace blip::parity {
@@ -59,7 +60,8 @@ class CaseRunner {
 
   // The case.json kinds run() knows.
   static const std::vector<std::string>& supported_kinds() {
-    static const std::vector<std::string> kinds{"blip_caption", "blip_vqa", "blip_itm"};
+    static const std::vector<std::string> kinds{"blip_caption", "blip_vqa",         "blip_itm",
+                                                "blip2_opt",    "blip2_opt_imgtok", "blip2_itm"};
     return kinds;
   }
   static bool supports(const std::string& kind) {
@@ -70,8 +72,13 @@ class CaseRunner {
   CaseOutputs run() {
     const WeightStore store = WeightStore::open(directory_);
     const ModelConfig model_config = load_model_config(directory_);
-    check(model_config.family == ModelFamily::Blip, directory_, ": kind '", kind_,
-          "' is not a BLIP case this tool runs (BLIP-2 is on the roadmap)");
+    if (model_config.family == ModelFamily::Blip2) {
+      const Blip2ModelConfig config = make_blip2_model_config(model_config.blip2);
+      if (kind_ == "blip2_opt" || kind_ == "blip2_opt_imgtok")
+        return run_blip2_generation(Blip2ForConditionalGeneration::load(store, config));
+      if (kind_ == "blip2_itm") return run_blip2_retrieval(Blip2ForImageTextRetrieval::load(store, config));
+      fail(directory_, "/case.json: unsupported BLIP-2 kind '", kind_, "'");
+    }
     const BlipModelConfig config = make_blip_model_config(model_config.blip);
     if (kind_ == "blip_caption") return run_caption(BlipForConditionalGeneration::load(store, config));
     if (kind_ == "blip_vqa") return run_vqa(BlipForQuestionAnswering::load(store, config));
@@ -197,6 +204,55 @@ class CaseRunner {
       if (name == "itm_question_embeds") return outputs.tensors[name] = match().text_embeddings, true;
       if (name == "itc_score") return outputs.tensors[name] = contrast().similarity, true;
       if (name == "itc_text_embeds") return outputs.tensors[name] = contrast().text_embeddings, true;
+      return false;
+    });
+  }
+
+  CaseOutputs run_blip2_generation(const Blip2ForConditionalGeneration& model) {
+    const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
+    const Blip2ImageQueries queries = model.image_queries(images);
+    return visit_outputs([&](const std::string& name, const std::string& call, CaseOutputs& outputs) {
+      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
+      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+      if (name == "qformer_last_hidden_state") return outputs.tensors[name] = queries.qformer_output, true;
+      if (name == "language_projection") return outputs.tensors[name] = queries.language_inputs, true;
+      if (name == "tf_logits") {
+        const PythonCall parsed = parse_python_call(call);
+        outputs.tensors[name] =
+            model.forward(queries, tensor_argument(parsed, "input_ids"), tensor_argument(parsed, "attention_mask"));
+        return true;
+      }
+      return handle_generation(name, call, outputs, [&](const PythonCall& parsed, const auto& options) {
+        Blip2OptSession session = model.generation_session(queries, tensor_argument(parsed, "input_ids"),
+                                                           tensor_argument(parsed, "attention_mask"));
+        return generation::generate_session(session, options);
+      });
+    });
+  }
+
+  CaseOutputs run_blip2_retrieval(const Blip2ForImageTextRetrieval& model) {
+    const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
+    const Tensor<std::int64_t> ids = input_ids("input_ids");
+    const Tensor<std::int64_t> mask = inputs_.contains("attention_mask") ? input_ids("attention_mask") : Tensor<std::int64_t>{};
+    std::optional<Blip2ForImageTextRetrieval::MatchOutput> matching;
+    std::optional<Blip2ForImageTextRetrieval::ContrastiveOutput> contrastive;
+    auto match = [&]() -> auto& {
+      if (!matching) matching = model.image_text_matching(images, ids, mask);
+      return *matching;
+    };
+    auto contrast = [&]() -> auto& {
+      if (!contrastive) contrastive = model.image_text_contrastive(images, ids, mask);
+      return *contrastive;
+    };
+    return visit_outputs([&](const std::string& name, const std::string&, CaseOutputs& outputs) {
+      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
+      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+      if (name == "qformer_last_hidden_state") return outputs.tensors[name] = model.qformer.forward(images), true;
+      if (name == "itm_logits") return outputs.tensors[name] = match().logits, true;
+      if (name == "itm_text_embeds") return outputs.tensors[name] = match().text_embeddings, true;
+      if (name == "itc_logits_per_image") return outputs.tensors[name] = contrast().similarity, true;
+      if (name == "itc_image_embeds") return outputs.tensors[name] = contrast().image_features, true;
+      if (name == "itc_text_embeds") return outputs.tensors[name] = contrast().text_features, true;
       return false;
     });
   }

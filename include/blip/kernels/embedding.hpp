@@ -85,6 +85,12 @@ inline void add_in_place(float* destination, const float* source, std::int64_t c
   for (std::int64_t i = 0; i < count; ++i) destination[i] += source[i];
 }
 
+// Element-wise values[i] *= factor (OPT scales its queries by head_dim^-0.5
+// before q·k, and the rounding of that order is what HF produces).
+inline void scale_in_place(float* values, std::int64_t count, float factor) {
+  for (std::int64_t i = 0; i < count; ++i) values[i] *= factor;
+}
+
 // ---- references -------------------------------------------------------------
 // A lookup is a copy and an addition is one float add: the fast forms above
 // are already exact, these are the obvious loops kept for the test.

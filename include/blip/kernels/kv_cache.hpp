@@ -96,6 +96,30 @@ class KVCache {
     gather_rows(values_, source_rows);
   }
 
+  // Fills this cache from `source` (same heads and head_dim, no longer than
+  // this capacity): row r gets source row source_rows[r], and the length
+  // becomes source's. Starts every beam of an entry from the prompt keys and
+  // values computed once for that entry.
+  void assign_rows(const KVCache& source, const std::int64_t* source_rows) {
+    check(!keys_.empty() && !source.keys_.empty(), "KVCache::assign_rows: a cache was not allocated");
+    check(source.heads_ == heads_ && source.head_dim_ == head_dim_ && source.length_ <= capacity_,
+          "KVCache::assign_rows: source [heads ", source.heads_, ", length ", source.length_, ", head_dim ",
+          source.head_dim_, "] does not fit [heads ", heads_, ", capacity ", capacity_, ", head_dim ", head_dim_, "]");
+    const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(source.length_ * head_dim_);
+    for (std::int64_t row = 0; row < rows_; ++row) {
+      const std::int64_t from = source_rows[row];
+      check(0 <= from && from < source.rows_, "KVCache::assign_rows: source row ", from, " at position ", row,
+            " is outside [0, ", source.rows_, ")");
+      for (std::int64_t head = 0; head < heads_; ++head) {
+        const std::int64_t to_offset = (row * heads_ + head) * capacity_ * head_dim_;
+        const std::int64_t from_offset = (from * heads_ + head) * source.capacity_ * head_dim_;
+        std::memcpy(keys_.data() + to_offset, source.keys_.data() + from_offset, bytes);
+        std::memcpy(values_.data() + to_offset, source.values_.data() + from_offset, bytes);
+      }
+    }
+    length_ = source.length_;
+  }
+
   // Views over the cached tokens (for attention: key = keys(), value = values()).
   HeadsView keys() const { return head_major_view(keys_.data(), rows_, heads_, capacity_, head_dim_, length_); }
   HeadsView values() const { return head_major_view(values_.data(), rows_, heads_, capacity_, head_dim_, length_); }

@@ -207,8 +207,13 @@ class BlipDecoderSession {
   // The ids HF's generate() starts from (they head every returned sequence).
   Tensor<const std::int64_t> prompt_ids() const { return prompt_ids_; }
   // HF BLIP passes eos_token_id = sep_token_id ([SEP] = 102, not config eos 2) and pad_token_id.
-  std::int64_t end_token_id() const { return end_token_id_; }
+  std::vector<std::int64_t> end_token_ids() const { return {end_token_id_}; }
   std::int64_t pad_token_id() const { return pad_token_id_; }
+  // The returned ids are the search loop's as they are; the decoder runs on ids, not embeddings.
+  std::vector<std::int64_t> output_prefix() const { return {}; }
+  std::int64_t inputs_embeds_length() const { return 0; }
+  std::int64_t extra_max_length() const { return 0; }
+  std::int64_t extra_min_length() const { return 0; }
 
   // Runs the prompt for batch × rows_per_entry rows; returns next-token logits [rows, V].
   const float* start(std::int64_t rows_per_entry, std::int64_t max_new_tokens) {

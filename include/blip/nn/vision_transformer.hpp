@@ -47,10 +47,15 @@ struct VisionTransformerConfig {
   std::int64_t head_dim() const { return hidden_size / num_attention_heads; }
 };
 
-// How the checkpoint stores the bias of the fused qkv projection.
+// Whether the fused qkv projection has a bias.
 enum class QkvBiasLayout {
-  Fused,           // BLIP: self_attn.qkv.bias [3H]
-  QueryValueOnly,  // BLIP-2 (EVA ViT-g): self_attn.q_bias [H], self_attn.v_bias [H], the key has no bias
+  // self_attn.qkv.bias [3H]: BLIP, and BLIP-2 as transformers >= 4.3x saves it
+  // (Blip2Attention makes cat(q_bias, zeros, v_bias) one Parameter, so the
+  // key part is stored, and trained, like the others). Older BLIP-2
+  // conversions store self_attn.q_bias [H] and self_attn.v_bias [H] with no
+  // key bias; those load too.
+  Fused,
+  None,  // BLIP-2 with vision_config.qkv_bias = false: no qkv bias at all
 };
 
 struct VisionLayerWeights {             // prefix: <vision>.encoder.layers.{i}.
@@ -88,11 +93,14 @@ inline VisionTransformerWeights load_vision_transformer(const WeightStore& store
     const std::string p = prefix + "encoder.layers." + std::to_string(layer) + ".";
     VisionLayerWeights block;
     block.layer_norm1 = load_layer_norm(store, p + "layer_norm1", hidden, config.layer_norm_eps);
-    if (bias_layout == QkvBiasLayout::Fused) {
+    const bool separate_query_value_bias =
+        !store.contains(p + "self_attn.qkv.bias") && store.contains(p + "self_attn.q_bias");
+    if (bias_layout == QkvBiasLayout::None) {
+      block.qkv = load_linear(store, p + "self_attn.qkv", 3 * hidden, hidden, false);
+    } else if (!separate_query_value_bias) {
       block.qkv = load_linear(store, p + "self_attn.qkv", 3 * hidden, hidden);
     } else {
-      // Blip2Attention builds cat(q_bias, zeros_like(v_bias), v_bias) on every
-      // forward; we build that vector once here.
+      // Older BLIP-2 layout: cat(q_bias, zeros_like(v_bias), v_bias), built once here.
       Tensor<const float> query_bias = store.get(p + "self_attn.q_bias", Shape{hidden});
       Tensor<const float> value_bias = store.get(p + "self_attn.v_bias", Shape{hidden});
       Tensor<float> fused_bias(Shape{3 * hidden});
