@@ -98,6 +98,20 @@ assert rows[0]["ids"] == [101, 1037, 6302, 1997, 2048, 8870, 1012, 102], rows[0]
 assert rows[0]["decoded"] == "a photo of two cats.", rows[0]
 assert rows[1]["ids"] == [101, 102], rows[1]
 PY
+    # BLIP-2 OPT (byte-level BPE) folders go through the same load_tokenizer.
+    opt_tokenizer="$assets/tokenizers/blip2-opt-2.7b"
+    if [ -e "$opt_tokenizer" ]; then
+      printf '%s\n' '{"text": "a photo of"}' '{"text": ""}' | "$bin/blip_tokenize" "$opt_tokenizer" > "$work/out" \
+        || fail "blip_tokenize failed on the OPT folder"
+      python3 - "$work/out" <<'PY' || fail "unexpected OPT tokenization"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert rows[0]["ids"] == [2, 102, 1345, 9], rows[0]
+assert rows[0]["tokens"] == ["</s>", "a", "\u0120photo", "\u0120of"], rows[0]
+assert rows[0]["decoded"] == "a photo of", rows[0]
+assert rows[1]["ids"] == [2] and rows[1]["decoded"] == "", rows[1]
+PY
+    fi
     ;;
   bad_input)
     # Clear errors naming the file, never a crash.

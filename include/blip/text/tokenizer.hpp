@@ -6,7 +6,7 @@
 //
 // The kind is detected the way transformers' AutoTokenizer ends up choosing: tokenizer.json's
 // model type when the file exists (WordPiece = BERT, BPE = OPT/GPT-2, Unigram = T5), else
-// tokenizer_config.json's tokenizer_class, else a lone vocab.txt (BERT).
+// tokenizer_config.json's tokenizer_class, else a lone vocab.txt (BERT) or vocab.json + merges.txt (GPT-2).
 #pragma once
 
 #include <filesystem>
@@ -18,6 +18,7 @@
 
 #include "blip/core/error.hpp"
 #include "blip/text/bert_tokenizer.hpp"
+#include "blip/text/byte_level_bpe_tokenizer.hpp"
 #include "blip/text/tokenizer_base.hpp"
 
 namespace blip {
@@ -39,7 +40,7 @@ inline std::string tokenizer_json_model_type(const std::filesystem::path& path) 
 
 [[noreturn]] inline void not_supported_yet(const std::string& what, const std::string& directory) {
   fail("load_tokenizer: ", what, " tokenizers are not supported yet (folder ", directory,
-       "); only BERT WordPiece (BLIP) is implemented");
+       "); only BERT WordPiece (BLIP) and byte-level BPE (OPT / GPT-2) are implemented");
 }
 }  // namespace tokenizer_detail
 
@@ -52,7 +53,7 @@ inline std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory) {
   if (fs::exists(tokenizer_json)) {
     const std::string type = tokenizer_detail::tokenizer_json_model_type(tokenizer_json);
     if (type == "WordPiece") return load_bert_tokenizer(directory);
-    if (type == "BPE") tokenizer_detail::not_supported_yet("byte-level BPE (OPT / GPT-2)", directory);
+    if (type == "BPE") return load_byte_level_bpe_tokenizer(directory);
     if (type == "Unigram") tokenizer_detail::not_supported_yet("Unigram (T5)", directory);
     fail("load_tokenizer: ", tokenizer_json.string(), ": unknown model type '", type, "'");
   }
@@ -63,14 +64,16 @@ inline std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory) {
             ? config.at("tokenizer_class").get<std::string>()
             : "";
     if (tokenizer_class == "BertTokenizer" || tokenizer_class == "BertTokenizerFast") return load_bert_tokenizer(directory);
-    if (tokenizer_class.rfind("GPT2Tokenizer", 0) == 0) tokenizer_detail::not_supported_yet("byte-level BPE (OPT / GPT-2)", directory);
+    if (tokenizer_class.rfind("GPT2Tokenizer", 0) == 0) return load_byte_level_bpe_tokenizer(directory);
     if (tokenizer_class.rfind("T5Tokenizer", 0) == 0) tokenizer_detail::not_supported_yet("Unigram (T5)", directory);
     if (!tokenizer_class.empty() && !fs::exists(folder / "vocab.txt")) {
       fail("load_tokenizer: ", config_json.string(), ": tokenizer_class '", tokenizer_class, "' is not supported");
     }
   }
   if (fs::exists(folder / "vocab.txt")) return load_bert_tokenizer(directory);
-  fail("load_tokenizer: ", directory, " has no tokenizer.json, tokenizer_config.json or vocab.txt");
+  // A bare GPT-2 folder (vocab.json + merges.txt, nothing else): GPT2Tokenizer's defaults.
+  if (fs::exists(folder / "vocab.json") && fs::exists(folder / "merges.txt")) return load_byte_level_bpe_tokenizer(directory);
+  fail("load_tokenizer: ", directory, " has no tokenizer.json, tokenizer_config.json, vocab.txt or vocab.json + merges.txt");
 }
 
 }  // namespace blip

@@ -8,6 +8,8 @@
 //     none of these, so it is neither dropped nor split off: it becomes [UNK].
 //   * unicode-normalization-alignments 0.1.12 (Unicode 9.0): NFD.
 //   * Rust's standard library (rustc 1.98, Unicode 17.0): char::to_lowercase, char::is_whitespace.
+//   * Oniguruma 6.9.10 (onig_sys 69.9, Unicode 16.0): \p{L} and \p{N} of the GPT-2 / OPT
+//     pre-tokenizer regex. Its \s is the White_Space property, the same set as char::is_whitespace.
 //
 // Text is handled as UTF-32 (std::u32string) between decoding and the vocabulary lookup.
 #pragma once
@@ -149,6 +151,20 @@ inline bool is_nonspacing_mark(char32_t code_point) {
 inline bool is_white_space(char32_t code_point) {
   if (code_point == ' ' || (code_point >= 0x09 && code_point <= 0x0D)) return true;
   return code_point > 0x7F && detail::in_ranges(tables::kUnicode17WhiteSpace, code_point);
+}
+
+// Oniguruma `\p{L}` (General_Category L*, Unicode 16.0): the letters of the GPT-2 / OPT
+// pre-tokenizer regex.
+inline bool is_letter(char32_t code_point) {
+  if (code_point < 0x80) return (code_point | 0x20) >= 'a' && (code_point | 0x20) <= 'z';
+  return detail::in_ranges(tables::kUnicode16Letter, code_point);
+}
+
+// Oniguruma `\p{N}` (General_Category N*, Unicode 16.0): the numbers of the GPT-2 / OPT
+// pre-tokenizer regex.
+inline bool is_number(char32_t code_point) {
+  if (code_point < 0x80) return code_point >= '0' && code_point <= '9';
+  return detail::in_ranges(tables::kUnicode16Number, code_point);
 }
 
 // Rust `char::is_ascii_punctuation`: ! " # $ % & ' ( ) * + , - . / : ; < = > ? @ [ \ ] ^ _ ` { | } ~
