@@ -477,6 +477,10 @@ class SafetensorsFile {
   }
   const std::map<std::string, std::string>& metadata() const { return state_->metadata; }
 
+  // The tensor's bytes exactly as stored (info(name).bytes() of them, any
+  // dtype, any alignment), for tools that copy tensors between files.
+  const std::uint8_t* raw_data(const std::string& name) const { return state_->bytes + info(name).data_begin; }
+
   // Zero-copy view. The dtype must be exactly T's, and the data must sit at an
   // address aligned for T (always true for files from the reference writer);
   // otherwise a blip::Error says why. to_f32 / to_i64 have no such limits.
@@ -680,6 +684,20 @@ class SafetensorsWriter {
   template <class T, std::enable_if_t<!std::is_const_v<T>, int> = 0>
   void add(const std::string& name, const Tensor<T>& tensor) {
     add<T>(name, Tensor<const T>(tensor));
+  }
+
+  // Adds a tensor from its raw little-endian bytes (`size` must be the shape's
+  // element count times the dtype's size): copies a tensor of any dtype
+  // unchanged, e.g. from SafetensorsFile::raw_data.
+  void add_raw(const std::string& name, DType dtype, const Shape& shape, const std::uint8_t* bytes, std::size_t size) {
+    check_new_name(name);
+    const std::uint64_t expected = static_cast<std::uint64_t>(shape.numel()) * dtype_size(dtype);
+    check(size == expected, "SafetensorsWriter: tensor '", name, "': shape ", shape, " of ", dtype_name(dtype), " needs ",
+          expected, " bytes, but ", size, " were given");
+    check(size == 0 || bytes != nullptr, "SafetensorsWriter: tensor '", name, "' has shape ", shape, " but no data");
+    Entry entry{name, dtype, shape, {}};
+    if (size > 0) entry.bytes.assign(bytes, bytes + size);
+    push(std::move(entry));
   }
 
   // Stores an f32 tensor as F32, F16 or BF16 (round to nearest even, as
