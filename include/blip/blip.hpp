@@ -5,10 +5,10 @@
 //   io/          safetensors checkpoints, config.json, images and their preprocessing
 //   text/        tokenizers
 //   kernels/     GEMM, norms, activations, softmax, attention, caches (naive references beside fast paths)
-//   nn/          transformer blocks: ViT, BERT layer with cross-attention
-//   models/      BLIP as Hugging Face ships it
+//   nn/          transformer blocks: ViT, BERT layer with cross-attention, Q-Former, OPT
+//   models/      BLIP and BLIP-2 as Hugging Face ships them
 //   generation/  greedy, beam search and sampling, as Hugging Face's generate()
-//   tasks/       Captioner, VisualQA, ImageTextMatcher: what applications call
+//   tasks/       Captioner, VisualQA (+ Conversation), ImageTextMatcher: what applications call
 #pragma once
 
 #include "blip/core/dtype.hpp"
@@ -21,6 +21,7 @@
 #include "blip/io/safetensors.hpp"
 #include "blip/io/weight_store.hpp"
 #include "blip/models/blip.hpp"
+#include "blip/models/blip2.hpp"
 #include "blip/tasks/captioner.hpp"
 #include "blip/tasks/image_text_matcher.hpp"
 #include "blip/tasks/visual_qa.hpp"

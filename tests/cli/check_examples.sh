@@ -68,6 +68,34 @@ for r in rows:
     assert 0.0 <= r["itm_probability"] <= 1.0 and -1.0001 <= r["itc_similarity"] <= 1.0001, r
 PY
     ;;
+  blip2)
+    # BLIP-2 folders through the same programs: captions for every photo on both
+    # input paths, a question, a chat of three turns, a match table.
+    opt="$assets/tokenizers/blip2-opt-2.7b"
+    need "$fixtures/blip2_opt" "$fixtures/blip2_opt_imgtok" "$fixtures/blip2_itm" "$opt"
+    for folder in blip2_opt blip2_opt_imgtok; do
+      "$bin/blip_caption" "$fixtures/$folder" "${images[@]}" --tokenizer "$opt" --beams 2 --max-new-tokens 6 \
+        > "$work/out" 2> "$work/err" || { cat "$work/err"; fail "blip_caption on $folder"; }
+      [ "$(wc -l < "$work/out")" -eq ${#images[@]} ] || fail "$folder: expected ${#images[@]} caption lines"
+    done
+    "$bin/blip_vqa" "$fixtures/blip2_opt_imgtok" "${images[0]}" "what is in the picture?" --tokenizer "$opt" --json \
+      > "$work/out" 2>/dev/null || fail "blip_vqa on BLIP-2"
+    python3 -c "import json; r=json.load(open('$work/out')); assert isinstance(r['answer'], str)" || fail "bad JSON"
+    printf 'what is this?\n\nwhat colour is it?\nwhy?\n' | "$bin/blip_chat" "$fixtures/blip2_opt_imgtok" "${images[0]}" \
+      --tokenizer "$opt" --max-new-tokens 5 --json > "$work/out" 2> "$work/err" || { cat "$work/err"; fail "blip_chat"; }
+    python3 - "$work/out" <<'PY' || fail "bad chat output"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert [r["question"] for r in rows] == ["what is this?", "what colour is it?", "why?"], rows
+assert all(isinstance(r["answer"], str) for r in rows)
+PY
+    "$bin/blip_chat" "$fixtures/blip_vqa" "${images[0]}" --tokenizer "$tokenizer" < /dev/null > /dev/null 2> "$work/err" \
+      && fail "blip_chat accepted a BLIP folder"
+    grep -q "BLIP-2" "$work/err" || fail "blip_chat on a BLIP folder: no clear message"
+    "$bin/blip_match" "$fixtures/blip2_itm" --image "${images[0]}" --image "${images[1]}" --text "a dog" \
+      --text "a rocket" --tokenizer "$tokenizer" --json > "$work/out" 2>/dev/null || fail "blip_match on BLIP-2"
+    [ "$(wc -l < "$work/out")" -eq 4 ] || fail "blip_match on BLIP-2: expected 4 rows"
+    ;;
   run_case)
     "$bin/blip_run_case" "$fixtures/blip_caption" "$work/out.safetensors" 2>/dev/null || fail "blip_run_case failed"
     [ -s "$work/out.safetensors" ] || fail "no output file"

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "blip/io/json_file.hpp"
 #include "blip/io/safetensors.hpp"
 #include "blip/generation/session.hpp"
 #include "blip/models/blip.hpp"
@@ -31,15 +32,7 @@ struct CaseOutputs {
   std::map<std::string, CaseTensor> tensors;
 };
 
-inline nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream stream(path);
-  check(static_cast<bool>(stream), path, ": cannot open");
-  try {
-    return nlohmann::json::parse(stream);
-  } catch (const nlohmann::json::exception& error) {
-    fail(path, ": invalid JSON (", error.what(), ")");
-  }
-}
+using ::blip::read_json_file;
 
 inline Tensor<float> from_vector(const std::vector<float>& values) {
   Tensor<float> tensor(Shape{static_cast<std::int64_t>(values.size())});

@@ -660,9 +660,9 @@ TEST_CASE("generation config: absent files, null warpers, unmodelled keys, valid
     CHECK(generation.unsupported_parameters == std::vector<std::string>{"penalty_alpha", "forced_decoder_ids"});
   }
   SUBCASE("early_stopping forms and eos as int or list") {
-    CHECK(blip::parse_generation_config({{"early_stopping", true}}, "t").early_stopping == blip::EarlyStopping::Exact);
+    CHECK(blip::parse_generation_config({{"early_stopping", true}}, "t").early_stopping == blip::EarlyStopping::True);
     CHECK(blip::parse_generation_config({{"early_stopping", false}}, "t").early_stopping ==
-          blip::EarlyStopping::Heuristic);
+          blip::EarlyStopping::False);
     CHECK(blip::parse_generation_config({{"early_stopping", "never"}}, "t").early_stopping ==
           blip::EarlyStopping::Never);
     CHECK(blip::parse_generation_config({{"eos_token_id", 7}}, "t").eos_token_id == std::vector<std::int64_t>{7});

@@ -12,6 +12,11 @@
 // exactly as generate()'s `_prepare_generated_length` does, and
 // validate_options() rejects what HF's GenerationConfig.validate() and the
 // processors' constructors reject, naming the option.
+//
+// options_from_generation_config() is the one translation from a parsed
+// generation config (generation_config.json, or the one HF derives from
+// config.json) into GenerationOptions: every field GenerationOptions models
+// is carried there, in one place.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +26,7 @@
 
 #include "blip/core/error.hpp"
 #include "blip/core/tensor.hpp"
+#include "blip/io/config/generation_config.hpp"  // GenerationConfigFile and the EarlyStopping enum
 
 namespace blip::generation {
 
@@ -47,7 +53,8 @@ struct GenerationOptions {
 
   // ---- beam search
   double length_penalty = 1.0;        // a finished hypothesis scores sum_logprobs / new_tokens ** length_penalty
-  enum class EarlyStopping { False, True, Never } early_stopping = EarlyStopping::False;
+  using EarlyStopping = ::blip::EarlyStopping;  // HF's false / true / "never", one enum with the config's
+  EarlyStopping early_stopping = EarlyStopping::False;
 
   // Rows returned per batch entry: the best hypotheses of beam search, or independent samples.
   std::int64_t num_return_sequences = 1;
@@ -58,6 +65,45 @@ struct GenerationOptions {
 };
 
 using EarlyStopping = GenerationOptions::EarlyStopping;
+
+// The GenerationOptions a parsed generation config asks for (what HF's
+// generate() does with that GenerationConfig and no call-time arguments).
+// Carries every field GenerationOptions models; `seed` has no HF key and keeps
+// its default. GenerationConfigFile fields GenerationOptions does not model
+// (num_beam_groups, diversity_penalty, typical_p, min_p, epsilon/eta cutoffs,
+// encoder_* penalties, bad_words_ids, forced_*, suppress_tokens, ...) are not
+// carried; the special token ids go to SpecialTokens, chosen by the model.
+inline GenerationOptions options_from_generation_config(const GenerationConfigFile& config) {
+  GenerationOptions options;
+  // ---- length
+  options.max_new_tokens = config.max_new_tokens.value_or(-1);
+  options.max_length = config.max_length;
+  options.min_length = config.min_length;
+  if (config.min_new_tokens) {
+    if (*config.min_new_tokens == 0) {
+      // HF: min_length := prompt + 0, so EOS is never suppressed. GenerationOptions' 0 means "unset",
+      // so say the same thing through min_length.
+      options.min_length = 0;
+    } else {
+      options.min_new_tokens = *config.min_new_tokens;  // a negative value is refused by resolve_lengths
+    }
+  }
+  // ---- strategy
+  options.do_sample = config.do_sample;
+  options.num_beams = config.num_beams;
+  // ---- warpers (null temperature / top_k / top_p already read as the neutral values)
+  options.temperature = config.temperature;
+  options.top_k = config.top_k;
+  options.top_p = config.top_p;
+  // ---- processors
+  options.repetition_penalty = config.repetition_penalty;
+  options.no_repeat_ngram_size = config.no_repeat_ngram_size;
+  // ---- beam search
+  options.length_penalty = config.length_penalty;
+  options.early_stopping = config.early_stopping;
+  options.num_return_sequences = config.num_return_sequences;
+  return options;
+}
 
 // eos_token_ids: any of them ends a sequence (HF accepts a list). pad_token_id fills finished rows; -1 means
 // "unset" and then, as in HF's _prepare_special_tokens, the first EOS id is used.

@@ -51,6 +51,7 @@
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
 #include "blip/io/exif.hpp"
+#include "blip/io/json_file.hpp"
 #include "blip/io/resize.hpp"
 
 namespace blip {
@@ -618,15 +619,7 @@ inline ImageProcessorConfig load_image_processor_config(const std::string& path)
     file = (fs::path(path) / "preprocessor_config.json").string();
     if (!fs::exists(file, error)) return ImageProcessorConfig{};
   }
-  std::ifstream stream(file, std::ios::binary);
-  if (!stream) fail(file, ": cannot open");
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(stream);
-  } catch (const nlohmann::json::exception& exception) {
-    fail(file, ": invalid JSON (", exception.what(), ")");
-  }
-  return parse_image_processor_config(json, file);
+  return parse_image_processor_config(read_json_file(file), file);
 }
 
 namespace image_detail {

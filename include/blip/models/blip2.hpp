@@ -310,7 +310,8 @@ class Blip2ForConditionalGeneration {
   }
 
   // inputs_embeds and mask as HF's forward / generate build them. input_ids
-  // empty: [[bos]] per image (generate's default). attention_mask empty: ones.
+  // empty: [[bos]] per image (generate's default; [<image> × Q, bos] with
+  // image_token_index). attention_mask empty: ones.
   Blip2LanguageModelInputs language_model_inputs(const Blip2ImageQueries& queries,
                                                  Tensor<const std::int64_t> input_ids,
                                                  Tensor<const std::int64_t> attention_mask) const {
@@ -318,8 +319,16 @@ class Blip2ForConditionalGeneration {
     const std::int64_t width = config.opt.word_embed_proj_dim;
     Tensor<std::int64_t> default_ids;
     if (input_ids.empty()) {
-      default_ids = Tensor<std::int64_t>(Shape{batch, 1});
-      default_ids.fill(config.bos_token_id);
+      // HF generate's default is [[bos]]. With image_token_index that row has
+      // no <image> tokens and this HF version fails; later versions (and
+      // Blip2Processor given an empty text) use [<image> × Q, bos], as here.
+      const std::int64_t image_tokens = config.image_token_index ? query_count : 0;
+      default_ids = Tensor<std::int64_t>(Shape{batch, image_tokens + 1});
+      for (std::int64_t row = 0; row < batch; ++row) {
+        std::fill_n(default_ids.data() + row * (image_tokens + 1), image_tokens,
+                    config.image_token_index.value_or(0));
+        default_ids.data()[row * (image_tokens + 1) + image_tokens] = config.bos_token_id;
+      }
       input_ids = default_ids;
       attention_mask = {};
     }

@@ -1,5 +1,7 @@
 // blip/tasks/captioner.hpp: image captioning with a BLIP captioning model
-// (e.g. Salesforce/blip-image-captioning-base), with or without a text prompt.
+// (e.g. Salesforce/blip-image-captioning-base) or a BLIP-2 model
+// (Salesforce/blip2-opt-2.7b), with or without a text prompt. The family is
+// picked from config.json.
 //
 //   blip::Captioner captioner = blip::Captioner::load("models/blip-image-captioning-base");
 //   std::string text = captioner.caption(blip::load_image("cat.jpg"));
@@ -15,8 +17,12 @@
 namespace blip {
 
 struct Caption {
-  std::string text;                     // decoded with special tokens skipped (HF decode(skip_special_tokens=True))
-  std::vector<std::int64_t> token_ids;  // what generate() returned: [DEC], the prompt, the new tokens, padding
+  // Decoded with special tokens skipped (HF decode(skip_special_tokens=True));
+  // BLIP-2 text is also .strip()ped, as HF's BLIP-2 examples do.
+  std::string text;
+  // What generate() returned: BLIP [DEC] + prompt + new tokens; BLIP-2 OPT
+  // [bos] + new tokens (the prompt is not echoed); finished rows padded.
+  std::vector<std::int64_t> token_ids;
   float score = std::numeric_limits<float>::quiet_NaN();  // beam search: HF's sequences_scores; NaN otherwise
 };
 
@@ -27,21 +33,47 @@ struct CaptionOptions {
   generation::GenerationOptions generation;  // Captioner::default_options() gives generation_config.json's
 };
 
+// BLIP-2 task defaults when the generation config sets no max_new_tokens: HF's
+// default max_length = 20 counts the 32 query embeddings on the image-token
+// path (where this HF version then refuses to generate), so the tasks ask for
+// this many new tokens instead.
+inline constexpr std::int64_t kBlip2DefaultMaxNewTokens = 30;
+
+inline generation::GenerationOptions task_generation_defaults(const BlipModelFolder& folder) {
+  generation::GenerationOptions options = folder.default_generation_options();
+  if (is_blip2(folder) && options.max_new_tokens <= 0) options.max_new_tokens = kBlip2DefaultMaxNewTokens;
+  return options;
+}
+
+// HF's BLIP-2 examples print decode(...).strip(): OPT text starts with a space.
+inline std::string strip_spaces(const std::string& text) {
+  const std::size_t first = text.find_first_not_of(" \t\n\r");
+  if (first == std::string::npos) return "";
+  const std::size_t last = text.find_last_not_of(" \t\n\r");
+  return text.substr(first, last - first + 1);
+}
+
 class Captioner {
  public:
   static Captioner load(const std::string& model_dir, const LoadOptions& options = {}) {
     Captioner captioner;
-    captioner.folder_ = open_blip_model_folder(model_dir, options, "BlipForConditionalGeneration");
+    captioner.folder_ = open_blip_model_folder(model_dir, options,
+                                               {"BlipForConditionalGeneration", "Blip2ForConditionalGeneration"});
     const auto started = std::chrono::steady_clock::now();
-    captioner.model_ = std::make_shared<const BlipForConditionalGeneration>(
-        BlipForConditionalGeneration::load(*captioner.folder_.weights, captioner.folder_.model_config));
+    if (blip::is_blip2(captioner.folder_)) {
+      captioner.blip2_model_ = std::make_shared<const Blip2ForConditionalGeneration>(
+          Blip2ForConditionalGeneration::load(*captioner.folder_.weights, captioner.folder_.blip2_config));
+    } else {
+      captioner.model_ = std::make_shared<const BlipForConditionalGeneration>(
+          BlipForConditionalGeneration::load(*captioner.folder_.weights, captioner.folder_.model_config));
+    }
     log_step(options.verbose, "prepared the model", started);
     return captioner;
   }
 
   CaptionOptions default_options() const {
     CaptionOptions options;
-    options.generation = folder_.default_generation_options();
+    options.generation = task_generation_defaults(folder_);
     return options;
   }
 
@@ -49,6 +81,16 @@ class Captioner {
   // captions of image i, best first.
   std::vector<std::vector<Caption>> caption(const std::vector<Image>& images, const CaptionOptions& options) const {
     const Tensor<float> pixels = make_pixel_values(images, folder_.image_processor);
+    if (blip2_model_) {
+      // Blip2Processor(images, prompt) then generate: the prompt (or "" = just
+      // [</s>]) follows the image queries.
+      const ImageEmbeddings embeddings = blip2_model_->vision_model.forward(pixels);
+      const Blip2ImageQueries queries = blip2_model_->image_queries(embeddings);
+      const BatchEncoding prompts = encode_blip2_prompts(folder_, std::vector<std::string>(images.size(), options.prompt));
+      Blip2OptSession session = blip2_model_->generation_session(queries, prompts.input_ids, prompts.attention_mask);
+      const generation::GenerationOutput output = generation::generate_session(session, options.generation);
+      return group_by_image(output, images.size(), *folder_.tokenizer, true);
+    }
     const ImageEmbeddings embeddings = model_->vision_model.forward(pixels);
     Tensor<std::int64_t> prompt_ids, prompt_mask;
     if (!options.prompt.empty()) {
@@ -72,14 +114,23 @@ class Captioner {
   }
   std::string caption(const Image& image) const { return caption(image, default_options()); }
 
-  const BlipForConditionalGeneration& model() const { return *model_; }
+  bool is_blip2() const { return blip2_model_ != nullptr; }
+  const BlipForConditionalGeneration& model() const {
+    check(model_ != nullptr, folder_.directory, " holds a BLIP-2 model: use blip2_model()");
+    return *model_;
+  }
+  const Blip2ForConditionalGeneration& blip2_model() const {
+    check(blip2_model_ != nullptr, folder_.directory, " holds a BLIP model: use model()");
+    return *blip2_model_;
+  }
   const BlipModelFolder& folder() const { return folder_; }
   const Tokenizer& tokenizer() const { return *folder_.tokenizer; }
 
   // Splits generate()'s rows (row i*n + j = j-th sequence of image i) into
   // decoded captions per image.
   static std::vector<std::vector<Caption>> group_by_image(const generation::GenerationOutput& output,
-                                                          std::size_t image_count, const Tokenizer& tokenizer) {
+                                                          std::size_t image_count, const Tokenizer& tokenizer,
+                                                          bool strip = false) {
     const std::int64_t rows = output.sequences.dim(0), length = output.sequences.dim(1);
     const std::int64_t per_image = rows / static_cast<std::int64_t>(image_count);
     std::vector<std::vector<Caption>> result(image_count);
@@ -87,6 +138,7 @@ class Captioner {
       Caption caption;
       caption.token_ids.assign(output.sequences.data() + row * length, output.sequences.data() + (row + 1) * length);
       caption.text = tokenizer.decode(caption.token_ids, true);
+      if (strip) caption.text = strip_spaces(caption.text);
       if (!output.sequence_scores.empty()) caption.score = output.sequence_scores[static_cast<std::size_t>(row)];
       result[static_cast<std::size_t>(row / per_image)].push_back(std::move(caption));
     }
@@ -95,7 +147,8 @@ class Captioner {
 
  private:
   BlipModelFolder folder_;
-  std::shared_ptr<const BlipForConditionalGeneration> model_;
+  std::shared_ptr<const BlipForConditionalGeneration> model_;          // BLIP folders
+  std::shared_ptr<const Blip2ForConditionalGeneration> blip2_model_;  // BLIP-2 folders
 };
 
 }  // namespace blip

@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "blip/core/threading.hpp"
@@ -15,6 +18,7 @@
 #include "blip/io/image.hpp"
 #include "blip/io/weight_store.hpp"
 #include "blip/models/blip.hpp"
+#include "blip/models/blip2.hpp"
 #include "blip/text/tokenizer.hpp"
 
 namespace blip {
@@ -25,11 +29,15 @@ struct LoadOptions {
   bool verbose = false;       // load progress and timings on stderr
 };
 
-// Everything a BLIP task needs besides the model weights.
+// Everything a BLIP or BLIP-2 task needs besides the model weights.
 struct BlipModelFolder {
   std::string directory;
-  ModelConfig config;
-  BlipModelConfig model_config;
+  ModelConfig config;              // config.family says which of the two below is filled
+  BlipModelConfig model_config;    // BLIP
+  Blip2ModelConfig blip2_config;   // BLIP-2
+  // processor_config.json's num_query_tokens (Blip2Processor): when set, the
+  // processor puts that many <image> tokens before the text.
+  std::optional<std::int64_t> processor_query_tokens;
   GenerationConfigFile generation_config;
   ImageProcessorConfig image_processor;
   std::shared_ptr<const Tokenizer> tokenizer;
@@ -40,19 +48,7 @@ struct BlipModelFolder {
   // whose generation config is built from text_config (not from
   // generation_config.json): language_model_generation_config().
   generation::GenerationOptions default_generation_options() const {
-    generation::GenerationOptions options;
-    options.max_length = generation_config.max_length;
-    if (generation_config.max_new_tokens) options.max_new_tokens = *generation_config.max_new_tokens;
-    options.min_length = generation_config.min_length;
-    options.num_beams = generation_config.num_beams;
-    options.do_sample = generation_config.do_sample;
-    options.temperature = generation_config.temperature;
-    options.top_k = generation_config.top_k;
-    options.top_p = generation_config.top_p;
-    options.repetition_penalty = generation_config.repetition_penalty;
-    options.length_penalty = generation_config.length_penalty;
-    options.no_repeat_ngram_size = generation_config.no_repeat_ngram_size;
-    return options;
+    return generation::options_from_generation_config(generation_config);
   }
 };
 
@@ -62,20 +58,39 @@ inline void log_step(bool verbose, const char* what, std::chrono::steady_clock::
   std::fprintf(stderr, "[blip] %s (%.2f s)\n", what, seconds);
 }
 
-// Reads a BLIP model folder; `expected_architecture` is checked against
-// config.json's architectures so a captioning folder is not loaded as VQA.
+inline bool is_blip2(const BlipModelFolder& folder) { return folder.config.family == ModelFamily::Blip2; }
+
+// Reads a BLIP or BLIP-2 model folder; config.json's architecture must be one
+// of `expected_architectures` (so a captioning folder is not loaded as VQA).
 inline BlipModelFolder open_blip_model_folder(const std::string& directory, const LoadOptions& options,
-                                              const std::string& expected_architecture) {
+                                              const std::vector<std::string>& expected_architectures) {
   if (options.num_threads > 0) set_num_threads(options.num_threads);
   const auto started = std::chrono::steady_clock::now();
   BlipModelFolder folder;
   folder.directory = directory;
   folder.config = load_model_config(directory);
-  check(folder.config.family == ModelFamily::Blip, directory, "/config.json: a ", folder.config.architecture,
-        " model, expected ", expected_architecture);
-  check(folder.config.architecture == expected_architecture, directory, "/config.json: architecture ",
-        folder.config.architecture, ", expected ", expected_architecture);
-  folder.model_config = make_blip_model_config(folder.config.blip);
+  std::string expected;
+  for (const std::string& name : expected_architectures) expected += (expected.empty() ? "" : " or ") + name;
+  check(std::find(expected_architectures.begin(), expected_architectures.end(), folder.config.architecture) !=
+            expected_architectures.end(),
+        directory, "/config.json: architecture ", folder.config.architecture, ", expected ", expected);
+  std::int64_t vision_image_size = 0;
+  if (is_blip2(folder)) {
+    folder.blip2_config = make_blip2_model_config(folder.config.blip2);
+    vision_image_size = folder.blip2_config.vision.image_size;
+    const std::string processor_file = directory + "/processor_config.json";
+    if (std::filesystem::exists(processor_file)) {
+      const nlohmann::json processor = read_json_file(processor_file);
+      if (processor.contains("num_query_tokens") && !processor.at("num_query_tokens").is_null()) {
+        check(processor.at("num_query_tokens").is_number_integer(), processor_file,
+              ": num_query_tokens must be an integer");
+        folder.processor_query_tokens = processor.at("num_query_tokens").get<std::int64_t>();
+      }
+    }
+  } else {
+    folder.model_config = make_blip_model_config(folder.config.blip);
+    vision_image_size = folder.model_config.vision.image_size;
+  }
   folder.generation_config = language_model_generation_config(folder.config);
   // preprocessor_config.json comes from the model folder only. Without one,
   // BlipImageProcessor's defaults apply, sized to the vision model's
@@ -84,14 +99,12 @@ inline BlipModelFolder open_blip_model_folder(const std::string& directory, cons
     folder.image_processor = load_image_processor_config(directory);
   } else {
     folder.image_processor = ImageProcessorConfig{};
-    folder.image_processor.height = folder.image_processor.width =
-        static_cast<int>(folder.model_config.vision.image_size);
+    folder.image_processor.height = folder.image_processor.width = static_cast<int>(vision_image_size);
   }
-  check(folder.image_processor.height == folder.model_config.vision.image_size &&
-            folder.image_processor.width == folder.model_config.vision.image_size,
+  check(folder.image_processor.height == vision_image_size && folder.image_processor.width == vision_image_size,
         directory, "/preprocessor_config.json: resizes to ", folder.image_processor.height, "x",
-        folder.image_processor.width, " but the vision model takes ", folder.model_config.vision.image_size, "x",
-        folder.model_config.vision.image_size, " images (vision_config.image_size)");
+        folder.image_processor.width, " but the vision model takes ", vision_image_size, "x", vision_image_size,
+        " images (vision_config.image_size)");
   folder.tokenizer = load_tokenizer(options.tokenizer_dir.empty() ? directory : options.tokenizer_dir);
   log_step(options.verbose, "read config, tokenizer and preprocessor", started);
   folder.weights = std::make_shared<const WeightStore>(WeightStore::open(directory));
@@ -108,6 +121,50 @@ inline Tensor<float> make_pixel_values(const std::vector<Image>& images, const I
     preprocess_into(images[index], config, pixels.data() + static_cast<std::int64_t>(index) * per_image);
   }
   return pixels;
+}
+
+// Blip2Processor(images, texts) for generation: each text tokenized
+// ([</s>] + tokens for OPT), LEFT-padded to the longest with the tokenizer's pad
+// id (decoder-only generation continues the last column, so padding goes in
+// front; OPT's positions skip it), then, when the model replaces image tokens
+// (config image_token_index), num_query_tokens <image> ids put before each
+// row, as the processor does when processor_config.json has num_query_tokens.
+// Legacy configs get the text alone: the model concatenates the queries itself.
+inline BatchEncoding encode_blip2_prompts(const BlipModelFolder& folder, const std::vector<std::string>& texts) {
+  check(is_blip2(folder), folder.directory, ": not a BLIP-2 folder");
+  check(!texts.empty(), "BLIP-2 prompts: no texts given");
+  const Blip2ModelConfig& config = folder.blip2_config;
+  const std::int64_t image_tokens = config.image_token_index ? config.num_query_tokens : 0;
+  if (config.image_token_index && folder.processor_query_tokens) {
+    check(*folder.processor_query_tokens == config.num_query_tokens, folder.directory,
+          "/processor_config.json: num_query_tokens ", *folder.processor_query_tokens,
+          " but config.json has num_query_tokens ", config.num_query_tokens);
+  }
+  std::vector<Encoding> encodings;
+  std::size_t longest = 0;
+  for (const std::string& text : texts) {
+    encodings.push_back(folder.tokenizer->encode(text, true));
+    longest = std::max(longest, encodings.back().size());
+  }
+  const std::int64_t rows = static_cast<std::int64_t>(texts.size());
+  const std::int64_t length = image_tokens + static_cast<std::int64_t>(longest);
+  BatchEncoding batch{Tensor<std::int64_t>(Shape{rows, length}), Tensor<std::int64_t>(Shape{rows, length})};
+  batch.input_ids.fill(folder.tokenizer->pad_token_id());
+  for (std::int64_t row = 0; row < rows; ++row) {
+    std::int64_t* ids = batch.input_ids.data() + row * length;
+    std::int64_t* mask = batch.attention_mask.data() + row * length;
+    for (std::int64_t i = 0; i < image_tokens; ++i) {
+      ids[i] = *config.image_token_index;
+      mask[i] = 1;
+    }
+    const Encoding& encoding = encodings[static_cast<std::size_t>(row)];
+    const std::int64_t start = length - static_cast<std::int64_t>(encoding.size());
+    for (std::size_t i = 0; i < encoding.size(); ++i) {
+      ids[start + static_cast<std::int64_t>(i)] = encoding.ids[i];
+      mask[start + static_cast<std::int64_t>(i)] = 1;
+    }
+  }
+  return batch;
 }
 
 }  // namespace blip

@@ -29,6 +29,7 @@
 
 #include "blip/core/error.hpp"
 #include "blip/core/tensor.hpp"
+#include "blip/io/json_file.hpp"
 
 namespace blip {
 
@@ -48,15 +49,8 @@ inline void replace_all(std::string& text, std::string_view from, std::string_vi
   text = std::move(replaced);
 }
 
-inline nlohmann::json read_json_file(const std::filesystem::path& path) {
-  std::ifstream stream(path);
-  check(static_cast<bool>(stream), "cannot open ", path.string());
-  try {
-    return nlohmann::json::parse(stream);
-  } catch (const nlohmann::json::exception& error) {
-    fail(path.string(), ": invalid JSON: ", error.what());
-  }
-}
+// The tokenizer files are read like every other JSON file (blip/io/json_file.hpp).
+using ::blip::read_json_file;
 }  // namespace text_detail
 
 // transformers' PreTrainedTokenizerBase.clean_up_tokenization, which decode() applies to the

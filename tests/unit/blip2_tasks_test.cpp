@@ -1,0 +1,164 @@
+// The task classes on BLIP-2 folders (the tiny fixture models with the real
+// OPT and BERT tokenizers): the family is picked from config.json, prompts are
+// built as Blip2Processor does (image tokens first, left padding), batches
+// agree with single images, a conversation carries its history, and the
+// matcher's table agrees with the model-level ITM / ITC the fixture test
+// checks against Hugging Face.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "blip/blip.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+bool have_inputs(const char* fixture_case) {
+  return blip::test::have_or_skip(blip::test::fixture(fixture_case), fixture_case) &&
+         blip::test::have_or_skip(blip::test::asset("tokenizers/blip2-opt-2.7b"), "OPT tokenizer") &&
+         blip::test::have_or_skip(blip::test::asset("tokenizers/blip-image-captioning-base"), "BERT tokenizer") &&
+         blip::test::have_or_skip(blip::test::asset("images"), "photos");
+}
+
+blip::LoadOptions with_tokenizer(const char* tokenizer) {
+  blip::LoadOptions options;
+  options.tokenizer_dir = blip::test::asset(std::string("tokenizers/") + tokenizer);
+  return options;
+}
+
+std::vector<blip::Image> photos() {
+  return {blip::load_image(blip::test::asset("images/skimage_coffee.png")),
+          blip::load_image(blip::test::asset("images/skimage_rocket.jpg"))};
+}
+
+}  // namespace
+
+TEST_CASE("Captioner on BLIP-2 (both input paths): batches agree with single images; [bos] + new tokens") {
+  for (const char* fixture_case : {"blip2_opt", "blip2_opt_imgtok"}) {
+    if (!have_inputs(fixture_case)) return;
+    CAPTURE(fixture_case);
+    const blip::Captioner captioner =
+        blip::Captioner::load(blip::test::fixture(fixture_case), with_tokenizer("blip2-opt-2.7b"));
+    CHECK(captioner.is_blip2());
+    CHECK_THROWS_AS(captioner.model(), blip::Error);
+    blip::CaptionOptions options = captioner.default_options();
+    CHECK(options.generation.max_new_tokens == blip::kBlip2DefaultMaxNewTokens);
+    options.generation.max_new_tokens = 6;
+    options.generation.num_beams = 3;
+    options.generation.num_return_sequences = 2;
+    for (const std::string prompt : {"", "a photo of"}) {
+      options.prompt = prompt;
+      const std::vector<blip::Image> images = photos();
+      const auto batch = captioner.caption(images, options);
+      REQUIRE(batch.size() == images.size());
+      for (std::size_t index = 0; index < images.size(); ++index) {
+        const auto alone = captioner.caption(std::vector<blip::Image>{images[index]}, options);
+        for (std::size_t rank = 0; rank < 2; ++rank) {
+          CHECK(batch[index][rank].token_ids == alone[0][rank].token_ids);
+          CHECK(batch[index][rank].score == doctest::Approx(alone[0][rank].score).epsilon(1e-5));
+        }
+        CHECK(batch[index][0].token_ids.front() == 2);  // HF prepends BOS; the prompt is not echoed
+        CHECK(batch[index][0].token_ids.size() <= 7);
+      }
+    }
+  }
+}
+
+TEST_CASE("Captioner on BLIP-2: the task's prompt batch is what the model-level call gets") {
+  if (!have_inputs("blip2_opt_imgtok")) return;
+  const blip::Captioner captioner =
+      blip::Captioner::load(blip::test::fixture("blip2_opt_imgtok"), with_tokenizer("blip2-opt-2.7b"));
+  const blip::BatchEncoding prompts = blip::encode_blip2_prompts(captioner.folder(), {"a photo of", "hi"});
+  // [<image> × Q] then left padding then [</s>] + tokens.
+  const std::int64_t queries = captioner.folder().blip2_config.num_query_tokens, length = prompts.input_ids.dim(1);
+  for (std::int64_t q = 0; q < queries; ++q) {
+    CHECK(prompts.input_ids.at(0, q) == 50265);
+    CHECK(prompts.input_ids.at(1, q) == 50265);
+  }
+  CHECK(prompts.input_ids.at(0, queries) == 2);                  // "</s> a photo of": no padding
+  CHECK(prompts.input_ids.at(1, queries) == 1);                  // "</s> hi" is shorter: left-padded with 1
+  CHECK(prompts.attention_mask.at(1, queries) == 0);
+  CHECK(prompts.input_ids.at(1, length - 2) == 2);
+  CHECK(prompts.attention_mask.at(1, length - 1) == 1);
+
+  // Greedy through the task equals the model-level session on those ids.
+  blip::CaptionOptions options = captioner.default_options();
+  options.generation.max_new_tokens = 5;
+  options.prompt = "a photo of";
+  const blip::Image image = photos()[0];
+  const auto from_task = captioner.caption(std::vector<blip::Image>{image}, options);
+  const blip::Blip2ForConditionalGeneration& model = captioner.blip2_model();
+  const blip::Tensor<float> pixels = blip::make_pixel_values({image}, captioner.folder().image_processor);
+  const blip::Blip2ImageQueries image_queries = model.image_queries(model.vision_model.forward(pixels));
+  const blip::BatchEncoding one = blip::encode_blip2_prompts(captioner.folder(), {"a photo of"});
+  blip::Blip2OptSession session = model.generation_session(image_queries, one.input_ids, one.attention_mask);
+  const blip::generation::GenerationOutput output = blip::generation::generate_session(session, options.generation);
+  const std::vector<std::int64_t> expected(output.sequences.data(), output.sequences.data() + output.sequences.numel());
+  CHECK(from_task[0][0].token_ids == expected);
+}
+
+TEST_CASE("VisualQA on BLIP-2: 'Question: q Answer:' prompts, and a conversation that keeps its history") {
+  if (!have_inputs("blip2_opt")) return;
+  const blip::VisualQA vqa = blip::VisualQA::load(blip::test::fixture("blip2_opt"), with_tokenizer("blip2-opt-2.7b"));
+  CHECK(vqa.is_blip2());
+  blip::generation::GenerationOptions options = vqa.default_options();
+  options.max_new_tokens = 4;
+  const std::vector<blip::Image> images = photos();
+  const auto batch = vqa.answer(images, {"what is this?", "is it a rocket or something else?"}, options);
+  REQUIRE(batch.size() == 2);
+  for (std::size_t index = 0; index < 2; ++index) {
+    const std::string question = index == 0 ? "what is this?" : "is it a rocket or something else?";
+    CHECK(batch[index][0].text == vqa.answer(images[index], question, options));
+  }
+  CHECK(vqa.prompt_format.apply("why?") == "Question: why? Answer:");
+
+  blip::Conversation chat = vqa.conversation(images[0]);
+  chat.options() = options;
+  const std::string first = chat.ask("what is this?");
+  CHECK(first == vqa.answer(images[0], "what is this?", options));  // the first turn has no history
+  CHECK(chat.history() == "Question: what is this? Answer: " + first + ". ");
+  const std::string second = chat.ask("why?");
+  REQUIRE(chat.turns().size() == 2);
+  CHECK(chat.turns()[1].answer == second);
+  // The second turn is the model continuing the whole history.
+  const blip::Blip2ForConditionalGeneration& model = vqa.blip2_model();
+  const blip::Tensor<float> pixels = blip::make_pixel_values({images[0]}, vqa.folder().image_processor);
+  const blip::Blip2ImageQueries queries = model.image_queries(model.vision_model.forward(pixels));
+  const auto direct = vqa.answer_prompts(
+      queries, {"Question: what is this? Answer: " + first + ". Question: why? Answer:"}, options);
+  CHECK(direct[0][0].text == second);
+  CHECK_THROWS_WITH_AS(chat.ask(""), doctest::Contains("empty"), blip::Error);
+
+  // BLIP VQA folders have no conversation.
+  if (blip::test::have_or_skip(blip::test::fixture("blip_vqa"), "blip_vqa fixture")) {
+    const blip::VisualQA blip_vqa =
+        blip::VisualQA::load(blip::test::fixture("blip_vqa"), with_tokenizer("blip-image-captioning-base"));
+    CHECK_THROWS_WITH_AS(blip_vqa.conversation(images[0]), doctest::Contains("BLIP-2"), blip::Error);
+  }
+}
+
+TEST_CASE("ImageTextMatcher on BLIP-2: the table holds the model's ITM and ITC for every pair") {
+  if (!have_inputs("blip2_itm")) return;
+  const blip::ImageTextMatcher matcher =
+      blip::ImageTextMatcher::load(blip::test::fixture("blip2_itm"), with_tokenizer("blip-image-captioning-base"));
+  CHECK(matcher.is_blip2());
+  const std::vector<blip::Image> images = photos();
+  const std::vector<std::string> texts{"a cup of coffee", "a rocket on its launch pad at night", "a cat"};
+  const blip::MatchTable table = matcher.match(images, texts);
+  REQUIRE(table.match_probability.shape() == blip::Shape{2, 3});
+  const blip::Blip2ForImageTextRetrieval& model = matcher.blip2_model();
+  for (std::size_t image = 0; image < images.size(); ++image) {
+    const blip::Tensor<float> pixels = blip::make_pixel_values({images[image]}, matcher.folder().image_processor);
+    const blip::ImageEmbeddings embeddings = model.vision_model.forward(pixels);
+    for (std::size_t text = 0; text < texts.size(); ++text) {
+      const blip::BatchEncoding encoded = blip::encode_batch(*matcher.folder().tokenizer, {texts[text]}, true);
+      const auto itm = model.image_text_matching(embeddings, encoded.input_ids, encoded.attention_mask);
+      const auto itc = model.image_text_contrastive(embeddings, encoded.input_ids, encoded.attention_mask);
+      const auto i = static_cast<std::int64_t>(image), t = static_cast<std::int64_t>(text);
+      // The batch pads texts to the longest; padding is masked, so the numbers agree closely.
+      CHECK(table.itm_logits.at(i, t, 1) == doctest::Approx(itm.logits.at(0, 1)).epsilon(1e-4));
+      CHECK(table.similarity.at(i, t) == doctest::Approx(itc.similarity.at(0, 0)).epsilon(1e-4));
+    }
+  }
+}
