@@ -270,6 +270,26 @@ void BM_KVCacheReorder(benchmark::State& state) {
 }
 BENCHMARK(BM_KVCacheReorder)->ArgNames({"rows", "heads", "head_dim", "length"})->Args({3, 32, 80, 64})->Args({3, 12, 64, 20});
 
+// BLIP-2 + OPT: the prompt's keys / values (32 queries + a short prompt) of one
+// image copied to each of 3 beams, once per request and layer.
+void BM_KVCacheAssignRows(benchmark::State& state) {
+  const std::int64_t beams = state.range(0), heads = state.range(1), head_dim = state.range(2), length = state.range(3);
+  const std::int64_t hidden = heads * head_dim;
+  const std::vector<float> projected = random_vector(length * hidden);
+  KVCache prompt, beam_cache;
+  prompt.allocate(1, heads, length, head_dim);
+  prompt.append(projected.data(), projected.data(), length * hidden, hidden, length);
+  beam_cache.allocate(beams, heads, length + 30, head_dim);
+  const std::vector<std::int64_t> source(static_cast<std::size_t>(beams), 0);
+  for (auto _ : state) {
+    beam_cache.assign_rows(prompt, source.data());
+    benchmark::ClobberMemory();
+  }
+  // Keys and values: one read of the prompt row per beam, one write per beam.
+  set_bytes(state, 2.0 * 2.0 * beams * length * hidden * sizeof(float));
+}
+BENCHMARK(BM_KVCacheAssignRows)->ArgNames({"beams", "heads", "head_dim", "length"})->Args({3, 32, 80, 40});
+
 // ---- positions -----------------------------------------------------------------
 
 void BM_T5PositionBias(benchmark::State& state) {

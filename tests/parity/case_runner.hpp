@@ -129,8 +129,7 @@ class CaseRunner {
   CaseOutputs run_caption(const BlipForConditionalGeneration& model) {
     const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
     return visit_outputs([&](const std::string& name, const std::string& call, CaseOutputs& outputs) {
-      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
-      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+      if (vision_output(name, images, outputs)) return true;
       if (name == "tf_logits") {
         const PythonCall parsed = parse_python_call(call);
         outputs.tensors[name] =
@@ -148,8 +147,7 @@ class CaseRunner {
   CaseOutputs run_vqa(const BlipForQuestionAnswering& model) {
     const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
     return visit_outputs([&](const std::string& name, const std::string& call, CaseOutputs& outputs) {
-      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
-      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+      if (vision_output(name, images, outputs)) return true;
       if (name == "question_embeds") {
         const PythonCall parsed = parse_python_call(call);
         outputs.tensors[name] = model.encode_question(images, tensor_argument(parsed, "input_ids"),
@@ -176,28 +174,40 @@ class CaseRunner {
     });
   }
 
-  CaseOutputs run_retrieval(const BlipForImageTextRetrieval& model) {
+  // ITM and ITC of a retrieval model (BLIP or BLIP-2), each computed once when
+  // an output needs it; `select` maps output names to their fields.
+  template <class Model, class Select>
+  CaseOutputs run_retrieval(const Model& model, Select&& select) {
     const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
     const Tensor<std::int64_t> ids = input_ids("input_ids");
     const Tensor<std::int64_t> mask = inputs_.contains("attention_mask") ? input_ids("attention_mask") : Tensor<std::int64_t>{};
-    std::optional<BlipForImageTextRetrieval::MatchOutput> matching;
-    std::optional<BlipForImageTextRetrieval::ContrastiveOutput> contrastive;
-    auto match = [&]() -> auto& {
+    std::optional<typename Model::MatchOutput> matching;
+    std::optional<typename Model::ContrastiveOutput> contrastive;
+    auto match = [&]() -> const typename Model::MatchOutput& {
       if (!matching) matching = model.image_text_matching(images, ids, mask);
       return *matching;
     };
-    auto contrast = [&]() -> auto& {
+    auto contrast = [&]() -> const typename Model::ContrastiveOutput& {
       if (!contrastive) contrastive = model.image_text_contrastive(images, ids, mask);
       return *contrastive;
     };
     return visit_outputs([&](const std::string& name, const std::string&, CaseOutputs& outputs) {
-      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
-      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
-      if (name == "itm_logits") return outputs.tensors[name] = match().logits, true;
-      if (name == "itm_question_embeds") return outputs.tensors[name] = match().text_embeddings, true;
-      if (name == "itc_score") return outputs.tensors[name] = contrast().similarity, true;
-      if (name == "itc_text_embeds") return outputs.tensors[name] = contrast().text_embeddings, true;
-      return false;
+      if (vision_output(name, images, outputs)) return true;
+      std::optional<Tensor<float>> value = select(name, images, match, contrast);
+      if (!value) return false;
+      outputs.tensors[name] = *value;
+      return true;
+    });
+  }
+
+  CaseOutputs run_retrieval(const BlipForImageTextRetrieval& model) {
+    return run_retrieval(model, [](const std::string& name, const ImageEmbeddings&, auto& match,
+                                   auto& contrast) -> std::optional<Tensor<float>> {
+      if (name == "itm_logits") return match().logits;
+      if (name == "itm_question_embeds") return match().text_embeddings;
+      if (name == "itc_score") return contrast().similarity;
+      if (name == "itc_text_embeds") return contrast().text_embeddings;
+      return std::nullopt;
     });
   }
 
@@ -205,8 +215,7 @@ class CaseRunner {
     const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
     const Blip2ImageQueries queries = model.image_queries(images);
     return visit_outputs([&](const std::string& name, const std::string& call, CaseOutputs& outputs) {
-      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
-      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+      if (vision_output(name, images, outputs)) return true;
       if (name == "qformer_last_hidden_state") return outputs.tensors[name] = queries.qformer_output, true;
       if (name == "language_projection") return outputs.tensors[name] = queries.language_inputs, true;
       if (name == "tf_logits") {
@@ -224,30 +233,23 @@ class CaseRunner {
   }
 
   CaseOutputs run_blip2_retrieval(const Blip2ForImageTextRetrieval& model) {
-    const ImageEmbeddings images = model.vision_model.forward(inputs_.to_f32("pixel_values"));
-    const Tensor<std::int64_t> ids = input_ids("input_ids");
-    const Tensor<std::int64_t> mask = inputs_.contains("attention_mask") ? input_ids("attention_mask") : Tensor<std::int64_t>{};
-    std::optional<Blip2ForImageTextRetrieval::MatchOutput> matching;
-    std::optional<Blip2ForImageTextRetrieval::ContrastiveOutput> contrastive;
-    auto match = [&]() -> auto& {
-      if (!matching) matching = model.image_text_matching(images, ids, mask);
-      return *matching;
-    };
-    auto contrast = [&]() -> auto& {
-      if (!contrastive) contrastive = model.image_text_contrastive(images, ids, mask);
-      return *contrastive;
-    };
-    return visit_outputs([&](const std::string& name, const std::string&, CaseOutputs& outputs) {
-      if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
-      if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
-      if (name == "qformer_last_hidden_state") return outputs.tensors[name] = model.qformer.forward(images), true;
-      if (name == "itm_logits") return outputs.tensors[name] = match().logits, true;
-      if (name == "itm_text_embeds") return outputs.tensors[name] = match().text_embeddings, true;
-      if (name == "itc_logits_per_image") return outputs.tensors[name] = contrast().similarity, true;
-      if (name == "itc_image_embeds") return outputs.tensors[name] = contrast().image_features, true;
-      if (name == "itc_text_embeds") return outputs.tensors[name] = contrast().text_features, true;
-      return false;
+    return run_retrieval(model, [&](const std::string& name, const ImageEmbeddings& images, auto& match,
+                                    auto& contrast) -> std::optional<Tensor<float>> {
+      if (name == "qformer_last_hidden_state") return model.qformer.forward(images);
+      if (name == "itm_logits") return match().logits;
+      if (name == "itm_text_embeds") return match().text_embeddings;
+      if (name == "itc_logits_per_image") return contrast().similarity;
+      if (name == "itc_image_embeds") return contrast().image_features;
+      if (name == "itc_text_embeds") return contrast().text_features;
+      return std::nullopt;
     });
+  }
+
+  // The vision encoder's outputs, which every case lists.
+  static bool vision_output(const std::string& name, const ImageEmbeddings& images, CaseOutputs& outputs) {
+    if (name == "vision_last_hidden_state") return outputs.tensors[name] = images.last_hidden_state, true;
+    if (name == "vision_pooler_output") return outputs.tensors[name] = images.pooled_output, true;
+    return false;
   }
 
   std::string directory_;

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "blip/core/tensor.hpp"
 
@@ -31,6 +32,18 @@ inline nlohmann::json load_json(const std::string& path) {
   std::ifstream stream(path);
   REQUIRE_MESSAGE(stream.good(), "cannot open ", path);
   return nlohmann::json::parse(stream);
+}
+
+// A .jsonl file: one JSON value per non-empty line.
+inline std::vector<nlohmann::json> read_json_lines(const std::string& path) {
+  std::ifstream stream(path);
+  REQUIRE_MESSAGE(static_cast<bool>(stream), "cannot open ", path);
+  std::vector<nlohmann::json> records;
+  std::string line;
+  while (std::getline(stream, line)) {
+    if (!line.empty()) records.push_back(nlohmann::json::parse(line));
+  }
+  return records;
 }
 
 // True when `path` exists; otherwise prints a clear skip message and returns

@@ -185,3 +185,38 @@ TEST_CASE("a CrossAttentionCache shared by beams through kv_group equals per-bea
   CHECK_THROWS_WITH_AS(cross.fill(keys.data(), values.data(), 0, hidden, 33), doctest::Contains("do not fit"),
                        blip::Error);
 }
+
+TEST_CASE("assign_rows starts every beam from its entry's prompt cache, into a longer cache") {
+  const std::int64_t entries = 2, beams = 3, heads = 2, head_dim = 5, prompt = 4;
+  KVCache prompt_cache;
+  prompt_cache.allocate(entries, heads, prompt, head_dim);
+  const std::vector<float> keys = random_vector(entries * prompt * heads * head_dim, 21);
+  const std::vector<float> values = random_vector(entries * prompt * heads * head_dim, 22);
+  prompt_cache.append(keys.data(), values.data(), prompt * heads * head_dim, heads * head_dim, prompt);
+
+  KVCache beam_cache;
+  beam_cache.allocate(entries * beams, heads, prompt + 6, head_dim);
+  std::vector<std::int64_t> source(static_cast<std::size_t>(entries * beams));
+  for (std::int64_t row = 0; row < entries * beams; ++row) source[static_cast<std::size_t>(row)] = row / beams;
+  beam_cache.assign_rows(prompt_cache, source.data());
+  REQUIRE(beam_cache.length() == prompt);
+  // Reference: each beam row equals its entry's row, element by element.
+  for (std::int64_t row = 0; row < entries * beams; ++row)
+    for (std::int64_t h = 0; h < heads; ++h)
+      for (std::int64_t t = 0; t < prompt; ++t)
+        for (std::int64_t d = 0; d < head_dim; ++d) {
+          CHECK(beam_cache.keys().at(row, h, t)[d] == prompt_cache.keys().at(row / beams, h, t)[d]);
+          CHECK(beam_cache.values().at(row, h, t)[d] == prompt_cache.values().at(row / beams, h, t)[d]);
+        }
+  // Appending continues after the copied prompt.
+  const std::vector<float> next = random_vector(entries * beams * heads * head_dim, 23);
+  beam_cache.append(next.data(), next.data(), heads * head_dim, heads * head_dim, 1);
+  CHECK(beam_cache.length() == prompt + 1);
+  CHECK(beam_cache.keys().at(4, 1, prompt)[2] == next[static_cast<std::size_t>((4 * heads + 1) * head_dim + 2)]);
+
+  std::vector<std::int64_t> bad(source.size(), entries);  // row outside the source
+  CHECK_THROWS_AS(beam_cache.assign_rows(prompt_cache, bad.data()), blip::Error);
+  KVCache too_short;
+  too_short.allocate(entries * beams, heads, prompt - 1, head_dim);
+  CHECK_THROWS_AS(too_short.assign_rows(prompt_cache, source.data()), blip::Error);
+}

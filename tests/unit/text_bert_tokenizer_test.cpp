@@ -27,16 +27,7 @@ using Json = nlohmann::json;
 
 const std::string kBlipFolder = "tokenizers/blip-image-captioning-base";
 
-std::vector<Json> read_json_lines(const std::string& path) {
-  std::ifstream stream(path);
-  REQUIRE_MESSAGE(static_cast<bool>(stream), "cannot open ", path);
-  std::vector<Json> records;
-  std::string line;
-  while (std::getline(stream, line)) {
-    if (!line.empty()) records.push_back(Json::parse(line));
-  }
-  return records;
-}
+using blip::test::read_json_lines;
 
 const blip::Tokenizer& blip_tokenizer() {
   static const std::unique_ptr<blip::Tokenizer> tokenizer = blip::load_tokenizer(asset(kBlipFolder));

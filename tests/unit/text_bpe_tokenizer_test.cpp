@@ -29,16 +29,7 @@ using Json = nlohmann::json;
 
 const std::string kOptFolder = "tokenizers/blip2-opt-2.7b";
 
-std::vector<Json> read_json_lines(const std::string& path) {
-  std::ifstream stream(path);
-  REQUIRE_MESSAGE(static_cast<bool>(stream), "cannot open ", path);
-  std::vector<Json> records;
-  std::string line;
-  while (std::getline(stream, line)) {
-    if (!line.empty()) records.push_back(Json::parse(line));
-  }
-  return records;
-}
+using blip::test::read_json_lines;
 
 std::vector<std::int64_t> ids_of(const Json& value) { return value.get<std::vector<std::int64_t>>(); }
 

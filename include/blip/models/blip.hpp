@@ -47,16 +47,7 @@ struct BlipModelConfig {
 
 inline BlipModelConfig make_blip_model_config(const BlipConfig& config) {
   BlipModelConfig model;
-  const BlipVisionConfig& vision = config.vision_config;
-  model.vision.hidden_size = vision.hidden_size;
-  model.vision.intermediate_size = vision.intermediate_size;
-  model.vision.num_hidden_layers = vision.num_hidden_layers;
-  model.vision.num_attention_heads = vision.num_attention_heads;
-  model.vision.image_size = vision.image_size;
-  model.vision.patch_size = vision.patch_size;
-  model.vision.num_channels = vision.num_channels;
-  model.vision.layer_norm_eps = static_cast<float>(vision.layer_norm_eps);
-  model.vision.hidden_act = vision.hidden_act;
+  model.vision = nn::make_vision_transformer_config(config.vision_config);
   const BlipTextConfig& text = config.text_config;
   model.text.vocab_size = text.vocab_size;
   model.text.hidden_size = text.hidden_size;

@@ -67,17 +67,8 @@ struct Blip2ModelConfig {
 
 inline Blip2ModelConfig make_blip2_model_config(const Blip2Config& config) {
   Blip2ModelConfig model;
-  const Blip2VisionConfig& vision = config.vision_config;
-  model.vision.hidden_size = vision.hidden_size;
-  model.vision.intermediate_size = vision.intermediate_size;
-  model.vision.num_hidden_layers = vision.num_hidden_layers;
-  model.vision.num_attention_heads = vision.num_attention_heads;
-  model.vision.image_size = vision.image_size;
-  model.vision.patch_size = vision.patch_size;
-  model.vision.num_channels = vision.num_channels;
-  model.vision.layer_norm_eps = static_cast<float>(vision.layer_norm_eps);
-  model.vision.hidden_act = vision.hidden_act;
-  model.vision_qkv_bias = vision.qkv_bias ? nn::QkvBiasLayout::Fused : nn::QkvBiasLayout::None;
+  model.vision = nn::make_vision_transformer_config(config.vision_config);
+  model.vision_qkv_bias = config.vision_config.qkv_bias ? nn::QkvBiasLayout::Fused : nn::QkvBiasLayout::None;
 
   const Blip2QFormerConfig& qformer = config.qformer_config;
   check(qformer.position_embedding_type == "absolute", "qformer_config.position_embedding_type '",
@@ -156,8 +147,6 @@ struct Blip2QueryTransformer {
 };
 
 // ---- BLIP-2 + OPT: the decoding session -------------------------------------
-
-class Blip2ForConditionalGeneration;
 
 // One generation request on the OPT language model, in the shape the search
 // loop of generation/ drives (start, step, reorder). The prompt (queries and

@@ -47,6 +47,22 @@ struct VisionTransformerConfig {
   std::int64_t head_dim() const { return hidden_size / num_attention_heads; }
 };
 
+// From an HF BlipVisionConfig or Blip2VisionConfig (same key names).
+template <class HfVisionConfig>
+VisionTransformerConfig make_vision_transformer_config(const HfVisionConfig& vision) {
+  VisionTransformerConfig config;
+  config.hidden_size = vision.hidden_size;
+  config.intermediate_size = vision.intermediate_size;
+  config.num_hidden_layers = vision.num_hidden_layers;
+  config.num_attention_heads = vision.num_attention_heads;
+  config.image_size = vision.image_size;
+  config.patch_size = vision.patch_size;
+  config.num_channels = vision.num_channels;
+  config.layer_norm_eps = static_cast<float>(vision.layer_norm_eps);
+  config.hidden_act = vision.hidden_act;
+  return config;
+}
+
 // Whether the fused qkv projection has a bias.
 enum class QkvBiasLayout {
   // self_attn.qkv.bias [3H]: BLIP, and BLIP-2 as transformers >= 4.3x saves it

@@ -65,12 +65,6 @@ struct AddedToken {
   bool special = true;
 };
 
-// The sequence template for one text (tokenizer.json "post_processor"): tokens before and
-// after the text. BERT: prefix [CLS], suffix [SEP].
-struct SequenceTemplate {
-  std::vector<std::pair<std::string, std::int64_t>> prefix, suffix;
-};
-
 struct BertTokenizerOptions {
   BertNormalizerOptions normalizer;
   std::string unk_token = "[UNK]";
@@ -176,23 +170,7 @@ class BertTokenizer final : public Tokenizer {
     return encoding;
   }
 
-  void apply_template(Encoding& encoding) const override {
-    const SequenceTemplate& sequence_template = options_.sequence_template;
-    Encoding result;
-    result.ids.reserve(encoding.size() + num_special_tokens_to_add());
-    result.tokens.reserve(encoding.size() + num_special_tokens_to_add());
-    for (const auto& [token, id] : sequence_template.prefix) {
-      result.ids.push_back(id);
-      result.tokens.push_back(token);
-    }
-    result.ids.insert(result.ids.end(), encoding.ids.begin(), encoding.ids.end());
-    for (std::string& token : encoding.tokens) result.tokens.push_back(std::move(token));
-    for (const auto& [token, id] : sequence_template.suffix) {
-      result.ids.push_back(id);
-      result.tokens.push_back(token);
-    }
-    encoding = std::move(result);
-  }
+  void apply_template(Encoding& encoding) const override { options_.sequence_template.apply(encoding); }
 
   std::optional<std::string> id_to_token(std::int64_t id) const override {
     if (const auto added = added_by_id_.find(id); added != added_by_id_.end()) return added->second;
@@ -225,7 +203,7 @@ class BertTokenizer final : public Tokenizer {
     return added != added_by_id_.end() && special_contents_.count(added->second) > 0;
   }
   std::size_t num_special_tokens_to_add() const override {
-    return options_.sequence_template.prefix.size() + options_.sequence_template.suffix.size();
+    return options_.sequence_template.size();
   }
   bool default_clean_up_tokenization_spaces() const override { return options_.clean_up_tokenization_spaces; }
   std::string_view kind() const override { return "bert-wordpiece"; }

@@ -70,7 +70,7 @@ struct ByteLevelBpeOptions {
   bool add_prefix_space = false;  // pre_tokenizer ByteLevel "add_prefix_space"
   bool ignore_merges = false;     // BPE "ignore_merges": a whole word found in the vocabulary is one token
   // The template's tokens before and after the text (OPT: </s> before, nothing after).
-  std::vector<std::pair<std::string, std::int64_t>> template_prefix, template_suffix;
+  SequenceTemplate sequence_template;
   std::optional<std::string> pad_token;  // none for GPT-2; HF then refuses to pad
   bool clean_up_tokenization_spaces = true;  // transformers' default when tokenizer_config.json is silent
 };
@@ -218,7 +218,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
       check(pad.has_value(), "ByteLevelBpeTokenizer: pad token '", *options_.pad_token, "' is not in the vocabulary");
       pad_id_ = *pad;
     }
-    for (const auto* part : {&options_.template_prefix, &options_.template_suffix}) {
+    for (const auto* part : {&options_.sequence_template.prefix, &options_.sequence_template.suffix}) {
       for (const auto& [token, id] : *part) {
         check(id >= 0 && id < size_, "ByteLevelBpeTokenizer: template token '", token, "' has id ", id,
               " outside the vocabulary of ", size_);
@@ -248,22 +248,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
     return encoding;
   }
 
-  void apply_template(Encoding& encoding) const override {
-    Encoding result;
-    result.ids.reserve(encoding.size() + num_special_tokens_to_add());
-    result.tokens.reserve(encoding.size() + num_special_tokens_to_add());
-    for (const auto& [token, id] : options_.template_prefix) {
-      result.ids.push_back(id);
-      result.tokens.push_back(token);
-    }
-    result.ids.insert(result.ids.end(), encoding.ids.begin(), encoding.ids.end());
-    for (std::string& token : encoding.tokens) result.tokens.push_back(std::move(token));
-    for (const auto& [token, id] : options_.template_suffix) {
-      result.ids.push_back(id);
-      result.tokens.push_back(token);
-    }
-    encoding = std::move(result);
-  }
+  void apply_template(Encoding& encoding) const override { options_.sequence_template.apply(encoding); }
 
   std::optional<std::string> id_to_token(std::int64_t id) const override {
     if (const auto added = added_by_id_.find(id); added != added_by_id_.end()) {
@@ -302,7 +287,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
     return added != added_by_id_.end() && added_tokens_[added->second].special;
   }
   std::size_t num_special_tokens_to_add() const override {
-    return options_.template_prefix.size() + options_.template_suffix.size();
+    return options_.sequence_template.size();
   }
   bool default_clean_up_tokenization_spaces() const override { return options_.clean_up_tokenization_spaces; }
   std::string_view kind() const override { return "byte-level-bpe"; }
@@ -525,7 +510,7 @@ inline void parse_template(const nlohmann::json& post_processor, ByteLevelBpeOpt
     check(ids.size() == tokens.size(), file, ": special token '", name, "' has ", ids.size(), " ids but ",
           tokens.size(), " tokens");
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      (seen_sequence ? options.template_suffix : options.template_prefix).emplace_back(tokens[i], ids[i]);
+      (seen_sequence ? options.sequence_template.suffix : options.sequence_template.prefix).emplace_back(tokens[i], ids[i]);
     }
   }
   check(seen_sequence, file, ": post_processor template has no $A sequence");
@@ -677,7 +662,7 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
           }
         }
         check(bos_id.has_value(), directory, ": add_bos_token is true but bos token '", bos, "' has no id");
-        options.template_prefix.emplace_back(bos, *bos_id);
+        options.sequence_template.prefix.emplace_back(bos, *bos_id);
       }
     } else {
       fail("byte-level BPE folder ", directory, " has neither tokenizer.json nor vocab.json + merges.txt");

@@ -72,6 +72,30 @@ struct Encoding {
   std::size_t size() const { return ids.size(); }
 };
 
+// The sequence template for one text (tokenizer.json "post_processor"): tokens
+// before and after the text. BERT: prefix [CLS], suffix [SEP]; OPT: prefix </s>.
+struct SequenceTemplate {
+  std::vector<std::pair<std::string, std::int64_t>> prefix, suffix;
+
+  std::size_t size() const { return prefix.size() + suffix.size(); }
+  void apply(Encoding& encoding) const {
+    Encoding result;
+    result.ids.reserve(encoding.size() + size());
+    result.tokens.reserve(encoding.size() + size());
+    for (const auto& [token, id] : prefix) {
+      result.ids.push_back(id);
+      result.tokens.push_back(token);
+    }
+    result.ids.insert(result.ids.end(), encoding.ids.begin(), encoding.ids.end());
+    for (std::string& token : encoding.tokens) result.tokens.push_back(std::move(token));
+    for (const auto& [token, id] : suffix) {
+      result.ids.push_back(id);
+      result.tokens.push_back(token);
+    }
+    encoding = std::move(result);
+  }
+};
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
