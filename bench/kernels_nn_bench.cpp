@@ -120,7 +120,7 @@ void BM_GatedGelu(benchmark::State& state) {
   const std::vector<float> gate = random_vector(count, 2.0f, 1), up = random_vector(count, 1.0f, 2);
   std::vector<float> out(count);
   for (auto _ : state) {
-    gated_gelu(gate.data(), up.data(), out.data(), count);
+    gated_activation(Activation::GeluTanh, gate.data(), up.data(), out.data(), count);
     benchmark::DoNotOptimize(out.data());
   }
   set_bytes(state, 3.0 * count * sizeof(float));

@@ -21,7 +21,8 @@ const char* const kUsage =
     "\n"
     "The first form reads a fixture case (config.json, model.safetensors, inputs.safetensors,\n"
     "case.json), computes every output case.json lists for its kind (blip_caption, blip_vqa,\n"
-    "blip_itm) and writes them to OUT.safetensors under the same names and dtypes.\n"
+    "blip_itm, blip2_opt, blip2_opt_imgtok, blip2_t5, blip2_itm) and writes them to OUT.safetensors\n"
+    "under the same names and dtypes.\n"
     "The second form writes the pixel_values [1,3,S,S] blipcpp's image pipeline makes for IMAGE\n"
     "(EXIF orientation, RGB conversion, Pillow bicubic resize to SxS, rescale, CLIP normalization).\n";
 

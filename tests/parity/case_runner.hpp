@@ -53,8 +53,8 @@ class CaseRunner {
 
   // The case.json kinds run() knows.
   static const std::vector<std::string>& supported_kinds() {
-    static const std::vector<std::string> kinds{"blip_caption", "blip_vqa",         "blip_itm",
-                                                "blip2_opt",    "blip2_opt_imgtok", "blip2_itm"};
+    static const std::vector<std::string> kinds{"blip_caption",     "blip_vqa", "blip_itm", "blip2_opt",
+                                                "blip2_opt_imgtok", "blip2_t5", "blip2_itm"};
     return kinds;
   }
   static bool supports(const std::string& kind) {
@@ -67,7 +67,7 @@ class CaseRunner {
     const ModelConfig model_config = load_model_config(directory_);
     if (model_config.family == ModelFamily::Blip2) {
       const Blip2ModelConfig config = make_blip2_model_config(model_config.blip2);
-      if (kind_ == "blip2_opt" || kind_ == "blip2_opt_imgtok")
+      if (kind_ == "blip2_opt" || kind_ == "blip2_opt_imgtok" || kind_ == "blip2_t5")
         return run_blip2_generation(Blip2ForConditionalGeneration::load(store, config));
       if (kind_ == "blip2_itm") return run_blip2_retrieval(Blip2ForImageTextRetrieval::load(store, config));
       fail(directory_, "/case.json: unsupported BLIP-2 kind '", kind_, "'");
@@ -221,12 +221,13 @@ class CaseRunner {
       if (name == "tf_logits") {
         const PythonCall parsed = parse_python_call(call);
         outputs.tensors[name] =
-            model.forward(queries, tensor_argument(parsed, "input_ids"), tensor_argument(parsed, "attention_mask"));
+            model.forward(queries, tensor_argument(parsed, "input_ids"), tensor_argument(parsed, "attention_mask"),
+                          tensor_argument(parsed, "decoder_input_ids"), tensor_argument(parsed, "decoder_attention_mask"));
         return true;
       }
       return handle_generation(name, call, outputs, [&](const PythonCall& parsed, const auto& options) {
-        Blip2OptSession session = model.generation_session(queries, tensor_argument(parsed, "input_ids"),
-                                                           tensor_argument(parsed, "attention_mask"));
+        Blip2GenerationSession session = model.generation_session(queries, tensor_argument(parsed, "input_ids"),
+                                                                  tensor_argument(parsed, "attention_mask"));
         return generation::generate_session(session, options);
       });
     });

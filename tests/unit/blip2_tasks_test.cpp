@@ -92,7 +92,7 @@ TEST_CASE("Captioner on BLIP-2: the task's prompt batch is what the model-level 
   const blip::Tensor<float> pixels = blip::make_pixel_values({image}, captioner.folder().image_processor);
   const blip::Blip2ImageQueries image_queries = model.image_queries(model.vision_model.forward(pixels));
   const blip::BatchEncoding one = blip::encode_blip2_prompts(captioner.folder(), {"a photo of"});
-  blip::Blip2OptSession session = model.generation_session(image_queries, one.input_ids, one.attention_mask);
+  blip::Blip2GenerationSession session = model.generation_session(image_queries, one.input_ids, one.attention_mask);
   const blip::generation::GenerationOutput output = blip::generation::generate_session(session, options.generation);
   const std::vector<std::int64_t> expected(output.sequences.data(), output.sequences.data() + output.sequences.numel());
   CHECK(from_task[0][0].token_ids == expected);

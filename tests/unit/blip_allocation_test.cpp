@@ -4,6 +4,8 @@
 // test program.
 #include <doctest/doctest.h>
 
+#include <variant>
+
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
@@ -37,30 +39,38 @@ TEST_CASE("BLIP decoding steps allocate nothing, greedy or with beams") {
   }
 }
 
-TEST_CASE("BLIP-2 OPT decoding steps allocate nothing, greedy or with beams") {
-  const std::string directory = blip::test::fixture("blip2_opt");
-  if (!blip::test::have_or_skip(directory, "blip2_opt fixture")) return;
-  const blip::WeightStore store = blip::WeightStore::open(directory);
-  const blip::Blip2ForConditionalGeneration model = blip::Blip2ForConditionalGeneration::load(
-      store, blip::make_blip2_model_config(blip::load_model_config(directory).blip2));
-  blip::Tensor<float> pixels(blip::Shape{2, 3, model.config.vision.image_size, model.config.vision.image_size});
-  pixels.fill(0.1f);
-  const blip::Blip2ImageQueries queries = model.image_queries(model.vision_model.forward(pixels));
+TEST_CASE("BLIP-2 decoding steps (OPT and T5) allocate nothing, greedy or with beams") {
+  for (const char* kind : {"blip2_opt", "blip2_t5"}) {
+    CAPTURE(kind);
+    const std::string directory = blip::test::fixture(kind);
+    if (!blip::test::have_or_skip(directory, kind)) continue;
+    const blip::WeightStore store = blip::WeightStore::open(directory);
+    const blip::Blip2ForConditionalGeneration model = blip::Blip2ForConditionalGeneration::load(
+        store, blip::make_blip2_model_config(blip::load_model_config(directory).blip2));
+    blip::Tensor<float> pixels(blip::Shape{2, 3, model.config.vision.image_size, model.config.vision.image_size});
+    pixels.fill(0.1f);
+    const blip::Blip2ImageQueries queries = model.image_queries(model.vision_model.forward(pixels));
 
-  for (std::int64_t beams : {1, 3}) {
-    CAPTURE(beams);
-    blip::Blip2OptSession session = model.generation_session(queries, {}, {});
-    constexpr std::int64_t kSteps = 40;
-    session.start(beams, kSteps + 1);
-    std::vector<std::int64_t> tokens(static_cast<std::size_t>(2 * beams), 1037);
-    std::vector<std::int64_t> order(tokens.size());
-    for (std::size_t row = 0; row < order.size(); ++row) order[row] = static_cast<std::int64_t>(row / beams * beams);
-    session.step(tokens.data());  // the first step may size per-thread scratch for one-token calls
-    const std::int64_t before = blip::test::allocation_count.load();
-    for (std::int64_t step = 1; step < kSteps; ++step) {
-      session.reorder(order.data());
-      session.step(tokens.data());
+    for (std::int64_t beams : {1, 3}) {
+      CAPTURE(beams);
+      blip::Blip2GenerationSession variant = model.generation_session(queries, {}, {});
+      std::visit(
+          [&](auto& session) {
+            constexpr std::int64_t kSteps = 40;
+            session.start(beams, kSteps + 1);
+            std::vector<std::int64_t> tokens(static_cast<std::size_t>(2 * beams), 1037);
+            std::vector<std::int64_t> order(tokens.size());
+            for (std::size_t row = 0; row < order.size(); ++row)
+              order[row] = static_cast<std::int64_t>(row / beams * beams);
+            session.step(tokens.data());  // the first step may size per-thread scratch for one-token calls
+            const std::int64_t before = blip::test::allocation_count.load();
+            for (std::int64_t step = 1; step < kSteps; ++step) {
+              session.reorder(order.data());
+              session.step(tokens.data());
+            }
+            CHECK(blip::test::allocation_count.load() - before == 0);
+          },
+          variant);
     }
-    CHECK(blip::test::allocation_count.load() - before == 0);
   }
 }

@@ -151,20 +151,22 @@ TEST_CASE("activations propagate NaN and handle infinities like torch") {
   }
 }
 
-TEST_CASE("gated_gelu = gelu_tanh(gate) * up, at odd sizes, also in place") {
+TEST_CASE("gated_activation = act(gate) * up (T5 gelu_new and gelu), at odd sizes, also in place") {
   std::mt19937 generator(7);
   std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (const Activation activation : {Activation::GeluTanh, Activation::GeluErf})
   for (std::int64_t n : {1, 15, 256, 257, 1000, 5121}) {
+    CAPTURE(activation_name(activation));
     std::vector<float> gate(n), up(n), out(n), reference(n);
     for (auto& v : gate) v = normal(generator);
     for (auto& v : up) v = normal(generator);
-    gated_gelu(gate.data(), up.data(), out.data(), n);
-    gated_gelu_naive(gate.data(), up.data(), reference.data(), n);
+    gated_activation(activation, gate.data(), up.data(), out.data(), n);
+    gated_activation_naive(activation, gate.data(), up.data(), reference.data(), n);
     for (std::int64_t i = 0; i < n; ++i) {
-      const double a = exponent_magnitude(Activation::GeluTanh, gate[i]);
+      const double a = exponent_magnitude(activation, gate[i]);
       CHECK(std::fabs(out[i] - reference[i]) <= 8.0 * kEps * (1.0 + a) * std::fabs(reference[i]) + 1e-37);
     }
-    gated_gelu(gate.data(), up.data(), gate.data(), n);  // out aliases gate
+    gated_activation(activation, gate.data(), up.data(), gate.data(), n);  // out aliases gate
     CHECK(gate == out);
   }
 }

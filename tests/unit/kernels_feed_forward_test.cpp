@@ -90,11 +90,13 @@ TEST_CASE("feed_forward matches the reference at odd and model-like sizes, for e
   }
 }
 
-TEST_CASE("gated_gelu_feed_forward (T5) matches the reference") {
+TEST_CASE("gated_feed_forward (T5, gelu_new and gelu) matches the reference") {
   struct Size {
     std::int64_t rows, model, intermediate;
   };
+  for (const Activation activation : {Activation::GeluTanh, Activation::GeluErf})
   for (const Size size : {Size{1, 16, 64}, Size{5, 31, 47}, Size{2, 512, 1024}}) {
+    CAPTURE(activation_name(activation));
     CAPTURE(size.rows);
     CAPTURE(size.model);
     const LinearWeights wi_0 = random_linear(size.intermediate, size.model, false, 40);
@@ -104,9 +106,9 @@ TEST_CASE("gated_gelu_feed_forward (T5) matches the reference") {
     const std::int64_t hidden_count = size.rows * size.intermediate;
     Tensor<float> gate(Shape{hidden_count}), up(Shape{hidden_count}), y(Shape{size.rows, size.model});
     std::vector<float> reference_gate(hidden_count), reference_up(hidden_count), reference(size.rows * size.model);
-    gated_gelu_feed_forward(x, wi_0, wi_1, wo, gate, up, y);
-    gated_gelu_feed_forward_naive(x.data(), size.rows, wi_0, wi_1, wo, reference_gate.data(), reference_up.data(),
-                                  reference.data());
+    gated_feed_forward(x, wi_0, wi_1, activation, wo, gate, up, y);
+    gated_feed_forward_naive(x.data(), size.rows, wi_0, wi_1, activation, wo, reference_gate.data(),
+                             reference_up.data(), reference.data());
     // The gate g = wi_0·x and up u = wi_1·x themselves, for the bound.
     std::vector<float> g(hidden_count), u(hidden_count);
     linear_naive(x.data(), size.model, size.rows, wi_0, g.data(), size.intermediate);

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <variant>
 #include <vector>
 
 #include "blip/generation/decoder.hpp"
@@ -74,6 +75,13 @@ GenerationOutput generate_session(Session& session, GenerationOptions options) {
     output.sequences = std::move(sequences);
   }
   return output;
+}
+
+// A model whose language model is chosen at load time (BLIP-2: OPT or T5)
+// returns a variant of sessions; generate on whichever it holds.
+template <class... Sessions>
+GenerationOutput generate_session(std::variant<Sessions...>& session, GenerationOptions options) {
+  return std::visit([&](auto& alternative) { return generate_session(alternative, options); }, session);
 }
 
 }  // namespace blip::generation

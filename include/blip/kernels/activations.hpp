@@ -212,13 +212,15 @@ inline void apply_activation(Activation activation, float* x, std::int64_t n) {
 
 inline void apply_activation(Activation activation, Tensor<float> x) { apply_activation(activation, x.data(), x.numel()); }
 
-// T5 gated-gelu (T5DenseGatedActDense with dense_act_fn "gelu_new"):
-// out = gelu_tanh(gate) * up. out may be gate or up.
-inline void gated_gelu(const float* gate, const float* up, float* out, std::int64_t n) {
-  check(n >= 0, "gated_gelu: negative count ", n);
+// T5's gated feed-forward activation (T5DenseGatedActDense):
+// out = act(gate) * up, with act the config's dense_act_fn (Flan-T5 configs say
+// "gelu" (exact), the fixtures' "gelu_new"). out may be gate or up.
+inline void gated_activation(Activation activation, const float* gate, const float* up, float* out, std::int64_t n) {
+  check(n >= 0, "gated_activation: negative count ", n);
   detail::for_each_chunk(n, [&](std::int64_t begin, std::int64_t count) {
     alignas(64) float activated[detail::kActivationChunk];
-    detail::x_times_sigmoid_chunk(gate + begin, activated, count, detail::GeluTanhSigmoidArgument{});
+    std::copy_n(gate + begin, count, activated);
+    apply_activation(activation, activated, count);  // one chunk: never forks
     const float* up_chunk = up + begin;
     float* out_chunk = out + begin;
     for (std::int64_t i = 0; i < count; ++i) out_chunk[i] = activated[i] * up_chunk[i];
@@ -257,8 +259,13 @@ inline void apply_activation_naive(Activation activation, float* x, std::int64_t
   }
   fail("apply_activation_naive: unknown activation ", static_cast<int>(activation));
 }
-inline void gated_gelu_naive(const float* gate, const float* up, float* out, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(gelu_tanh_exact(gate[i]) * up[i]);
+inline void gated_activation_naive(Activation activation, const float* gate, const float* up, float* out,
+                                   std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    float activated = gate[i];
+    apply_activation_naive(activation, &activated, 1);
+    out[i] = static_cast<float>(static_cast<double>(activated) * up[i]);
+  }
 }
 
 }  // namespace blip::kernels

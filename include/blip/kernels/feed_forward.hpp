@@ -5,8 +5,8 @@
 //     ViT (BLIP vision mlp.fc1/fc2, gelu), BERT / Q-Former (intermediate.dense,
 //     output.dense, gelu; the residual and LayerNorm are the caller's), OPT
 //     (fc1/fc2, relu).
-//   gated_gelu_feed_forward: y = wo(gelu_tanh(wi_0·x) * (wi_1·x))
-//     T5 v1.1 / Flan-T5 T5DenseGatedActDense (dense_act_fn "gelu_new", no biases).
+//   gated_feed_forward: y = wo(act(wi_0·x) * (wi_1·x))
+//     T5 v1.1 / Flan-T5 T5DenseGatedActDense (no biases; act = dense_act_fn).
 //
 // The caller provides the intermediate buffers ([rows, intermediate] floats,
 // allocated once per request with the model's State), so a call allocates
@@ -37,23 +37,22 @@ inline void feed_forward(const float* x, std::int64_t rows, const LinearWeights&
   linear(hidden, intermediate, rows, fc2, y, fc2.out_features());
 }
 
-// T5 gated-gelu MLP; gate and up: [rows, wi_0.out] scratch each (gate ends up
-// holding the product fed to wo).
-inline void gated_gelu_feed_forward(const float* x, std::int64_t rows, const LinearWeights& wi_0,
-                                    const LinearWeights& wi_1, const LinearWeights& wo, float* gate, float* up,
-                                    float* y) {
+// T5 gated MLP (T5DenseGatedActDense): wo(act(wi_0 x) * wi_1 x). gate and
+// up: [rows, wi_0.out] scratch each (gate ends up holding the product fed to wo).
+inline void gated_feed_forward(const float* x, std::int64_t rows, const LinearWeights& wi_0, const LinearWeights& wi_1,
+                               Activation activation, const LinearWeights& wo, float* gate, float* up, float* y) {
   check(wi_0.in_features() == wi_1.in_features() && wi_0.out_features() == wi_1.out_features(),
-        "gated_gelu_feed_forward: wi_0 [", wi_0.out_features(), ", ", wi_0.in_features(), "] and wi_1 [",
+        "gated_feed_forward: wi_0 [", wi_0.out_features(), ", ", wi_0.in_features(), "] and wi_1 [",
         wi_1.out_features(), ", ", wi_1.in_features(), "] must have the same shape");
-  check(wo.in_features() == wi_0.out_features(), "gated_gelu_feed_forward: wi_0 has ", wi_0.out_features(),
+  check(wo.in_features() == wi_0.out_features(), "gated_feed_forward: wi_0 has ", wi_0.out_features(),
         " outputs but wo expects ", wo.in_features(), " inputs");
-  check(rows >= 0, "gated_gelu_feed_forward: negative row count ", rows);
+  check(rows >= 0, "gated_feed_forward: negative row count ", rows);
   if (rows == 0) return;
-  check(gate != nullptr && up != nullptr, "gated_gelu_feed_forward: no gate/up scratch buffers");
+  check(gate != nullptr && up != nullptr, "gated_feed_forward: no gate/up scratch buffers");
   const std::int64_t intermediate = wi_0.out_features(), in = wi_0.in_features();
   linear(x, in, rows, wi_0, gate, intermediate);
   linear(x, in, rows, wi_1, up, intermediate);
-  gated_gelu(gate, up, gate, rows * intermediate);
+  gated_activation(activation, gate, up, gate, rows * intermediate);
   linear(gate, intermediate, rows, wo, y, wo.out_features());
 }
 
@@ -71,17 +70,18 @@ inline void feed_forward(Tensor<const float> x, const LinearWeights& fc1, Activa
   feed_forward(x.data(), rows, fc1, activation, fc2, hidden.data(), y.data());
 }
 
-inline void gated_gelu_feed_forward(Tensor<const float> x, const LinearWeights& wi_0, const LinearWeights& wi_1,
-                                    const LinearWeights& wo, Tensor<float> gate, Tensor<float> up, Tensor<float> y) {
-  check(x.rank() >= 1 && x.dim(-1) == wi_0.in_features(), "gated_gelu_feed_forward: input shape ", x.shape(),
+inline void gated_feed_forward(Tensor<const float> x, const LinearWeights& wi_0, const LinearWeights& wi_1,
+                               Activation activation, const LinearWeights& wo, Tensor<float> gate, Tensor<float> up,
+                               Tensor<float> y) {
+  check(x.rank() >= 1 && x.dim(-1) == wi_0.in_features(), "gated_feed_forward: input shape ", x.shape(),
         " does not end in wi_0's ", wi_0.in_features(), " input features");
   const std::int64_t rows = x.numel() / wi_0.in_features();
-  check(y.numel() == rows * wo.out_features() && y.dim(-1) == wo.out_features(), "gated_gelu_feed_forward: output shape ",
+  check(y.numel() == rows * wo.out_features() && y.dim(-1) == wo.out_features(), "gated_feed_forward: output shape ",
         y.shape(), " is not [", rows, " rows, ", wo.out_features(), "]");
   const std::int64_t needed = rows * wi_0.out_features();
-  check(gate.numel() >= needed && up.numel() >= needed, "gated_gelu_feed_forward: gate/up scratch have ", gate.numel(),
+  check(gate.numel() >= needed && up.numel() >= needed, "gated_feed_forward: gate/up scratch have ", gate.numel(),
         " / ", up.numel(), " elements, need ", needed);
-  gated_gelu_feed_forward(x.data(), rows, wi_0, wi_1, wo, gate.data(), up.data(), y.data());
+  gated_feed_forward(x.data(), rows, wi_0, wi_1, activation, wo, gate.data(), up.data(), y.data());
 }
 
 // ---- references: linear_naive and the double activations ------------------
@@ -94,13 +94,13 @@ inline void feed_forward_naive(const float* x, std::int64_t rows, const LinearWe
   linear_naive(hidden, intermediate, rows, fc2, y, fc2.out_features());
 }
 
-inline void gated_gelu_feed_forward_naive(const float* x, std::int64_t rows, const LinearWeights& wi_0,
-                                          const LinearWeights& wi_1, const LinearWeights& wo, float* gate, float* up,
-                                          float* y) {
+inline void gated_feed_forward_naive(const float* x, std::int64_t rows, const LinearWeights& wi_0,
+                                     const LinearWeights& wi_1, Activation activation, const LinearWeights& wo,
+                                     float* gate, float* up, float* y) {
   const std::int64_t intermediate = wi_0.out_features(), in = wi_0.in_features();
   linear_naive(x, in, rows, wi_0, gate, intermediate);
   linear_naive(x, in, rows, wi_1, up, intermediate);
-  gated_gelu_naive(gate, up, gate, rows * intermediate);
+  gated_activation_naive(activation, gate, up, gate, rows * intermediate);
   linear_naive(gate, intermediate, rows, wo, y, wo.out_features());
 }
 

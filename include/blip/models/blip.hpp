@@ -25,6 +25,7 @@
 #include "blip/core/tensor.hpp"
 #include "blip/io/config.hpp"
 #include "blip/io/weight_store.hpp"
+#include "blip/models/language_model_session.hpp"
 #include "blip/nn/bert.hpp"
 #include "blip/nn/loading.hpp"
 #include "blip/nn/vision_transformer.hpp"
@@ -57,7 +58,7 @@ inline BlipModelConfig make_blip_model_config(const BlipConfig& config) {
   model.text.num_attention_heads = text.num_attention_heads;
   model.text.max_position_embeddings = text.max_position_embeddings;
   model.text.layer_norm_eps = static_cast<float>(text.layer_norm_eps);
-  model.text.hidden_act = text.hidden_act;
+  model.text.activation = kernels::parse_activation(text.hidden_act);
   model.text.has_cross_attention = text.is_decoder;
   model.image_text_hidden_size = config.image_text_hidden_size;
   model.decoder_start_token_id = required_token_id(text.bos_token_id, "text_config.bos_token_id");
@@ -146,7 +147,7 @@ struct BlipTextDecoder {
   // logits [rows, V] for hidden states [rows, H]; `scratch` is [rows, H].
   void logits(const float* hidden, std::int64_t rows, float* scratch, float* out) const {
     nn::apply_linear(head.transform_dense, hidden, rows, scratch);
-    kernels::apply_activation(kernels::parse_activation(config.hidden_act), scratch, rows * config.hidden_size);
+    kernels::apply_activation(config.activation, scratch, rows * config.hidden_size);
     nn::apply_layer_norm(head.transform_norm, scratch, rows, scratch);
     nn::apply_linear(head.decoder, scratch, rows, out);
   }
@@ -170,109 +171,52 @@ struct BlipTextDecoder {
   }
 };
 
-// One generation request on a BlipTextDecoder, in the shape the search loop
-// of generation/ drives (start, step, reorder). Holds the self-attention
-// caches and the cross-attention keys/values of each image (or question),
-// which all beams of that image share.
-class BlipDecoderSession {
- public:
-  // prompt_ids / prompt_mask [B, P]: what HF passes as input_ids /
-  // attention_mask to text_decoder.generate ([DEC] + prompt, mask may be empty).
-  BlipDecoderSession(const BlipTextDecoder& decoder, nn::CrossAttentionKV cross, Tensor<const std::int64_t> prompt_ids,
-                     Tensor<const std::int64_t> prompt_mask, std::int64_t end_token_id, std::int64_t pad_token_id)
-      : decoder_(decoder),
-        cross_(std::move(cross)),
-        prompt_ids_(prompt_ids),
-        prompt_mask_(prompt_mask),
-        end_token_id_(end_token_id),
-        pad_token_id_(pad_token_id) {
-    check(prompt_ids.rank() == 2 && prompt_ids.dim(1) >= 1, "decoder prompt must be [batch, tokens], got ",
-          prompt_ids.shape());
-    check(prompt_mask.empty() || prompt_mask.shape() == prompt_ids.shape(), "decoder prompt mask has shape ",
-          prompt_mask.shape(), ", expected ", prompt_ids.shape());
-    check(prompt_ids.dim(0) == cross.sources, "decoder prompt has ", prompt_ids.dim(0), " rows for ", cross.sources,
-          " images");
+// BLIP's text decoder as a LanguageModelSession adapter: causal BERT over the
+// ids, cross-attending to the image (or question) keys/values that every
+// beam of that image shares.
+struct BlipTextDecoderLanguageModel {
+  using State = nn::BertState;
+  const BlipTextDecoder* decoder = nullptr;
+  nn::CrossAttentionKV cross;
+
+  std::int64_t vocab_size() const { return decoder->config.vocab_size; }
+  std::int64_t output_width() const { return decoder->config.hidden_size; }
+  void allocate(State& state, std::int64_t rows, std::int64_t tokens_per_call, std::int64_t capacity) const {
+    state.allocate(decoder->config, rows, tokens_per_call, capacity);
   }
-
-  std::int64_t vocab_size() const { return decoder_.config.vocab_size; }
-  // The ids HF's generate() starts from (they head every returned sequence).
-  Tensor<const std::int64_t> prompt_ids() const { return prompt_ids_; }
-  // HF BLIP passes eos_token_id = sep_token_id ([SEP] = 102, not config eos 2) and pad_token_id.
-  std::vector<std::int64_t> end_token_ids() const { return {end_token_id_}; }
-  std::int64_t pad_token_id() const { return pad_token_id_; }
-  // The returned ids are the search loop's as they are; the decoder runs on ids, not embeddings.
-  std::vector<std::int64_t> output_prefix() const { return {}; }
-  std::int64_t inputs_embeds_length() const { return 0; }
-  std::int64_t extra_max_length() const { return 0; }
-  std::int64_t extra_min_length() const { return 0; }
-
-  // Runs the prompt for batch × rows_per_entry rows; returns next-token logits [rows, V].
-  const float* start(std::int64_t rows_per_entry, std::int64_t max_new_tokens) {
-    const std::int64_t batch = prompt_ids_.dim(0), prompt_length = prompt_ids_.dim(1);
-    rows_per_entry_ = rows_per_entry;
-    rows_ = batch * rows_per_entry;
-    const std::int64_t hidden = decoder_.config.hidden_size;
-    state_.allocate(decoder_.config, rows_, prompt_length, prompt_length + max_new_tokens);
-    logits_ = Tensor<float>(Shape{rows_, decoder_.config.vocab_size});
-    last_hidden_ = Tensor<float>(Shape{rows_, hidden});
-    head_scratch_ = Tensor<float>(Shape{rows_, hidden});
-    mask_scratch_.assign(state_.attention_mask.size(), 0);
-    // Every row of an entry starts from that entry's prompt (HF expands input_ids by num_beams).
-    std::vector<std::int64_t> ids(static_cast<std::size_t>(rows_ * prompt_length));
-    std::vector<std::int64_t> mask(ids.size(), 1);
-    for (std::int64_t row = 0; row < rows_; ++row) {
-      const std::int64_t entry = row / rows_per_entry;
-      for (std::int64_t t = 0; t < prompt_length; ++t) {
-        ids[static_cast<std::size_t>(row * prompt_length + t)] = prompt_ids_.data()[entry * prompt_length + t];
-        if (!prompt_mask_.empty())
-          mask[static_cast<std::size_t>(row * prompt_length + t)] = prompt_mask_.data()[entry * prompt_length + t];
-      }
-    }
-    nn::bert_forward(decoder_.config, decoder_.weights, state_, ids.data(), mask.data(), prompt_length,
-                     nn::SelfAttentionKind::Causal, &cross_, rows_per_entry);
-    return compute_logits(prompt_length);
+  const float* forward(State& state, const DecoderInput& input, std::int64_t tokens,
+                       std::int64_t rows_per_entry) const {
+    check(input.ids != nullptr, "BLIP text decoder: the prompt must be token ids");
+    nn::bert_forward(decoder->config, decoder->weights, state, input.ids, input.mask, tokens,
+                     nn::SelfAttentionKind::Causal, &cross, rows_per_entry);
+    return state.hidden.data();
   }
-
-  // Appends one token per row; returns next-token logits [rows, V].
-  const float* step(const std::int64_t* tokens) {
-    nn::bert_forward(decoder_.config, decoder_.weights, state_, tokens, nullptr, 1, nn::SelfAttentionKind::Causal,
-                     &cross_, rows_per_entry_);
-    return compute_logits(1);
+  void logits(const float* hidden, std::int64_t rows, float* scratch, float* out) const {
+    decoder->logits(hidden, rows, scratch, out);
   }
-
-  // Beam search: row r continues old row source_rows[r].
-  void reorder(const std::int64_t* source_rows) {
-    for (kernels::KVCache& cache : state_.self_caches) cache.reorder(source_rows);
-    // The 0/1 attention mask travels with its row too.
-    const std::size_t capacity = static_cast<std::size_t>(state_.capacity);
-    for (std::int64_t row = 0; row < rows_; ++row) {
-      std::copy_n(state_.attention_mask.begin() + static_cast<std::ptrdiff_t>(source_rows[row] * state_.capacity),
-                  capacity, mask_scratch_.begin() + static_cast<std::ptrdiff_t>(row * state_.capacity));
-    }
-    state_.attention_mask.swap(mask_scratch_);
-  }
-
- private:
-  // HF takes logits[:, -1, :]: the LAST column, even when it is padding.
-  const float* compute_logits(std::int64_t tokens_in_call) {
-    const std::int64_t hidden = decoder_.config.hidden_size;
-    for (std::int64_t row = 0; row < rows_; ++row) {
-      std::memcpy(last_hidden_.data() + row * hidden,
-                  state_.hidden.data() + (row * tokens_in_call + tokens_in_call - 1) * hidden, sizeof(float) * hidden);
-    }
-    decoder_.logits(last_hidden_.data(), rows_, head_scratch_.data(), logits_.data());
-    return logits_.data();
-  }
-
-  const BlipTextDecoder& decoder_;
-  nn::CrossAttentionKV cross_;
-  Tensor<const std::int64_t> prompt_ids_, prompt_mask_;
-  std::int64_t end_token_id_, pad_token_id_;
-  std::int64_t rows_per_entry_ = 1, rows_ = 0;
-  nn::BertState state_;
-  Tensor<float> logits_, last_hidden_, head_scratch_;
-  std::vector<std::int64_t> mask_scratch_;
 };
+
+using BlipDecoderSession = LanguageModelSession<BlipTextDecoderLanguageModel>;
+
+// prompt_ids / prompt_mask [B, P]: what HF passes as input_ids / attention_mask
+// to text_decoder.generate ([DEC] + prompt; mask may be empty). HF BLIP passes
+// eos_token_id = sep_token_id ([SEP] = 102, not config eos 2); the returned
+// ids are the search loop's as they are (they start with the prompt).
+inline BlipDecoderSession make_blip_decoder_session(const BlipTextDecoder& decoder, nn::CrossAttentionKV cross,
+                                                    Tensor<const std::int64_t> prompt_ids,
+                                                    Tensor<const std::int64_t> prompt_mask, std::int64_t end_token_id,
+                                                    std::int64_t pad_token_id) {
+  check(prompt_ids.rank() == 2 && prompt_ids.dim(1) >= 1, "decoder prompt must be [batch, tokens], got ",
+        prompt_ids.shape());
+  check(prompt_ids.dim(0) == cross.sources, "decoder prompt has ", prompt_ids.dim(0), " rows for ", cross.sources,
+        " images");
+  SearchConventions conventions;
+  conventions.start_ids = prompt_ids;
+  conventions.end_token_ids = {end_token_id};
+  conventions.pad_token_id = pad_token_id;
+  return BlipDecoderSession(BlipTextDecoderLanguageModel{&decoder, std::move(cross)},
+                            DecoderPrompt{prompt_ids, {}, prompt_mask}, std::move(conventions));
+}
 
 // ---- BlipForConditionalGeneration ----------------------------------------
 
@@ -334,8 +278,8 @@ struct BlipForConditionalGeneration {
         }
       }
     }
-    return BlipDecoderSession(text_decoder, image_cross_attention(images), ids, mask, config.sep_token_id,
-                              config.pad_token_id);
+    return make_blip_decoder_session(text_decoder, image_cross_attention(images), ids, mask, config.sep_token_id,
+                                     config.pad_token_id);
   }
 };
 
@@ -391,9 +335,9 @@ struct BlipForQuestionAnswering {
     const Tensor<float> question = encode_question(images, question_ids, question_mask);
     Tensor<std::int64_t> start_ids(Shape{question_ids.dim(0), 1});
     start_ids.fill(config.decoder_start_token_id);
-    return BlipDecoderSession(text_decoder,
-                              nn::compute_cross_attention_kv(text_decoder.config, text_decoder.weights, question),
-                              start_ids, {}, config.sep_token_id, config.pad_token_id);
+    return make_blip_decoder_session(text_decoder,
+                                     nn::compute_cross_attention_kv(text_decoder.config, text_decoder.weights, question),
+                                     start_ids, {}, config.sep_token_id, config.pad_token_id);
   }
 };
 

@@ -7,7 +7,10 @@
 //   learned queries [Q, Hq] ──► Q-Former ──► query outputs [B, Q, Hq]
 //                                   │ language_projection
 //                                   ▼
-//   frozen LLM (OPT):  [projected queries ; prompt embeddings] ──► causal LM ──► next token
+//   frozen LLM, either
+//     OPT (decoder-only): [projected queries ; prompt embeddings] ──► causal LM ──► next token
+//     Flan-T5:            [projected queries ; prompt embeddings] ──► T5 encoder
+//                         [decoder start 0 ; generated]           ──► T5 decoder (× encoder) ──► next token
 //
 //   retrieval (Blip2ForImageTextRetrieval, the Q-Former alone):
 //     ITM: Q-Former([queries ; text], × image) ──► itm_head on each query row ──► mean over queries
@@ -19,12 +22,13 @@
 //   * configs with image_token_index (the real hub checkpoints): input_ids
 //     already hold Q copies of the <image> token, whose embeddings are
 //     REPLACED by the projected queries.
-// The LM is driven by inputs_embeds, so its generate() starts with EMPTY
+// OPT is driven by inputs_embeds, so its generate() starts with EMPTY
 // input_ids: the prompt does not count for the repetition penalty, and HF
-// prepends BOS to what generate returns ([bos] + new tokens).
+// prepends BOS to what generate returns ([bos] + new tokens). T5's decoder
+// starts from [0] and returns [0] + new tokens.
 //
-// Each HF class maps to one struct: Blip2ForConditionalGeneration (OPT),
-// Blip2ForImageTextRetrieval. A loaded model is immutable; requests build
+// Each HF class maps to one struct: Blip2ForConditionalGeneration (OPT or
+// Flan-T5), Blip2ForImageTextRetrieval. A loaded model is immutable; requests build
 // their own state.
 #pragma once
 
@@ -35,15 +39,18 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "blip/core/tensor.hpp"
 #include "blip/io/config.hpp"
 #include "blip/io/weight_store.hpp"
 #include "blip/models/blip.hpp"
+#include "blip/models/language_model_session.hpp"
 #include "blip/nn/loading.hpp"
 #include "blip/nn/opt.hpp"
 #include "blip/nn/qformer.hpp"
+#include "blip/nn/t5.hpp"
 #include "blip/nn/vision_transformer.hpp"
 
 namespace blip {
@@ -54,15 +61,26 @@ struct Blip2ModelConfig {
   nn::VisionTransformerConfig vision;
   nn::QkvBiasLayout vision_qkv_bias = nn::QkvBiasLayout::Fused;
   nn::QFormerConfig qformer;
-  nn::OptDecoderConfig opt;
   std::int64_t num_query_tokens = 32;
   std::int64_t image_text_hidden_size = 256;      // ITC projection width
   std::optional<std::int64_t> image_token_index;  // set: the <image> tokens are replaced by the queries
-  bool has_language_model = false;                // Blip2ForImageTextRetrieval folders may carry any text_config
+  // Which language model text_config describes (Blip2ForImageTextRetrieval
+  // folders may carry any text_config; only the Q-Former is used there).
+  enum class LanguageModel { None, Opt, T5 } language_model = LanguageModel::None;
+  nn::OptDecoderConfig opt;  // language_model == Opt
+  nn::T5ModelConfig t5;      // language_model == T5
   // From text_config: the ids HF's language_model.generate() uses.
-  std::int64_t bos_token_id = 2;
+  std::int64_t bos_token_id = 2;             // OPT: prepended to outputs; T5: the default prompt (a lone </s>)
   std::vector<std::int64_t> eos_token_ids{2};
   std::int64_t pad_token_id = 1;
+  std::int64_t decoder_start_token_id = 0;   // T5 only
+
+  bool has_language_model() const { return language_model != LanguageModel::None; }
+  // Width of the projected queries = the language model's token embeddings.
+  std::int64_t text_hidden_size() const {
+    return language_model == LanguageModel::T5 ? t5.d_model : opt.word_embed_proj_dim;
+  }
+  std::int64_t text_vocab_size() const { return language_model == LanguageModel::T5 ? t5.vocab_size : opt.vocab_size; }
 };
 
 inline Blip2ModelConfig make_blip2_model_config(const Blip2Config& config) {
@@ -92,7 +110,7 @@ inline Blip2ModelConfig make_blip2_model_config(const Blip2Config& config) {
 
   if (config.has_opt()) {
     const OptConfig& opt = config.opt();
-    model.has_language_model = true;
+    model.language_model = Blip2ModelConfig::LanguageModel::Opt;
     model.opt.vocab_size = opt.vocab_size;
     model.opt.hidden_size = opt.hidden_size;
     model.opt.word_embed_proj_dim = opt.word_embed_proj_dim;
@@ -109,6 +127,30 @@ inline Blip2ModelConfig make_blip2_model_config(const Blip2Config& config) {
     model.bos_token_id = required_token_id(opt.bos_token_id, "text_config.bos_token_id");
     model.pad_token_id = opt.pad_token_id.value_or(-1);
     model.eos_token_ids = opt.eos_token_id;
+  } else if (config.has_t5()) {
+    const T5Config& t5 = config.t5();
+    model.language_model = Blip2ModelConfig::LanguageModel::T5;
+    model.t5.vocab_size = t5.vocab_size;
+    model.t5.d_model = t5.d_model;
+    model.t5.d_kv = t5.d_kv;
+    model.t5.d_ff = t5.d_ff;
+    model.t5.num_layers = t5.num_layers;
+    model.t5.num_decoder_layers = t5.num_decoder_layers;
+    model.t5.num_heads = t5.num_heads;
+    model.t5.relative_attention_num_buckets = t5.relative_attention_num_buckets;
+    model.t5.relative_attention_max_distance = t5.relative_attention_max_distance;
+    model.t5.layer_norm_epsilon = static_cast<float>(t5.layer_norm_epsilon);
+    // dense_act_fn as HF resolves it: derived from feed_forward_proj unless the
+    // config names it (the real Flan-T5 configs say "gelu", exact GELU).
+    model.t5.activation = kernels::parse_activation(t5.dense_act_fn);
+    model.t5.gated_feed_forward = t5.is_gated_act;
+    model.t5.tie_word_embeddings = t5.tie_word_embeddings;
+    // Blip2ForConditionalGeneration.generate's default prompt is
+    // [[text_config.bos_token_id]]: for T5 that is 1, a lone </s>.
+    model.bos_token_id = required_token_id(t5.bos_token_id, "text_config.bos_token_id");
+    model.pad_token_id = required_token_id(t5.pad_token_id, "text_config.pad_token_id");
+    model.decoder_start_token_id = t5.decoder_start_token_id.value_or(model.pad_token_id);
+    model.eos_token_ids = t5.eos_token_id;
   }
   return model;
 }
@@ -146,115 +188,71 @@ struct Blip2QueryTransformer {
   }
 };
 
-// ---- BLIP-2 + OPT: the decoding session -------------------------------------
+// ---- The language models as LanguageModelSession adapters -------------------
 
-// One generation request on the OPT language model, in the shape the search
-// loop of generation/ drives (start, step, reorder). The prompt (queries and
-// prompt embeddings) runs once per batch entry; its keys and values are then
-// copied to every beam / sample row of that entry.
-class Blip2OptSession {
- public:
-  // inputs_embeds [B, E, W] and mask [B, E]: what HF hands to language_model.generate.
-  Blip2OptSession(const nn::OptDecoderConfig& config, const nn::OptWeights& weights, Tensor<float> inputs_embeds,
-                  Tensor<std::int64_t> mask, const Blip2ModelConfig& model_config, bool queries_concatenated)
-      : config_(config),
-        weights_(weights),
-        inputs_embeds_(std::move(inputs_embeds)),
-        mask_(std::move(mask)),
-        bos_token_id_(model_config.bos_token_id),
-        eos_token_ids_(model_config.eos_token_ids),
-        pad_token_id_(model_config.pad_token_id),
-        query_count_(queries_concatenated ? model_config.num_query_tokens : 0),
-        empty_prompt_(Shape{inputs_embeds_.dim(0), 0}) {}
+// OPT, driven by inputs_embeds for the prompt and by ids afterwards.
+struct OptLanguageModel {
+  using State = nn::OptState;
+  const nn::OptDecoderConfig* config = nullptr;
+  const nn::OptWeights* weights = nullptr;
 
-  std::int64_t vocab_size() const { return config_.vocab_size; }
-  // The LM's input_ids are empty: it is driven by inputs_embeds.
-  Tensor<const std::int64_t> prompt_ids() const { return empty_prompt_; }
-  const std::vector<std::int64_t>& end_token_ids() const { return eos_token_ids_; }
-  std::int64_t pad_token_id() const { return pad_token_id_; }
-  // HF Blip2ForConditionalGeneration.generate prepends BOS to every returned row.
-  std::vector<std::int64_t> output_prefix() const { return {bos_token_id_}; }
-  // generate()'s inputs_embeds length bookkeeping (see generation/session.hpp):
-  // the LM subtracts the embeddings' length from max_length / min_length, and
-  // BLIP-2's legacy (concatenating) path first adds Q - 1 and Q to them.
-  std::int64_t inputs_embeds_length() const { return inputs_embeds_.dim(1); }
-  std::int64_t extra_max_length() const { return query_count_ > 0 ? query_count_ - 1 : 0; }
-  std::int64_t extra_min_length() const { return query_count_; }
-
-  const float* start(std::int64_t rows_per_entry, std::int64_t max_new_tokens) {
-    const std::int64_t batch = inputs_embeds_.dim(0), length = inputs_embeds_.dim(1);
-    const std::int64_t width = config_.word_embed_proj_dim, vocab = config_.vocab_size;
-    rows_per_entry_ = rows_per_entry;
-    rows_ = batch * rows_per_entry;
-    // The prompt, once per entry.
-    nn::OptState prompt_state;
-    prompt_state.allocate(config_, batch, length, length);
-    nn::opt_forward(config_, weights_, prompt_state, inputs_embeds_.data(), mask_.data(), length);
-    Tensor<float> last(Shape{batch, width});
-    for (std::int64_t entry = 0; entry < batch; ++entry)
-      std::memcpy(last.data() + entry * width, prompt_state.output.data() + (entry * length + length - 1) * width,
-                  sizeof(float) * static_cast<std::size_t>(width));
-    Tensor<float> entry_logits(Shape{batch, vocab});
-    nn::opt_logits(weights_, last.data(), batch, entry_logits.data());
-
-    // Every row of an entry continues from it (HF expands the inputs by num_beams).
-    state_.allocate(config_, rows_, 1, length + max_new_tokens);
-    std::vector<std::int64_t> source_rows(static_cast<std::size_t>(rows_));
-    for (std::int64_t row = 0; row < rows_; ++row) source_rows[static_cast<std::size_t>(row)] = row / rows_per_entry;
-    for (std::size_t layer = 0; layer < state_.self_caches.size(); ++layer)
-      state_.self_caches[layer].assign_rows(prompt_state.self_caches[layer], source_rows.data());
-    for (std::int64_t row = 0; row < rows_; ++row)
-      std::copy_n(mask_.data() + (row / rows_per_entry) * length, length,
-                  state_.attention_mask.begin() + row * state_.capacity);
-    state_.length = length;
-    logits_ = Tensor<float>(Shape{rows_, vocab});
-    for (std::int64_t row = 0; row < rows_; ++row)
-      std::memcpy(logits_.data() + row * vocab, entry_logits.data() + (row / rows_per_entry) * vocab,
-                  sizeof(float) * static_cast<std::size_t>(vocab));
-    token_embeddings_ = Tensor<float>(Shape{rows_, width});
-    mask_scratch_.assign(state_.attention_mask.size(), 0);
-    return logits_.data();
+  std::int64_t vocab_size() const { return config->vocab_size; }
+  std::int64_t output_width() const { return config->word_embed_proj_dim; }
+  void allocate(State& state, std::int64_t rows, std::int64_t tokens_per_call, std::int64_t capacity) const {
+    state.allocate(*config, rows, tokens_per_call, capacity);
   }
-
-  const float* step(const std::int64_t* tokens) {
-    kernels::embedding_lookup(weights_.embed_tokens, tokens, rows_, token_embeddings_.data());
-    nn::opt_forward(config_, weights_, state_, token_embeddings_.data(), nullptr, 1);
-    nn::opt_logits(weights_, state_.output.data(), rows_, logits_.data());
-    return logits_.data();
+  const float* forward(State& state, const DecoderInput& input, std::int64_t tokens, std::int64_t) const {
+    const float* embeddings = input.embeddings;
+    if (embeddings == nullptr) {
+      kernels::embedding_lookup(weights->embed_tokens, input.ids, state.rows * tokens, state.token_embeddings.data());
+      embeddings = state.token_embeddings.data();
+    }
+    nn::opt_forward(*config, *weights, state, embeddings, input.mask, tokens);
+    return state.output.data();
   }
-
-  void reorder(const std::int64_t* source_rows) {
-    for (kernels::KVCache& cache : state_.self_caches) cache.reorder(source_rows);
-    const std::int64_t capacity = state_.capacity;
-    for (std::int64_t row = 0; row < rows_; ++row)
-      std::copy_n(state_.attention_mask.begin() + source_rows[row] * capacity, capacity,
-                  mask_scratch_.begin() + row * capacity);
-    state_.attention_mask.swap(mask_scratch_);
+  void logits(const float* hidden, std::int64_t rows, float*, float* out) const {
+    nn::opt_logits(*weights, hidden, rows, out);
   }
-
- private:
-  const nn::OptDecoderConfig& config_;
-  const nn::OptWeights& weights_;
-  Tensor<float> inputs_embeds_;
-  Tensor<std::int64_t> mask_;
-  std::int64_t bos_token_id_;
-  std::vector<std::int64_t> eos_token_ids_;
-  std::int64_t pad_token_id_;
-  std::int64_t query_count_;
-  Tensor<std::int64_t> empty_prompt_;
-  std::int64_t rows_per_entry_ = 1, rows_ = 0;
-  nn::OptState state_;
-  Tensor<float> logits_, token_embeddings_;
-  std::vector<std::int64_t> mask_scratch_;
 };
 
-// ---- Blip2ForConditionalGeneration (OPT) ------------------------------------
+// The T5 decoder over an encoder output computed once per request; its
+// cross-attention keys / values are shared by all rows of an entry.
+struct T5LanguageModel {
+  using State = nn::T5DecoderState;
+  const nn::T5ModelConfig* config = nullptr;
+  const nn::T5Weights* weights = nullptr;
+  nn::CrossAttentionKV encoder;  // per decoder layer, over the encoder output
+
+  std::int64_t vocab_size() const { return config->vocab_size; }
+  std::int64_t output_width() const { return config->d_model; }
+  void allocate(State& state, std::int64_t rows, std::int64_t tokens_per_call, std::int64_t capacity) const {
+    state.allocate(*config, rows, tokens_per_call, capacity);
+  }
+  const float* forward(State& state, const DecoderInput& input, std::int64_t tokens,
+                       std::int64_t rows_per_entry) const {
+    check(input.ids != nullptr, "T5 decoder: the decoder input must be token ids");
+    nn::t5_decoder_forward(*config, *weights, state, input.ids, input.mask, tokens, encoder, rows_per_entry);
+    return state.hidden.data();
+  }
+  void logits(const float* hidden, std::int64_t rows, float* scratch, float* out) const {
+    nn::t5_logits(*config, *weights, hidden, rows, scratch, out);
+  }
+};
+
+using Blip2OptSession = LanguageModelSession<OptLanguageModel>;
+using Blip2T5Session = LanguageModelSession<T5LanguageModel>;
+// What Blip2ForConditionalGeneration::generation_session returns; run it
+// with generation::generate_session, which visits the alternative.
+using Blip2GenerationSession = std::variant<Blip2OptSession, Blip2T5Session>;
 
 // What the Q-Former hands the language model for a batch of images.
 struct Blip2ImageQueries {
   Tensor<float> qformer_output;   // [B, Q, Hq]  qformer(...).last_hidden_state
   Tensor<float> language_inputs;  // [B, Q, Ht]  language_projection(qformer_output)
 };
+
+// ---- Blip2ForConditionalGeneration (OPT or Flan-T5) ------------------------
+
 
 // The language model's input as HF builds it.
 struct Blip2LanguageModelInputs {
@@ -269,11 +267,15 @@ class Blip2ForConditionalGeneration {
   BlipVisionModel vision_model;             // vision_model.*
   Blip2QueryTransformer qformer;            // query_tokens, qformer.*
   nn::LinearWeights language_projection;    // language_projection.weight [Ht, Hq], bias [Ht]
-  nn::OptWeights language_model;            // language_model.*
+  // language_model.*: one of the two, as config.language_model says.
+  nn::OptWeights opt;                       // OPTForCausalLM: language_model.model.decoder.*, lm_head
+  nn::T5Weights t5;                         // T5ForConditionalGeneration: language_model.{shared,encoder,decoder,lm_head}.*
 
   static Blip2ForConditionalGeneration load(const WeightStore& store, const Blip2ModelConfig& config) {
-    check(config.has_language_model, "Blip2ForConditionalGeneration: the config's text_config is not an OPT model");
-    check(config.opt.word_embed_proj_dim == config.opt.hidden_size,
+    check(config.has_language_model(),
+          "Blip2ForConditionalGeneration: the config's text_config is neither an OPT nor a T5 model");
+    const bool is_t5 = config.language_model == Blip2ModelConfig::LanguageModel::T5;
+    check(is_t5 || config.opt.word_embed_proj_dim == config.opt.hidden_size,
           "Blip2ForConditionalGeneration: text_config.word_embed_proj_dim (", config.opt.word_embed_proj_dim,
           ") != hidden_size (", config.opt.hidden_size,
           "): HF concatenates the projected queries (hidden_size wide) with the token embeddings");
@@ -283,29 +285,39 @@ class Blip2ForConditionalGeneration {
                           nn::load_vision_transformer(store, "vision_model.", config.vision, config.vision_qkv_bias)};
     model.qformer = Blip2QueryTransformer::load(store, config);
     model.language_projection =
-        nn::load_linear(store, "language_projection", config.opt.hidden_size, config.qformer.hidden_size);
-    model.language_model = nn::load_opt(store, "language_model.", config.opt);
+        nn::load_linear(store, "language_projection", config.text_hidden_size(), config.qformer.hidden_size);
+    if (is_t5) {
+      model.t5 = nn::load_t5(store, "language_model.", config.t5);
+    } else {
+      model.opt = nn::load_opt(store, "language_model.", config.opt);
+    }
     return model;
   }
+
+  bool is_encoder_decoder() const { return config.language_model == Blip2ModelConfig::LanguageModel::T5; }
+  // The language model's token embedding table (OPT embed_tokens, T5 shared).
+  Tensor<const float> token_embeddings() const { return is_encoder_decoder() ? t5.shared : opt.embed_tokens; }
 
   Blip2ImageQueries image_queries(const ImageEmbeddings& images) const {
     Blip2ImageQueries queries;
     queries.qformer_output = qformer.forward(images);
     const std::int64_t batch = queries.qformer_output.dim(0), count = queries.qformer_output.dim(1);
-    queries.language_inputs = Tensor<float>(Shape{batch, count, config.opt.hidden_size});
+    queries.language_inputs = Tensor<float>(Shape{batch, count, config.text_hidden_size()});
     nn::apply_linear(language_projection, queries.qformer_output.data(), batch * count,
                      queries.language_inputs.data());
     return queries;
   }
 
-  // inputs_embeds and mask as HF's forward / generate build them. input_ids
-  // empty: [[bos]] per image (generate's default; [<image> × Q, bos] with
-  // image_token_index). attention_mask empty: ones.
+  // inputs_embeds and mask as HF's forward / generate build them (for T5:
+  // the encoder's input). input_ids empty: [[bos]] per image (generate's
+  // default; [<image> × Q, bos] with image_token_index; for T5 bos is 1, a
+  // lone </s>). attention_mask empty: ones.
   Blip2LanguageModelInputs language_model_inputs(const Blip2ImageQueries& queries,
                                                  Tensor<const std::int64_t> input_ids,
                                                  Tensor<const std::int64_t> attention_mask) const {
     const std::int64_t batch = queries.language_inputs.dim(0), query_count = queries.language_inputs.dim(1);
-    const std::int64_t width = config.opt.word_embed_proj_dim;
+    const std::int64_t width = config.text_hidden_size();
+    const Tensor<const float> embed_tokens = token_embeddings();
     Tensor<std::int64_t> default_ids;
     if (input_ids.empty()) {
       // HF generate's default is [[bos]]. With image_token_index that row has
@@ -330,7 +342,7 @@ class Blip2ForConditionalGeneration {
     if (config.image_token_index) {
       // The <image> tokens' embeddings are replaced by the queries, in order.
       inputs.inputs_embeds = Tensor<float>(Shape{batch, tokens, width});
-      kernels::embedding_lookup(language_model.embed_tokens, input_ids.data(), batch * tokens,
+      kernels::embedding_lookup(embed_tokens, input_ids.data(), batch * tokens,
                                 inputs.inputs_embeds.data());
       for (std::int64_t row = 0; row < batch; ++row) {
         std::int64_t next_query = 0;
@@ -363,7 +375,7 @@ class Blip2ForConditionalGeneration {
         float* out = inputs.inputs_embeds.data() + row * length * width;
         std::memcpy(out, queries.language_inputs.data() + row * query_count * width,
                     sizeof(float) * static_cast<std::size_t>(query_count * width));
-        kernels::embedding_lookup(language_model.embed_tokens, input_ids.data() + row * tokens, tokens,
+        kernels::embedding_lookup(embed_tokens, input_ids.data() + row * tokens, tokens,
                                   out + query_count * width);
         std::int64_t* mask = inputs.attention_mask.data() + row * length;
         std::fill_n(mask, query_count, 1);
@@ -377,29 +389,89 @@ class Blip2ForConditionalGeneration {
     return inputs;
   }
 
-  // HF forward(pixel_values, input_ids, attention_mask).logits: [B, E, V]
-  // (E = Q + T on the legacy path, T with image_token_index).
+  // HF forward(pixel_values, input_ids, attention_mask[, decoder_input_ids,
+  // decoder_attention_mask]).logits:
+  //   OPT: [B, E, V] (E = Q + T on the legacy path, T with image_token_index);
+  //   T5:  [B, Td, V], the decoder over decoder_input_ids (required) with the
+  //        encoder over [queries ; prompt].
   Tensor<float> forward(const Blip2ImageQueries& queries, Tensor<const std::int64_t> input_ids,
-                        Tensor<const std::int64_t> attention_mask) const {
+                        Tensor<const std::int64_t> attention_mask,
+                        Tensor<const std::int64_t> decoder_input_ids = {},
+                        Tensor<const std::int64_t> decoder_attention_mask = {}) const {
     check(!input_ids.empty(), "BLIP-2 forward: input_ids are required");
     const Blip2LanguageModelInputs inputs = language_model_inputs(queries, input_ids, attention_mask);
     const std::int64_t batch = inputs.inputs_embeds.dim(0), length = inputs.inputs_embeds.dim(1);
+    if (is_encoder_decoder()) {
+      check(decoder_input_ids.rank() == 2 && decoder_input_ids.dim(0) == batch && decoder_input_ids.dim(1) >= 1,
+            "BLIP-2 (T5) forward: decoder_input_ids must be [", batch, ", tokens], got ", decoder_input_ids.shape());
+      check(decoder_attention_mask.empty() || decoder_attention_mask.shape() == decoder_input_ids.shape(),
+            "BLIP-2 (T5) forward: decoder_attention_mask has shape ", decoder_attention_mask.shape(), ", expected ",
+            decoder_input_ids.shape());
+      const nn::CrossAttentionKV encoder = encode(inputs);
+      const std::int64_t tokens = decoder_input_ids.dim(1);
+      nn::T5DecoderState state;
+      state.allocate(config.t5, batch, tokens, tokens);
+      nn::t5_decoder_forward(config.t5, t5, state, decoder_input_ids.data(),
+                             decoder_attention_mask.empty() ? nullptr : decoder_attention_mask.data(), tokens, encoder,
+                             1);
+      Tensor<float> logits(Shape{batch, tokens, config.t5.vocab_size});
+      Tensor<float> scratch(Shape{batch * tokens, config.t5.d_model});
+      nn::t5_logits(config.t5, t5, state.hidden.data(), batch * tokens, scratch.data(), logits.data());
+      return logits;
+    }
+    check(decoder_input_ids.empty(), "BLIP-2 forward: decoder_input_ids are for encoder-decoder (T5) models only");
     nn::OptState state;
     state.allocate(config.opt, batch, length, length);
-    nn::opt_forward(config.opt, language_model, state, inputs.inputs_embeds.data(), inputs.attention_mask.data(),
-                    length);
+    nn::opt_forward(config.opt, opt, state, inputs.inputs_embeds.data(), inputs.attention_mask.data(), length);
     Tensor<float> logits(Shape{batch, length, config.opt.vocab_size});
-    nn::opt_logits(language_model, state.output.data(), batch * length, logits.data());
+    nn::opt_logits(opt, state.output.data(), batch * length, logits.data());
     return logits;
   }
 
   // What HF generate(pixel_values, input_ids, attention_mask) hands to
-  // language_model.generate(inputs_embeds=..., attention_mask=...).
-  Blip2OptSession generation_session(const Blip2ImageQueries& queries, Tensor<const std::int64_t> input_ids,
-                                     Tensor<const std::int64_t> attention_mask) const {
+  // language_model.generate(inputs_embeds=..., attention_mask=...):
+  //   OPT: the prompt embeddings; generate's input_ids start EMPTY (the prompt
+  //        does not count for the repetition penalty) and HF prepends BOS to
+  //        what it returns ([bos] + new tokens); the legacy path adds Q - 1 /
+  //        Q to max_length / min_length, and the LM subtracts the embeddings'
+  //        length again when max_new_tokens / min_new_tokens are unset.
+  //   T5:  the encoder runs once here; the decoder starts from
+  //        [decoder_start] (0), which heads every returned row.
+  Blip2GenerationSession generation_session(const Blip2ImageQueries& queries, Tensor<const std::int64_t> input_ids,
+                                            Tensor<const std::int64_t> attention_mask) const {
     Blip2LanguageModelInputs inputs = language_model_inputs(queries, input_ids, attention_mask);
-    return Blip2OptSession(config.opt, language_model, std::move(inputs.inputs_embeds),
-                           std::move(inputs.attention_mask), config, inputs.queries_concatenated);
+    const std::int64_t batch = inputs.inputs_embeds.dim(0);
+    SearchConventions conventions;
+    conventions.end_token_ids = config.eos_token_ids;
+    conventions.pad_token_id = config.pad_token_id;
+    if (is_encoder_decoder()) {
+      Tensor<std::int64_t> start(Shape{batch, 1});
+      start.fill(config.decoder_start_token_id);
+      conventions.start_ids = start;
+      return Blip2T5Session(T5LanguageModel{&config.t5, &t5, encode(inputs)}, DecoderPrompt{start, {}, {}},
+                            std::move(conventions));
+    }
+    conventions.start_ids = Tensor<std::int64_t>(Shape{batch, 0});
+    conventions.output_prefix = {config.bos_token_id};
+    conventions.inputs_embeds_length = inputs.inputs_embeds.dim(1);
+    if (inputs.queries_concatenated) {
+      conventions.extra_max_length = config.num_query_tokens - 1;
+      conventions.extra_min_length = config.num_query_tokens;
+    }
+    return Blip2OptSession(OptLanguageModel{&config.opt, &opt},
+                           DecoderPrompt{{}, std::move(inputs.inputs_embeds), std::move(inputs.attention_mask)},
+                           std::move(conventions));
+  }
+
+ private:
+  // T5: the encoder over [queries ; prompt] once, as cross-attention keys and
+  // values for every decoder layer (with the encoder's padding mask).
+  nn::CrossAttentionKV encode(const Blip2LanguageModelInputs& inputs) const {
+    const std::int64_t batch = inputs.inputs_embeds.dim(0), length = inputs.inputs_embeds.dim(1);
+    nn::T5EncoderState state;
+    state.allocate(config.t5, batch, length);
+    nn::t5_encoder_forward(config.t5, t5, state, inputs.inputs_embeds.data(), inputs.attention_mask.data());
+    return nn::t5_cross_attention_kv(config.t5, t5, state.hidden, inputs.attention_mask.data());
   }
 };
 

@@ -31,6 +31,7 @@
 #include "blip/kernels/embedding.hpp"
 #include "blip/kernels/feed_forward.hpp"
 #include "blip/kernels/kv_cache.hpp"
+#include "blip/nn/cross_attention.hpp"
 #include "blip/nn/loading.hpp"
 
 namespace blip::nn {
@@ -44,7 +45,7 @@ struct BertConfig {
   std::int64_t num_attention_heads = 12;
   std::int64_t max_position_embeddings = 512;
   float layer_norm_eps = 1e-12f;
-  std::string hidden_act = "gelu";
+  kernels::Activation activation = kernels::Activation::GeluErf;  // hidden_act
   bool has_cross_attention = true;  // HF builds `crossattention` when config.is_decoder (BLIP's default: True)
 
   std::int64_t head_dim() const { return hidden_size / num_attention_heads; }
@@ -113,15 +114,6 @@ inline BertWeights load_bert(const WeightStore& store, const std::string& prefix
 // Keys and values of every layer's cross-attention for a batch of encoder
 // states (images, or VQA question embeddings), computed once and read by
 // every decoding step and every beam.
-struct CrossAttentionKV {
-  std::int64_t sources = 0;                         // number of images (or questions)
-  std::int64_t tokens = 0;                          // encoder tokens per source
-  std::vector<kernels::CrossAttentionCache> layers; // per layer, [sources, heads, tokens, head_dim]
-  // Additive mask over the encoder tokens [sources, tokens], or empty for
-  // "attend to everything". HF: invert_attention_mask = (1 - mask) * finfo(float32).min.
-  Tensor<float> additive_mask;
-};
-
 inline CrossAttentionKV compute_cross_attention_kv(const BertConfig& config, const BertWeights& weights,
                                                    Tensor<const float> encoder_states,
                                                    const std::int64_t* encoder_mask = nullptr) {
@@ -129,25 +121,11 @@ inline CrossAttentionKV compute_cross_attention_kv(const BertConfig& config, con
   check(encoder_states.rank() == 3 && encoder_states.dim(2) == config.encoder_hidden_size,
         "text model: encoder states have shape ", encoder_states.shape(), ", expected [batch, tokens, ",
         config.encoder_hidden_size, "]");
-  CrossAttentionKV cross;
-  cross.sources = encoder_states.dim(0);
-  cross.tokens = encoder_states.dim(1);
-  const std::int64_t rows = cross.sources * cross.tokens, hidden = config.hidden_size;
-  Tensor<float> keys(Shape{rows, hidden}), values(Shape{rows, hidden});
-  cross.layers.resize(weights.layers.size());
-  for (std::size_t index = 0; index < weights.layers.size(); ++index) {
-    apply_linear(weights.layers[index].cross_attention.key, encoder_states.data(), rows, keys.data());
-    apply_linear(weights.layers[index].cross_attention.value, encoder_states.data(), rows, values.data());
-    cross.layers[index].allocate(cross.sources, config.num_attention_heads, cross.tokens, config.head_dim());
-    cross.layers[index].fill(keys.data(), values.data(), cross.tokens * hidden, hidden, cross.tokens);
-  }
-  if (encoder_mask) {
-    cross.additive_mask = Tensor<float>(Shape{cross.sources, cross.tokens});
-    for (std::int64_t i = 0; i < rows; ++i) {
-      cross.additive_mask.data()[i] = encoder_mask[i] ? 0.0f : std::numeric_limits<float>::lowest();
-    }
-  }
-  return cross;
+  std::vector<CrossAttentionProjections> projections;
+  for (const BertLayerWeights& layer : weights.layers)
+    projections.push_back({&layer.cross_attention.key, &layer.cross_attention.value});
+  return nn::compute_cross_attention_kv(encoder_states, projections, config.num_attention_heads, config.head_dim(),
+                                        encoder_mask);
 }
 
 // Per-request activations and self-attention caches of a BertWeights stack.
@@ -163,7 +141,7 @@ struct BertState {
   Tensor<float> context;          // [rows, max_new, H]
   Tensor<float> projected;        // [rows, max_new, H]
   Tensor<float> intermediate;     // [rows, max_new, I]
-  Tensor<float> self_mask;        // [rows, max_new, capacity] additive
+  Tensor<float> self_mask;        // [rows, capacity] additive padding mask (causality is the kernel's)
   std::vector<kernels::KVCache> self_caches;  // one per layer
   std::vector<std::int64_t> attention_mask;   // [rows, capacity] 1 = attend, 0 = padding (HF attention_mask)
   std::int64_t length = 0;        // tokens already in the caches
@@ -182,7 +160,7 @@ struct BertState {
     context = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
     projected = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
     intermediate = Tensor<float>(Shape{rows, max_new_tokens, config.intermediate_size});
-    self_mask = Tensor<float>(Shape{rows, max_new_tokens, capacity});
+    self_mask = Tensor<float>(Shape{rows, capacity});
     self_caches.assign(static_cast<std::size_t>(config.num_hidden_layers), kernels::KVCache{});
     for (kernels::KVCache& cache : self_caches) {
       cache.allocate(rows, config.num_attention_heads, capacity, config.head_dim());
@@ -237,23 +215,19 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
   }
   apply_layer_norm(weights.embedding_norm, state.hidden.data(), token_rows, state.hidden.data());
 
-  // Self-attention additive mask [rows, new_tokens, total]. HF
-  // get_extended_attention_mask: (1 - causal * mask) * -10000, so a key hidden
-  // by padding, by causality or by both gets exactly -10000.
-  float* self_mask = state.self_mask.data();
+  // Self-attention mask. HF get_extended_attention_mask: (1 - causal · mask) ·
+  // -10000, so a key hidden by padding, by causality or by both gets exactly
+  // -10000: padding through the additive mask [rows, capacity], causality
+  // through the kernel's causal option with the same value (it replaces, not
+  // adds to, the padding value).
   for (std::int64_t row = 0; row < rows; ++row) {
     const std::int64_t* row_mask = state.attention_mask.data() + row * state.capacity;
-    for (std::int64_t t = 0; t < new_tokens; ++t) {
-      float* out = self_mask + (row * new_tokens + t) * total;
-      for (std::int64_t key = 0; key < total; ++key) {
-        const bool visible = row_mask[key] != 0 && (kind == SelfAttentionKind::Bidirectional || key <= past + t);
-        out[key] = visible ? 0.0f : -10000.0f;
-      }
-    }
+    float* out = state.self_mask.data() + row * state.capacity;
+    for (std::int64_t key = 0; key < total; ++key) out[key] = row_mask[key] != 0 ? 0.0f : -10000.0f;
   }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const kernels::Activation activation = kernels::parse_activation(config.hidden_act);
+  const kernels::Activation activation = config.activation;
   for (std::size_t layer_index = 0; layer_index < weights.layers.size(); ++layer_index) {
     const BertLayerWeights& layer = weights.layers[layer_index];
     kernels::KVCache& cache = state.self_caches[layer_index];
@@ -264,8 +238,12 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
     apply_linear(layer.self_attention.value, state.hidden.data(), token_rows, state.new_values.data());
     cache.append(state.new_keys.data(), state.new_values.data(), new_tokens * hidden, hidden, new_tokens);
     kernels::AttentionOptions self_options{scale};
-    self_options.additive_mask = self_mask;
-    self_options.mask_query_tokens = new_tokens;
+    self_options.additive_mask = state.self_mask.data();
+    self_options.mask_query_tokens = 1;
+    self_options.mask_key_stride = state.capacity;
+    self_options.causal = kind == SelfAttentionKind::Causal;
+    self_options.causal_offset = past;
+    self_options.causal_mask_value = -10000.0f;
     kernels::attention(kernels::heads_view(state.query.data(), rows, new_tokens, heads, head_dim, hidden),
                        cache.keys(), cache.values(), self_options,
                        kernels::heads_view(state.context.data(), rows, new_tokens, heads, head_dim, hidden));
@@ -278,13 +256,7 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
     if (cross) {
       const BertAttentionWeights& attention = layer.cross_attention;
       apply_linear(attention.query, state.attention_output.data(), token_rows, state.query.data());
-      kernels::AttentionOptions cross_options{scale};
-      cross_options.kv_group = cross_group;
-      if (!cross->additive_mask.empty()) {
-        cross_options.additive_mask = cross->additive_mask.data();
-        cross_options.mask_group = cross_group;
-        cross_options.mask_query_tokens = 1;
-      }
+      const kernels::AttentionOptions cross_options = cross_attention_options(*cross, scale, cross_group);
       const kernels::CrossAttentionCache& cache = cross->layers[layer_index];
       kernels::attention(kernels::heads_view(state.query.data(), rows, new_tokens, heads, head_dim, hidden),
                          cache.keys(), cache.values(), cross_options,

@@ -126,6 +126,7 @@ struct OptState {
   std::int64_t rows = 0;            // sequences (batch × beams)
   std::int64_t max_new_tokens = 0;  // most tokens one call appends
   std::int64_t capacity = 0;        // most tokens a sequence holds
+  Tensor<float> token_embeddings;   // [rows, max_new, W]  embed_tokens rows of ids fed by a caller
   Tensor<float> hidden;             // [rows, max_new, H]  residual stream
   Tensor<float> normed;             // [rows, max_new, H]
   Tensor<float> query;              // [rows, max_new, H]
@@ -146,6 +147,7 @@ struct OptState {
     max_new_tokens = tokens_per_call;
     capacity = total_capacity;
     const std::int64_t hidden_size = config.hidden_size;
+    token_embeddings = Tensor<float>(Shape{rows, max_new_tokens, config.word_embed_proj_dim});
     hidden = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
     normed = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
     query = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});

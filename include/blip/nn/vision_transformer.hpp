@@ -39,7 +39,7 @@ struct VisionTransformerConfig {
   std::int64_t patch_size = 16;
   std::int64_t num_channels = 3;
   float layer_norm_eps = 1e-5f;
-  std::string hidden_act = "gelu";
+  kernels::Activation activation = kernels::Activation::GeluErf;  // hidden_act
 
   std::int64_t patches_per_side() const { return image_size / patch_size; }
   std::int64_t num_patches() const { return patches_per_side() * patches_per_side(); }
@@ -59,7 +59,7 @@ VisionTransformerConfig make_vision_transformer_config(const HfVisionConfig& vis
   config.patch_size = vision.patch_size;
   config.num_channels = vision.num_channels;
   config.layer_norm_eps = static_cast<float>(vision.layer_norm_eps);
-  config.hidden_act = vision.hidden_act;
+  config.activation = kernels::parse_activation(vision.hidden_act);
   return config;
 }
 
@@ -185,7 +185,7 @@ inline void vision_transformer_forward(const VisionTransformerConfig& config, co
     add_in_place(row, positions, tokens * hidden);
   }
 
-  const kernels::Activation activation = kernels::parse_activation(config.hidden_act);
+  const kernels::Activation activation = config.activation;
   const kernels::AttentionOptions attention_options{1.0f / std::sqrt(static_cast<float>(head_dim))};
   for (const VisionLayerWeights& layer : weights.layers) {
     // x = x + projection(attention(LN1(x)))

@@ -87,7 +87,7 @@ class Captioner {
       const ImageEmbeddings embeddings = blip2_model_->vision_model.forward(pixels);
       const Blip2ImageQueries queries = blip2_model_->image_queries(embeddings);
       const BatchEncoding prompts = encode_blip2_prompts(folder_, std::vector<std::string>(images.size(), options.prompt));
-      Blip2OptSession session = blip2_model_->generation_session(queries, prompts.input_ids, prompts.attention_mask);
+      Blip2GenerationSession session = blip2_model_->generation_session(queries, prompts.input_ids, prompts.attention_mask);
       const generation::GenerationOutput output = generation::generate_session(session, options.generation);
       return group_by_image(output, images.size(), *folder_.tokenizer, true);
     }

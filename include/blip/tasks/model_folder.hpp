@@ -124,9 +124,11 @@ inline Tensor<float> make_pixel_values(const std::vector<Image>& images, const I
 }
 
 // Blip2Processor(images, texts) for generation: each text tokenized
-// ([</s>] + tokens for OPT), LEFT-padded to the longest with the tokenizer's pad
-// id (decoder-only generation continues the last column, so padding goes in
-// front; OPT's positions skip it), then, when the model replaces image tokens
+// ([</s>] + tokens for OPT, tokens + [</s>] for T5), padded to the longest with
+// the tokenizer's pad id: LEFT for OPT (decoder-only generation continues the
+// last column, so padding goes in front; OPT's positions skip it), RIGHT for
+// T5 (the tokenizer's side; the encoder masks it, and its relative positions
+// between queries and text stay those of an unpadded row), then, when the model replaces image tokens
 // (config image_token_index), num_query_tokens <image> ids put before each
 // row, as the processor does when processor_config.json has num_query_tokens.
 // Legacy configs get the text alone: the model concatenates the queries itself.
@@ -158,7 +160,8 @@ inline BatchEncoding encode_blip2_prompts(const BlipModelFolder& folder, const s
       mask[i] = 1;
     }
     const Encoding& encoding = encodings[static_cast<std::size_t>(row)];
-    const std::int64_t start = length - static_cast<std::int64_t>(encoding.size());
+    const bool pad_left = config.language_model != Blip2ModelConfig::LanguageModel::T5;
+    const std::int64_t start = pad_left ? length - static_cast<std::int64_t>(encoding.size()) : image_tokens;
     for (std::size_t i = 0; i < encoding.size(); ++i) {
       ids[start + static_cast<std::int64_t>(i)] = encoding.ids[i];
       mask[start + static_cast<std::int64_t>(i)] = 1;

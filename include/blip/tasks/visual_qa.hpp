@@ -103,7 +103,7 @@ class VisualQA {
                                                    const std::vector<std::string>& prompts,
                                                    const generation::GenerationOptions& options) const {
     const BatchEncoding batch = encode_blip2_prompts(folder_, prompts);
-    Blip2OptSession session = blip2_model().generation_session(queries, batch.input_ids, batch.attention_mask);
+    Blip2GenerationSession session = blip2_model().generation_session(queries, batch.input_ids, batch.attention_mask);
     const generation::GenerationOutput output = generation::generate_session(session, options);
     return Captioner::group_by_image(output, prompts.size(), *folder_.tokenizer, true);
   }
