@@ -20,8 +20,9 @@ void print_usage(std::ostream& stream) {
             "  {\"ids\": [...], \"tokens\": [...], \"decoded\": \"...\"}\n"
             "ids/tokens are tokenizer(text) with the special tokens Hugging Face adds; decoded is\n"
             "decode(ids, skip_special_tokens=True). TOKENIZER_DIR is a Hugging Face folder with\n"
-            "tokenizer.json, vocab.txt (BERT WordPiece, as in BLIP checkpoints) or vocab.json +\n"
-            "merges.txt (byte-level BPE, as in BLIP-2 OPT and GPT-2 checkpoints).\n"
+            "tokenizer.json, vocab.txt (BERT WordPiece, as in BLIP checkpoints), vocab.json +\n"
+            "merges.txt (byte-level BPE, as in BLIP-2 OPT and GPT-2 checkpoints) or spiece.model\n"
+            "(SentencePiece Unigram, as in BLIP-2 Flan-T5 checkpoints).\n"
             "Blank lines are skipped. Exit codes: 0 ok, 1 tokenizer not loadable, 2 bad usage or input.\n";
 }
 }  // namespace

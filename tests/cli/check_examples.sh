@@ -140,6 +140,23 @@ assert rows[0]["decoded"] == "a photo of", rows[0]
 assert rows[1]["ids"] == [2] and rows[1]["decoded"] == "", rows[1]
 PY
     fi
+    # BLIP-2 Flan-T5 (SentencePiece Unigram) folders too, from tokenizer.json and from spiece.model alone.
+    t5_tokenizer="$assets/tokenizers/blip2-flan-t5-xl"
+    if [ -e "$t5_tokenizer" ]; then
+      mkdir -p "$work/spiece_only" && cp "$t5_tokenizer/spiece.model" "$work/spiece_only/"
+      for folder in "$t5_tokenizer" "$work/spiece_only"; do
+        printf '%s\n' '{"text": "a photo of"}' '{"text": "trailing space "}' | "$bin/blip_tokenize" "$folder" > "$work/out" \
+          || fail "blip_tokenize failed on the T5 folder $folder"
+        python3 - "$work/out" <<'PY' || fail "unexpected T5 tokenization ($folder)"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert rows[0]["ids"] == [3, 9, 1202, 13, 1], rows[0]
+assert rows[0]["tokens"] == ["\u2581", "a", "\u2581photo", "\u2581of", "</s>"], rows[0]
+assert rows[0]["decoded"] == "a photo of", rows[0]
+assert rows[1]["ids"] == [5032, 53, 628, 3, 1], rows[1]
+PY
+      done
+    fi
     ;;
   bad_input)
     # Clear errors naming the file, never a crash.

@@ -6,18 +6,16 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "blip/text/tokenizer.hpp"
 #include "test_support.hpp"
+#include "text_tokenizer_fixtures.hpp"
 
 namespace {
 
@@ -29,37 +27,12 @@ using Json = nlohmann::json;
 
 const std::string kOptFolder = "tokenizers/blip2-opt-2.7b";
 
+using blip::test::check_blip2_extra_records;
+using blip::test::check_fixture_strings;
+using blip::test::ExtraCounts;
+using blip::test::FixtureCounts;
 using blip::test::read_json_lines;
-
-std::vector<std::int64_t> ids_of(const Json& value) { return value.get<std::vector<std::int64_t>>(); }
-
-std::vector<std::vector<std::int64_t>> rows_of(const blip::Tensor<std::int64_t>& tensor) {
-  std::vector<std::vector<std::int64_t>> rows(static_cast<std::size_t>(tensor.dim(0)));
-  for (std::int64_t row = 0; row < tensor.dim(0); ++row) {
-    for (std::int64_t column = 0; column < tensor.dim(1); ++column) rows[row].push_back(tensor.at(row, column));
-  }
-  return rows;
-}
-
-// A fresh folder under the system temp dir, removed at scope exit.
-struct TemporaryFolder {
-  fs::path path;
-  explicit TemporaryFolder(const std::string& name)
-      : path(fs::temp_directory_path() / ("blip_bpe_test_" + name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TemporaryFolder() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  void copy(const std::string& source_folder, const std::string& file) const {
-    fs::copy_file(fs::path(source_folder) / file, path / file);
-  }
-  void write(const std::string& file, const std::string& contents) const {
-    std::ofstream(path / file, std::ios::binary) << contents;
-  }
-};
+using blip::test::TemporaryFolder;
 
 // The OPT tokenizer twice: from tokenizer.json, and from the slow files only (vocab.json,
 // merges.txt and the configs, as GPT2Converter would convert them).
@@ -79,105 +52,6 @@ const blip::Tokenizer& opt_from_vocab_and_merges() {
   return *tokenizer;
 }
 
-struct Counts {
-  int ids = 0, ids_nospecial = 0, tokens = 0, decode_skip = 0, decode = 0, decode_skip_noclean = 0, records = 0;
-};
-
-Counts check_opt_jsonl(const blip::Tokenizer& tokenizer, const std::vector<Json>& records) {
-  Counts matched;
-  for (const Json& record : records) {
-    const std::string text = record.at("text").get<std::string>();
-    CAPTURE(record.at("idx").get<int>());
-    CAPTURE(text);
-    const blip::Encoding encoding = tokenizer.encode(text);
-    const std::vector<std::int64_t> ids = ids_of(record.at("input_ids_fast"));
-    std::vector<std::optional<std::string>> expected_tokens;
-    for (const Json& token : record.at("tokens_fast")) {
-      expected_tokens.push_back(token.is_null() ? std::nullopt : std::optional<std::string>(token.get<std::string>()));
-    }
-    std::vector<std::optional<std::string>> tokens(encoding.tokens.begin(), encoding.tokens.end());
-    const auto nospecial = tokenizer.encode(text, /*add_special_tokens=*/false).ids;
-    const std::string skip = tokenizer.decode(ids, true), keep = tokenizer.decode(ids, false),
-                      noclean = tokenizer.decode(ids, true, false);
-    CHECK(encoding.ids == ids);
-    CHECK(tokens == expected_tokens);
-    CHECK(nospecial == ids_of(record.at("ids_nospecial_fast")));
-    CHECK(skip == record.at("decode_skip_fast").get<std::string>());
-    CHECK(keep == record.at("decode_fast").get<std::string>());
-    CHECK(noclean == record.at("decode_skip_noclean_fast").get<std::string>());
-    matched.ids += encoding.ids == ids;
-    matched.tokens += tokens == expected_tokens;
-    matched.ids_nospecial += nospecial == ids_of(record.at("ids_nospecial_fast"));
-    matched.decode_skip += skip == record.at("decode_skip_fast").get<std::string>();
-    matched.decode += keep == record.at("decode_fast").get<std::string>();
-    matched.decode_skip_noclean += noclean == record.at("decode_skip_noclean_fast").get<std::string>();
-    ++matched.records;
-  }
-  MESSAGE("matched of ", matched.records, ": input_ids ", matched.ids, ", ids_nospecial ", matched.ids_nospecial,
-          ", tokens ", matched.tokens, ", decode_skip ", matched.decode_skip, ", decode ", matched.decode,
-          ", decode_skip_noclean ", matched.decode_skip_noclean);
-  return matched;
-}
-
-void check_opt_extra(const blip::Tokenizer& tokenizer, const std::vector<Json>& records) {
-  int batches = 0, prompts = 0, processor_batches = 0, decodes = 0;
-  for (const Json& record : records) {
-    const std::string kind = record.at("kind").get<std::string>();
-    if (kind == "batch_padding") {
-      const auto texts = record.at("texts").get<std::vector<std::string>>();
-      CAPTURE(record.at("texts").dump());
-      const blip::BatchEncoding batch = blip::encode_batch(tokenizer, texts);
-      CHECK(record.at("pad_token_id").get<std::int64_t>() == tokenizer.pad_token_id());
-      CHECK(rows_of(batch.input_ids) == record.at("input_ids_fast").get<std::vector<std::vector<std::int64_t>>>());
-      CHECK(rows_of(batch.attention_mask) ==
-            record.at("attention_mask_fast").get<std::vector<std::vector<std::int64_t>>>());
-      ++batches;
-    } else if (kind == "prompt") {
-      const std::string text = record.at("text").get<std::string>();
-      CAPTURE(text);
-      const blip::Encoding encoding = tokenizer.encode(text);
-      CHECK(encoding.ids == ids_of(record.at("tokenizer_input_ids_fast")));
-      // Blip2Processor with an image: 32 <image> ids, then tokenizer(text).
-      std::vector<std::int64_t> processor_ids(32, *tokenizer.token_to_id("<image>"));
-      processor_ids.insert(processor_ids.end(), encoding.ids.begin(), encoding.ids.end());
-      CHECK(processor_ids == ids_of(record.at("processor_input_ids_fast")));
-      CHECK(std::vector<std::int64_t>(processor_ids.size(), 1) == ids_of(record.at("processor_attention_mask_fast")));
-      ++prompts;
-    } else if (kind == "processor_batch_padding") {
-      // The *_fast fields hold the intended result: 32 image tokens + each right-padded row.
-      const auto texts = record.at("texts").get<std::vector<std::string>>();
-      const blip::BatchEncoding batch = blip::encode_batch(tokenizer, texts);
-      auto ids = rows_of(batch.input_ids), mask = rows_of(batch.attention_mask);
-      for (auto& row : ids) row.insert(row.begin(), 32, *tokenizer.token_to_id("<image>"));
-      for (auto& row : mask) row.insert(row.begin(), 32, 1);
-      CHECK(ids == record.at("input_ids_fast").get<std::vector<std::vector<std::int64_t>>>());
-      CHECK(mask == record.at("attention_mask_fast").get<std::vector<std::vector<std::int64_t>>>());
-      ++processor_batches;
-    } else if (kind == "decode") {
-      CAPTURE(record.at("label").get<std::string>());
-      const std::vector<std::int64_t> ids = ids_of(record.at("ids"));
-      const Json& tokens = record.at("tokens_fast");
-      REQUIRE(tokens.size() == ids.size());
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        const std::optional<std::string> token = tokenizer.id_to_token(ids[i]);
-        if (tokens[i].is_null()) {
-          CHECK_FALSE(token.has_value());
-        } else {
-          CHECK(token == tokens[i].get<std::string>());
-        }
-      }
-      CHECK(tokenizer.decode(ids, true) == record.at("decode_skip_fast").get<std::string>());
-      CHECK(tokenizer.decode(ids, false) == record.at("decode_fast").get<std::string>());
-      CHECK(tokenizer.decode(ids, true, false) == record.at("decode_skip_noclean_fast").get<std::string>());
-      ++decodes;
-    }
-  }
-  CHECK(batches == 3);
-  CHECK(prompts == 3);
-  CHECK(processor_batches == 1);
-  CHECK(decodes == 11);
-}
-
 }  // namespace
 
 // ---- fixtures: the Rust fast tokenizer's output --------------------------------------------
@@ -189,7 +63,7 @@ TEST_CASE("opt.jsonl from tokenizer.json: ids, tokens and decodes equal the fast
   }
   const std::vector<Json> records = read_json_lines(path);
   REQUIRE(records.size() == 299);
-  const Counts matched = check_opt_jsonl(opt_from_tokenizer_json(), records);
+  const FixtureCounts matched = check_fixture_strings(opt_from_tokenizer_json(), records);
   CHECK(matched.records == 299);
   CHECK(matched.ids == 299);
 }
@@ -201,7 +75,7 @@ TEST_CASE("opt.jsonl from vocab.json + merges.txt only: the same ids, tokens and
   }
   const blip::Tokenizer& tokenizer = opt_from_vocab_and_merges();
   CHECK(tokenizer.kind() == "byte-level-bpe");
-  const Counts matched = check_opt_jsonl(tokenizer, read_json_lines(path));
+  const FixtureCounts matched = check_fixture_strings(tokenizer, read_json_lines(path));
   CHECK(matched.ids == 299);
 }
 
@@ -211,8 +85,9 @@ TEST_CASE("opt_extra.jsonl: batch padding, prompts, processor batches and genera
     return;
   }
   const std::vector<Json> records = read_json_lines(path);
-  SUBCASE("tokenizer.json") { check_opt_extra(opt_from_tokenizer_json(), records); }
-  SUBCASE("vocab.json + merges.txt") { check_opt_extra(opt_from_vocab_and_merges(), records); }
+  const ExtraCounts expected{/*batches=*/3, /*prompts=*/3, /*processor_batches=*/1, /*decodes=*/11};
+  SUBCASE("tokenizer.json") { CHECK(check_blip2_extra_records(opt_from_tokenizer_json(), records) == expected); }
+  SUBCASE("vocab.json + merges.txt") { CHECK(check_blip2_extra_records(opt_from_vocab_and_merges(), records) == expected); }
 }
 
 // ---- the tokenizer's own behaviour ------------------------------------------------------------

@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 
 #include "blip/core/error.hpp"
+#include "blip/text/added_vocabulary.hpp"
 #include "blip/text/tokenizer_base.hpp"
 #include "blip/text/unicode.hpp"
 
@@ -55,14 +56,6 @@ struct BertNormalizerOptions {
   bool handle_chinese_chars = true;
   std::optional<bool> strip_accents;  // null: strip exactly when lowercasing (BERT uncased)
   bool lowercase = true;
-};
-
-// One added token (tokenizer.json "added_tokens"). Only the form BERT checkpoints use is
-// supported: matched verbatim in the raw text (normalized=false, no lstrip/rstrip/single_word).
-struct AddedToken {
-  std::string content;
-  std::int64_t id = 0;
-  bool special = true;
 };
 
 struct BertTokenizerOptions {
@@ -102,7 +95,9 @@ inline std::string wordpiece_decoder_cleanup(std::string text) {
 
 class BertTokenizer final : public Tokenizer {
  public:
-  // `vocabulary`: (token, id) pairs of the WordPiece model; `added_tokens` take precedence.
+  // `vocabulary`: (token, id) pairs of the WordPiece model; `added_tokens` take precedence. Only
+  // the form BERT checkpoints use is supported: added tokens matched verbatim in the raw text
+  // (normalized=false, no lstrip/rstrip); the loader refuses the others.
   BertTokenizer(const std::vector<std::pair<std::string, std::int64_t>>& vocabulary,
                 std::vector<AddedToken> added_tokens, BertTokenizerOptions options)
       : options_(std::move(options)), added_tokens_(std::move(added_tokens)) {
@@ -420,19 +415,6 @@ inline void add_missing_special_tokens(const std::vector<std::string>& special_t
   }
 }
 
-inline std::pair<std::string, std::int64_t> parse_template_special_token(const nlohmann::json& special_tokens,
-                                                                         const std::string& name,
-                                                                         const std::string& file) {
-  check(special_tokens.contains(name), file, ": post_processor template names special token '", name,
-        "' that is not in its special_tokens");
-  const nlohmann::json& entry = special_tokens.at(name);
-  const auto ids = entry.at("ids").get<std::vector<std::int64_t>>();
-  const auto tokens = entry.at("tokens").get<std::vector<std::string>>();
-  check(ids.size() == 1 && tokens.size() == 1, file, ": special token '", name,
-        "' of the template must map to exactly one id");
-  return {tokens[0], ids[0]};
-}
-
 }  // namespace bert_detail
 
 // Loads a BERT WordPiece tokenizer from a Hugging Face folder: tokenizer.json when present
@@ -487,19 +469,7 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
       const nlohmann::json& post_processor = root.at("post_processor");
       const std::string post_type = post_processor.is_object() ? post_processor.value("type", "") : "";
       if (post_type == "TemplateProcessing") {
-        SequenceTemplate sequence_template;
-        bool seen_sequence = false;
-        for (const nlohmann::json& piece : post_processor.at("single")) {
-          if (piece.contains("Sequence")) {
-            seen_sequence = true;
-          } else {
-            const auto token = bert_detail::parse_template_special_token(
-                post_processor.at("special_tokens"), piece.at("SpecialToken").at("id").get<std::string>(), file);
-            (seen_sequence ? sequence_template.suffix : sequence_template.prefix).push_back(token);
-          }
-        }
-        check(seen_sequence, file, ": post_processor template has no $A sequence");
-        options.sequence_template = sequence_template;
+        options.sequence_template = parse_template_processing(post_processor, file);
       } else if (post_type == "BertProcessing") {
         const auto cls = post_processor.at("cls"), sep = post_processor.at("sep");
         options.sequence_template = {{{cls.at(0).get<std::string>(), cls.at(1).get<std::int64_t>()}},

@@ -49,6 +49,7 @@
 #include <nlohmann/json.hpp>
 
 #include "blip/core/error.hpp"
+#include "blip/text/added_vocabulary.hpp"
 #include "blip/text/tokenizer_base.hpp"
 #include "blip/text/unicode.hpp"
 
@@ -56,15 +57,8 @@ namespace blip {
 
 // One added token (tokenizer.json "added_tokens", or tokenizer_config.json
 // "added_tokens_decoder"), with the flags Rust's AddedVocabulary honours. single_word is refused
-// at load: it needs Rust's char::is_alphanumeric, which we do not tabulate.
-struct ByteLevelBpeAddedToken {
-  std::string content;
-  std::int64_t id = 0;
-  bool special = true;
-  bool lstrip = false;
-  bool rstrip = false;
-  bool normalized = false;  // without a normalizer this only decides the matching pass (see above)
-};
+// at load: it needs Rust's \w, which we do not tabulate.
+using ByteLevelBpeAddedToken = AddedToken;
 
 struct ByteLevelBpeOptions {
   bool add_prefix_space = false;  // pre_tokenizer ByteLevel "add_prefix_space"
@@ -147,15 +141,6 @@ inline std::vector<std::pair<std::size_t, std::size_t>> split_gpt2_words(std::u3
   return words;
 }
 
-// Reads a whole file; names the file when it cannot.
-inline std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream stream(path, std::ios::binary);
-  check(static_cast<bool>(stream), "cannot open ", path.string());
-  std::ostringstream contents;
-  contents << stream.rdbuf();
-  return contents.str();
-}
-
 }  // namespace bpe_detail
 
 class ByteLevelBpeTokenizer final : public Tokenizer {
@@ -165,7 +150,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   ByteLevelBpeTokenizer(const std::vector<std::pair<std::string, std::int64_t>>& vocabulary,
                         const std::vector<std::pair<std::string, std::string>>& merges,
                         std::vector<ByteLevelBpeAddedToken> added_tokens, ByteLevelBpeOptions options)
-      : options_(std::move(options)), added_tokens_(std::move(added_tokens)) {
+      : options_(std::move(options)) {
     check(!vocabulary.empty(), "ByteLevelBpeTokenizer: empty vocabulary");
     std::int64_t max_id = -1;
     for (const auto& [token, id] : vocabulary) {
@@ -205,14 +190,12 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
       character_bytes_[byte_table[byte]] = static_cast<unsigned char>(byte);
     }
 
-    for (const ByteLevelBpeAddedToken& added : added_tokens_) {
-      check(!added.content.empty(), "ByteLevelBpeTokenizer: empty added token");
-      check(added.id >= 0 && added.id <= std::numeric_limits<std::uint32_t>::max(),
-            "ByteLevelBpeTokenizer: added token '", added.content, "' has id ", added.id, " outside 0..2^32-1");
-      added_by_id_[added.id] = &added - added_tokens_.data();
-      added_by_content_[added.content] = added.id;
+    // No normalizer: the normalized=true tokens are matched against their content too.
+    for (const ByteLevelBpeAddedToken& added : added_tokens) {
+      added_.insert(added);
       size_ = std::max(size_, added.id + 1);
     }
+    added_.build_index();
     if (options_.pad_token) {
       const std::optional<std::int64_t> pad = token_to_id(*options_.pad_token);
       check(pad.has_value(), "ByteLevelBpeTokenizer: pad token '", *options_.pad_token, "' is not in the vocabulary");
@@ -230,18 +213,19 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   Encoding encode_text(std::string_view text) const override {
     Encoding encoding;
     // Invalid UTF-8 becomes U+FFFD first (a Python str is always valid Unicode).
-    const std::u32string code_points = unicode::decode_utf8(text);
+    const std::string valid = unicode::encode_utf8(unicode::decode_utf8(text));
     // Pass 1: the added tokens matched before normalization; pass 2, in the gaps: the others.
-    for (const Piece& outer : split_on_added_tokens(code_points, 0, code_points.size(), /*normalized=*/false)) {
+    for (const AddedVocabulary::Piece& outer : added_.split(valid, /*normalized=*/false)) {
       if (outer.added_id) {
         push_added(*outer.added_id, encoding);
         continue;
       }
-      for (const Piece& inner : split_on_added_tokens(code_points, outer.begin, outer.end, /*normalized=*/true)) {
+      const std::string_view gap = std::string_view(valid).substr(outer.begin, outer.end - outer.begin);
+      for (const AddedVocabulary::Piece& inner : added_.split(gap, /*normalized=*/true)) {
         if (inner.added_id) {
           push_added(*inner.added_id, encoding);
         } else {
-          tokenize_segment(std::u32string_view(code_points).substr(inner.begin, inner.end - inner.begin), encoding);
+          tokenize_segment(unicode::decode_utf8(gap.substr(inner.begin, inner.end - inner.begin)), encoding);
         }
       }
     }
@@ -251,9 +235,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   void apply_template(Encoding& encoding) const override { options_.sequence_template.apply(encoding); }
 
   std::optional<std::string> id_to_token(std::int64_t id) const override {
-    if (const auto added = added_by_id_.find(id); added != added_by_id_.end()) {
-      return added_tokens_[added->second].content;
-    }
+    if (std::optional<std::string> added = added_.id_to_token(id)) return added;
     if (id >= 0 && id < static_cast<std::int64_t>(has_id_.size()) && has_id_[static_cast<std::size_t>(id)]) {
       return tokens_by_id_[static_cast<std::size_t>(id)];
     }
@@ -262,7 +244,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
 
   std::optional<std::int64_t> token_to_id(std::string_view token) const override {
     const std::string key(token);
-    if (const auto added = added_by_content_.find(key); added != added_by_content_.end()) return added->second;
+    if (const auto added = added_.token_to_id(key)) return added;
     if (const auto found = vocabulary_.find(key); found != vocabulary_.end()) return found->second;
     return std::nullopt;
   }
@@ -274,18 +256,8 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
     return *pad_id_;
   }
   std::int64_t size() const override { return size_; }
-  std::vector<std::int64_t> special_token_ids() const override {
-    std::vector<std::int64_t> ids;
-    for (const ByteLevelBpeAddedToken& added : added_tokens_) {
-      if (added.special) ids.push_back(added.id);
-    }
-    std::sort(ids.begin(), ids.end());
-    return ids;
-  }
-  bool is_special_token_id(std::int64_t id) const override {
-    const auto added = added_by_id_.find(id);
-    return added != added_by_id_.end() && added_tokens_[added->second].special;
-  }
+  std::vector<std::int64_t> special_token_ids() const override { return added_.special_ids(); }
+  bool is_special_token_id(std::int64_t id) const override { return added_.is_special_id(id); }
   std::size_t num_special_tokens_to_add() const override {
     return options_.sequence_template.size();
   }
@@ -366,58 +338,13 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   }
 
  private:
-  struct Piece {
-    std::size_t begin = 0, end = 0;
-    std::optional<std::int64_t> added_id;
-  };
-
   static std::uint64_t pair_key(std::int64_t left, std::int64_t right) {
     return (static_cast<std::uint64_t>(left) << 32) | static_cast<std::uint64_t>(right);
   }
 
   void push_added(std::int64_t id, Encoding& encoding) const {
     encoding.ids.push_back(id);
-    encoding.tokens.push_back(added_tokens_[added_by_id_.at(id)].content);
-  }
-
-  // Rust AddedVocabulary::find_matches over text[begin, end), for the added tokens whose
-  // `normalized` flag is `normalized`: leftmost-longest matches (aho-corasick
-  // MatchKind::LeftmostLongest), widened by lstrip/rstrip, and the gaps between them.
-  std::vector<Piece> split_on_added_tokens(const std::u32string& text, std::size_t begin, std::size_t end,
-                                           bool normalized) const {
-    std::vector<Piece> pieces;
-    std::size_t offset = begin, search = begin;
-    while (search < end) {
-      const ByteLevelBpeAddedToken* best = nullptr;
-      std::size_t best_length = 0, match_start = search;
-      for (; match_start < end && best == nullptr; ++match_start) {
-        for (const ByteLevelBpeAddedToken& added : added_tokens_) {
-          if (added.normalized != normalized) continue;
-          const std::u32string& content = added_code_points_[&added - added_tokens_.data()];
-          if (content.size() > best_length && content.size() <= end - match_start &&
-              text.compare(match_start, content.size(), content) == 0) {
-            best = &added;
-            best_length = content.size();
-          }
-        }
-        if (best != nullptr) break;
-      }
-      if (best == nullptr) break;
-      std::size_t start = match_start, stop = match_start + best_length;
-      if (best->lstrip) {
-        // Back over the whitespace before the match, but not into the previous match.
-        while (start > offset && unicode::is_white_space(text[start - 1])) --start;
-      }
-      if (best->rstrip) {
-        while (stop < end && unicode::is_white_space(text[stop])) ++stop;
-      }
-      if (offset < start) pieces.push_back({offset, start, std::nullopt});
-      pieces.push_back({start, stop, best->id});
-      offset = stop;
-      search = stop;
-    }
-    if (offset < end) pieces.push_back({offset, end, std::nullopt});
-    return pieces;
+    encoding.tokens.push_back(*added_.id_to_token(id));
   }
 
   void tokenize_segment(std::u32string_view segment, Encoding& encoding) const {
@@ -447,39 +374,23 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   }
 
   ByteLevelBpeOptions options_;
-  std::vector<ByteLevelBpeAddedToken> added_tokens_;
-  std::vector<std::u32string> added_code_points_ = make_added_code_points();
+  AddedVocabulary added_;
   std::unordered_map<std::string, std::int64_t> vocabulary_;
   std::vector<std::string> tokens_by_id_;
   std::vector<bool> has_id_;
   std::unordered_map<std::uint64_t, std::pair<std::int64_t, std::int64_t>> merges_;  // pair -> (rank, merged id)
   std::array<std::string, 256> byte_characters_;
   std::unordered_map<char32_t, unsigned char> character_bytes_;
-  std::unordered_map<std::int64_t, std::size_t> added_by_id_;  // id -> index in added_tokens_
-  std::unordered_map<std::string, std::int64_t> added_by_content_;
   std::optional<std::int64_t> pad_id_;
   std::int64_t size_ = 0;
-
-  std::vector<std::u32string> make_added_code_points() const {
-    std::vector<std::u32string> code_points;
-    for (const ByteLevelBpeAddedToken& added : added_tokens_) code_points.push_back(unicode::decode_utf8(added.content));
-    return code_points;
-  }
 };
 
 namespace bpe_detail {
 
 // One added-token entry of tokenizer.json / tokenizer_config.json, with HF's defaults.
 inline ByteLevelBpeAddedToken parse_added_token(const nlohmann::json& entry, std::int64_t id, const std::string& file) {
-  ByteLevelBpeAddedToken added;
-  added.content = entry.at("content").get<std::string>();
+  AddedToken added = added_token_from_json(entry, file);
   added.id = id;
-  added.special = entry.value("special", false);
-  added.lstrip = entry.value("lstrip", false);
-  added.rstrip = entry.value("rstrip", false);
-  added.normalized = entry.value("normalized", !added.special);
-  check(!entry.value("single_word", false), file, ": added token '", added.content,
-        "' uses single_word, which is not supported");
   return added;
 }
 
@@ -492,35 +403,11 @@ inline std::optional<std::string> special_token_content(const nlohmann::json& ob
   return value.at("content").get<std::string>();
 }
 
-// The template of a TemplateProcessing post-processor ("single"), into prefix and suffix.
-inline void parse_template(const nlohmann::json& post_processor, ByteLevelBpeOptions& options, const std::string& file) {
-  bool seen_sequence = false;
-  for (const nlohmann::json& piece : post_processor.at("single")) {
-    if (piece.contains("Sequence")) {
-      check(!seen_sequence, file, ": post_processor template has two sequences in \"single\"");
-      seen_sequence = true;
-      continue;
-    }
-    const std::string name = piece.at("SpecialToken").at("id").get<std::string>();
-    const nlohmann::json& special_tokens = post_processor.at("special_tokens");
-    check(special_tokens.contains(name), file, ": post_processor template names special token '", name,
-          "' that is not in its special_tokens");
-    const auto ids = special_tokens.at(name).at("ids").get<std::vector<std::int64_t>>();
-    const auto tokens = special_tokens.at(name).at("tokens").get<std::vector<std::string>>();
-    check(ids.size() == tokens.size(), file, ": special token '", name, "' has ", ids.size(), " ids but ",
-          tokens.size(), " tokens");
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      (seen_sequence ? options.sequence_template.suffix : options.sequence_template.prefix).emplace_back(tokens[i], ids[i]);
-    }
-  }
-  check(seen_sequence, file, ": post_processor template has no $A sequence");
-}
-
 // merges.txt the way transformers' GPT2Tokenizer reads it: split on '\n', drop the first line
 // (the "#version" header) and the last (empty after the final newline; NOTE a file without a
 // final newline loses its last merge in HF too), and split each line on whitespace.
 inline std::vector<std::pair<std::string, std::string>> read_merges_txt(const std::filesystem::path& path) {
-  const std::string contents = read_text_file(path);
+  const std::string contents = text_detail::read_file_bytes(path);
   std::vector<std::string> lines;
   std::size_t start = 0;
   for (std::size_t newline = contents.find('\n'); newline != std::string::npos; newline = contents.find('\n', start)) {
@@ -620,12 +507,12 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
       const nlohmann::json& post_processor = root.at("post_processor");
       const std::string post_type = post_processor.is_object() ? post_processor.value("type", "") : "";
       if (post_type == "TemplateProcessing") {
-        bpe_detail::parse_template(post_processor, options, file);
+        options.sequence_template = parse_template_processing(post_processor, file);
       } else if (post_type == "Sequence") {
         for (const nlohmann::json& processor : post_processor.at("processors")) {
           const std::string type = processor.value("type", "");
           if (type == "TemplateProcessing") {
-            bpe_detail::parse_template(processor, options, file);
+            options.sequence_template = parse_template_processing(processor, file);
           } else {
             check(type == "ByteLevel", file, ": post_processor '", type, "' in a Sequence is not supported");
           }

@@ -6,7 +6,8 @@
 //
 // The kind is detected the way transformers' AutoTokenizer ends up choosing: tokenizer.json's
 // model type when the file exists (WordPiece = BERT, BPE = OPT/GPT-2, Unigram = T5), else
-// tokenizer_config.json's tokenizer_class, else a lone vocab.txt (BERT) or vocab.json + merges.txt (GPT-2).
+// tokenizer_config.json's tokenizer_class, else a lone vocab.txt (BERT), vocab.json + merges.txt
+// (GPT-2) or spiece.model (T5).
 #pragma once
 
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include "blip/text/bert_tokenizer.hpp"
 #include "blip/text/byte_level_bpe_tokenizer.hpp"
 #include "blip/text/tokenizer_base.hpp"
+#include "blip/text/unigram_tokenizer.hpp"
 
 namespace blip {
 
@@ -38,10 +40,6 @@ inline std::string tokenizer_json_model_type(const std::filesystem::path& path) 
   fail(path.string(), ": cannot tell the tokenizer model type");
 }
 
-[[noreturn]] inline void not_supported_yet(const std::string& what, const std::string& directory) {
-  fail("load_tokenizer: ", what, " tokenizers are not supported yet (folder ", directory,
-       "); only BERT WordPiece (BLIP) and byte-level BPE (OPT / GPT-2) are implemented");
-}
 }  // namespace tokenizer_detail
 
 inline std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory) {
@@ -54,7 +52,7 @@ inline std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory) {
     const std::string type = tokenizer_detail::tokenizer_json_model_type(tokenizer_json);
     if (type == "WordPiece") return load_bert_tokenizer(directory);
     if (type == "BPE") return load_byte_level_bpe_tokenizer(directory);
-    if (type == "Unigram") tokenizer_detail::not_supported_yet("Unigram (T5)", directory);
+    if (type == "Unigram") return load_unigram_tokenizer(directory);
     fail("load_tokenizer: ", tokenizer_json.string(), ": unknown model type '", type, "'");
   }
   if (fs::exists(config_json)) {
@@ -65,15 +63,18 @@ inline std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory) {
             : "";
     if (tokenizer_class == "BertTokenizer" || tokenizer_class == "BertTokenizerFast") return load_bert_tokenizer(directory);
     if (tokenizer_class.rfind("GPT2Tokenizer", 0) == 0) return load_byte_level_bpe_tokenizer(directory);
-    if (tokenizer_class.rfind("T5Tokenizer", 0) == 0) tokenizer_detail::not_supported_yet("Unigram (T5)", directory);
-    if (!tokenizer_class.empty() && !fs::exists(folder / "vocab.txt")) {
+    if (tokenizer_class.rfind("T5Tokenizer", 0) == 0) return load_unigram_tokenizer(directory);
+    if (!tokenizer_class.empty() && !fs::exists(folder / "vocab.txt") && !fs::exists(folder / "spiece.model")) {
       fail("load_tokenizer: ", config_json.string(), ": tokenizer_class '", tokenizer_class, "' is not supported");
     }
   }
   if (fs::exists(folder / "vocab.txt")) return load_bert_tokenizer(directory);
   // A bare GPT-2 folder (vocab.json + merges.txt, nothing else): GPT2Tokenizer's defaults.
   if (fs::exists(folder / "vocab.json") && fs::exists(folder / "merges.txt")) return load_byte_level_bpe_tokenizer(directory);
-  fail("load_tokenizer: ", directory, " has no tokenizer.json, tokenizer_config.json, vocab.txt or vocab.json + merges.txt");
+  // A bare SentencePiece model: T5Tokenizer's defaults.
+  if (fs::exists(folder / "spiece.model")) return load_unigram_tokenizer(directory);
+  fail("load_tokenizer: ", directory,
+       " has no tokenizer.json, tokenizer_config.json, vocab.txt, vocab.json + merges.txt or spiece.model");
 }
 
 }  // namespace blip

@@ -23,6 +23,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -51,6 +52,16 @@ inline void replace_all(std::string& text, std::string_view from, std::string_vi
 
 // The tokenizer files are read like every other JSON file (blip/io/json_file.hpp).
 using ::blip::read_json_file;
+
+// The bytes of a whole file (merges.txt, spiece.model); names the file when it cannot be read.
+inline std::string read_file_bytes(const std::filesystem::path& path) {
+  std::ifstream stream(path, std::ios::binary);
+  check(static_cast<bool>(stream), "cannot open ", path.string(),
+        std::filesystem::exists(path) ? " (exists but is not readable)" : " (no such file)");
+  std::ostringstream contents;
+  contents << stream.rdbuf();
+  return contents.str();
+}
 }  // namespace text_detail
 
 // transformers' PreTrainedTokenizerBase.clean_up_tokenization, which decode() applies to the
@@ -95,6 +106,33 @@ struct SequenceTemplate {
     encoding = std::move(result);
   }
 };
+
+// tokenizer.json's TemplateProcessing post-processor: its "single" template split into the tokens
+// before and after $A (each special token may stand for several ids).
+inline SequenceTemplate parse_template_processing(const nlohmann::json& post_processor, const std::string& file) {
+  SequenceTemplate sequence_template;
+  bool seen_sequence = false;
+  for (const nlohmann::json& piece : post_processor.at("single")) {
+    if (piece.contains("Sequence")) {
+      check(!seen_sequence, file, ": post_processor template has two sequences in \"single\"");
+      seen_sequence = true;
+      continue;
+    }
+    const std::string name = piece.at("SpecialToken").at("id").get<std::string>();
+    const nlohmann::json& special_tokens = post_processor.at("special_tokens");
+    check(special_tokens.contains(name), file, ": post_processor template names special token '", name,
+          "' that is not in its special_tokens");
+    const auto ids = special_tokens.at(name).at("ids").get<std::vector<std::int64_t>>();
+    const auto tokens = special_tokens.at(name).at("tokens").get<std::vector<std::string>>();
+    check(ids.size() == tokens.size(), file, ": special token '", name, "' has ", ids.size(), " ids but ",
+          tokens.size(), " tokens");
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      (seen_sequence ? sequence_template.suffix : sequence_template.prefix).emplace_back(tokens[i], ids[i]);
+    }
+  }
+  check(seen_sequence, file, ": post_processor template has no $A sequence");
+  return sequence_template;
+}
 
 class Tokenizer {
  public:
