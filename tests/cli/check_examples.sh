@@ -92,6 +92,18 @@ PY
     "$bin/blip_chat" "$fixtures/blip_vqa" "${images[0]}" --tokenizer "$tokenizer" < /dev/null > /dev/null 2> "$work/err" \
       && fail "blip_chat accepted a BLIP folder"
     grep -q "BLIP-2" "$work/err" || fail "blip_chat on a BLIP folder: no clear message"
+    # Flan-T5 folders through the same programs.
+    t5="$assets/tokenizers/blip2-flan-t5-xl"
+    need "$fixtures/blip2_t5" "$t5"
+    "$bin/blip_caption" "$fixtures/blip2_t5" "${images[@]}" --tokenizer "$t5" --beams 2 --max-new-tokens 6 \
+      > "$work/out" 2> "$work/err" || { cat "$work/err"; fail "blip_caption on blip2_t5"; }
+    [ "$(wc -l < "$work/out")" -eq ${#images[@]} ] || fail "blip2_t5: expected ${#images[@]} caption lines"
+    "$bin/blip_vqa" "$fixtures/blip2_t5" "${images[0]}" "what is in the picture?" --tokenizer "$t5" --json \
+      > "$work/out" 2>/dev/null || fail "blip_vqa on BLIP-2 Flan-T5"
+    python3 -c "import json; r=json.load(open('$work/out')); assert isinstance(r['answer'], str)" || fail "bad JSON"
+    printf 'what is this?\nwhy?\n' | "$bin/blip_chat" "$fixtures/blip2_t5" "${images[0]}" --tokenizer "$t5" \
+      --max-new-tokens 4 > "$work/out" 2> "$work/err" || { cat "$work/err"; fail "blip_chat on BLIP-2 Flan-T5"; }
+    [ "$(wc -l < "$work/out")" -eq 2 ] || fail "blip_chat on BLIP-2 Flan-T5: expected 2 answer lines"
     "$bin/blip_match" "$fixtures/blip2_itm" --image "${images[0]}" --image "${images[1]}" --text "a dog" \
       --text "a rocket" --tokenizer "$tokenizer" --json > "$work/out" 2>/dev/null || fail "blip_match on BLIP-2"
     [ "$(wc -l < "$work/out")" -eq 4 ] || fail "blip_match on BLIP-2: expected 4 rows"

@@ -1,6 +1,7 @@
 // The task classes on BLIP-2 folders (the tiny fixture models with the real
-// OPT and BERT tokenizers): the family is picked from config.json, prompts are
-// built as Blip2Processor does (image tokens first, left padding), batches
+// OPT, Flan-T5 and BERT tokenizers): the family is picked from config.json,
+// prompts are built as Blip2Processor does (image tokens first; left padding
+// for OPT, right padding and a final </s> for T5), batches
 // agree with single images, a conversation carries its history, and the
 // matcher's table agrees with the model-level ITM / ITC the fixture test
 // checks against Hugging Face.
@@ -161,4 +162,68 @@ TEST_CASE("ImageTextMatcher on BLIP-2: the table holds the model's ITM and ITC f
       CHECK(table.similarity.at(i, t) == doctest::Approx(itc.similarity.at(0, 0)).epsilon(1e-4));
     }
   }
+}
+
+TEST_CASE("Captioner and VisualQA on BLIP-2 Flan-T5: [0] + new tokens, right-padded prompts ending in </s>") {
+  if (!have_inputs("blip2_t5") ||
+      !blip::test::have_or_skip(blip::test::asset("tokenizers/blip2-flan-t5-xl"), "Flan-T5 tokenizer"))
+    return;
+  const blip::Captioner captioner =
+      blip::Captioner::load(blip::test::fixture("blip2_t5"), with_tokenizer("blip2-flan-t5-xl"));
+  CHECK(captioner.is_blip2());
+  CHECK(captioner.blip2_model().is_encoder_decoder());
+
+  // Blip2Processor for T5: tokens + </s>, right-padded with 0 (legacy config: no image tokens).
+  const blip::BatchEncoding prompts = blip::encode_blip2_prompts(captioner.folder(), {"a photo of", "hi", ""});
+  const std::int64_t length = prompts.input_ids.dim(1);
+  CHECK(prompts.input_ids.at(0, length - 1) == 1);  // "a photo of</s>" is the longest
+  CHECK(prompts.input_ids.at(1, 1) == 1);           // "hi</s>" then padding
+  CHECK(prompts.input_ids.at(1, length - 1) == 0);
+  CHECK(prompts.attention_mask.at(1, length - 1) == 0);
+  CHECK(prompts.input_ids.at(2, 0) == 1);  // "" is a lone </s>, HF generate's own default
+  CHECK(prompts.attention_mask.at(2, 1) == 0);
+
+  blip::CaptionOptions options = captioner.default_options();
+  options.generation.max_new_tokens = 6;
+  options.generation.num_beams = 3;
+  options.generation.num_return_sequences = 2;
+  const std::vector<blip::Image> images = photos();
+  for (const std::string prompt : {"", "a photo of"}) {
+    options.prompt = prompt;
+    const auto batch = captioner.caption(images, options);
+    REQUIRE(batch.size() == images.size());
+    for (std::size_t index = 0; index < images.size(); ++index) {
+      const auto alone = captioner.caption(std::vector<blip::Image>{images[index]}, options);
+      for (std::size_t rank = 0; rank < 2; ++rank) {
+        CHECK(batch[index][rank].token_ids == alone[0][rank].token_ids);
+        CHECK(batch[index][rank].score == doctest::Approx(alone[0][rank].score).epsilon(1e-5));
+      }
+      CHECK(batch[index][0].token_ids.front() == 0);  // the decoder start heads every row
+      CHECK(batch[index][0].token_ids.size() <= 7);
+    }
+  }
+  // No prompt through the task = HF generate without input_ids ([[bos]] = [[1]]).
+  options.prompt = "";
+  options.generation.num_return_sequences = 1;
+  const auto from_task = captioner.caption(std::vector<blip::Image>{images[0]}, options);
+  const blip::Blip2ForConditionalGeneration& model = captioner.blip2_model();
+  const blip::Tensor<float> pixels = blip::make_pixel_values({images[0]}, captioner.folder().image_processor);
+  const blip::Blip2ImageQueries queries = model.image_queries(model.vision_model.forward(pixels));
+  blip::Blip2GenerationSession session = model.generation_session(queries, {}, {});
+  const blip::generation::GenerationOutput output = blip::generation::generate_session(session, options.generation);
+  const std::vector<std::int64_t> expected(output.sequences.data(), output.sequences.data() + output.sequences.numel());
+  CHECK(from_task[0][0].token_ids == expected);
+
+  // VQA and a conversation run the same way on the encoder-decoder model.
+  const blip::VisualQA vqa = blip::VisualQA::load(blip::test::fixture("blip2_t5"), with_tokenizer("blip2-flan-t5-xl"));
+  blip::generation::GenerationOptions answer_options = vqa.default_options();
+  answer_options.max_new_tokens = 4;
+  const auto answers = vqa.answer(images, {"what is this?", "is it a rocket?"}, answer_options);
+  CHECK(answers[1][0].text == vqa.answer(images[1], "is it a rocket?", answer_options));
+  blip::Conversation chat = vqa.conversation(images[0]);
+  chat.options() = answer_options;
+  const std::string first = chat.ask("what is this?");
+  CHECK(first == vqa.answer(images[0], "what is this?", answer_options));
+  chat.ask("why?");
+  CHECK(chat.turns().size() == 2);
 }
