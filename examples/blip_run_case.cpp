@@ -10,8 +10,10 @@
 #include <string>
 
 #include "blip/io/image.hpp"
+#include "blip/io/output_file.hpp"
 #include "blip/io/safetensors.hpp"
 #include "parity/case_runner.hpp"
+#include "support/program.hpp"
 
 namespace {
 
@@ -24,7 +26,19 @@ const char* const kUsage =
     "blip_itm, blip2_opt, blip2_opt_imgtok, blip2_t5, blip2_itm) and writes them to OUT.safetensors\n"
     "under the same names and dtypes.\n"
     "The second form writes the pixel_values [1,3,S,S] blipcpp's image pipeline makes for IMAGE\n"
-    "(EXIF orientation, RGB conversion, Pillow bicubic resize to SxS, rescale, CLIP normalization).\n";
+    "(EXIF orientation, RGB conversion, Pillow bicubic resize to SxS, rescale, CLIP normalization).\n"
+    "A regular OUT file is replaced only once the new one is complete (written beside it, then renamed);\n"
+    "a symbolic link, FIFO or character device (/dev/stdout) is written through; a directory is refused.\n";
+
+// Writes the file through blip/io/output_file.hpp's rules: write-then-rename only
+// for a regular file (or none), never over a FIFO, link or device node.
+void write_output(const blip::SafetensorsWriter& writer, const std::string& path) {
+  if (blip::output_kind(path) == blip::OutputKind::Replace) {
+    writer.write(path);
+  } else {
+    blip::write_through(path, writer.serialize());
+  }
+}
 
 int run_case(const std::string& case_dir, const std::string& output_path) {
   const auto started = std::chrono::steady_clock::now();
@@ -40,7 +54,7 @@ int run_case(const std::string& case_dir, const std::string& output_path) {
     }
   }
   writer.set_metadata("kind", runner.kind());
-  writer.write(output_path);
+  write_output(writer, output_path);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::fprintf(stderr, "%s: %zu outputs of kind %s written to %s in %.2f s\n", case_dir.c_str(),
                outputs.names.size(), runner.kind().c_str(), output_path.c_str(), seconds);
@@ -55,32 +69,28 @@ int run_preprocess(const std::string& image_path, int size, const std::string& o
   const blip::Tensor<float> pixels = blip::preprocess(image, config);
   blip::SafetensorsWriter writer;
   writer.add<float>("pixel_values", pixels.reshape(blip::Shape{1, 3, size, size}));
-  writer.write(output_path);
+  write_output(writer, output_path);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return blip::examples::run_main("blip_run_case", [&]() {
     if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
       std::fputs(kUsage, stdout);
-      return 0;
+      std::fputs(blip::examples::kExitStatusHelp, stdout);
+      return blip::examples::kExitSuccess;
     }
     if (argc == 6 && std::strcmp(argv[1], "--preprocess") == 0 && std::strcmp(argv[3], "--size") == 0) {
       char* end = nullptr;
       const long size = std::strtol(argv[4], &end, 10);
-      if (*end != '\0' || size <= 0 || size > 8192) {
-        std::fprintf(stderr, "blip_run_case: --size must be a positive integer up to 8192, got '%s'\n", argv[4]);
-        return 2;
-      }
+      if (*end != '\0' || size <= 0 || size > 8192)
+        blip::examples::usage_fail("--size must be a positive integer up to 8192, got '", blip::clip(argv[4]), "'");
       return run_preprocess(argv[2], static_cast<int>(size), argv[5]);
     }
     if (argc == 3 && argv[1][0] != '-') return run_case(argv[1], argv[2]);
     std::fputs(kUsage, stderr);
-    return 2;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "blip_run_case: %s\n", error.what());
-    return 1;
-  }
+    return blip::examples::kExitUsage;
+  });
 }

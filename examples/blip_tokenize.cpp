@@ -3,14 +3,14 @@
 //   echo '{"text": "a picture of"}' | blip_tokenize path/to/blip-image-captioning-base
 //   {"ids":[101,1037,3861,1997,102],"tokens":["[CLS]","a","picture","of","[SEP]"],"decoded":"a picture of"}
 //
-// Exit codes: 0 ok, 1 the tokenizer could not be loaded, 2 bad usage or a bad input line
-// (the message on stderr names the line number).
+// Exit codes: 0 ok, 1 the tokenizer could not be loaded, a bad input line (the message on stderr
+// names the line number), unreadable input or unwritable output, 2 bad usage.
 #include <cstring>
-#include <exception>
 #include <iostream>
 
 #include "blip/text/json_lines.hpp"
 #include "blip/text/tokenizer.hpp"
+#include "support/program.hpp"
 
 namespace {
 void print_usage(std::ostream& stream) {
@@ -23,26 +23,25 @@ void print_usage(std::ostream& stream) {
             "tokenizer.json, vocab.txt (BERT WordPiece, as in BLIP checkpoints), vocab.json +\n"
             "merges.txt (byte-level BPE, as in BLIP-2 OPT and GPT-2 checkpoints) or spiece.model\n"
             "(SentencePiece Unigram, as in BLIP-2 Flan-T5 checkpoints).\n"
-            "Blank lines are skipped. Exit codes: 0 ok, 1 tokenizer not loadable, 2 bad usage or input.\n";
+            "Blank lines are skipped. A line may hold at most 1 MiB (1048576 bytes) and nest JSON at most\n"
+            "128 levels deep; the first bad line ends the run with a message naming it, after the output of\n"
+            "the lines before it.\n"
+         << blip::examples::kExitStatusHelp;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
-    print_usage(std::cout);
-    return 0;
-  }
-  if (argc != 2) {
-    print_usage(std::cerr);
-    return 2;
-  }
-  std::unique_ptr<blip::Tokenizer> tokenizer;
-  try {
-    tokenizer = blip::load_tokenizer(argv[1]);
-  } catch (const std::exception& error) {
-    std::cerr << "blip_tokenize: " << error.what() << "\n";
-    return 1;
-  }
-  std::ios::sync_with_stdio(false);
-  return blip::tokenize_json_lines(std::cin, std::cout, std::cerr, *tokenizer);
+  return blip::examples::run_main("blip_tokenize", [&]() {
+    if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+      print_usage(std::cout);
+      return blip::examples::kExitSuccess;
+    }
+    if (argc != 2 || argv[1][0] == '-') {
+      print_usage(std::cerr);
+      return blip::examples::kExitUsage;
+    }
+    const std::unique_ptr<blip::Tokenizer> tokenizer = blip::load_tokenizer(argv[1]);
+    std::ios::sync_with_stdio(false);
+    return blip::tokenize_json_lines(std::cin, std::cout, std::cerr, *tokenizer);
+  });
 }

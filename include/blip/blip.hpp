@@ -13,11 +13,13 @@
 
 #include "blip/core/dtype.hpp"
 #include "blip/core/error.hpp"
+#include "blip/core/regular_file.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
 #include "blip/generation/generate.hpp"
 #include "blip/io/config.hpp"
 #include "blip/io/image.hpp"
+#include "blip/io/output_file.hpp"
 #include "blip/io/safetensors.hpp"
 #include "blip/io/weight_store.hpp"
 #include "blip/models/blip.hpp"

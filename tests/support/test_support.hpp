@@ -46,6 +46,20 @@ inline std::vector<nlohmann::json> read_json_lines(const std::string& path) {
   return records;
 }
 
+// A fresh, empty scratch directory <test binary dir>/<group>/<name>.
+inline std::filesystem::path scratch_dir(const std::string& group, const std::string& name) {
+  const std::filesystem::path directory = std::filesystem::path(BLIP_TEST_BINARY_DIR) / group / name;
+  std::filesystem::remove_all(directory);
+  std::filesystem::create_directories(directory);
+  return directory;
+}
+
+inline void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream stream(path, std::ios::binary);
+  REQUIRE_MESSAGE(static_cast<bool>(stream), "cannot write ", path.string());
+  stream << text;
+}
+
 // True when `path` exists; otherwise prints a clear skip message and returns
 // false so the test can return early (CTest still shows it as passed; the
 // message says what was skipped and why).

@@ -41,19 +41,8 @@ json read_json(const fs::path& path) {
   return json::parse(stream);
 }
 
-// A fresh scratch directory under the test binary directory.
-fs::path scratch_dir(const std::string& name) {
-  const fs::path directory = fs::path(BLIP_TEST_BINARY_DIR) / "io_config_test_scratch" / name;
-  fs::remove_all(directory);
-  fs::create_directories(directory);
-  return directory;
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream stream(path, std::ios::binary);
-  REQUIRE(static_cast<bool>(stream));
-  stream << text;
-}
+fs::path scratch_dir(const std::string& name) { return blip::test::scratch_dir("io_config_test_scratch", name); }
+using blip::test::write_text;
 
 // A model folder holding `config` (and `generation` unless null).
 fs::path model_dir_with(const std::string& name, const json& config, const json& generation = nullptr) {

@@ -6,9 +6,11 @@
 // that callers need a single catch.
 #pragma once
 
+#include <cstddef>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace blip {
@@ -38,6 +40,21 @@ template <class... Parts>
 template <class... Parts>
 void check(bool condition, Parts&&... parts) {
   if (!condition) fail(std::forward<Parts>(parts)...);
+}
+
+// Input quoted in a message (a string read from a file, a token, a line of
+// text) is cut to this many bytes, so that a 5 MB model_type never becomes a
+// 5 MB message.
+inline constexpr std::size_t kMaxQuotedBytes = 80;
+
+// `text` as a message quotes it: whole when short, else its first
+// kMaxQuotedBytes (never splitting a UTF-8 character) and its full size:
+// "aaaa... (5000000 bytes)". Every message that repeats input goes through it.
+inline std::string clip(std::string_view text, std::size_t max_bytes = kMaxQuotedBytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // back to a character start
+  return std::string(text.substr(0, cut)) + "... (" + std::to_string(text.size()) + " bytes)";
 }
 
 }  // namespace blip

@@ -14,7 +14,9 @@
 //      (truncated JPEG/PNG/BMP/GIF, bad PNG header checksums) are rejected too;
 //      variants where stb_image and Pillow disagree (16-bit BMP, PNM maxval !=
 //      255, unmarked or YCCK 4-channel JPEG) are refused rather than decoded
-//      differently.
+//      differently. Where stb_image itself is lax, the header is checked here
+//      first: it reads missing BMP and PNM pixels as zeros (Pillow: "image
+//      file is truncated"), and reports a top-down BMP's height as negative.
 //   2. PIL.ImageOps.exif_transpose: EXIF Orientation 2..8 applied (exif.hpp).
 //   3. .convert("RGB"): gray -> R = G = B; alpha (LA, RGBA, palette or tRNS
 //      transparency) is DROPPED, with no compositing: fully transparent pixels
@@ -28,7 +30,8 @@
 //      1/std differs in the last bit), then HWC -> CHW.
 //
 // Errors: every failure throws blip::Error naming the file and what is wrong
-// (missing, empty, truncated, not an image, too many pixels, ...).
+// (missing, not a regular file, larger than kMaxImageFileBytes, empty,
+// truncated, not an image, too many pixels, ...).
 #pragma once
 
 #include <stb_image.h>
@@ -47,7 +50,7 @@
 #include <vector>
 
 #include "blip/core/error.hpp"
-#include "blip/core/mapped_file.hpp"
+#include "blip/core/regular_file.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
 #include "blip/io/exif.hpp"
@@ -72,6 +75,9 @@ struct Image {
 // to 2 * 89,478,485 pixels. The default limit here is that same error threshold.
 constexpr std::int64_t kPillowMaxImagePixels = 89'478'485;
 constexpr std::int64_t kDefaultMaxImagePixels = 2 * kPillowMaxImagePixels;
+// The largest image file load_image reads: an uncompressed image at the pixel
+// limit (a 24-bit BMP or a PPM) takes 537 MB.
+constexpr std::uint64_t kMaxImageFileBytes = 1024 * kMebibyte;
 
 // PIL.Image.Transpose operations.
 enum class Transpose { FlipLeftRight, FlipTopBottom, Rotate90, Rotate180, Rotate270, Transpose, Transverse };
@@ -210,7 +216,8 @@ inline DeclaredSize check_bmp(const std::uint8_t* data, std::size_t size, const 
 
 // Binary PGM/PPM: only maxval 255 is accepted. For other maxvals Pillow
 // rescales samples to 0..255 (or opens 16-bit gray as 32-bit integers) while
-// stb_image keeps the raw bytes (or the high byte).
+// stb_image keeps the raw bytes (or the high byte). The samples must all be
+// there: stb_image reads missing ones as zeros, Pillow refuses the file.
 inline DeclaredSize check_pnm(const std::uint8_t* data, std::size_t size, const std::string& name) {
   std::size_t position = 2;
   std::int64_t fields[3] = {0, 0, 0};  // width, height, maxval
@@ -232,6 +239,13 @@ inline DeclaredSize check_pnm(const std::uint8_t* data, std::size_t size, const 
   if (fields[2] != 255)
     fail(name, ": PNM with maxval ", fields[2], " is not supported (only 255: Pillow rescales other ranges, ",
          "stb_image does not)");
+  if (fields[0] >= (1 << 30) || fields[1] >= (1 << 30))
+    fail(name, ": PNM size ", fields[0], "x", fields[1], " is too large");
+  // One whitespace byte ends the header, then width * height samples of 1 (P5) or 3 (P6) bytes.
+  const std::int64_t channels = data[1] == '6' ? 3 : 1;
+  const std::int64_t needed = static_cast<std::int64_t>(position) + 1 + fields[0] * fields[1] * channels;
+  if (needed > static_cast<std::int64_t>(size))
+    fail(name, ": truncated PNM (the pixel data needs ", needed, " bytes, the file has ", size, ")");
   return DeclaredSize{fields[0], fields[1]};
 }
 
@@ -427,8 +441,10 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
   // The pixel limit applies to the declared size before anything is allocated
   // (stb_image refuses some huge headers with only "unknown image type").
   auto check_pixel_limit = [&](std::int64_t width, std::int64_t height) {
-    const std::int64_t pixels = width * height;
-    if (max_pixels > 0 && pixels > max_pixels)
+    // Every declared side is below 2^32, so the product fits 64 unsigned bits.
+    const std::uint64_t pixels = static_cast<std::uint64_t>(std::max<std::int64_t>(width, 0)) *
+                                 static_cast<std::uint64_t>(std::max<std::int64_t>(height, 0));
+    if (max_pixels > 0 && pixels > static_cast<std::uint64_t>(max_pixels))
       fail(name, ": image is ", width, "x", height, " = ", pixels, " pixels, above the limit of ", max_pixels,
            " (a decompression-bomb guard, like Pillow's; pass a larger max_pixels to load it anyway)");
   };
@@ -437,6 +453,9 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(decode_bytes, static_cast<int>(decode_size), &width, &height, &channels))
     fail(name, ": cannot read the image header (stb_image: ", stb_reason(), ")");
+  // stb_image's BMP header reader gives a top-down BMP (negative height) as is;
+  // its decoder flips such rows itself. check_bmp has the size.
+  if (format == Format::Bmp) height = static_cast<int>(declared.height);
   if (width <= 0 || height <= 0) fail(name, ": image has zero size (", width, "x", height, ")");
   check_pixel_limit(width, height);
 
@@ -467,10 +486,11 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
   return image;
 }
 
-// Reads and decodes an image file; see decode_image.
+// Reads and decodes an image file (a regular file of at most
+// kMaxImageFileBytes); see decode_image.
 inline Image load_image(const std::string& path, std::int64_t max_pixels = kDefaultMaxImagePixels) {
-  const auto file = MappedFile::open(path);  // throws "<path>: cannot open (...)"
-  return decode_image(file->data(), file->size(), path, max_pixels);
+  const std::string bytes = read_regular_file(path, kMaxImageFileBytes, "an image file");
+  return decode_image(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), path, max_pixels);
 }
 
 // Pillow's Image.resize((width, height), filter) of an RGB image.
@@ -517,12 +537,12 @@ inline bool json_flag(const nlohmann::json& value, const std::string& key, const
   if (value.is_boolean()) return value.get<bool>();
   if (value.is_null()) return false;
   if (value.is_number()) return value.get<double>() != 0.0;
-  fail(source, ": \"", key, "\" must be true or false, got ", value.dump());
+  fail(source, ": \"", key, "\" must be true or false, got ", clip(value.dump()));
 }
 
 inline int json_positive_int(const nlohmann::json& value, const std::string& key, const std::string& source) {
   if (!value.is_number_integer() || value.get<std::int64_t>() <= 0 || value.get<std::int64_t>() > (1 << 24))
-    fail(source, ": \"", key, "\" must be a positive integer, got ", value.dump());
+    fail(source, ": \"", key, "\" must be a positive integer, got ", clip(value.dump()));
   return static_cast<int>(value.get<std::int64_t>());
 }
 
@@ -534,9 +554,10 @@ inline std::array<float, 3> json_channel_values(const nlohmann::json& value, con
     return result;
   }
   if (!value.is_array() || value.size() != 3)
-    fail(source, ": \"", key, "\" must be a number or a list of 3 numbers (one per RGB channel), got ", value.dump());
+    fail(source, ": \"", key, "\" must be a number or a list of 3 numbers (one per RGB channel), got ",
+         clip(value.dump()));
   for (std::size_t c = 0; c < 3; ++c) {
-    if (!value[c].is_number()) fail(source, ": \"", key, "\"[", c, "] must be a number, got ", value[c].dump());
+    if (!value[c].is_number()) fail(source, ": \"", key, "\"[", c, "] must be a number, got ", clip(value[c].dump()));
     result[c] = static_cast<float>(value[c].get<double>());
   }
   return result;
@@ -561,7 +582,7 @@ inline ImageProcessorConfig parse_image_processor_config(const nlohmann::json& j
     // Other processors (CLIPImageProcessor: shortest-edge resize + center crop, ...)
     // would need a different pipeline; refuse rather than compute wrong pixels.
     if (!it->is_string() || it->get<std::string>() != "BlipImageProcessor")
-      fail(source, ": image_processor_type is ", it->dump(), ", only BlipImageProcessor is supported");
+      fail(source, ": image_processor_type is ", clip(it->dump()), ", only BlipImageProcessor is supported");
   }
   if (auto it = json.find("size"); it != json.end() && !it->is_null()) {
     const nlohmann::json& size = *it;
@@ -575,7 +596,7 @@ inline ImageProcessorConfig parse_image_processor_config(const nlohmann::json& j
       config.width = json_positive_int(size["width"], "size.width", source);
     } else {
       fail(source, ": \"size\" must be an int or {\"height\": H, \"width\": W} for BlipImageProcessor, got ",
-           size.dump());
+           clip(size.dump()));
     }
   }
   if (auto it = json.find("resample"); it != json.end()) {
@@ -584,7 +605,7 @@ inline ImageProcessorConfig parse_image_processor_config(const nlohmann::json& j
     } else if (it->is_number_integer()) {
       config.resample = it->get<int>();
     } else {
-      fail(source, ": \"resample\" must be a PIL filter number, got ", it->dump());
+      fail(source, ": \"resample\" must be a PIL filter number, got ", clip(it->dump()));
     }
   }
   if (auto it = json.find("do_resize"); it != json.end()) config.do_resize = json_flag(*it, "do_resize", source);
@@ -594,7 +615,7 @@ inline ImageProcessorConfig parse_image_processor_config(const nlohmann::json& j
   if (auto it = json.find("do_convert_rgb"); it != json.end())
     config.do_convert_rgb = json_flag(*it, "do_convert_rgb", source);
   if (auto it = json.find("rescale_factor"); it != json.end()) {
-    if (!it->is_number()) fail(source, ": \"rescale_factor\" must be a number, got ", it->dump());
+    if (!it->is_number()) fail(source, ": \"rescale_factor\" must be a number, got ", clip(it->dump()));
     config.rescale_factor = it->get<double>();
   }
   if (auto it = json.find("image_mean"); it != json.end() && !it->is_null())
@@ -619,7 +640,7 @@ inline ImageProcessorConfig load_image_processor_config(const std::string& path)
     file = (fs::path(path) / "preprocessor_config.json").string();
     if (!fs::exists(file, error)) return ImageProcessorConfig{};
   }
-  return parse_image_processor_config(read_json_file(file), file);
+  return parse_image_processor_config(read_config_json_file(file), file);
 }
 
 namespace image_detail {
@@ -688,6 +709,20 @@ inline Tensor<float> preprocess_batch(const std::vector<Image>& images, const Im
   Tensor<float> pixel_values(Shape{static_cast<std::int64_t>(images.size()), 3, config.height, config.width});
   const std::size_t slot = static_cast<std::size_t>(3) * config.height * config.width;
   for (std::size_t i = 0; i < images.size(); ++i) preprocess_into(images[i], config, pixel_values.data() + i * slot);
+  return pixel_values;
+}
+
+// The same batch straight from image files, one at a time: each image is
+// decoded, preprocessed into its slot and dropped before the next is read, so
+// a batch of huge photos holds one at full resolution, never all of them
+// (a 13300 x 13300 PNG is 0.5 GB decoded; its slot is 1.7 MB at 384 x 384).
+inline Tensor<float> load_preprocessed_batch(const std::vector<std::string>& paths, const ImageProcessorConfig& config,
+                                             std::int64_t max_pixels = kDefaultMaxImagePixels) {
+  check(!paths.empty(), "load_preprocessed_batch: no images");
+  Tensor<float> pixel_values(Shape{static_cast<std::int64_t>(paths.size()), 3, config.height, config.width});
+  const std::size_t slot = static_cast<std::size_t>(3) * config.height * config.width;
+  for (std::size_t i = 0; i < paths.size(); ++i)
+    preprocess_into(load_image(paths[i], max_pixels), config, pixel_values.data() + i * slot);
   return pixel_values;
 }
 

@@ -1,39 +1,81 @@
-// blip/io/json_file.hpp: the one way blipcpp reads a JSON file
-// (config.json, generation_config.json, preprocessor_config.json, the
-// tokenizer files).
+// blip/io/json_file.hpp: the one way blipcpp reads JSON: the files of a model
+// folder (config.json, generation_config.json, preprocessor_config.json,
+// processor_config.json, the tokenizer files) and JSON text from elsewhere
+// (blip_tokenize's input lines, evaluation files).
 //
 // Parsing is nlohmann's default, which like Python's json module keeps the
 // last of duplicate keys: these files are read by transformers through
-// `json.load`, and we mirror what it sees. (The safetensors header and its
-// index are deliberately NOT read here: they follow the Rust safetensors
-// reader, which is strict; see io/safetensors.hpp parse_strict_json.)
+// `json.load`, and we mirror what it sees. Two guards come first (see
+// docs/reliability.md):
+//   * depth: nesting deeper than kMaxJsonDepth levels is refused WHILE
+//     parsing, so no recursive walk (dump(), comparison, destruction) ever
+//     meets a 100,000-deep array and overflows the stack;
+//   * size: the file must be a regular file within a size limit
+//     (core/regular_file.hpp), checked before reading.
+// (The safetensors header and its index are deliberately NOT read here: they
+// follow the Rust safetensors reader, which is strict; see io/safetensors.hpp
+// parse_strict_json, which applies the same depth limit.)
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
+#include <string_view>
 
 #include "blip/core/error.hpp"
+#include "blip/core/regular_file.hpp"
 
 namespace blip {
 
-// The parsed contents of `path`. Errors (blip::Error) name the file: "cannot
-// open <path> (no such file)" / "(exists but is not readable)", or
-// "<path>: invalid JSON: <nlohmann's reason, with line and column>".
-inline nlohmann::json read_json_file(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  std::ifstream stream(path, std::ios::binary);
-  check(static_cast<bool>(stream), "cannot open ", name,
-        std::filesystem::exists(path) ? " (exists but is not readable)" : " (no such file)");
-  std::ostringstream text;
-  text << stream.rdbuf();
+// The deepest JSON nesting accepted: serde_json's recursion limit, which the
+// Rust tokenizers and safetensors readers apply. Real files need at most 5.
+inline constexpr int kMaxJsonDepth = 128;
+
+// The largest model-folder configuration file read (config.json,
+// generation_config.json, preprocessor_config.json, processor_config.json,
+// tokenizer_config.json, special_tokens_map.json, added_tokens.json). Real
+// ones are a few kB.
+inline constexpr std::uint64_t kMaxConfigFileBytes = 16 * kMebibyte;
+// The largest tokenizer file read (tokenizer.json, vocab.txt, vocab.json,
+// merges.txt, spiece.model). Real ones are at most a few tens of MB.
+inline constexpr std::uint64_t kMaxTokenizerFileBytes = 128 * kMebibyte;
+// The default for any other JSON file (e.g. evaluation annotations, ~300 MB
+// for VQA v2's training set).
+inline constexpr std::uint64_t kMaxJsonFileBytes = 1024 * kMebibyte;
+
+// Parses JSON text. Errors (blip::Error) start with `source`:
+// "<source>: invalid JSON: <nlohmann's reason, with the byte position>" or
+// "<source>: JSON nested deeper than 128 levels".
+inline nlohmann::json parse_json_text(std::string_view text, const std::string& source) {
+  using Event = nlohmann::json::parse_event_t;
+  // nlohmann's parser is iterative; its callback sees the depth of every
+  // container it opens (0 for the top level) before building it.
+  const nlohmann::json::parser_callback_t limit_depth = [&source](int depth, Event event, nlohmann::json&) {
+    if ((event == Event::object_start || event == Event::array_start) && depth >= kMaxJsonDepth)
+      fail(source, ": JSON nested deeper than ", kMaxJsonDepth, " levels");
+    return true;
+  };
   try {
-    return nlohmann::json::parse(text.str());
+    return nlohmann::json::parse(text.begin(), text.end(), limit_depth);
   } catch (const nlohmann::json::exception& error) {
-    fail(name, ": invalid JSON: ", error.what());
+    fail(source, ": invalid JSON: ", error.what());
   }
+}
+
+// The parsed contents of the regular file `path`, at most `max_bytes` long.
+// Errors (blip::Error) name the file: "cannot open <path> (no such file)" /
+// "(exists but is not readable)", "<path>: is a directory, expected a regular
+// file", "<path>: N bytes, above the 16 MiB limit for a JSON file", and the
+// parse errors of parse_json_text.
+inline nlohmann::json read_json_file(const std::filesystem::path& path, std::uint64_t max_bytes = kMaxJsonFileBytes) {
+  const std::string name = path.string();
+  return parse_json_text(read_regular_file(name, max_bytes, "a JSON file"), name);
+}
+
+// A model folder's configuration file (kMaxConfigFileBytes).
+inline nlohmann::json read_config_json_file(const std::filesystem::path& path) {
+  return read_json_file(path, kMaxConfigFileBytes);
 }
 
 }  // namespace blip

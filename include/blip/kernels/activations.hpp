@@ -63,7 +63,7 @@ inline Activation parse_activation(const std::string& hf_name) {
   if (hf_name == "gelu_new" || hf_name == "gelu_pytorch_tanh" || hf_name == "gelu_fast") return Activation::GeluTanh;
   if (hf_name == "relu") return Activation::Relu;
   if (hf_name == "quick_gelu") return Activation::QuickGelu;
-  fail("unsupported activation function \"", hf_name,
+  fail("unsupported activation function \"", clip(hf_name),
        "\" (supported: gelu, gelu_python, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, quick_gelu)");
 }
 

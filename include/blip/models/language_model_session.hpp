@@ -9,6 +9,10 @@
 //            as HF's expansion of the inputs by num_beams would give, and the
 //            last position's logits are every row's first logits
 //            (HF: logits[:, -1, :], the LAST column even when it is padding).
+//            These first logits must be finite: NaN or Inf there means NaN or
+//            Inf weights (or an overflow), and any text generated from them
+//            would be garbage (greedy search picks no token and the caption
+//            comes out empty), so start() fails with an error saying so.
 //   step:    one token per row, appended to the caches; last-position logits.
 //   reorder: beam search moved rows: caches and masks follow (HF _reorder_cache).
 //
@@ -35,6 +39,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -134,6 +139,7 @@ class LanguageModelSession {
                   sizeof(float) * static_cast<std::size_t>(width));
     Tensor<float> entry_logits(Shape{batch, vocab});
     model_.logits(last.data(), batch, scratch.data(), entry_logits.data());
+    check_finite_logits(entry_logits);
 
     // Every row of an entry continues from it.
     model_.allocate(state_, rows_, 1, length + max_new_tokens);
@@ -175,6 +181,18 @@ class LanguageModelSession {
   }
 
  private:
+  // NaN / Inf in the first logits: say so rather than generate garbage.
+  static void check_finite_logits(const Tensor<float>& logits) {
+    const std::int64_t vocab = logits.dim(1);
+    for (std::int64_t i = 0; i < logits.numel(); ++i) {
+      const float value = logits.data()[i];
+      if (std::isfinite(value)) continue;
+      fail("the language model's first logits hold ", value, " (batch entry ", i / vocab, ", token ", i % vocab,
+           "): the checkpoint's weights contain NaN or Inf values, or a layer overflowed; no text can be "
+           "generated from them");
+    }
+  }
+
   LanguageModel model_;
   DecoderPrompt prompt_;
   SearchConventions conventions_;

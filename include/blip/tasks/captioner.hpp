@@ -30,20 +30,9 @@ struct CaptionOptions {
   // Conditional captioning: the caption continues this text and starts with it
   // (HF: processor(image, prompt) then generate). Empty: unconditional.
   std::string prompt;
-  generation::GenerationOptions generation;  // Captioner::default_options() gives generation_config.json's
+  // Captioner::default_options() gives HF's defaults for the folder (task_generation_defaults).
+  generation::GenerationOptions generation;
 };
-
-// BLIP-2 task defaults when the generation config sets no max_new_tokens: HF's
-// default max_length = 20 counts the 32 query embeddings on the image-token
-// path (where this HF version then refuses to generate), so the tasks ask for
-// this many new tokens instead.
-inline constexpr std::int64_t kBlip2DefaultMaxNewTokens = 30;
-
-inline generation::GenerationOptions task_generation_defaults(const BlipModelFolder& folder) {
-  generation::GenerationOptions options = folder.default_generation_options();
-  if (is_blip2(folder) && options.max_new_tokens <= 0) options.max_new_tokens = kBlip2DefaultMaxNewTokens;
-  return options;
-}
 
 // HF's BLIP-2 examples print decode(...).strip(): OPT text starts with a space.
 inline std::string strip_spaces(const std::string& text) {
@@ -80,16 +69,22 @@ class Captioner {
   // Captions for a batch of images: result[i] holds num_return_sequences
   // captions of image i, best first.
   std::vector<std::vector<Caption>> caption(const std::vector<Image>& images, const CaptionOptions& options) const {
-    const Tensor<float> pixels = make_pixel_values(images, folder_.image_processor);
+    return caption(make_pixel_values(images, folder_.image_processor), options);
+  }
+
+  // The same from pixel_values [B, 3, H, W] made with folder().image_processor,
+  // e.g. by load_preprocessed_batch, which never holds more than one decoded image.
+  std::vector<std::vector<Caption>> caption(const Tensor<float>& pixels, const CaptionOptions& options) const {
+    const auto image_count = static_cast<std::size_t>(pixels.dim(0));
     if (blip2_model_) {
       // Blip2Processor(images, prompt) then generate: the prompt (or "" = just
       // [</s>]) follows the image queries.
       const ImageEmbeddings embeddings = blip2_model_->vision_model.forward(pixels);
       const Blip2ImageQueries queries = blip2_model_->image_queries(embeddings);
-      const BatchEncoding prompts = encode_blip2_prompts(folder_, std::vector<std::string>(images.size(), options.prompt));
+      const BatchEncoding prompts = encode_blip2_prompts(folder_, std::vector<std::string>(image_count, options.prompt));
       Blip2GenerationSession session = blip2_model_->generation_session(queries, prompts.input_ids, prompts.attention_mask);
       const generation::GenerationOutput output = generation::generate_session(session, options.generation);
-      return group_by_image(output, images.size(), *folder_.tokenizer, true);
+      return group_by_image(output, image_count, *folder_.tokenizer, true);
     }
     const ImageEmbeddings embeddings = model_->vision_model.forward(pixels);
     Tensor<std::int64_t> prompt_ids, prompt_mask;
@@ -98,14 +93,14 @@ class Captioner {
       // [CLS] for [DEC] and drops the [SEP].
       const Encoding encoding = folder_.tokenizer->encode(options.prompt, true);
       const std::int64_t length = static_cast<std::int64_t>(encoding.ids.size());
-      prompt_ids = Tensor<std::int64_t>(Shape{static_cast<std::int64_t>(images.size()), length});
+      prompt_ids = Tensor<std::int64_t>(Shape{static_cast<std::int64_t>(image_count), length});
       for (std::int64_t row = 0; row < prompt_ids.dim(0); ++row) {
         std::copy(encoding.ids.begin(), encoding.ids.end(), prompt_ids.data() + row * length);
       }
     }
     BlipDecoderSession session = model_->caption_session(embeddings, prompt_ids, prompt_mask);
     const generation::GenerationOutput output = generation::generate_session(session, options.generation);
-    return group_by_image(output, images.size(), *folder_.tokenizer);
+    return group_by_image(output, image_count, *folder_.tokenizer);
   }
 
   // The best caption's text for one image.

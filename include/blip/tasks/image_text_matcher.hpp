@@ -42,13 +42,18 @@ class ImageTextMatcher {
   }
 
   MatchTable match(const std::vector<Image>& images, const std::vector<std::string>& texts) const {
+    return match(make_pixel_values(images, folder_.image_processor), texts);
+  }
+
+  // The same from pixel_values [B, 3, H, W] made with folder().image_processor,
+  // e.g. by load_preprocessed_batch, which never holds more than one decoded image.
+  MatchTable match(const Tensor<float>& pixels, const std::vector<std::string>& texts) const {
     check(!texts.empty(), "image-text matching: no texts given");
     for (std::size_t index = 0; index < texts.size(); ++index) {
       check(!texts[index].empty(), "image-text matching: text ", index, " is empty");
     }
-    const Tensor<float> pixels = make_pixel_values(images, folder_.image_processor);
     const BatchEncoding batch = encode_batch(*folder_.tokenizer, texts, true);
-    const std::int64_t image_count = static_cast<std::int64_t>(images.size());
+    const std::int64_t image_count = pixels.dim(0);
     const std::int64_t text_count = batch.input_ids.dim(0);
     if (blip2_model_) return match_blip2(pixels, batch);
     const ImageEmbeddings embeddings = model_->vision_model.forward(pixels);

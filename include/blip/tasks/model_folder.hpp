@@ -3,15 +3,16 @@
 // preprocessor_config.json and the tokenizer files.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <algorithm>
 #include <memory>
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
+#include "blip/core/regular_file.hpp"
 #include "blip/core/threading.hpp"
 #include "blip/generation/session.hpp"
 #include "blip/io/config.hpp"
@@ -60,11 +61,72 @@ inline void log_step(bool verbose, const char* what, std::chrono::steady_clock::
 
 inline bool is_blip2(const BlipModelFolder& folder) { return folder.config.family == ModelFamily::Blip2; }
 
+// BLIP-2 task defaults when the generation config sets no max_new_tokens: HF's
+// default max_length = 20 counts the 32 query embeddings on the image-token
+// path (where this HF version then refuses to generate), so the tasks ask for
+// this many new tokens instead.
+inline constexpr std::int64_t kBlip2DefaultMaxNewTokens = 30;
+
+namespace tasks_detail {
+inline generation::GenerationOptions task_generation_defaults(ModelFamily family, const GenerationConfigFile& config) {
+  generation::GenerationOptions options = generation::options_from_generation_config(config);
+  if (family == ModelFamily::Blip2 && options.max_new_tokens <= 0) options.max_new_tokens = kBlip2DefaultMaxNewTokens;
+  return options;
+}
+}  // namespace tasks_detail
+
+// What the tasks generate with when the caller passes nothing.
+inline generation::GenerationOptions task_generation_defaults(const BlipModelFolder& folder) {
+  return tasks_detail::task_generation_defaults(folder.config.family, folder.generation_config);
+}
+
+// The same from <directory>/config.json alone, without loading anything else:
+// lets a program check the options it will ask for before loading a model.
+inline generation::GenerationOptions read_task_generation_defaults(const std::string& directory) {
+  const ModelConfig config = load_model_config(directory);
+  return tasks_detail::task_generation_defaults(config.family, language_model_generation_config(config));
+}
+
+// Where task_generation_defaults come from, with their values, for the load
+// log. In HF 4.45, BLIP's generate() runs text_decoder.generate() and BLIP-2's
+// runs language_model.generate(); both inner models are built from
+// config.json's text_config, so their GenerationConfig is
+// from_model_config(text_config), and generation_config.json (which
+// from_pretrained gives the outer model only) is never read.
+inline std::string describe_generation_defaults(const BlipModelFolder& folder) {
+  const generation::GenerationOptions options = task_generation_defaults(folder);
+  std::string text = "generation defaults from " + folder.config.source + " text_config (HF's " +
+                     (is_blip2(folder) ? "language_model" : "text_decoder") +
+                     ".generate() builds its GenerationConfig from text_config): num_beams " +
+                     std::to_string(options.num_beams) + ", do_sample " + (options.do_sample ? "true" : "false");
+  if (is_blip2(folder) && !folder.generation_config.max_new_tokens) {
+    text += ", max_new_tokens " + std::to_string(options.max_new_tokens) +
+            " (blipcpp's BLIP-2 default: text_config sets none, and HF's max_length " +
+            std::to_string(options.max_length) + " would count the image queries)";
+  } else if (options.max_new_tokens > 0) {
+    text += ", max_new_tokens " + std::to_string(options.max_new_tokens);
+  } else {
+    text += ", max_length " + std::to_string(options.max_length) + " (prompt included)";
+  }
+  text += ", min_length " + std::to_string(options.min_length) + ", repetition_penalty " +
+          detail::concat(options.repetition_penalty);
+  if (options.do_sample) {
+    text += ", temperature " + detail::concat(options.temperature) + ", top_k " + std::to_string(options.top_k) +
+            ", top_p " + detail::concat(options.top_p);
+  }
+  if (std::filesystem::exists(std::filesystem::path(folder.directory) / "generation_config.json"))
+    text += "; generation_config.json is not read, as in HF";
+  return text;
+}
+
 // Reads a BLIP or BLIP-2 model folder; config.json's architecture must be one
 // of `expected_architectures` (so a captioning folder is not loaded as VQA).
 inline BlipModelFolder open_blip_model_folder(const std::string& directory, const LoadOptions& options,
                                               const std::vector<std::string>& expected_architectures) {
   if (options.num_threads > 0) set_num_threads(options.num_threads);
+  if (options.verbose && requested_num_threads() > kMaxThreads)
+    std::fprintf(stderr, "[blip] OpenMP asks for %d threads (OMP_NUM_THREADS); using %d, the most blipcpp starts\n",
+                 requested_num_threads(), kMaxThreads);
   const auto started = std::chrono::steady_clock::now();
   BlipModelFolder folder;
   folder.directory = directory;
@@ -73,14 +135,14 @@ inline BlipModelFolder open_blip_model_folder(const std::string& directory, cons
   for (const std::string& name : expected_architectures) expected += (expected.empty() ? "" : " or ") + name;
   check(std::find(expected_architectures.begin(), expected_architectures.end(), folder.config.architecture) !=
             expected_architectures.end(),
-        directory, "/config.json: architecture ", folder.config.architecture, ", expected ", expected);
+        directory, "/config.json: architecture ", clip(folder.config.architecture), ", expected ", expected);
   std::int64_t vision_image_size = 0;
   if (is_blip2(folder)) {
     folder.blip2_config = make_blip2_model_config(folder.config.blip2);
     vision_image_size = folder.blip2_config.vision.image_size;
     const std::string processor_file = directory + "/processor_config.json";
     if (std::filesystem::exists(processor_file)) {
-      const nlohmann::json processor = read_json_file(processor_file);
+      const nlohmann::json processor = read_config_json_file(processor_file);
       if (processor.contains("num_query_tokens") && !processor.at("num_query_tokens").is_null()) {
         check(processor.at("num_query_tokens").is_number_integer(), processor_file,
               ": num_query_tokens must be an integer");
@@ -107,6 +169,11 @@ inline BlipModelFolder open_blip_model_folder(const std::string& directory, cons
         " images (vision_config.image_size)");
   folder.tokenizer = load_tokenizer(options.tokenizer_dir.empty() ? directory : options.tokenizer_dir);
   log_step(options.verbose, "read config, tokenizer and preprocessor", started);
+  if (options.verbose) std::fprintf(stderr, "[blip] %s\n", describe_generation_defaults(folder).c_str());
+  // The weights are memory-mapped (core/mapped_file.hpp), which would wait
+  // forever on a FIFO put in their place: they must be regular files.
+  for (const char* name : {"model.safetensors", "model.safetensors.index.json"})
+    require_regular_file((std::filesystem::path(directory) / name).string(), /*missing_is_ok=*/true);
   folder.weights = std::make_shared<const WeightStore>(WeightStore::open(directory));
   log_step(options.verbose, "mapped the weights", started);
   return folder;

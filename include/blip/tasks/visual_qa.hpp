@@ -33,7 +33,7 @@ struct Blip2PromptFormat {
   std::string turn_separator = ". ";
   std::string apply(const std::string& question_text) const {
     const std::size_t slot = question.find("{}");
-    check(slot != std::string::npos, "Blip2PromptFormat: the question format '", question, "' has no {} slot");
+    check(slot != std::string::npos, "Blip2PromptFormat: the question format '", clip(question), "' has no {} slot");
     return question.substr(0, slot) + question_text + question.substr(slot + 2);
   }
 };

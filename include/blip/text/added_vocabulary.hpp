@@ -54,7 +54,7 @@ inline AddedToken added_token_from_json(const nlohmann::json& entry, const std::
   token.lstrip = entry.value("lstrip", false);
   token.rstrip = entry.value("rstrip", false);
   token.normalized = entry.value("normalized", !token.special);
-  check(!entry.value("single_word", false), file, ": added token '", token.content,
+  check(!entry.value("single_word", false), file, ": added token '", clip(token.content),
         "' uses single_word, which is not supported");
   return token;
 }
@@ -72,7 +72,7 @@ class AddedVocabulary {
   // differs (what it is matched against and decodes to). Call build_index() before split().
   void insert(const AddedToken& token, std::optional<std::string> normalized_form = std::nullopt) {
     check(!token.content.empty(), "added token with id ", token.id, " is empty");
-    check(token.id >= 0 && token.id <= 0xFFFFFFFFLL, "added token '", token.content, "' has id ", token.id,
+    check(token.id >= 0 && token.id <= 0xFFFFFFFFLL, "added token '", clip(token.content), "' has id ", token.id,
           " outside 0..2^32-1");
     if (const auto previous = ids_by_content_.find(token.content); previous != ids_by_content_.end() &&
                                                                    previous->second != token.id) {
@@ -82,7 +82,7 @@ class AddedVocabulary {
     tokens_by_id_[token.id] = token;
     if (token.special) special_contents_.insert(token.content);
     if (token.normalized && normalized_form && *normalized_form != token.content) {
-      check(!normalized_form->empty(), "added token '", token.content, "' normalizes to nothing and cannot be matched");
+      check(!normalized_form->empty(), "added token '", clip(token.content), "' normalizes to nothing and cannot be matched");
       normalized_forms_[token.id] = *normalized_form;
     }
     index_built_ = false;

@@ -30,10 +30,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -97,16 +95,20 @@ class BertTokenizer final : public Tokenizer {
  public:
   // `vocabulary`: (token, id) pairs of the WordPiece model; `added_tokens` take precedence. Only
   // the form BERT checkpoints use is supported: added tokens matched verbatim in the raw text
-  // (normalized=false, no lstrip/rstrip); the loader refuses the others.
+  // (normalized=false, no lstrip/rstrip); the loader refuses the others. Every id must be below
+  // `id_limit` (check_token_id); 0 means vocabulary.size() + added_tokens.size(). A vocab.txt
+  // passes its line count: a duplicated line leaves its earlier id unused, as in HF.
   BertTokenizer(const std::vector<std::pair<std::string, std::int64_t>>& vocabulary,
-                std::vector<AddedToken> added_tokens, BertTokenizerOptions options)
+                std::vector<AddedToken> added_tokens, BertTokenizerOptions options, std::int64_t id_limit = 0)
       : options_(std::move(options)), added_tokens_(std::move(added_tokens)) {
     check(!vocabulary.empty(), "BertTokenizer: empty vocabulary");
+    if (id_limit <= 0) id_limit = static_cast<std::int64_t>(vocabulary.size() + added_tokens_.size());
     std::int64_t max_id = -1;
     for (const auto& [token, id] : vocabulary) {
-      check(id >= 0, "BertTokenizer: negative id ", id, " for token '", token, "'");
+      check_token_id(id, id_limit, token, "BertTokenizer vocabulary");
       max_id = std::max(max_id, id);
     }
+    for (const AddedToken& added : added_tokens_) check_token_id(added.id, id_limit, added.content, "BertTokenizer added tokens");
     tokens_by_id_.resize(static_cast<std::size_t>(max_id + 1));
     has_id_.assign(static_cast<std::size_t>(max_id + 1), false);
     vocabulary_.reserve(vocabulary.size());
@@ -118,7 +120,6 @@ class BertTokenizer final : public Tokenizer {
     size_ = max_id + 1;
     for (const AddedToken& added : added_tokens_) {
       check(!added.content.empty(), "BertTokenizer: empty added token");
-      check(added.id >= 0, "BertTokenizer: negative id for added token '", added.content, "'");
       added_by_id_[added.id] = added.content;
       added_by_content_[added.content] = added.id;
       if (added.special) special_contents_.insert(added.content);
@@ -130,14 +131,14 @@ class BertTokenizer final : public Tokenizer {
                      [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 
     const auto unk = vocabulary_.find(options_.unk_token);
-    check(unk != vocabulary_.end(), "BertTokenizer: unk token '", options_.unk_token, "' is not in the vocabulary");
+    check(unk != vocabulary_.end(), "BertTokenizer: unk token '", clip(options_.unk_token), "' is not in the vocabulary");
     unk_id_ = unk->second;
     const std::optional<std::int64_t> pad = token_to_id(options_.pad_token);
-    check(pad.has_value(), "BertTokenizer: pad token '", options_.pad_token, "' is not in the vocabulary");
+    check(pad.has_value(), "BertTokenizer: pad token '", clip(options_.pad_token), "' is not in the vocabulary");
     pad_id_ = *pad;
     for (const auto* part : {&options_.sequence_template.prefix, &options_.sequence_template.suffix}) {
       for (const auto& [token, id] : *part) {
-        check(id >= 0 && id < size_, "BertTokenizer: template token '", token, "' has id ", id,
+        check(id >= 0 && id < size_, "BertTokenizer: template token '", clip(token), "' has id ", id,
               " outside the vocabulary of ", size_);
       }
     }
@@ -427,17 +428,21 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
   const fs::path folder(directory);
   const fs::path tokenizer_json = folder / "tokenizer.json", vocab_txt = folder / "vocab.txt",
                  config_json = folder / "tokenizer_config.json", special_map_json = folder / "special_tokens_map.json";
-  const nlohmann::json config = fs::exists(config_json) ? text_detail::read_json_file(config_json) : nlohmann::json::object();
+  const nlohmann::json config =
+      fs::exists(config_json) ? text_detail::read_config_json_file(config_json) : nlohmann::json::object();
   const nlohmann::json special_map =
-      fs::exists(special_map_json) ? text_detail::read_json_file(special_map_json) : nlohmann::json::object();
+      fs::exists(special_map_json) ? text_detail::read_config_json_file(special_map_json) : nlohmann::json::object();
 
   BertTokenizerOptions options;
   std::vector<std::pair<std::string, std::int64_t>> vocabulary;
   std::vector<AddedToken> added_tokens;
+  std::int64_t vocabulary_lines = 0;  // vocab.txt's line count (0 for tokenizer.json)
+  std::string source = directory;
   try {
     if (fs::exists(tokenizer_json)) {
       const std::string file = tokenizer_json.string();
-      const nlohmann::json root = text_detail::read_json_file(tokenizer_json);
+      source = file;
+      const nlohmann::json root = text_detail::read_tokenizer_json(tokenizer_json);
       const nlohmann::json& model = root.at("model");
       check(model.value("type", "") == "WordPiece", file, ": model type '", model.value("type", ""),
             "' is not WordPiece");
@@ -448,7 +453,7 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
 
       const nlohmann::json& normalizer = root.at("normalizer");
       check(normalizer.is_object() && normalizer.value("type", "") == "BertNormalizer", file,
-            ": only the BertNormalizer is supported, found ", normalizer.dump());
+            ": only the BertNormalizer is supported, found ", clip(normalizer.dump()));
       options.normalizer.clean_text = normalizer.value("clean_text", true);
       options.normalizer.handle_chinese_chars = normalizer.value("handle_chinese_chars", true);
       if (normalizer.contains("strip_accents") && !normalizer.at("strip_accents").is_null()) {
@@ -458,11 +463,11 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
 
       const nlohmann::json& pre_tokenizer = root.at("pre_tokenizer");
       check(pre_tokenizer.is_object() && pre_tokenizer.value("type", "") == "BertPreTokenizer", file,
-            ": only the BertPreTokenizer is supported, found ", pre_tokenizer.dump());
+            ": only the BertPreTokenizer is supported, found ", clip(pre_tokenizer.dump()));
 
       const nlohmann::json& decoder = root.at("decoder");
       check(decoder.is_object() && decoder.value("type", "") == "WordPiece", file,
-            ": only the WordPiece decoder is supported, found ", decoder.dump());
+            ": only the WordPiece decoder is supported, found ", clip(decoder.dump()));
       options.decoder_prefix = decoder.value("prefix", options.decoder_prefix);
       options.decoder_cleanup = decoder.value("cleanup", true);
 
@@ -475,38 +480,41 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
         options.sequence_template = {{{cls.at(0).get<std::string>(), cls.at(1).get<std::int64_t>()}},
                                      {{sep.at(0).get<std::string>(), sep.at(1).get<std::int64_t>()}}};
       } else {
-        fail(file, ": post_processor '", post_type, "' is not supported (expected TemplateProcessing or BertProcessing)");
+        fail(file, ": post_processor '", clip(post_type), "' is not supported (expected TemplateProcessing or BertProcessing)");
       }
 
       for (const nlohmann::json& entry : root.at("added_tokens")) {
         const std::string content = entry.at("content").get<std::string>();
         const bool special = entry.value("special", false);
         check(!entry.value("lstrip", false) && !entry.value("rstrip", false) && !entry.value("single_word", false),
-              file, ": added token '", content, "' uses lstrip/rstrip/single_word, which is not supported");
-        check(!entry.value("normalized", !special), file, ": added token '", content,
+              file, ": added token '", clip(content), "' uses lstrip/rstrip/single_word, which is not supported");
+        check(!entry.value("normalized", !special), file, ": added token '", clip(content),
               "' is matched after normalization (normalized=true), which is not supported");
         added_tokens.push_back({content, entry.at("id").get<std::int64_t>(), special});
       }
     } else if (fs::exists(vocab_txt)) {
       // transformers' BertConverter: the default BERT pipeline around vocab.txt, one token per line.
-      std::ifstream stream(vocab_txt);
-      check(static_cast<bool>(stream), "cannot open ", vocab_txt.string());
-      std::string line;
+      source = vocab_txt.string();
+      const std::string contents = text_detail::read_file_bytes(vocab_txt);
       std::int64_t index = 0;
-      std::unordered_set<std::string> seen;
-      while (std::getline(stream, line)) {
+      std::unordered_map<std::string, std::size_t> position_of;  // token -> its entry in `vocabulary`
+      for (std::size_t start = 0; start < contents.size();) {
+        std::size_t end = contents.find('\n', start);
+        if (end == std::string::npos) end = contents.size();
+        std::string line = contents.substr(start, end - start);
+        start = end + 1;
         if (!line.empty() && line.back() == '\r') line.pop_back();
         // load_vocab keeps the last id of a duplicated line, like a dict assignment.
-        if (!seen.insert(line).second) {
-          for (auto& entry : vocabulary) {
-            if (entry.first == line) entry.second = index;
-          }
+        const auto [found, is_new] = position_of.emplace(line, vocabulary.size());
+        if (is_new) {
+          vocabulary.emplace_back(std::move(line), index);
         } else {
-          vocabulary.emplace_back(line, index);
+          vocabulary[found->second].second = index;
         }
         ++index;
       }
       check(!vocabulary.empty(), vocab_txt.string(), ": empty vocabulary");
+      vocabulary_lines = index;
     } else {
       fail("BERT tokenizer folder ", directory, " has neither tokenizer.json nor vocab.txt");
     }
@@ -528,9 +536,9 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
         for (const AddedToken& added : added_tokens) present = present || added.content == content;
         if (present) continue;
         const bool special = entry.value("special", false);
-        check(special || !entry.value("normalized", true), config_json.string(), ": added token '", content,
+        check(special || !entry.value("normalized", true), config_json.string(), ": added token '", clip(content),
               "' is matched after normalization (normalized=true), which is not supported");
-        added_tokens.push_back({content, std::stoll(id_text), special});
+        added_tokens.push_back({content, text_detail::token_id_from_key(id_text, config_json.string()), special});
       }
     }
     // The pad token is transformers' (pad_token_id = convert_tokens_to_ids(pad_token)); the unk
@@ -546,7 +554,7 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
         for (const AddedToken& added : added_tokens) {
           if (added.content == token) return added.id;
         }
-        fail(directory, ": special token '", token, "' has no id");
+        fail(directory, ": special token '", clip(token), "' has no id");
       };
       options.sequence_template = {{{special_tokens[3], id_of(special_tokens[3])}},
                                    {{special_tokens[1], id_of(special_tokens[1])}}};
@@ -554,7 +562,14 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
   } catch (const nlohmann::json::exception& error) {
     fail("BERT tokenizer folder ", directory, ": unexpected JSON structure: ", error.what());
   }
-  return std::make_unique<BertTokenizer>(vocabulary, std::move(added_tokens), std::move(options));
+  // vocab.txt: ids up to its line count (a duplicated line leaves an id unused), then the added tokens.
+  const std::int64_t id_limit =
+      vocabulary_lines > 0 ? vocabulary_lines + static_cast<std::int64_t>(added_tokens.size()) : 0;
+  try {
+    return std::make_unique<BertTokenizer>(vocabulary, std::move(added_tokens), std::move(options), id_limit);
+  } catch (const Error& error) {
+    fail(source, ": ", error.what());
+  }
 }
 
 }  // namespace blip

@@ -146,18 +146,21 @@ inline std::vector<std::pair<std::size_t, std::size_t>> split_gpt2_words(std::u3
 class ByteLevelBpeTokenizer final : public Tokenizer {
  public:
   // `vocabulary`: (token, id) pairs of the BPE model; `merges` in rank order (rank = index);
-  // `added_tokens` take precedence over the vocabulary.
+  // `added_tokens` take precedence over the vocabulary. Every id must be below
+  // vocabulary.size() + added_tokens.size() (check_token_id).
   ByteLevelBpeTokenizer(const std::vector<std::pair<std::string, std::int64_t>>& vocabulary,
                         const std::vector<std::pair<std::string, std::string>>& merges,
                         std::vector<ByteLevelBpeAddedToken> added_tokens, ByteLevelBpeOptions options)
       : options_(std::move(options)) {
     check(!vocabulary.empty(), "ByteLevelBpeTokenizer: empty vocabulary");
+    const auto id_limit = static_cast<std::int64_t>(vocabulary.size() + added_tokens.size());
     std::int64_t max_id = -1;
     for (const auto& [token, id] : vocabulary) {
-      check(id >= 0 && id <= std::numeric_limits<std::uint32_t>::max(), "ByteLevelBpeTokenizer: id ", id,
-            " of token '", token, "' is outside 0..2^32-1");
+      check_token_id(id, id_limit, token, "ByteLevelBpeTokenizer vocabulary");
       max_id = std::max(max_id, id);
     }
+    for (const ByteLevelBpeAddedToken& added : added_tokens)
+      check_token_id(added.id, id_limit, added.content, "ByteLevelBpeTokenizer added tokens");
     tokens_by_id_.resize(static_cast<std::size_t>(max_id + 1));
     has_id_.assign(static_cast<std::size_t>(max_id + 1), false);
     vocabulary_.reserve(vocabulary.size());
@@ -175,9 +178,9 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
       const auto left_id = vocabulary_.find(left), right_id = vocabulary_.find(right),
                  merged_id = vocabulary_.find(left + right);
       check(left_id != vocabulary_.end() && right_id != vocabulary_.end(), "ByteLevelBpeTokenizer: merge ", rank,
-            " '", left, " ", right, "' names a token that is not in the vocabulary");
-      check(merged_id != vocabulary_.end(), "ByteLevelBpeTokenizer: merge ", rank, " '", left, " ", right,
-            "' makes '", left + right, "', which is not in the vocabulary");
+            " '", clip(left + " " + right), "' names a token that is not in the vocabulary");
+      check(merged_id != vocabulary_.end(), "ByteLevelBpeTokenizer: merge ", rank, " '", clip(left + " " + right),
+            "' makes '", clip(left + right), "', which is not in the vocabulary");
       // Rust collects the merges into a HashMap in file order, so a repeated pair keeps its LAST rank.
       merges_[pair_key(left_id->second, right_id->second)] = {static_cast<std::int64_t>(rank), merged_id->second};
     }
@@ -198,12 +201,13 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
     added_.build_index();
     if (options_.pad_token) {
       const std::optional<std::int64_t> pad = token_to_id(*options_.pad_token);
-      check(pad.has_value(), "ByteLevelBpeTokenizer: pad token '", *options_.pad_token, "' is not in the vocabulary");
+      check(pad.has_value(), "ByteLevelBpeTokenizer: pad token '", clip(*options_.pad_token),
+            "' is not in the vocabulary");
       pad_id_ = *pad;
     }
     for (const auto* part : {&options_.sequence_template.prefix, &options_.sequence_template.suffix}) {
       for (const auto& [token, id] : *part) {
-        check(id >= 0 && id < size_, "ByteLevelBpeTokenizer: template token '", token, "' has id ", id,
+        check(id >= 0 && id < size_, "ByteLevelBpeTokenizer: template token '", clip(token), "' has id ", id,
               " outside the vocabulary of ", size_);
       }
     }
@@ -422,7 +426,7 @@ inline std::vector<std::pair<std::string, std::string>> read_merges_txt(const st
     std::string left, right, extra;
     fields >> left >> right;
     check(!left.empty() && !right.empty() && !(fields >> extra), path.string(), ": line ", line + 1,
-          ": expected two tokens separated by a space, found '", lines[line], "'");
+          ": expected two tokens separated by a space, found '", clip(lines[line]), "'");
     merges.emplace_back(std::move(left), std::move(right));
   }
   return merges;
@@ -441,9 +445,9 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
   const fs::path tokenizer_json = folder / "tokenizer.json", vocab_json = folder / "vocab.json",
                  merges_txt = folder / "merges.txt", config_json = folder / "tokenizer_config.json",
                  special_map_json = folder / "special_tokens_map.json", added_json = folder / "added_tokens.json";
-  const nlohmann::json config = fs::exists(config_json) ? text_detail::read_json_file(config_json) : nlohmann::json::object();
+  const nlohmann::json config = fs::exists(config_json) ? text_detail::read_config_json_file(config_json) : nlohmann::json::object();
   const nlohmann::json special_map =
-      fs::exists(special_map_json) ? text_detail::read_json_file(special_map_json) : nlohmann::json::object();
+      fs::exists(special_map_json) ? text_detail::read_config_json_file(special_map_json) : nlohmann::json::object();
 
   ByteLevelBpeOptions options;
   std::vector<std::pair<std::string, std::int64_t>> vocabulary;
@@ -461,7 +465,7 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
     };
     if (fs::exists(tokenizer_json)) {
       const std::string file = tokenizer_json.string();
-      const nlohmann::json root = text_detail::read_json_file(tokenizer_json);
+      const nlohmann::json root = text_detail::read_tokenizer_json(tokenizer_json);
       const nlohmann::json& model = root.at("model");
       check(model.value("type", "BPE") == "BPE", file, ": model type '", model.value("type", ""), "' is not BPE");
       check(model.value("dropout", nlohmann::json()).is_null(), file, ": BPE dropout is not supported");
@@ -480,29 +484,29 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
       for (const nlohmann::json& merge : model.at("merges")) {
         // Two spellings: "a b" (older files) and ["a", "b"] (tokenizers >= 0.20).
         if (merge.is_array()) {
-          check(merge.size() == 2, file, ": merge ", rank, " is not a pair: ", merge.dump());
+          check(merge.size() == 2, file, ": merge ", rank, " is not a pair: ", clip(merge.dump()));
           merges.emplace_back(merge.at(0).get<std::string>(), merge.at(1).get<std::string>());
         } else {
           const std::string text = merge.get<std::string>();
           const std::size_t space = text.find(' ');
           check(space != std::string::npos && space > 0 && space + 1 < text.size() &&
                     text.find(' ', space + 1) == std::string::npos,
-                file, ": merge ", rank, " '", text, "' is not two tokens separated by one space");
+                file, ": merge ", rank, " '", clip(text), "' is not two tokens separated by one space");
           merges.emplace_back(text.substr(0, space), text.substr(space + 1));
         }
         ++rank;
       }
 
       check(root.value("normalizer", nlohmann::json()).is_null(), file,
-            ": a normalizer is not supported with byte-level BPE, found ", root.at("normalizer").dump());
+            ": a normalizer is not supported with byte-level BPE, found ", clip(root.at("normalizer").dump()));
       const nlohmann::json& pre_tokenizer = root.at("pre_tokenizer");
       check(pre_tokenizer.is_object() && pre_tokenizer.value("type", "") == "ByteLevel", file,
-            ": only the ByteLevel pre-tokenizer is supported, found ", pre_tokenizer.dump());
+            ": only the ByteLevel pre-tokenizer is supported, found ", clip(pre_tokenizer.dump()));
       check(pre_tokenizer.value("use_regex", true), file, ": ByteLevel use_regex=false is not supported");
       options.add_prefix_space = pre_tokenizer.value("add_prefix_space", false);
       const nlohmann::json& decoder = root.at("decoder");
       check(decoder.is_object() && decoder.value("type", "") == "ByteLevel", file,
-            ": only the ByteLevel decoder is supported, found ", decoder.dump());
+            ": only the ByteLevel decoder is supported, found ", clip(decoder.dump()));
 
       const nlohmann::json& post_processor = root.at("post_processor");
       const std::string post_type = post_processor.is_object() ? post_processor.value("type", "") : "";
@@ -514,12 +518,12 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
           if (type == "TemplateProcessing") {
             options.sequence_template = parse_template_processing(processor, file);
           } else {
-            check(type == "ByteLevel", file, ": post_processor '", type, "' in a Sequence is not supported");
+            check(type == "ByteLevel", file, ": post_processor '", clip(type), "' in a Sequence is not supported");
           }
         }
       } else {
         // ByteLevel (only offsets, which we do not compute) or none: no special tokens added.
-        check(post_processor.is_null() || post_type == "ByteLevel", file, ": post_processor '", post_type,
+        check(post_processor.is_null() || post_type == "ByteLevel", file, ": post_processor '", clip(post_type),
               "' is not supported (expected TemplateProcessing, ByteLevel or null)");
       }
       for (const nlohmann::json& entry : root.at("added_tokens")) {
@@ -528,10 +532,11 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
     } else if (fs::exists(vocab_json) || fs::exists(merges_txt)) {
       check(fs::exists(vocab_json), "byte-level BPE folder ", directory, " has merges.txt but no vocab.json");
       check(fs::exists(merges_txt), "byte-level BPE folder ", directory, " has vocab.json but no merges.txt");
-      const nlohmann::json vocab = text_detail::read_json_file(vocab_json);
+      const nlohmann::json vocab = text_detail::read_tokenizer_json(vocab_json);
       check(vocab.is_object() && !vocab.empty(), vocab_json.string(), ": expected a non-empty {\"token\": id} object");
       for (const auto& [token, id] : vocab.items()) {
-        check(id.is_number_integer(), vocab_json.string(), ": the id of '", token, "' is not an integer: ", id.dump());
+        check(id.is_number_integer(), vocab_json.string(), ": the id of '", clip(token),
+              "' is not an integer: ", clip(id.dump()));
         vocabulary.emplace_back(token, id.get<std::int64_t>());
       }
       merges = bpe_detail::read_merges_txt(merges_txt);
@@ -545,10 +550,11 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
         }
         if (!bos_id && config.contains("added_tokens_decoder")) {
           for (const auto& [id_text, entry] : config.at("added_tokens_decoder").items()) {
-            if (entry.at("content").get<std::string>() == bos) bos_id = std::stoll(id_text);
+            if (entry.at("content").get<std::string>() == bos)
+              bos_id = text_detail::token_id_from_key(id_text, config_json.string());
           }
         }
-        check(bos_id.has_value(), directory, ": add_bos_token is true but bos token '", bos, "' has no id");
+        check(bos_id.has_value(), directory, ": add_bos_token is true but bos token '", clip(bos), "' has no id");
         options.sequence_template.prefix.emplace_back(bos, *bos_id);
       }
     } else {
@@ -559,13 +565,14 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
     if (config.contains("added_tokens_decoder")) {
       for (const auto& [id_text, entry] : config.at("added_tokens_decoder").items()) {
         if (has_added(entry.at("content").get<std::string>())) continue;
-        added_tokens.push_back(bpe_detail::parse_added_token(entry, std::stoll(id_text), config_json.string()));
+        added_tokens.push_back(bpe_detail::parse_added_token(
+            entry, text_detail::token_id_from_key(id_text, config_json.string()), config_json.string()));
       }
     }
     // Legacy added_tokens.json {"token": id}: ordinary (non-special) added tokens unless a
     // special token names them.
     if (fs::exists(added_json)) {
-      const nlohmann::json legacy = text_detail::read_json_file(added_json);
+      const nlohmann::json legacy = text_detail::read_config_json_file(added_json);
       check(legacy.is_object(), added_json.string(), ": expected a {\"token\": id} object");
       for (const auto& [content, id] : legacy.items()) {
         if (has_added(content)) continue;
@@ -608,7 +615,11 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
   } catch (const nlohmann::json::exception& error) {
     fail("byte-level BPE folder ", directory, ": unexpected JSON structure: ", error.what());
   }
-  return std::make_unique<ByteLevelBpeTokenizer>(vocabulary, merges, std::move(added_tokens), std::move(options));
+  try {
+    return std::make_unique<ByteLevelBpeTokenizer>(vocabulary, merges, std::move(added_tokens), std::move(options));
+  } catch (const Error& error) {
+    fail(fs::exists(tokenizer_json) ? tokenizer_json.string() : vocab_json.string(), ": ", error.what());
+  }
 }
 
 }  // namespace blip

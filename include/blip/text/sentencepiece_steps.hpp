@@ -278,10 +278,10 @@ inline ReplacePattern parse_replace_pattern(const nlohmann::json& pattern, const
     return {literal, 1, 1};
   }
   check(pattern.contains("Regex"), file, ": a Replace pattern must be {\"String\": ...} or {\"Regex\": ...}, found ",
-        pattern.dump());
+        clip(pattern.dump()));
   const std::string regex = pattern.at("Regex").get<std::string>();
   auto unsupported = [&]() {
-    fail(file, ": Replace regex '", regex,
+    fail(file, ": Replace regex '", clip(regex),
          "' is not supported (only a literal, or one literal character repeated such as ' {2,}')");
   };
   static const std::string kMeta = "\\.^$|?*+()[]{}";
@@ -330,7 +330,7 @@ inline PrependScheme parse_prepend_scheme(const nlohmann::json& object, const st
     } else if (name == "never") {
       scheme = PrependScheme::kNever;
     } else {
-      fail(file, ": Metaspace prepend_scheme '", name, "' is not one of always, first, never");
+      fail(file, ": Metaspace prepend_scheme '", clip(name), "' is not one of always, first, never");
     }
   }
   if (object.contains("add_prefix_space") && object.at("add_prefix_space").is_boolean() &&
@@ -344,7 +344,7 @@ inline PrependScheme parse_prepend_scheme(const nlohmann::json& object, const st
 
 inline std::string parse_single_character(const nlohmann::json& object, const char* key, const std::string& file) {
   const std::string value = object.at(key).get<std::string>();
-  check(unicode::decode_utf8(value).size() == 1, file, ": ", json_type(object), " ", key, " '", value,
+  check(unicode::decode_utf8(value).size() == 1, file, ": ", json_type(object), " ", key, " '", clip(value),
         "' must be one character");
   return value;
 }
@@ -375,7 +375,7 @@ inline void append_normalizer(const nlohmann::json& object, const std::string& f
   } else if (type == "Lowercase") {
     step.kind = NormalizerStep::Kind::kLowercase;
   } else {
-    fail(file, ": normalizer '", type.empty() ? object.dump() : type,
+    fail(file, ": normalizer '", clip(type.empty() ? object.dump() : type),
          "' is not supported with a Unigram model (supported: Precompiled, Replace, Strip, Prepend, Lowercase, "
          "Sequence)");
   }
@@ -398,7 +398,7 @@ inline Metaspace parse_metaspace_pre_tokenizer(const nlohmann::json& object, con
     metaspace = &object.at("pretokenizers").at(0);
   }
   check(sentencepiece_detail::json_type(*metaspace) == "Metaspace", file,
-        ": only the Metaspace pre-tokenizer is supported with a Unigram model, found ", object.dump());
+        ": only the Metaspace pre-tokenizer is supported with a Unigram model, found ", clip(object.dump()));
   Metaspace result;
   result.replacement = sentencepiece_detail::parse_single_character(*metaspace, "replacement", file);
   result.prepend_scheme = sentencepiece_detail::parse_prepend_scheme(*metaspace, file);
@@ -435,7 +435,7 @@ inline Decoder parse_decoder(const nlohmann::json& object, const std::string& fi
     step.pattern = sentencepiece_detail::parse_replace_pattern(object.at("pattern"), file);
     step.content = object.at("content").get<std::string>();
   } else {
-    fail(file, ": decoder '", type.empty() ? object.dump() : type,
+    fail(file, ": decoder '", clip(type.empty() ? object.dump() : type),
          "' is not supported with a Unigram model (supported: Metaspace, ByteFallback, Fuse, Strip, Replace, Sequence)");
   }
   decoder.steps.push_back(std::move(step));

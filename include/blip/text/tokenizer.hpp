@@ -29,7 +29,7 @@ namespace tokenizer_detail {
 // The model type named in tokenizer.json. This parses the file once more than strictly needed
 // (a few milliseconds even for OPT's 3.5 MB file), which keeps each loader self-contained.
 inline std::string tokenizer_json_model_type(const std::filesystem::path& path) {
-  const nlohmann::json root = text_detail::read_json_file(path);
+  const nlohmann::json root = text_detail::read_tokenizer_json(path);
   check(root.contains("model") && root.at("model").is_object(), path.string(), ": no \"model\" object");
   const nlohmann::json& model = root.at("model");
   if (model.contains("type") && model.at("type").is_string()) return model.at("type").get<std::string>();
@@ -53,10 +53,10 @@ inline std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory) {
     if (type == "WordPiece") return load_bert_tokenizer(directory);
     if (type == "BPE") return load_byte_level_bpe_tokenizer(directory);
     if (type == "Unigram") return load_unigram_tokenizer(directory);
-    fail("load_tokenizer: ", tokenizer_json.string(), ": unknown model type '", type, "'");
+    fail("load_tokenizer: ", tokenizer_json.string(), ": unknown model type '", clip(type), "'");
   }
   if (fs::exists(config_json)) {
-    const nlohmann::json config = text_detail::read_json_file(config_json);
+    const nlohmann::json config = text_detail::read_config_json_file(config_json);
     const std::string tokenizer_class =
         config.contains("tokenizer_class") && config.at("tokenizer_class").is_string()
             ? config.at("tokenizer_class").get<std::string>()
@@ -65,7 +65,7 @@ inline std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory) {
     if (tokenizer_class.rfind("GPT2Tokenizer", 0) == 0) return load_byte_level_bpe_tokenizer(directory);
     if (tokenizer_class.rfind("T5Tokenizer", 0) == 0) return load_unigram_tokenizer(directory);
     if (!tokenizer_class.empty() && !fs::exists(folder / "vocab.txt") && !fs::exists(folder / "spiece.model")) {
-      fail("load_tokenizer: ", config_json.string(), ": tokenizer_class '", tokenizer_class, "' is not supported");
+      fail("load_tokenizer: ", config_json.string(), ": tokenizer_class '", clip(tokenizer_class), "' is not supported");
     }
   }
   if (fs::exists(folder / "vocab.txt")) return load_bert_tokenizer(directory);

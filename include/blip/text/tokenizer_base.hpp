@@ -22,13 +22,12 @@
 #include <vector>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "blip/core/error.hpp"
+#include "blip/core/regular_file.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/io/json_file.hpp"
 
@@ -50,18 +49,45 @@ inline void replace_all(std::string& text, std::string_view from, std::string_vi
   text = std::move(replaced);
 }
 
-// The tokenizer files are read like every other JSON file (blip/io/json_file.hpp).
-using ::blip::read_json_file;
-
-// The bytes of a whole file (merges.txt, spiece.model); names the file when it cannot be read.
-inline std::string read_file_bytes(const std::filesystem::path& path) {
-  std::ifstream stream(path, std::ios::binary);
-  check(static_cast<bool>(stream), "cannot open ", path.string(),
-        std::filesystem::exists(path) ? " (exists but is not readable)" : " (no such file)");
-  std::ostringstream contents;
-  contents << stream.rdbuf();
-  return contents.str();
+// The tokenizer files are read like every other JSON file (blip/io/json_file.hpp): tokenizer.json
+// and vocab.json within kMaxTokenizerFileBytes, the configuration files around them within
+// kMaxConfigFileBytes.
+inline nlohmann::json read_tokenizer_json(const std::filesystem::path& path) {
+  return read_json_file(path, kMaxTokenizerFileBytes);
 }
+using ::blip::read_config_json_file;
+
+// The bytes of a whole tokenizer file (vocab.txt, merges.txt, spiece.model), a regular file of at
+// most kMaxTokenizerFileBytes; names the file when it cannot be read.
+inline std::string read_file_bytes(const std::filesystem::path& path) {
+  return read_regular_file(path.string(), kMaxTokenizerFileBytes, "a tokenizer file");
+}
+
+// The id of an added_tokens_decoder key of tokenizer_config.json ({"30522": {...}}).
+inline std::int64_t token_id_from_key(const std::string& key, const std::string& file) {
+  std::int64_t id = -1;
+  std::size_t used = 0;
+  try {
+    id = std::stoll(key, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  check(used == key.size() && !key.empty(), file, ": added_tokens_decoder key '", clip(key), "' is not an id");
+  return id;
+}
+}  // namespace text_detail
+
+// Token ids index dense tables (id -> token string) in the tokenizers, so an id
+// must lie in [0, limit), where `limit` is the number of ids the files define:
+// vocabulary entries plus added tokens (a vocab.txt: its line count). A real
+// vocabulary is dense; one id of 10^8 in a 700 kB file would otherwise cost
+// gigabytes. Errors name `owner` (the file or class) and the token.
+inline void check_token_id(std::int64_t id, std::int64_t limit, std::string_view token, std::string_view owner) {
+  check(id >= 0 && id < limit, owner, ": token '", clip(token), "' has id ", id, ", outside 0..", limit - 1,
+        " (the files define ", limit, " ids; an id beyond them is a damaged file)");
+}
+
+namespace text_detail {
 }  // namespace text_detail
 
 // transformers' PreTrainedTokenizerBase.clean_up_tokenization, which decode() applies to the
@@ -120,11 +146,11 @@ inline SequenceTemplate parse_template_processing(const nlohmann::json& post_pro
     }
     const std::string name = piece.at("SpecialToken").at("id").get<std::string>();
     const nlohmann::json& special_tokens = post_processor.at("special_tokens");
-    check(special_tokens.contains(name), file, ": post_processor template names special token '", name,
+    check(special_tokens.contains(name), file, ": post_processor template names special token '", clip(name),
           "' that is not in its special_tokens");
     const auto ids = special_tokens.at(name).at("ids").get<std::vector<std::int64_t>>();
     const auto tokens = special_tokens.at(name).at("tokens").get<std::vector<std::string>>();
-    check(ids.size() == tokens.size(), file, ": special token '", name, "' has ", ids.size(), " ids but ",
+    check(ids.size() == tokens.size(), file, ": special token '", clip(name), "' has ", ids.size(), " ids but ",
           tokens.size(), " tokens");
     for (std::size_t i = 0; i < ids.size(); ++i) {
       (seen_sequence ? sequence_template.suffix : sequence_template.prefix).emplace_back(tokens[i], ids[i]);

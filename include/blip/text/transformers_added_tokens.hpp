@@ -119,16 +119,16 @@ struct TransformersTokenizerFiles {
     TransformersTokenizerFiles files;
     files.folder = folder;
     if (std::filesystem::exists(folder / "tokenizer_config.json")) {
-      files.config = text_detail::read_json_file(folder / "tokenizer_config.json");
+      files.config = text_detail::read_config_json_file(folder / "tokenizer_config.json");
       check(files.config.is_object(), (folder / "tokenizer_config.json").string(), ": expected a JSON object");
     }
     if (std::filesystem::exists(folder / "special_tokens_map.json")) {
-      files.special_map = text_detail::read_json_file(folder / "special_tokens_map.json");
+      files.special_map = text_detail::read_config_json_file(folder / "special_tokens_map.json");
       check(files.special_map.is_object(), (folder / "special_tokens_map.json").string(), ": expected a JSON object");
     }
     if (std::filesystem::exists(folder / "added_tokens.json")) {
       files.has_added_tokens_json = true;
-      files.added_tokens_json = text_detail::read_json_file(folder / "added_tokens.json");
+      files.added_tokens_json = text_detail::read_config_json_file(folder / "added_tokens.json");
       check(files.added_tokens_json.is_object(), (folder / "added_tokens.json").string(),
             ": expected a {\"token\": id} object");
     }
@@ -143,7 +143,7 @@ struct TransformersTokenizerFiles {
     if (config.value("processor_class", nlohmann::json()) == "Blip2Processor") return true;
     const std::filesystem::path processor = folder / "processor_config.json";
     if (!std::filesystem::exists(processor)) return false;
-    const nlohmann::json processor_config = text_detail::read_json_file(processor);
+    const nlohmann::json processor_config = text_detail::read_config_json_file(processor);
     return processor_config.is_object() && processor_config.value("processor_class", nlohmann::json()) == "Blip2Processor";
   }
 
@@ -197,13 +197,9 @@ inline void add_transformers_tokens(AddedVocabulary& added, const AddedTokenMode
     const nlohmann::json& entries = files.config.at("added_tokens_decoder");
     check(entries.is_object(), config_file, ": added_tokens_decoder must be an object {\"id\": token}");
     for (const auto& [id_text, entry] : entries.items()) {
-      std::int64_t id = 0;
-      try {
-        id = std::stoll(id_text);
-      } catch (const std::exception&) {
-        fail(config_file, ": added_tokens_decoder key '", id_text, "' is not an id");
-      }
+      const std::int64_t id = text_detail::token_id_from_key(id_text, config_file);
       decoder[id] = added_token_from_json(entry, config_file);
+      check_token_id(id, model.size + static_cast<std::int64_t>(entries.size()), decoder[id].content, config_file);
     }
   } else {
     if (files.has_added_tokens_json) {
@@ -224,7 +220,10 @@ inline void add_transformers_tokens(AddedVocabulary& added, const AddedTokenMode
       name(files.config);
       name(files.special_map);
       for (const auto& [content, id] : files.added_tokens_json.items()) {
-        check(id.is_number_integer(), added_file, ": the id of '", content, "' is not an integer: ", id.dump());
+        check(id.is_number_integer(), added_file, ": the id of '", clip(content), "' is not an integer: ",
+              clip(id.dump()));
+        check_token_id(id.get<std::int64_t>(), model.size + static_cast<std::int64_t>(files.added_tokens_json.size()),
+                       content, added_file);
         const bool special = std::find(named.begin(), named.end(), content) != named.end();
         decoder[id.get<std::int64_t>()] = AddedToken{content, 0, special, false, false, !special};
       }

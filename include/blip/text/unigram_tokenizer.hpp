@@ -69,7 +69,7 @@ class UnigramTokenizer final : public Tokenizer {
     normalized_added_tokens_ = added_.has_normalized_tokens();
     if (options_.pad_token) {
       const std::optional<std::int64_t> pad = token_to_id(*options_.pad_token);
-      check(pad.has_value(), "UnigramTokenizer: pad token '", *options_.pad_token, "' is not in the vocabulary");
+      check(pad.has_value(), "UnigramTokenizer: pad token '", clip(*options_.pad_token), "' is not in the vocabulary");
       pad_id_ = *pad;
     }
     // len(tokenizer) is Rust get_vocab_size(with_added_tokens=true): the distinct token strings.
@@ -79,7 +79,7 @@ class UnigramTokenizer final : public Tokenizer {
     }
     for (const auto* part : {&options_.sequence_template.prefix, &options_.sequence_template.suffix}) {
       for (const auto& [token, id] : *part) {
-        check(id_to_token(id).has_value(), "UnigramTokenizer: template token '", token, "' has id ", id,
+        check(id_to_token(id).has_value(), "UnigramTokenizer: template token '", clip(token), "' has id ", id,
               ", which the tokenizer does not know");
       }
     }
@@ -249,14 +249,14 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_tokenizer_json(c
   const fs::path folder(directory), tokenizer_json = folder / "tokenizer.json";
   const std::string file = tokenizer_json.string();
   try {
-    const nlohmann::json root = text_detail::read_json_file(tokenizer_json);
+    const nlohmann::json root = text_detail::read_tokenizer_json(tokenizer_json);
     const nlohmann::json& model_json = root.at("model");
-    check(model_json.value("type", "Unigram") == "Unigram", file, ": model type '", model_json.value("type", ""),
-          "' is not Unigram");
+    check(model_json.value("type", "Unigram") == "Unigram", file, ": model type '",
+          clip(model_json.value("type", "")), "' is not Unigram");
     std::vector<std::pair<std::string, double>> pieces;
     for (const nlohmann::json& entry : model_json.at("vocab")) {
       check(entry.is_array() && entry.size() == 2 && entry.at(0).is_string() && entry.at(1).is_number(), file,
-            ": Unigram vocab entry ", pieces.size(), " is not [piece, score]: ", entry.dump());
+            ": Unigram vocab entry ", pieces.size(), " is not [piece, score]: ", clip(entry.dump()));
       pieces.emplace_back(entry.at(0).get<std::string>(), entry.at(1).get<double>());
     }
     std::optional<std::int64_t> unk_id;
@@ -274,7 +274,8 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_tokenizer_json(c
     const nlohmann::json post_processor = root.value("post_processor", nlohmann::json());
     if (!post_processor.is_null()) {
       check(post_processor.value("type", "") == "TemplateProcessing", file, ": post_processor '",
-            post_processor.value("type", ""), "' is not supported with a Unigram model (expected TemplateProcessing)");
+            clip(post_processor.value("type", "")),
+            "' is not supported with a Unigram model (expected TemplateProcessing)");
       options.sequence_template = parse_template_processing(post_processor, file);
     }
     // Enabled truncation or padding would change every encoding; HF's T5 files have neither.
@@ -284,9 +285,11 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_tokenizer_json(c
     AddedVocabulary added;
     const AddedTokenModel token_model = unigram_detail::added_token_model(model, options.normalizer);
     std::vector<AddedToken> backend_tokens;
-    for (const nlohmann::json& entry : root.value("added_tokens", nlohmann::json::array())) {
+    const nlohmann::json added_entries = root.value("added_tokens", nlohmann::json::array());
+    for (const nlohmann::json& entry : added_entries) {
       AddedToken token = added_token_from_json(entry, file);
       token.id = entry.at("id").get<std::int64_t>();
+      check_token_id(token.id, static_cast<std::int64_t>(model.size() + added_entries.size()), token.content, file);
       backend_tokens.push_back(token);
       // Rust gives the id by content (warning when it differs from the file's).
       register_added_token(added, token, token_model);
@@ -325,7 +328,7 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_sentencepiece(co
     const TransformersTokenizerFiles files = TransformersTokenizerFiles::read(folder);
     const std::string tokenizer_class = files.config.value("tokenizer_class", std::string("T5Tokenizer"));
     check(tokenizer_class.rfind("T5Tokenizer", 0) == 0, (folder / "tokenizer_config.json").string(),
-          ": tokenizer_class '", tokenizer_class, "': only T5Tokenizer is converted from spiece.model");
+          ": tokenizer_class '", clip(tokenizer_class), "': only T5Tokenizer is converted from spiece.model");
     const SentencePieceModel proto = read_sentencepiece_model(spiece);
     check(proto.trainer_spec.model_type == SentencePieceModel::ModelType::kUnigram, file,
           ": trainer_spec.model_type is ", static_cast<int>(proto.trainer_spec.model_type),

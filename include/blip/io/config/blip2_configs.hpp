@@ -313,7 +313,7 @@ inline void read_config(const ObjectReader& reader, std::variant<OptConfig, T5Co
   } else if (text_model_type == "t5") {
     read_config(reader, text_config.emplace<T5Config>());
   } else {
-    fail(reader.source(), ": key \"", reader.key_path("model_type"), "\" is \"", text_model_type,
+    fail(reader.source(), ": key \"", reader.key_path("model_type"), "\" is \"", clip(text_model_type),
          "\", a language model blipcpp does not support (supported BLIP-2 language models: opt, t5)");
   }
 }

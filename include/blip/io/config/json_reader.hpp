@@ -24,10 +24,9 @@ namespace config_detail {
 
 using nlohmann::json;
 
+// "string \"768\"", "array [1,2,3]": a value as messages quote it (clipped).
 inline std::string describe_json_value(const json& value) {
-  std::string text = value.dump();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return std::string(value.type_name()) + " " + text;
+  return std::string(value.type_name()) + " " + clip(value.dump());
 }
 
 // Reads typed values out of one JSON object; `prefix` is the dotted path of
@@ -240,7 +239,7 @@ inline void require_divisible_by_heads(const ObjectReader& reader, const std::st
 inline void require_model_type(const ObjectReader& reader, const std::string& expected) {
   std::string model_type = expected;
   reader.read("model_type", model_type);
-  check(model_type == expected, reader.source(), ": key \"", reader.key_path("model_type"), "\" is \"", model_type,
+  check(model_type == expected, reader.source(), ": key \"", reader.key_path("model_type"), "\" is \"", clip(model_type),
         "\", expected \"", expected, "\"");
 }
 
@@ -251,7 +250,7 @@ inline void require_top_level_model_type(const ObjectReader& reader, const std::
         ": no \"model_type\" key (expected \"", expected, "\")");
   std::string model_type;
   reader.read("model_type", model_type);
-  check(model_type == expected, reader.source(), ": \"model_type\" is \"", model_type, "\", expected \"", expected,
+  check(model_type == expected, reader.source(), ": \"model_type\" is \"", clip(model_type), "\", expected \"", expected,
         "\"");
 }
 

@@ -66,7 +66,7 @@ inline ModelConfig parse_model_config(const nlohmann::json& document, const std:
     model.family = ModelFamily::Blip2;
     model.blip2 = parse_blip2_config(document, source);
   } else {
-    fail(source, ": unsupported \"model_type\" \"", model_type, "\" (supported model types: blip, blip-2)");
+    fail(source, ": unsupported \"model_type\" \"", clip(model_type), "\" (supported model types: blip, blip-2)");
   }
 
   const std::vector<std::string>& architectures =
@@ -80,13 +80,14 @@ inline ModelConfig parse_model_config(const nlohmann::json& document, const std:
       const ModelFamily other = model.family == ModelFamily::Blip ? ModelFamily::Blip2 : ModelFamily::Blip;
       for (const std::string& name : supported_architectures(other)) {
         check(name != model.architecture, source, ": architecture \"", model.architecture,
-              "\" does not match model_type \"", model_type, "\"");
+              "\" does not match model_type \"", clip(model_type), "\"");
       }
       std::string list;
       for (ModelFamily family : {ModelFamily::Blip, ModelFamily::Blip2}) {
         for (const std::string& name : supported_architectures(family)) list += (list.empty() ? "" : ", ") + name;
       }
-      fail(source, ": unsupported architecture \"", model.architecture, "\" (supported architectures: ", list, ")");
+      fail(source, ": unsupported architecture \"", clip(model.architecture), "\" (supported architectures: ", list,
+           ")");
     }
   }
   return model;
@@ -96,7 +97,7 @@ inline ModelConfig parse_model_config(const nlohmann::json& document, const std:
 inline ModelConfig load_model_config(const std::string& model_dir) {
   const std::string path =
       std::filesystem::is_regular_file(model_dir) ? model_dir : (std::filesystem::path(model_dir) / "config.json").string();
-  return parse_model_config(read_json_file(path), path);
+  return parse_model_config(read_config_json_file(path), path);
 }
 
 // ---------------------------------------------------------------------------
@@ -180,7 +181,7 @@ inline GenerationConfigFile load_generation_config(const std::string& model_dir)
   const std::filesystem::path directory(model_dir);
   const std::filesystem::path generation_path = directory / "generation_config.json";
   if (std::filesystem::exists(generation_path)) {
-    return parse_generation_config(read_json_file(generation_path.string()), generation_path.string());
+    return parse_generation_config(read_config_json_file(generation_path), generation_path.string());
   }
   if (std::filesystem::exists(directory / "config.json")) {
     return generation_config_from_model_config(load_model_config(model_dir));
