@@ -33,6 +33,25 @@ std::vector<blip::Image> photos() {
           blip::load_image(blip::test::asset("images/skimage_rocket.jpg"))};
 }
 
+// Captions of both photos in one batch equal each photo alone (two returned
+// sequences each, with their scores); every row starts with `first_id` and
+// holds at most max_new_tokens + 1 ids.
+void check_batch_agrees_with_single(const blip::Captioner& captioner, const blip::CaptionOptions& options,
+                                    std::int64_t first_id) {
+  const std::vector<blip::Image> images = photos();
+  const auto batch = captioner.caption(images, options);
+  REQUIRE(batch.size() == images.size());
+  for (std::size_t index = 0; index < images.size(); ++index) {
+    const auto alone = captioner.caption(std::vector<blip::Image>{images[index]}, options);
+    for (std::size_t rank = 0; rank < 2; ++rank) {
+      CHECK(batch[index][rank].token_ids == alone[0][rank].token_ids);
+      CHECK(batch[index][rank].score == doctest::Approx(alone[0][rank].score).epsilon(1e-5));
+    }
+    CHECK(batch[index][0].token_ids.front() == first_id);
+    CHECK(static_cast<std::int64_t>(batch[index][0].token_ids.size()) <= options.generation.max_new_tokens + 1);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("Captioner on BLIP-2 (both input paths): batches agree with single images; [bos] + new tokens") {
@@ -50,18 +69,7 @@ TEST_CASE("Captioner on BLIP-2 (both input paths): batches agree with single ima
     options.generation.num_return_sequences = 2;
     for (const std::string prompt : {"", "a photo of"}) {
       options.prompt = prompt;
-      const std::vector<blip::Image> images = photos();
-      const auto batch = captioner.caption(images, options);
-      REQUIRE(batch.size() == images.size());
-      for (std::size_t index = 0; index < images.size(); ++index) {
-        const auto alone = captioner.caption(std::vector<blip::Image>{images[index]}, options);
-        for (std::size_t rank = 0; rank < 2; ++rank) {
-          CHECK(batch[index][rank].token_ids == alone[0][rank].token_ids);
-          CHECK(batch[index][rank].score == doctest::Approx(alone[0][rank].score).epsilon(1e-5));
-        }
-        CHECK(batch[index][0].token_ids.front() == 2);  // HF prepends BOS; the prompt is not echoed
-        CHECK(batch[index][0].token_ids.size() <= 7);
-      }
+      check_batch_agrees_with_single(captioner, options, 2);  // HF prepends BOS; the prompt is not echoed
     }
   }
 }
@@ -190,17 +198,7 @@ TEST_CASE("Captioner and VisualQA on BLIP-2 Flan-T5: [0] + new tokens, right-pad
   const std::vector<blip::Image> images = photos();
   for (const std::string prompt : {"", "a photo of"}) {
     options.prompt = prompt;
-    const auto batch = captioner.caption(images, options);
-    REQUIRE(batch.size() == images.size());
-    for (std::size_t index = 0; index < images.size(); ++index) {
-      const auto alone = captioner.caption(std::vector<blip::Image>{images[index]}, options);
-      for (std::size_t rank = 0; rank < 2; ++rank) {
-        CHECK(batch[index][rank].token_ids == alone[0][rank].token_ids);
-        CHECK(batch[index][rank].score == doctest::Approx(alone[0][rank].score).epsilon(1e-5));
-      }
-      CHECK(batch[index][0].token_ids.front() == 0);  // the decoder start heads every row
-      CHECK(batch[index][0].token_ids.size() <= 7);
-    }
+    check_batch_agrees_with_single(captioner, options, 0);  // the decoder start heads every row
   }
   // No prompt through the task = HF generate without input_ids ([[bos]] = [[1]]).
   options.prompt = "";

@@ -11,6 +11,30 @@
 
 #include "allocation_counter.hpp"
 
+namespace {
+
+// Starts `session` for `images` × `beams` rows, then counts allocations over
+// 39 reorder + step rounds (after one warm-up step, which may size per-thread
+// scratch for one-token calls). 40 steps outgrow the 17 image tokens, so the
+// self-attention rows outgrow the cross-attention ones.
+template <class Session>
+void check_steps_allocate_nothing(Session& session, std::int64_t images, std::int64_t beams) {
+  constexpr std::int64_t kSteps = 40;
+  session.start(beams, kSteps + 1);
+  std::vector<std::int64_t> tokens(static_cast<std::size_t>(images * beams), 1037);
+  std::vector<std::int64_t> order(tokens.size());
+  for (std::size_t row = 0; row < order.size(); ++row) order[row] = static_cast<std::int64_t>(row / beams * beams);
+  session.step(tokens.data());
+  const std::int64_t before = blip::test::allocation_count.load();
+  for (std::int64_t step = 1; step < kSteps; ++step) {
+    session.reorder(order.data());
+    session.step(tokens.data());
+  }
+  CHECK(blip::test::allocation_count.load() - before == 0);
+}
+
+}  // namespace
+
 TEST_CASE("BLIP decoding steps allocate nothing, greedy or with beams") {
   const std::string directory = blip::test::fixture("blip_caption");
   if (!blip::test::have_or_skip(directory, "blip_caption fixture")) return;
@@ -23,19 +47,7 @@ TEST_CASE("BLIP decoding steps allocate nothing, greedy or with beams") {
   for (std::int64_t beams : {1, 3}) {
     CAPTURE(beams);
     blip::BlipDecoderSession session = model.caption_session(images, {}, {});
-    // More steps than the 17 image tokens, so the self-attention rows outgrow the cross-attention ones.
-    constexpr std::int64_t kSteps = 40;
-    session.start(beams, kSteps + 1);
-    std::vector<std::int64_t> tokens(static_cast<std::size_t>(2 * beams), 1037);
-    std::vector<std::int64_t> order(tokens.size());
-    for (std::size_t row = 0; row < order.size(); ++row) order[row] = static_cast<std::int64_t>(row / beams * beams);
-    session.step(tokens.data());  // the first step may size per-thread scratch for one-token calls
-    const std::int64_t before = blip::test::allocation_count.load();
-    for (std::int64_t step = 1; step < kSteps; ++step) {
-      session.reorder(order.data());
-      session.step(tokens.data());
-    }
-    CHECK(blip::test::allocation_count.load() - before == 0);
+    check_steps_allocate_nothing(session, 2, beams);
   }
 }
 
@@ -54,23 +66,7 @@ TEST_CASE("BLIP-2 decoding steps (OPT and T5) allocate nothing, greedy or with b
     for (std::int64_t beams : {1, 3}) {
       CAPTURE(beams);
       blip::Blip2GenerationSession variant = model.generation_session(queries, {}, {});
-      std::visit(
-          [&](auto& session) {
-            constexpr std::int64_t kSteps = 40;
-            session.start(beams, kSteps + 1);
-            std::vector<std::int64_t> tokens(static_cast<std::size_t>(2 * beams), 1037);
-            std::vector<std::int64_t> order(tokens.size());
-            for (std::size_t row = 0; row < order.size(); ++row)
-              order[row] = static_cast<std::int64_t>(row / beams * beams);
-            session.step(tokens.data());  // the first step may size per-thread scratch for one-token calls
-            const std::int64_t before = blip::test::allocation_count.load();
-            for (std::int64_t step = 1; step < kSteps; ++step) {
-              session.reorder(order.data());
-              session.step(tokens.data());
-            }
-            CHECK(blip::test::allocation_count.load() - before == 0);
-          },
-          variant);
+      std::visit([&](auto& session) { check_steps_allocate_nothing(session, 2, beams); }, variant);
     }
   }
 }

@@ -31,6 +31,7 @@
 #include "blip/kernels/embedding.hpp"
 #include "blip/kernels/feed_forward.hpp"
 #include "blip/kernels/kv_cache.hpp"
+#include "blip/nn/cached_sequences.hpp"
 #include "blip/nn/cross_attention.hpp"
 #include "blip/nn/loading.hpp"
 
@@ -128,11 +129,9 @@ inline CrossAttentionKV compute_cross_attention_kv(const BertConfig& config, con
                                         encoder_mask);
 }
 
-// Per-request activations and self-attention caches of a BertWeights stack.
-struct BertState {
-  std::int64_t rows = 0;          // sequences in the request (batch × beams)
-  std::int64_t max_new_tokens = 0;  // most tokens one forward() call appends
-  std::int64_t capacity = 0;      // most tokens a sequence can hold
+// Per-request activations, self-attention caches and masks of a BertWeights
+// stack (CachedSequences; its additive mask holds 0 or -10000 per key).
+struct BertState : CachedSequences {
   Tensor<float> hidden;           // [rows, max_new, H]  residual stream
   Tensor<float> attention_output; // [rows, max_new, H]
   Tensor<float> query;            // [rows, max_new, H]
@@ -141,16 +140,11 @@ struct BertState {
   Tensor<float> context;          // [rows, max_new, H]
   Tensor<float> projected;        // [rows, max_new, H]
   Tensor<float> intermediate;     // [rows, max_new, I]
-  Tensor<float> self_mask;        // [rows, capacity] additive padding mask (causality is the kernel's)
-  std::vector<kernels::KVCache> self_caches;  // one per layer
-  std::vector<std::int64_t> attention_mask;   // [rows, capacity] 1 = attend, 0 = padding (HF attention_mask)
-  std::int64_t length = 0;        // tokens already in the caches
 
   void allocate(const BertConfig& config, std::int64_t row_count, std::int64_t tokens_per_call,
                 std::int64_t total_capacity) {
-    rows = row_count;
-    max_new_tokens = tokens_per_call;
-    capacity = total_capacity;
+    allocate_sequences(row_count, tokens_per_call, total_capacity, config.num_hidden_layers,
+                       config.num_attention_heads, config.head_dim());
     const std::int64_t hidden_size = config.hidden_size;
     hidden = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
     attention_output = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
@@ -160,13 +154,6 @@ struct BertState {
     context = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
     projected = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
     intermediate = Tensor<float>(Shape{rows, max_new_tokens, config.intermediate_size});
-    self_mask = Tensor<float>(Shape{rows, capacity});
-    self_caches.assign(static_cast<std::size_t>(config.num_hidden_layers), kernels::KVCache{});
-    for (kernels::KVCache& cache : self_caches) {
-      cache.allocate(rows, config.num_attention_heads, capacity, config.head_dim());
-    }
-    attention_mask.assign(static_cast<std::size_t>(rows * capacity), 0);
-    length = 0;
   }
 };
 
@@ -188,10 +175,6 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
                          std::int64_t cross_group = 1) {
   const std::int64_t rows = state.rows, hidden = config.hidden_size, heads = config.num_attention_heads;
   const std::int64_t head_dim = config.head_dim(), past = state.length, total = past + new_tokens;
-  check(new_tokens >= 1 && new_tokens <= state.max_new_tokens, "text model: ", new_tokens,
-        " tokens in one call, the request was sized for at most ", state.max_new_tokens);
-  check(total <= state.capacity, "text model: sequence length ", total, " exceeds the request's capacity ",
-        state.capacity);
   check(total <= config.max_position_embeddings, "text model: sequence length ", total,
         " exceeds max_position_embeddings ", config.max_position_embeddings);
   if (cross) {
@@ -199,6 +182,12 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
           " cross-attention sources × group ", cross_group);
   }
   const std::int64_t token_rows = rows * new_tokens;
+  // Self-attention mask. HF get_extended_attention_mask: (1 - causal · mask) ·
+  // -10000, so a key hidden by padding, by causality or by both gets exactly
+  // -10000: padding through the additive mask [rows, capacity], causality
+  // through the kernel's causal option with the same value (it replaces, not
+  // adds to, the padding value).
+  state.append_mask(mask, new_tokens, -10000.0f, "text model");
 
   // Embeddings: word + absolute position (past .. past+new-1), then LayerNorm.
   // HF BlipTextEmbeddings: position_ids are arange offsets, independent of padding.
@@ -208,23 +197,8 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
     for (std::int64_t t = 0; t < new_tokens; ++t) {
       add_in_place(out + t * hidden, weights.position_embeddings.data() + (past + t) * hidden, hidden);
     }
-    for (std::int64_t t = 0; t < new_tokens; ++t) {
-      state.attention_mask[static_cast<std::size_t>(row * state.capacity + past + t)] =
-          mask ? mask[row * new_tokens + t] : 1;
-    }
   }
   apply_layer_norm(weights.embedding_norm, state.hidden.data(), token_rows, state.hidden.data());
-
-  // Self-attention mask. HF get_extended_attention_mask: (1 - causal · mask) ·
-  // -10000, so a key hidden by padding, by causality or by both gets exactly
-  // -10000: padding through the additive mask [rows, capacity], causality
-  // through the kernel's causal option with the same value (it replaces, not
-  // adds to, the padding value).
-  for (std::int64_t row = 0; row < rows; ++row) {
-    const std::int64_t* row_mask = state.attention_mask.data() + row * state.capacity;
-    float* out = state.self_mask.data() + row * state.capacity;
-    for (std::int64_t key = 0; key < total; ++key) out[key] = row_mask[key] != 0 ? 0.0f : -10000.0f;
-  }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const kernels::Activation activation = config.activation;
@@ -238,7 +212,7 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
     apply_linear(layer.self_attention.value, state.hidden.data(), token_rows, state.new_values.data());
     cache.append(state.new_keys.data(), state.new_values.data(), new_tokens * hidden, hidden, new_tokens);
     kernels::AttentionOptions self_options{scale};
-    self_options.additive_mask = state.self_mask.data();
+    self_options.additive_mask = state.additive_mask.data();
     self_options.mask_query_tokens = 1;
     self_options.mask_key_stride = state.capacity;
     self_options.causal = kind == SelfAttentionKind::Causal;

@@ -38,6 +38,7 @@
 #include "blip/kernels/feed_forward.hpp"
 #include "blip/kernels/kv_cache.hpp"
 #include "blip/kernels/positions.hpp"
+#include "blip/nn/cached_sequences.hpp"
 #include "blip/nn/loading.hpp"
 
 namespace blip::nn {
@@ -121,11 +122,9 @@ inline OptWeights load_opt(const WeightStore& store, const std::string& prefix, 
   return weights;
 }
 
-// Per-request activations and caches.
-struct OptState {
-  std::int64_t rows = 0;            // sequences (batch × beams)
-  std::int64_t max_new_tokens = 0;  // most tokens one call appends
-  std::int64_t capacity = 0;        // most tokens a sequence holds
+// Per-request activations, caches and masks (CachedSequences; its additive
+// mask holds 0 or finfo.min per key).
+struct OptState : CachedSequences {
   Tensor<float> token_embeddings;   // [rows, max_new, W]  embed_tokens rows of ids fed by a caller
   Tensor<float> hidden;             // [rows, max_new, H]  residual stream
   Tensor<float> normed;             // [rows, max_new, H]
@@ -135,17 +134,12 @@ struct OptState {
   Tensor<float> context;            // [rows, max_new, H]
   Tensor<float> intermediate;       // [rows, max_new, F]
   Tensor<float> output;             // [rows, max_new, W]  after final LN / project_out
-  Tensor<float> additive_mask;      // [rows, capacity]   0 or finfo.min per key
   std::vector<std::int64_t> positions;        // [rows, max_new]
-  std::vector<std::int64_t> attention_mask;   // [rows, capacity] 1 = token, 0 = padding (HF attention_mask)
-  std::vector<kernels::KVCache> self_caches;  // one per layer
-  std::int64_t length = 0;                    // tokens in the caches
 
   void allocate(const OptDecoderConfig& config, std::int64_t row_count, std::int64_t tokens_per_call,
                 std::int64_t total_capacity) {
-    rows = row_count;
-    max_new_tokens = tokens_per_call;
-    capacity = total_capacity;
+    allocate_sequences(row_count, tokens_per_call, total_capacity, config.num_hidden_layers,
+                       config.num_attention_heads, config.head_dim());
     const std::int64_t hidden_size = config.hidden_size;
     token_embeddings = Tensor<float>(Shape{rows, max_new_tokens, config.word_embed_proj_dim});
     hidden = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
@@ -156,13 +150,7 @@ struct OptState {
     context = Tensor<float>(Shape{rows, max_new_tokens, hidden_size});
     intermediate = Tensor<float>(Shape{rows, max_new_tokens, config.ffn_dim});
     output = Tensor<float>(Shape{rows, max_new_tokens, config.word_embed_proj_dim});
-    additive_mask = Tensor<float>(Shape{rows, capacity});
     positions.assign(static_cast<std::size_t>(rows * max_new_tokens), 0);
-    attention_mask.assign(static_cast<std::size_t>(rows * capacity), 0);
-    self_caches.assign(static_cast<std::size_t>(config.num_hidden_layers), kernels::KVCache{});
-    for (kernels::KVCache& cache : self_caches)
-      cache.allocate(rows, config.num_attention_heads, capacity, config.head_dim());
-    length = 0;
   }
 };
 
@@ -175,21 +163,14 @@ inline void opt_forward(const OptDecoderConfig& config, const OptWeights& weight
                         const float* embeddings, const std::int64_t* mask, std::int64_t new_tokens) {
   const std::int64_t rows = state.rows, hidden = config.hidden_size, heads = config.num_attention_heads;
   const std::int64_t head_dim = config.head_dim(), past = state.length, total = past + new_tokens;
-  check(new_tokens >= 1 && new_tokens <= state.max_new_tokens, "OPT: ", new_tokens,
-        " tokens in one call, the request was sized for at most ", state.max_new_tokens);
-  check(total <= state.capacity, "OPT: sequence length ", total, " exceeds the request's capacity ", state.capacity);
   const std::int64_t token_rows = rows * new_tokens;
   constexpr float lowest = std::numeric_limits<float>::lowest();
 
   // Mask bookkeeping and positions: HF passes the full [rows, past + new] mask every step.
-  for (std::int64_t row = 0; row < rows; ++row) {
-    std::int64_t* row_mask = state.attention_mask.data() + row * state.capacity;
-    for (std::int64_t t = 0; t < new_tokens; ++t) row_mask[past + t] = mask ? mask[row * new_tokens + t] : 1;
-    // Rebuilt whole each call, so beam reordering moves only attention_mask.
-    for (std::int64_t t = 0; t < total; ++t) state.additive_mask.data()[row * state.capacity + t] =
-        row_mask[t] ? 0.0f : lowest;
-    kernels::opt_positions_from_mask(row_mask, 1, total, past, state.positions.data() + row * new_tokens);
-  }
+  state.append_mask(mask, new_tokens, lowest, "OPT");
+  for (std::int64_t row = 0; row < rows; ++row)
+    kernels::opt_positions_from_mask(state.attention_mask.data() + row * state.capacity, 1, total, past,
+                                     state.positions.data() + row * new_tokens);
   for (std::int64_t i = 0; i < token_rows; ++i) {
     const std::int64_t position = state.positions[static_cast<std::size_t>(i)];
     check(0 <= position && position < weights.embed_positions.dim(0), "OPT: position ", position - 2,

@@ -44,6 +44,7 @@
 #include "blip/kernels/kv_cache.hpp"
 #include "blip/kernels/normalization.hpp"
 #include "blip/kernels/positions.hpp"
+#include "blip/nn/cached_sequences.hpp"
 #include "blip/nn/cross_attention.hpp"
 #include "blip/nn/loading.hpp"
 
@@ -154,15 +155,21 @@ inline T5FeedForwardWeights load_feed_forward(const WeightStore& store, const st
 inline T5Weights load_t5(const WeightStore& store, const std::string& prefix, const T5ModelConfig& config) {
   const std::int64_t model = config.d_model;
   const Shape bias_table{config.relative_attention_num_buckets, config.num_heads};
+  // layer.0 of block `index`: RMSNorm + self-attention, and in block 0 the
+  // stack's relative position bias table.
+  auto load_self_attention = [&](const std::string& p, std::int64_t index, RmsNormWeights& norm,
+                                 T5AttentionWeights& attention, Tensor<const float>& stack_bias_table) {
+    norm = load_rms_norm(store, p + "0.layer_norm", model, config.layer_norm_epsilon);
+    attention = t5_detail::load_attention(store, p + "0.SelfAttention.", config);
+    if (index == 0) stack_bias_table = store.get(p + "0.SelfAttention.relative_attention_bias.weight", bias_table);
+  };
   T5Weights weights;
   weights.shared = store.get(prefix + "shared.weight", Shape{config.vocab_size, model});
   for (std::int64_t index = 0; index < config.num_layers; ++index) {
     const std::string p = prefix + "encoder.block." + std::to_string(index) + ".layer.";
     T5EncoderLayerWeights layer;
-    layer.self_attention_norm = load_rms_norm(store, p + "0.layer_norm", model, config.layer_norm_epsilon);
-    layer.self_attention = t5_detail::load_attention(store, p + "0.SelfAttention.", config);
-    if (index == 0)
-      weights.encoder_relative_attention_bias = store.get(p + "0.SelfAttention.relative_attention_bias.weight", bias_table);
+    load_self_attention(p, index, layer.self_attention_norm, layer.self_attention,
+                        weights.encoder_relative_attention_bias);
     layer.feed_forward = t5_detail::load_feed_forward(store, p + "1.", config);
     weights.encoder_layers.push_back(std::move(layer));
   }
@@ -171,10 +178,8 @@ inline T5Weights load_t5(const WeightStore& store, const std::string& prefix, co
   for (std::int64_t index = 0; index < config.num_decoder_layers; ++index) {
     const std::string p = prefix + "decoder.block." + std::to_string(index) + ".layer.";
     T5DecoderLayerWeights layer;
-    layer.self_attention_norm = load_rms_norm(store, p + "0.layer_norm", model, config.layer_norm_epsilon);
-    layer.self_attention = t5_detail::load_attention(store, p + "0.SelfAttention.", config);
-    if (index == 0)
-      weights.decoder_relative_attention_bias = store.get(p + "0.SelfAttention.relative_attention_bias.weight", bias_table);
+    load_self_attention(p, index, layer.self_attention_norm, layer.self_attention,
+                        weights.decoder_relative_attention_bias);
     layer.cross_attention_norm = load_rms_norm(store, p + "1.layer_norm", model, config.layer_norm_epsilon);
     layer.cross_attention = t5_detail::load_attention(store, p + "1.EncDecAttention.", config);
     layer.feed_forward = t5_detail::load_feed_forward(store, p + "2.", config);
@@ -305,32 +310,20 @@ inline CrossAttentionKV t5_cross_attention_kv(const T5ModelConfig& config, const
 
 // ---- Decoder -------------------------------------------------------------------
 
-// Per-request decoder activations and self-attention caches.
-struct T5DecoderState {
-  std::int64_t rows = 0;            // sequences (batch × beams)
-  std::int64_t max_new_tokens = 0;  // most tokens one call appends
-  std::int64_t capacity = 0;        // most tokens a sequence holds
+// Per-request decoder activations, caches and masks (CachedSequences; its
+// additive mask holds 0 or finfo.min per key).
+struct T5DecoderState : CachedSequences {
   Tensor<float> hidden;             // [rows, max_new, D]  residual stream; decoder output after the call
   T5BlockScratch scratch;           // [rows · max_new, ...]
   Tensor<float> position_bias;      // [heads, max_new, capacity]  causal buckets, this call's queries
-  Tensor<float> additive_mask;      // [rows, capacity]  0 or finfo.min per key
-  std::vector<std::int64_t> attention_mask;   // [rows, capacity] 1 = token, 0 = padding (HF decoder_attention_mask)
-  std::vector<kernels::KVCache> self_caches;  // one per decoder layer
-  std::int64_t length = 0;                    // tokens in the caches
 
   void allocate(const T5ModelConfig& config, std::int64_t row_count, std::int64_t tokens_per_call,
                 std::int64_t total_capacity) {
-    rows = row_count;
-    max_new_tokens = tokens_per_call;
-    capacity = total_capacity;
+    allocate_sequences(row_count, tokens_per_call, total_capacity, config.num_decoder_layers, config.num_heads,
+                       config.d_kv);
     hidden = Tensor<float>(Shape{rows, max_new_tokens, config.d_model});
     scratch.allocate(config, rows * max_new_tokens);
     position_bias = Tensor<float>(Shape{config.num_heads, max_new_tokens, capacity});
-    additive_mask = Tensor<float>(Shape{rows, capacity});
-    attention_mask.assign(static_cast<std::size_t>(rows * capacity), 0);
-    self_caches.assign(static_cast<std::size_t>(config.num_decoder_layers), kernels::KVCache{});
-    for (kernels::KVCache& cache : self_caches) cache.allocate(rows, config.num_heads, capacity, config.d_kv);
-    length = 0;
   }
 };
 
@@ -342,23 +335,13 @@ inline void t5_decoder_forward(const T5ModelConfig& config, const T5Weights& wei
                                const CrossAttentionKV& cross, std::int64_t rows_per_source) {
   const std::int64_t rows = state.rows, heads = config.num_heads, head_dim = config.d_kv, inner = config.inner_dim();
   const std::int64_t past = state.length, total = past + new_tokens, token_rows = rows * new_tokens;
-  check(new_tokens >= 1 && new_tokens <= state.max_new_tokens, "T5 decoder: ", new_tokens,
-        " tokens in one call, the request was sized for at most ", state.max_new_tokens);
-  check(total <= state.capacity, "T5 decoder: sequence length ", total, " exceeds the request's capacity ",
-        state.capacity);
   check(cross.sources * rows_per_source == rows && cross.layers.size() == weights.decoder_layers.size(),
         "T5 decoder: ", rows, " rows but ", cross.sources, " encoder sources × ", rows_per_source,
         " rows per source");
   constexpr float lowest = std::numeric_limits<float>::lowest();
 
+  state.append_mask(mask, new_tokens, lowest, "T5 decoder");
   kernels::embedding_lookup(weights.shared, ids, token_rows, state.hidden.data());
-  for (std::int64_t row = 0; row < rows; ++row) {
-    std::int64_t* row_mask = state.attention_mask.data() + row * state.capacity;
-    for (std::int64_t t = 0; t < new_tokens; ++t) row_mask[past + t] = mask ? mask[row * new_tokens + t] : 1;
-    // Rebuilt whole each call, so a beam reorder moves only attention_mask.
-    float* additive = state.additive_mask.data() + row * state.capacity;
-    for (std::int64_t t = 0; t < total; ++t) additive[t] = row_mask[t] ? 0.0f : lowest;
-  }
   // HF compute_bias(past + new, total)[:, :, -new:, :]: the causal buckets of
   // this call's queries against every key so far.
   kernels::t5_position_bias(weights.decoder_relative_attention_bias.data(), heads, new_tokens, total, false,
