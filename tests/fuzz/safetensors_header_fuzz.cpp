@@ -11,17 +11,9 @@
 #include <vector>
 
 #include "blip/io/safetensors.hpp"
+#include "fuzz_support.hpp"
 
-namespace {
-
-void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
-
-}  // namespace
+using blip::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // Copy into a buffer of exactly `size` bytes so any read past the end is an

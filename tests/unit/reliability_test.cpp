@@ -316,6 +316,17 @@ TEST_CASE("9: a top-down BMP decodes upright; truncated PPM and PGM are refused"
         "cut.ppm: truncated PNM (the pixel data needs 781 bytes, the file has 780)");
   const std::vector<std::uint8_t> pgm = {'P', '5', ' ', '4', ' ', '4', ' ', '2', '5', '5', '\n', 1, 2, 3};
   CHECK(error_of([&] { decode(pgm, "cut.pgm"); }).find("cut.pgm: truncated PNM") == 0);
+
+  // Found by image_decode_fuzz: header values whose rows x row bytes exceed 64 bits (signed overflow before).
+  std::vector<std::uint8_t> huge = bmp_24(2, 2, false, gradient(2, 2));
+  for (const std::size_t at : {std::size_t{18}, std::size_t{22}}) {  // width, height: 0x7FFFFFFF
+    huge[at] = huge[at + 1] = huge[at + 2] = 0xFF;
+    huge[at + 3] = 0x7F;
+  }
+  huge[28] = huge[29] = 0xFF;  // 65535 bits per pixel
+  CHECK(error_of([&] {
+          blip::decode_image(huge.data(), huge.size(), "huge.bmp", 0);
+        }).find("huge.bmp: truncated BMP") == 0);
 }
 
 // ---- 10. Token ids beyond the vocabulary -----------------------------------------------------------

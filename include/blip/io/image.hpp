@@ -205,11 +205,15 @@ inline DeclaredSize check_bmp(const std::uint8_t* data, std::size_t size, const 
   if (bits_per_pixel == 16)
     fail(name, ": 16-bit BMP is not supported (its 5/6-bit channels would not expand to 8 bits the way Pillow does)");
   // Uncompressed (BI_RGB) and bit-field layouts: the pixel array size is known.
-  if (compression == 0 || compression == 3 || compression == 6) {
-    const std::int64_t row_bytes = (width * bits_per_pixel + 31) / 32 * 4;
-    const std::int64_t needed = static_cast<std::int64_t>(pixel_offset) + row_bytes * (height < 0 ? -height : height);
-    if (width > 0 && needed > static_cast<std::int64_t>(size))
-      fail(name, ": truncated BMP (the pixel data needs ", needed, " bytes, the file has ", size, ")");
+  // Header values can be anything: rows x row bytes is compared by division, as
+  // the product can exceed 64 bits.
+  if (width > 0 && (compression == 0 || compression == 3 || compression == 6)) {
+    const std::uint64_t rows = static_cast<std::uint64_t>(height < 0 ? -height : height);
+    const std::uint64_t row_bytes = (static_cast<std::uint64_t>(width) * bits_per_pixel + 31) / 32 * 4;
+    const std::uint64_t available = size > pixel_offset ? size - pixel_offset : 0;
+    if (row_bytes > 0 && rows > available / row_bytes)
+      fail(name, ": truncated BMP (the pixel data needs ", rows, " rows of ", row_bytes, " bytes from byte ",
+           pixel_offset, ", the file has ", size, " bytes)");
   }
   return DeclaredSize{width, height < 0 ? -height : height};
 }
