@@ -7,25 +7,19 @@
 //
 // Without BLIP_BENCH_MODEL_DIR every benchmark reports that it was skipped.
 #include <benchmark/benchmark.h>
-#include <sys/resource.h>
 
 #include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "blip/blip.hpp"
+#include "process_memory.hpp"
 
 namespace {
 
 std::string model_root() {
   const char* root = std::getenv("BLIP_BENCH_MODEL_DIR");
   return root ? root : "";
-}
-
-double max_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 struct Inputs {
@@ -70,7 +64,7 @@ void caption_vision_encoder(benchmark::State& state) {
   if (skip_without_models(state)) return;
   const auto& model = load_model<blip::BlipForConditionalGeneration>("caption");
   for (auto _ : state) benchmark::DoNotOptimize(model.vision_model.forward(inputs().pixel_values));
-  state.counters["max_rss_MiB"] = max_rss_mib();
+  state.counters["max_rss_MiB"] = blip::bench::peak_rss_mib();
 }
 
 void caption_generate(benchmark::State& state, std::int64_t beams) {
@@ -82,7 +76,7 @@ void caption_generate(benchmark::State& state, std::int64_t beams) {
     blip::BlipDecoderSession session = model.caption_session(images, {}, {});
     benchmark::DoNotOptimize(blip::generation::generate_session(session, exactly(20, beams)));
   }
-  state.counters["max_rss_MiB"] = max_rss_mib();
+  state.counters["max_rss_MiB"] = blip::bench::peak_rss_mib();
 }
 
 void vqa_generate(benchmark::State& state) {
@@ -93,7 +87,7 @@ void vqa_generate(benchmark::State& state) {
     blip::BlipDecoderSession session = model.answer_session(images, inputs().question_input_ids, {});
     benchmark::DoNotOptimize(blip::generation::generate_session(session, exactly(5, 1)));
   }
-  state.counters["max_rss_MiB"] = max_rss_mib();
+  state.counters["max_rss_MiB"] = blip::bench::peak_rss_mib();
 }
 
 }  // namespace

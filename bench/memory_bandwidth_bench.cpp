@@ -2,7 +2,8 @@
 // such as the decode GEMV (1 row × weights), which must read every weight once.
 //
 // A sum over a buffer far larger than the last-level cache (512 MiB vs 32 MiB
-// L3 here), split into one contiguous half per thread, read with the widest
+// L3 on the reference machine; BLIP_BANDWIDTH_BUFFER_MIB sets another size, for
+// machines with a bigger L3), split into one contiguous half per thread, read with the widest
 // vector loads the CPU has (the same loads the Linear kernel uses). Reported as
 // the counter "bytes" (bytes read per second). Measured with 4 KiB pages and
 // with transparent huge pages requested (madvise), since the hardware
@@ -12,6 +13,7 @@
 // Run: memory_bandwidth_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -26,8 +28,17 @@
 
 namespace {
 
-constexpr std::size_t kBufferBytes = std::size_t{512} << 20;
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+// 512 MiB, or BLIP_BANDWIDTH_BUFFER_MIB (rounded to whole huge pages).
+std::size_t buffer_bytes() {
+  static const std::size_t bytes = [] {
+    const char* mib = std::getenv("BLIP_BANDWIDTH_BUFFER_MIB");
+    const std::size_t requested = (mib ? std::max(2L, std::atol(mib)) : 512L) * (std::size_t{1} << 20);
+    return requested / kHugePage * kHugePage;
+  }();
+  return bytes;
+}
 
 // Sixteen independent partial sums, so the adds vectorise and their latency hides.
 float sum_portable(const float* data, std::size_t count) {
@@ -71,14 +82,15 @@ struct Buffer {
 
 Buffer make_buffer(bool huge_pages) {
   Buffer buffer;
-  buffer.data.reset(static_cast<float*>(std::aligned_alloc(kHugePage, kBufferBytes)));
+  const std::size_t bytes = buffer_bytes();
+  buffer.data.reset(static_cast<float*>(std::aligned_alloc(kHugePage, bytes)));
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (huge_pages) madvise(buffer.data.get(), kBufferBytes, MADV_HUGEPAGE);
+  if (huge_pages) madvise(buffer.data.get(), bytes, MADV_HUGEPAGE);
 #else
   (void)huge_pages;
 #endif
-  std::memset(buffer.data.get(), 0, kBufferBytes);  // touch every page before timing
-  buffer.count = kBufferBytes / sizeof(float);
+  std::memset(buffer.data.get(), 0, bytes);  // touch every page before timing
+  buffer.count = bytes / sizeof(float);
   return buffer;
 }
 
@@ -103,7 +115,7 @@ void streaming_read(benchmark::State& state, bool huge_pages) {
     benchmark::DoNotOptimize(total);
   }
   state.counters["bytes"] =
-      benchmark::Counter(static_cast<double>(kBufferBytes), benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(static_cast<double>(buffer_bytes()), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void streaming_read_4k_pages(benchmark::State& state) { streaming_read(state, false); }

@@ -16,9 +16,9 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import sys
-import time
+
+from timing import time_runs  # bench/timing.py
 
 ORACLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "oracle")
 
@@ -46,13 +46,8 @@ def main():
     question = torch.tensor([[101, 2129, 2116, 8870, 2024, 1999, 1996, 3861, 1029, 102]])
 
     def timed(name, function):
-        function()  # warm-up
-        times = []
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - start)
-        print(json.dumps({"name": name, "median_seconds": statistics.median(times), "runs": times,
+        median, times = time_runs(function, args.runs)
+        print(json.dumps({"name": name, "median_seconds": median, "runs": times,
                           "threads": args.threads, "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}),
               flush=True)
 

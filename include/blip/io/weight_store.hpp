@@ -5,8 +5,11 @@
 // names the tensor, the checkpoint, and the expected and found shapes. That is
 // where a config that does not match its checkpoint shows up, at load time.
 //
-// F32 weights are zero-copy views of the memory-mapped file; F16 / BF16 (and
-// integer) weights are converted to f32 once, when fetched.
+// F32 weights are zero-copy views of the memory-mapped file, which cost RAM
+// only for the pages read; a Linear weight's pages are handed back once
+// LinearWeights has packed it (core/mapped_file.hpp: release_mapped_pages), so
+// an f32 checkpoint is held once. F16 / BF16 (and integer) weights are
+// converted to f32 once, when fetched.
 //
 // Checkpoints often hold more than a model needs (extra copies of tied
 // weights, buffers such as position_ids, heads of other tasks). Those are not

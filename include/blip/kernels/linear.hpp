@@ -26,11 +26,18 @@
 //     the threads split the output features into contiguous runs of panels.
 //   * Results do not depend on the thread count: every output element is
 //     computed by the same sequence of operations whichever thread runs it.
+//   * Weights are held once: when W is a view of a mapped checkpoint, prepare
+//     hands its pages back after packing (release_mapped_pages), so RAM holds
+//     the packed panels and not also the file's copy. weight() still reads W
+//     (the naive reference): the pages fault back in from the file.
 // The instruction set is chosen at run time (detail/cpu_dispatch.hpp).
 //
 // Roadmap: bf16 / f16 / int8 weights will be repacked by `prepare` into their
 // own panel formats (the packed representation is private to LinearWeights)
-// and get micro-kernels per ISA (AVX512-BF16, AMX, VNNI) behind the same calls.
+// and get micro-kernels per ISA (AVX512-BF16, AMX, VNNI) behind the same calls;
+// packing straight from the stored bytes, then release_mapped_pages on them,
+// keeps those held once too. (Today a bf16 / f16 checkpoint is converted to
+// f32 on fetch, and that f32 tensor stays beside the panels for weight().)
 #pragma once
 
 #include <algorithm>
@@ -42,6 +49,7 @@
 #include <new>
 
 #include "blip/core/error.hpp"
+#include "blip/core/mapped_file.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
 #include "blip/kernels/detail/cpu_dispatch.hpp"
@@ -60,6 +68,10 @@ namespace detail {
 // layers 2 MiB aligned with transparent huge pages requested (Linux). A decode
 // step streams every weight from memory; with 4 KiB pages the hardware
 // prefetchers stop at each page boundary and every 4 KiB costs a TLB miss.
+// Huge pages cover the whole 2 MiB runs only: the rest (< 2 MiB) stays in
+// 4 KiB pages and the rounding past the end is never touched, so it costs no
+// RAM (for BLIP-2 OPT-2.7b, whose Q-Former matrices are 2.4 MB, rounding every
+// layer up to whole huge pages held 0.4 GB more).
 inline Tensor<float> allocate_packed_weights(const Shape& shape) {
   constexpr std::size_t kHugePage = std::size_t{2} << 20;
   const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * sizeof(float);
@@ -68,8 +80,8 @@ inline Tensor<float> allocate_packed_weights(const Shape& shape) {
     const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
     void* memory = std::aligned_alloc(kHugePage, rounded);
     if (memory == nullptr) throw std::bad_alloc();
-    ::madvise(memory, rounded, MADV_HUGEPAGE);  // advisory: ignored where THP is disabled
-    std::memset(memory, 0, rounded);
+    ::madvise(memory, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);  // advisory: ignored where THP is disabled
+    std::memset(memory, 0, bytes);
     std::shared_ptr<void> owner(memory, [](void* pointer) { std::free(pointer); });
     return Tensor<float>::view(static_cast<float*>(memory), shape, owner);
   }
@@ -89,7 +101,8 @@ class LinearWeights {
 
   // weight: [out_features, in_features] exactly as PyTorch nn.Linear stores it;
   // bias: [out_features] or empty. Both are kept (as given: views stay views)
-  // for the naive reference; the kernel reads its own packed copy.
+  // for the naive reference; the kernel reads its own packed copy, and the
+  // weight's mapped pages are released (see the top of this file).
   static LinearWeights prepare(Tensor<const float> weight, Tensor<const float> bias) {
     check(weight.rank() == 2, "LinearWeights::prepare: weight must be [out_features, in_features], got shape ",
           weight.shape());
@@ -127,6 +140,9 @@ class LinearWeights {
         },
         4);
     prepared.packed_panels_ = panels;
+    // From here on the kernels read only the panels; when `weight` is a view
+    // of a mapped checkpoint, its resident pages go (a no-op for other memory).
+    release_mapped_pages(weight.data(), weight.bytes());
 
     if (has_bias) {
       Tensor<float> padded_bias(Shape{panel_count * detail::kPanelWidth});
