@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "blip/generation/generate.hpp"
@@ -102,6 +103,28 @@ TEST_CASE("sampling with every warper allocates nothing per token") {
   options.num_return_sequences = 2;
   options.seed = 3;
   check_no_allocation_while_generating(options);
+  options.top_k = 0;
+  options.top_p = 1.0;
+  options.min_p = 0.02;
+  options.typical_p = 0.9;
+  options.epsilon_cutoff = 0.001;
+  options.eta_cutoff = 0.001;
+  options.renormalize_logits = true;
+  check_no_allocation_while_generating(options);
+}
+
+TEST_CASE("every processor allocates nothing per token") {
+  GenerationOptions options;
+  options.max_new_tokens = 30;
+  options.bad_words_ids = {{3, 9, 5}, {7}, {4, 2}};
+  options.suppress_tokens = {11, 12};
+  options.begin_suppress_tokens = {13};
+  options.forced_bos_token_id = 6;
+  options.forced_eos_token_id = {1};
+  options.remove_invalid_values = true;
+  options.exponential_decay_length_penalty = std::make_pair(std::int64_t{5}, 1.1);
+  options.renormalize_logits = true;
+  check_no_allocation_while_generating(options);
 }
 
 TEST_CASE("beam search allocates nothing per token") {
@@ -123,5 +146,16 @@ TEST_CASE("beam sampling allocates nothing per token") {
   options.top_p = 0.9;
   options.max_new_tokens = 30;
   options.seed = 11;
+  check_no_allocation_while_generating(options);
+}
+
+TEST_CASE("group beam search allocates nothing per token") {
+  GenerationOptions options;
+  options.num_beams = 6;
+  options.num_beam_groups = 3;
+  options.diversity_penalty = 0.7;
+  options.num_return_sequences = 4;
+  options.max_new_tokens = 30;
+  options.repetition_penalty = 1.2;
   check_no_allocation_while_generating(options);
 }

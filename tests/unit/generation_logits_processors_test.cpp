@@ -4,9 +4,12 @@
 // `_get_logits_processor` from a GenerationConfig (so the ORDER and each
 // warper's min_tokens_to_keep are HF's too), applied it to fixed rows of
 // logits with fixed input_ids, and recorded the processed scores and the
-// softmax probabilities sampling draws from. Processed scores must match
-// exactly (the float32 arithmetic is the same); probabilities and
-// log_softmax within 1e-6 (torch's exp is SLEEF's, ours libm's).
+// softmax probabilities sampling draws from. The options go through
+// parse_generation_config and options_from_generation_config, as a
+// generation_config.json would. Processed scores must match exactly (the
+// float32 arithmetic is the same) except after renormalize_logits (a
+// log_softmax, within the case's tolerance); probabilities and log_softmax
+// within 1e-6 (torch's exp is SLEEF's, ours libm's).
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -32,34 +36,55 @@ namespace {
 std::string generation_data(const std::string& name) { return blip::test::test_data("generation/" + name); }
 using blip::test::load_json;
 
-// JSON null stands for -inf.
+// JSON null stands for -inf, the strings "inf" and "nan" for +inf and NaN.
 std::vector<float> decode_row(const json& row) {
   std::vector<float> values;
   for (const json& value : row) {
-    values.push_back(value.is_null() ? -std::numeric_limits<float>::infinity()
-                                     : static_cast<float>(value.get<double>()));
+    if (value.is_null()) {
+      values.push_back(-std::numeric_limits<float>::infinity());
+    } else if (value.is_string()) {
+      values.push_back(value.get<std::string>() == "inf" ? std::numeric_limits<float>::infinity()
+                                                         : std::numeric_limits<float>::quiet_NaN());
+    } else {
+      values.push_back(static_cast<float>(value.get<double>()));
+    }
   }
   return values;
 }
 
-GenerationOptions options_from_json(const json& object) {
-  GenerationOptions options;
-  for (const auto& [key, value] : object.items()) {
-    if (key == "do_sample") options.do_sample = value.get<bool>();
-    else if (key == "num_beams") options.num_beams = value.get<std::int64_t>();
-    else if (key == "temperature") options.temperature = value.get<double>();
-    else if (key == "top_k") options.top_k = value.get<std::int64_t>();
-    else if (key == "top_p") options.top_p = value.get<double>();
-    else if (key == "repetition_penalty") options.repetition_penalty = value.get<double>();
-    else if (key == "no_repeat_ngram_size") options.no_repeat_ngram_size = value.get<std::int64_t>();
-    else if (key == "min_length") options.min_length = value.get<std::int64_t>();
-    else if (key == "min_new_tokens") options.min_new_tokens = value.get<std::int64_t>();
-    else FAIL("unknown option in reference file: ", key);
-  }
-  return options;
+bool same_float(float a, float b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+
+bool close_float(float actual, float expected, double tolerance) {
+  if (!std::isfinite(expected) || !std::isfinite(actual)) return same_float(actual, expected);
+  return std::abs(actual - expected) <= tolerance * std::max(1.0f, std::abs(expected));
 }
 
-bool same_float(float a, float b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+// A warper applied to a tie-heavy row: as many survivors as torch's and, with libstdc++ (whose std::sort torch
+// uses, so ties come out in the same order), the same ones.
+void check_same_survivors(const std::vector<float>& scores, const std::vector<float>& expected) {
+  std::int64_t kept = 0, expected_kept = 0;
+  for (std::size_t v = 0; v < scores.size(); ++v) {
+    kept += std::isfinite(scores[v]);
+    expected_kept += std::isfinite(expected[v]);
+  }
+  // How many survive does not depend on the sort's tie order.
+  CHECK(kept == expected_kept);
+#if defined(__GLIBCXX__)
+  for (std::size_t v = 0; v < scores.size(); ++v) {
+    CAPTURE(v);
+    CHECK(same_float(scores[v], expected[v]));
+  }
+#endif
+}
+
+std::string message_of(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -68,30 +93,48 @@ TEST_CASE("LogitsProcessors reproduce HF's processor list exactly on fixed logit
   if (!test::have_or_skip(path, "logits processor reference file (tests/oracle/make_generation_references.py)")) return;
   const json data = load_json(path);
   const auto eos = data["eos"].get<std::vector<std::int64_t>>();
-  const std::int64_t prompt_length = data["prompt_length"].get<std::int64_t>();
   std::vector<std::vector<float>> logits;
   for (const json& row : data["logits"]) logits.push_back(decode_row(row));
   std::vector<std::vector<std::int64_t>> input_ids;
   for (const json& row : data["input_ids"]) input_ids.push_back(row.get<std::vector<std::int64_t>>());
   const std::int64_t vocab = static_cast<std::int64_t>(logits.front().size());
-  REQUIRE(data["cases"].size() >= 20);
+  REQUIRE(data["cases"].size() >= 60);
 
   double worst_probability_error = 0.0;
   for (const json& test_case : data["cases"]) {
     const std::string name = test_case["name"].get<std::string>();
     CAPTURE(name);
-    const GenerationOptions options = options_from_json(test_case["options"]);
+    const GenerationOptions options =
+        options_from_generation_config(parse_generation_config(test_case["options"], name));
     const SpecialTokens special{eos, 0};
-    const ResolvedLengths lengths = resolve_lengths(options, prompt_length);
-    LogitsProcessors processors(options, special, vocab, lengths.min_length, 64);
+    const std::int64_t prompt_length =
+        test_case.value("prompt_length", data["prompt_length"].get<std::int64_t>());
+    const std::int64_t history_length =
+        test_case.value("input_ids_length", static_cast<std::int64_t>(input_ids.front().size()));
+    const double tolerance = test_case.value("tolerance", 0.0);
+    // Group beam search: the rows are one group of entries x group_size beams.
+    std::vector<std::int64_t> current_tokens;
+    std::int64_t group = 0;
+    if (test_case.contains("current_tokens")) {
+      current_tokens = test_case["current_tokens"].get<std::vector<std::int64_t>>();
+      group = test_case["beam_group_idx"].get<std::int64_t>();
+    }
+    const std::int64_t group_size = options.num_beams / options.num_beam_groups;
+    LogitsProcessors processors(options, special, vocab, resolve_lengths(options, prompt_length));
     for (std::size_t row = 0; row < logits.size(); ++row) {
       CAPTURE(row);
       std::vector<float> scores = logits[row];
-      processors.apply(scores.data(), input_ids[row].data(), static_cast<std::int64_t>(input_ids[row].size()));
+      const std::int64_t entry = static_cast<std::int64_t>(row) / group_size;
+      processors.apply(scores.data(), input_ids[row].data(), history_length,
+                       current_tokens.empty() ? nullptr : current_tokens.data() + entry * options.num_beams,
+                       current_tokens.empty() ? 0 : group * group_size);
       const std::vector<float> expected = decode_row(test_case["processed"][row]);
       for (std::int64_t v = 0; v < vocab; ++v) {
         CAPTURE(v);
-        CHECK(same_float(scores[static_cast<std::size_t>(v)], expected[static_cast<std::size_t>(v)]));
+        const float actual_score = scores[static_cast<std::size_t>(v)];
+        const float expected_score = expected[static_cast<std::size_t>(v)];
+        CHECK((tolerance > 0 ? close_float(actual_score, expected_score, tolerance)
+                             : same_float(actual_score, expected_score)));
       }
       std::vector<float> probabilities(scores.size());
       softmax(scores.data(), probabilities.data(), vocab);
@@ -104,7 +147,7 @@ TEST_CASE("LogitsProcessors reproduce HF's processor list exactly on fixed logit
       }
     }
   }
-  MESSAGE("processors: worst probability error ", worst_probability_error);
+  MESSAGE("processors: ", data["cases"].size(), " cases, worst probability error ", worst_probability_error);
 }
 
 TEST_CASE("log_softmax matches torch.log_softmax") {
@@ -135,24 +178,11 @@ TEST_CASE("top_p breaks ties among equal scores as torch.sort does") {
     const std::vector<float> expected = decode_row(test_case["processed"][0]);
     const std::int64_t vocab = static_cast<std::int64_t>(logits.size());
     CAPTURE(vocab);
-    TopPWorkspace workspace;
+    WarperWorkspace workspace;
     workspace.reserve(vocab);
     std::vector<float> scores = logits;
     apply_top_p(scores.data(), vocab, test_case["top_p"].get<double>(), 1, workspace);
-    std::int64_t kept = 0, expected_kept = 0;
-    for (std::int64_t v = 0; v < vocab; ++v) {
-      kept += std::isfinite(scores[static_cast<std::size_t>(v)]);
-      expected_kept += std::isfinite(expected[static_cast<std::size_t>(v)]);
-    }
-    // How many survive does not depend on the sort's tie order.
-    CHECK(kept == expected_kept);
-#if defined(__GLIBCXX__)
-    // Which of the tied tokens survive is std::sort's order: identical with libstdc++, which torch uses.
-    for (std::int64_t v = 0; v < vocab; ++v) {
-      CAPTURE(v);
-      CHECK(same_float(scores[static_cast<std::size_t>(v)], expected[static_cast<std::size_t>(v)]));
-    }
-#endif
+    check_same_survivors(scores, expected);
   }
 }
 
@@ -203,14 +233,11 @@ TEST_CASE("repetition penalty applies once per distinct id, no-repeat-ngram bans
 }
 
 TEST_CASE("options are validated with errors that name the option") {
-  auto message_of = [](const GenerationOptions& options, std::int64_t prompt_length = 1) -> std::string {
-    try {
+  const auto message_of = [](const GenerationOptions& options, std::int64_t prompt_length = 1) {
+    return ::message_of([&] {
       validate_options(options);
       resolve_lengths(options, prompt_length);
-    } catch (const Error& error) {
-      return error.what();
-    }
-    return "";
+    });
   };
   GenerationOptions options;
   CHECK(message_of(options) == "");
@@ -256,6 +283,174 @@ TEST_CASE("options are validated with errors that name the option") {
   CHECK(message_of(options, 5).find("max_length") != std::string::npos);  // nothing left to generate
   options.max_new_tokens = 3;                                             // max_new_tokens wins
   CHECK(message_of(options, 5) == "");
+
+  // Group beam search: what HF's validate() and HammingDiversityLogitsProcessor refuse, and what HF would
+  // silently skip (groups without beams, a negative penalty, a penalty without groups).
+  options = {};
+  options.num_beams = 4;
+  options.num_beam_groups = 2;
+  options.diversity_penalty = 0.5;
+  CHECK(message_of(options) == "");
+  options.num_beam_groups = 3;
+  CHECK(message_of(options).find("divisible by num_beam_groups") != std::string::npos);
+  options.num_beam_groups = 2;
+  options.diversity_penalty = 0.0;
+  CHECK(message_of(options).find("diversity_penalty is 0") != std::string::npos);
+  options.diversity_penalty = -1.0;
+  CHECK(message_of(options).find("diversity_penalty must be a finite value >= 0") != std::string::npos);
+  options.diversity_penalty = 0.5;
+  options.do_sample = true;
+  CHECK(message_of(options).find("does not sample") != std::string::npos);
+  options = {};
+  options.num_beam_groups = 2;
+  options.diversity_penalty = 0.5;
+  CHECK(message_of(options).find("num_beam_groups is 2 but group beam search needs num_beams > 1") !=
+        std::string::npos);
+  options = {};
+  options.num_beams = 3;
+  options.diversity_penalty = 0.5;
+  CHECK(message_of(options).find("diversity_penalty is 0.5 but it only acts in group beam search") !=
+        std::string::npos);
+
+  // Warpers, when sampling: HF refuses typical_p <= 0 and min_p outside [0, 1]; it skips an epsilon or eta
+  // cut-off outside (0, 1), which is refused here.
+  options = {};
+  options.do_sample = true;
+  options.typical_p = 0.0;
+  CHECK(message_of(options).find("typical_p must be in (0, 1]") != std::string::npos);
+  options.typical_p = 1.0;
+  options.min_p = 1.5;
+  CHECK(message_of(options).find("min_p must be in [0, 1]") != std::string::npos);
+  options.min_p = 0.0;
+  options.epsilon_cutoff = 1.0;
+  CHECK(message_of(options).find("epsilon_cutoff must be in [0, 1)") != std::string::npos);
+  options.epsilon_cutoff = 0.0;
+  options.eta_cutoff = -0.1;
+  CHECK(message_of(options).find("eta_cutoff must be in [0, 1)") != std::string::npos);
+  options.eta_cutoff = 0.0;
+  options.bad_words_ids = {{3}, {}};
+  CHECK(message_of(options).find("bad_words_ids holds an empty sequence") != std::string::npos);
+}
+
+TEST_CASE("token ids outside the vocabulary are refused, naming the option and the bound") {
+  const SpecialTokens special{{2}, 0};
+  const std::int64_t vocab = 24;
+  const auto message_for = [&](const GenerationOptions& options) {
+    return message_of([&] { LogitsProcessors(options, special, vocab, resolve_lengths(options, 2)); });
+  };
+  GenerationOptions options;
+  options.forced_bos_token_id = 24;
+  CHECK(message_for(options) ==
+        "GenerationOptions::forced_bos_token_id holds token id 24, outside the decoder's vocabulary [0, 24)");
+  options.forced_bos_token_id = -1;  // HF would index from the end and force the last token
+  CHECK(message_for(options).find("forced_bos_token_id holds token id -1, outside") != std::string::npos);
+  options = {};
+  options.forced_eos_token_id = {2, 99};
+  CHECK(message_for(options).find("forced_eos_token_id holds token id 99, outside the decoder's vocabulary [0, 24)") !=
+        std::string::npos);
+  options = {};
+  options.bad_words_ids = {{3, 4}, {5, 30000}};
+  CHECK(message_for(options).find("bad_words_ids holds token id 30000, outside the decoder's vocabulary [0, 24)") !=
+        std::string::npos);
+  options = {};
+  options.suppress_tokens = {1, 24};  // HF would skip 24 silently
+  CHECK(message_for(options).find("suppress_tokens holds token id 24") != std::string::npos);
+  options = {};
+  options.begin_suppress_tokens = {-3};
+  CHECK(message_for(options).find("begin_suppress_tokens holds token id -3") != std::string::npos);
+
+  // generate() checks before the decoder runs.
+  class NeverCalled final : public Decoder {
+   public:
+    std::int64_t vocab_size() const override { return 24; }
+    const float* start(std::int64_t, std::int64_t) override { FAIL("decoder started"); return nullptr; }
+    const float* step(const std::int64_t*) override { return nullptr; }
+    void reorder(const std::int64_t*) override {}
+  } decoder;
+  options = {};
+  options.num_beams = 2;
+  options.forced_bos_token_id = 50;
+  CHECK(message_of([&] { generate(decoder, {{1, 3}}, options, special); }).find("forced_bos_token_id holds token id 50") !=
+        std::string::npos);
+
+  // Only EOS ids among the bad words: HF drops them and then refuses the empty list.
+  options = {};
+  options.bad_words_ids = {{2}, {2}};
+  CHECK(message_for(options).find("bad_words_ids lists only EOS ids") != std::string::npos);
+  // exponential_decay_length_penalty needs an EOS id to act on.
+  options = {};
+  options.exponential_decay_length_penalty = std::make_pair(std::int64_t{2}, 1.5);
+  CHECK(message_of([&] { LogitsProcessors(options, SpecialTokens{}, vocab, resolve_lengths(options, 2)); })
+            .find("exponential_decay_length_penalty needs an EOS id") != std::string::npos);
+}
+
+TEST_CASE("min_p and typical_p break ties among equal scores as torch.sort does; NaN and inf as InfNanRemove") {
+  const std::string path = generation_data("logits_processor_cases.json");
+  if (!test::have_or_skip(path, "logits processor reference file")) return;
+  const json data = load_json(path);
+  REQUIRE(data["sorted_warper_ties"].size() >= 10);
+  for (const json& test_case : data["sorted_warper_ties"]) {
+    const std::vector<float> logits = decode_row(test_case["logits"][0]);
+    const std::vector<float> expected = decode_row(test_case["processed"][0]);
+    const std::int64_t vocab = static_cast<std::int64_t>(logits.size());
+    const std::string warper = test_case["warper"].get<std::string>();
+    const std::int64_t keep = test_case["min_tokens_to_keep"].get<std::int64_t>();
+    CAPTURE(warper);
+    CAPTURE(vocab);
+    WarperWorkspace workspace;
+    workspace.reserve(vocab);
+    std::vector<float> scores = logits;
+    if (warper == "min_p") {
+      apply_min_p(scores.data(), vocab, test_case["value"].get<double>(), keep, workspace);
+    } else {
+      apply_typical(scores.data(), vocab, test_case["value"].get<double>(), keep, workspace);
+    }
+    check_same_survivors(scores, expected);
+  }
+  std::vector<float> invalid = decode_row(data["invalid_values"]["logits"][0]);
+  const std::vector<float> expected = decode_row(data["invalid_values"]["processed"][0]);
+  remove_invalid_values(invalid.data(), static_cast<std::int64_t>(invalid.size()));
+  for (std::size_t v = 0; v < invalid.size(); ++v) {
+    CAPTURE(v);
+    CHECK(same_float(invalid[v], expected[v]));
+  }
+}
+
+TEST_CASE("apply_min_p's fast path (no sort when enough tokens survive) agrees with a full sort") {
+  std::mt19937 engine(13);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::uniform_int_distribution<int> small_integers(0, 4);
+  for (std::int64_t vocab : {1, 2, 17, 40, 257}) {
+    for (double min_p : {0.05, 0.3, 0.8, 1.0}) {
+      for (std::int64_t keep : {1, 2, 5}) {
+        for (int kind = 0; kind < 2; ++kind) {
+          CAPTURE(vocab);
+          CAPTURE(min_p);
+          CAPTURE(keep);
+          std::vector<float> scores(static_cast<std::size_t>(vocab));
+          for (float& score : scores) score = kind ? 0.5f * static_cast<float>(small_integers(engine)) : normal(engine);
+          // Reference: HF's code, literally (mask, descending sort, first `keep` unmasked).
+          std::vector<float> probabilities(scores.size());
+          softmax(scores.data(), probabilities.data(), vocab);
+          const float threshold = static_cast<float>(min_p) * *std::max_element(probabilities.begin(), probabilities.end());
+          std::vector<std::pair<float, std::int64_t>> sorted;
+          for (std::int64_t i = 0; i < vocab; ++i) sorted.push_back({scores[static_cast<std::size_t>(i)], i});
+          std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+          std::vector<char> remove(scores.size());
+          for (std::size_t i = 0; i < scores.size(); ++i) remove[i] = probabilities[i] < threshold;
+          for (std::int64_t j = 0; j < std::min(keep, vocab); ++j) remove[static_cast<std::size_t>(sorted[static_cast<std::size_t>(j)].second)] = 0;
+          std::vector<float> expected = scores;
+          for (std::size_t i = 0; i < scores.size(); ++i) {
+            if (remove[i]) expected[i] = -std::numeric_limits<float>::infinity();
+          }
+          WarperWorkspace workspace;
+          workspace.reserve(vocab);
+          apply_min_p(scores.data(), vocab, min_p, keep, workspace);
+          CHECK(scores == expected);
+        }
+      }
+    }
+  }
 }
 
 TEST_CASE("resolve_lengths and adjust_lengths_for_inputs_embeds follow _prepare_generated_length") {
@@ -290,7 +485,7 @@ TEST_CASE("beam candidate selection agrees with its sorting reference, ties and 
   for (std::int64_t size : {2, 5, 13, 64, 333, 4099}) {
     for (std::int64_t count : {1, 2, 4, 6, 10}) {
       if (count > size) continue;
-      for (int kind = 0; kind < 3; ++kind) {
+      for (int kind = 0; kind < 4; ++kind) {
         CAPTURE(size);
         CAPTURE(count);
         CAPTURE(kind);
@@ -301,6 +496,9 @@ TEST_CASE("beam candidate selection agrees with its sorting reference, ties and 
             if (i % 7 != 0) scores[i] = -std::numeric_limits<float>::infinity();
           }
         }
+        if (kind == 3) {  // NaN ranks first, as in torch.topk
+          for (std::size_t i = 1; i < scores.size(); i += 5) scores[i] = std::numeric_limits<float>::quiet_NaN();
+        }
         std::vector<std::int64_t> fast(static_cast<std::size_t>(count)), naive(static_cast<std::size_t>(count));
         blip::generation::detail::top_candidates(scores.data(), size, count, fast.data());
         blip::generation::detail::top_candidates_naive(scores.data(), size, count, naive.data());
@@ -308,6 +506,16 @@ TEST_CASE("beam candidate selection agrees with its sorting reference, ties and 
       }
     }
   }
+}
+
+TEST_CASE("argmax takes the first NaN as torch.argmax does, else the first maximum") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> plain = {1.0f, 3.0f, -inf, 3.0f};
+  CHECK(blip::generation::detail::argmax(plain.data(), 4) == 1);
+  const std::vector<float> with_nan = {-inf, 2.0f, nan, 5.0f, nan};
+  CHECK(blip::generation::detail::argmax(with_nan.data(), 5) == 2);
+  const std::vector<float> nan_first = {nan, 9.0f};
+  CHECK(blip::generation::detail::argmax(nan_first.data(), 2) == 0);
 }
 
 TEST_CASE("log_softmax / softmax agree with their naive references at odd sizes") {
@@ -367,7 +575,7 @@ TEST_CASE("apply_top_p's fast path (negligible tokens unsorted) agrees with the 
             apply_top_k(scores.data(), vocab, 9, 1, workspace.data());
           }
           std::vector<float> fast = scores, naive = scores;
-          TopPWorkspace workspace;
+          WarperWorkspace workspace;
           workspace.reserve(vocab);
           apply_top_p(fast.data(), vocab, top_p, min_keep, workspace);
           apply_top_p_naive(naive.data(), vocab, top_p, min_keep, workspace);

@@ -183,7 +183,7 @@ TEST_CASE("sampling: deterministic per seed, only kept tokens, rows b * nrs + j"
 
   // Replay: every token a row received must have survived the processors and warpers at that step.
   const ResolvedLengths lengths = resolve_lengths(options, 2);
-  LogitsProcessors processors(options, special, vocab, lengths.min_length, lengths.max_length);
+  LogitsProcessors processors(options, special, vocab, lengths);
   const std::int64_t rows = a.sequences.dim(0);
   std::int64_t checked = 0;
   for (std::int64_t row = 0; row < rows; ++row) {

@@ -1,8 +1,9 @@
 // generate() against Hugging Face's own generate() on a toy language model.
 //
 // tests/oracle/make_generation_references.py drove HF's generate() (greedy,
-// beam search in every early_stopping mode, length penalties,
-// num_return_sequences, processors, inputs_embeds, deterministic sampling)
+// beam search in every early_stopping mode, group beam search with
+// diversity penalties, length penalties, num_return_sequences, every
+// processor, inputs_embeds, deterministic sampling with every warper)
 // on a toy model whose next-token logits are a function of the last two
 // tokens and the position, from seeded float32 tables. ToyDecoder below is
 // the same model from the same tables, so the logits are bit-identical; the
@@ -142,36 +143,6 @@ class ToyDecoder final : public Decoder {
   std::int64_t rows_per_entry_ = 1, rows_ = 0, capacity_ = 0;
 };
 
-GenerationOptions options_from_json(const json& object) {
-  GenerationOptions options;
-  for (const auto& [key, value] : object.items()) {
-    if (key == "max_new_tokens") options.max_new_tokens = value.get<std::int64_t>();
-    else if (key == "max_length") options.max_length = value.get<std::int64_t>();
-    else if (key == "min_new_tokens") options.min_new_tokens = value.get<std::int64_t>();
-    else if (key == "min_length") options.min_length = value.get<std::int64_t>();
-    else if (key == "do_sample") options.do_sample = value.get<bool>();
-    else if (key == "num_beams") options.num_beams = value.get<std::int64_t>();
-    else if (key == "temperature") options.temperature = value.get<double>();
-    else if (key == "top_k") options.top_k = value.get<std::int64_t>();
-    else if (key == "top_p") options.top_p = value.get<double>();
-    else if (key == "repetition_penalty") options.repetition_penalty = value.get<double>();
-    else if (key == "no_repeat_ngram_size") options.no_repeat_ngram_size = value.get<std::int64_t>();
-    else if (key == "length_penalty") options.length_penalty = value.get<double>();
-    else if (key == "num_return_sequences") options.num_return_sequences = value.get<std::int64_t>();
-    else if (key == "early_stopping") {
-      if (value.is_string()) {
-        REQUIRE(value.get<std::string>() == "never");
-        options.early_stopping = EarlyStopping::Never;
-      } else {
-        options.early_stopping = value.get<bool>() ? EarlyStopping::True : EarlyStopping::False;
-      }
-    } else {
-      FAIL("unknown option in reference file: ", key);
-    }
-  }
-  return options;
-}
-
 std::vector<std::vector<std::int64_t>> int_rows(const json& rows) {
   std::vector<std::vector<std::int64_t>> result;
   for (const json& row : rows) result.push_back(row.get<std::vector<std::int64_t>>());
@@ -189,14 +160,16 @@ TEST_CASE("generate reproduces HF generate() on the toy model: ids, sequences_sc
     (void)columns;
     tables.emplace(variant, load_tables(data, variant));
   }
-  REQUIRE(data["cases"].size() >= 50);
+  REQUIRE(data["cases"].size() >= 100);
 
-  std::int64_t beam_cases = 0, greedy_cases = 0, sample_cases = 0, scored_rows = 0;
+  std::int64_t beam_cases = 0, group_cases = 0, greedy_cases = 0, sample_cases = 0, scored_rows = 0;
   double worst_score_error = 0.0;
   for (const json& test_case : data["cases"]) {
     const std::string name = test_case["name"].get<std::string>();
     CAPTURE(name);
-    const GenerationOptions options = options_from_json(test_case["options"]);
+    // HF GenerationConfig keys, read as a generation_config.json would be.
+    const GenerationOptions options =
+        options_from_generation_config(parse_generation_config(test_case["options"], name));
     SpecialTokens special;
     special.eos_token_ids = test_case["eos"].get<std::vector<std::int64_t>>();
     special.pad_token_id = test_case["pad"].get<std::int64_t>();
@@ -224,9 +197,10 @@ TEST_CASE("generate reproduces HF generate() on the toy model: ids, sequences_sc
     // Same number of decoder calls as HF's forward calls; reorder() exactly before every beam step().
     CHECK(decoder.calls == test_case["forward_calls"].get<std::int64_t>());
     const std::string method = test_case["hf_method"].get<std::string>();
-    if (method == "_beam_search") {
-      ++beam_cases;
+    if (method == "_beam_search" || method == "_group_beam_search") {
+      ++(method == "_beam_search" ? beam_cases : group_cases);
       CHECK(options.num_beams > 1);
+      CHECK((options.num_beam_groups > 1) == (method == "_group_beam_search"));
       CHECK(decoder.reorders == decoder.calls - 1);
       const auto expected_scores = test_case["sequence_scores"].get<std::vector<double>>();
       CHECK(output.sequence_scores.size() == expected_scores.size());
@@ -245,9 +219,11 @@ TEST_CASE("generate reproduces HF generate() on the toy model: ids, sequences_sc
       CHECK(output.sequence_scores.empty());
     }
   }
-  MESSAGE("toy model: ", greedy_cases, " greedy, ", beam_cases, " beam, ", sample_cases, " sampling cases; ",
-          scored_rows, " sequences_scores, worst relative error ", worst_score_error);
-  CHECK(beam_cases >= 30);
+  MESSAGE("toy model: ", greedy_cases, " greedy, ", beam_cases, " beam, ", group_cases, " group beam, ",
+          sample_cases, " sampling cases; ", scored_rows, " sequences_scores, worst relative error ",
+          worst_score_error);
+  CHECK(beam_cases >= 40);
+  CHECK(group_cases >= 15);
   CHECK(greedy_cases >= 15);
-  CHECK(sample_cases >= 3);
+  CHECK(sample_cases >= 8);
 }

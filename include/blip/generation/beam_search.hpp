@@ -7,14 +7,14 @@
 // excludes the prompt). Scores are doubles, as in HF where they are Python
 // floats computed from `next_score.item()`.
 //
-// BeamSearchScorer::process is one step of HF's `process`: it walks an
-// entry's candidates (best first; 2 * num_beams of them, or
-// (1 + #EOS ids) * num_beams), files EOS candidates ranked among the first
-// num_beams as finished hypotheses, and keeps the first num_beams non-EOS
-// candidates as the next beams. An entry is done when `is_done` says so
-// (early_stopping True / False / "never"). finalize() adds the still-open
-// beams of unfinished entries and writes HF's `sequences` and
-// `sequences_scores`.
+// BeamSearchScorer::process is one step of HF's `process` for one beam group
+// (all beams when num_beam_groups is 1): it walks an entry's candidates
+// (best first; 2 * group_size of them, or (1 + #EOS ids) * group_size),
+// files EOS candidates ranked among the first group_size as finished
+// hypotheses, and keeps the first group_size non-EOS candidates as the next
+// beams. A group is done when `is_done` says so (early_stopping True / False
+// / "never"). finalize() adds the still-open beams of unfinished groups and
+// writes HF's `sequences` and `sequences_scores`, the best of all groups.
 //
 // All storage is sized in the constructor: nothing is allocated per step.
 #pragma once
@@ -132,39 +132,51 @@ struct BeamCandidate {
 class BeamSearchScorer {
  public:
   BeamSearchScorer() = default;
-  // max_length: total length incl. the prompt (for "never" and the output width).
+  // max_length: total length incl. the prompt (for "never" and the output width). With num_beam_groups > 1
+  // (HF group beam search) each entry's beams form num_beam_groups groups of num_beams / num_beam_groups
+  // consecutive rows, each group with its own n-best list and done flag, as HF's
+  // `_beam_hyps[entry * num_beam_groups + group]`.
   BeamSearchScorer(std::int64_t batch_size, std::int64_t num_beams, const GenerationOptions& options,
                    std::int64_t max_length)
-      : batch_size_(batch_size), num_beams_(num_beams), num_beam_hyps_to_keep_(options.num_return_sequences),
-        max_length_(max_length), done_(static_cast<std::size_t>(batch_size), 0) {
+      : batch_size_(batch_size), num_beams_(num_beams), num_groups_(options.num_beam_groups),
+        group_size_(num_beams / std::max<std::int64_t>(options.num_beam_groups, 1)),
+        num_beam_hyps_to_keep_(options.num_return_sequences), max_length_(max_length),
+        done_(static_cast<std::size_t>(batch_size * std::max<std::int64_t>(options.num_beam_groups, 1)), 0) {
     check(num_beams > 1, "BeamSearchScorer: num_beams must be > 1, got ", num_beams);
-    hypotheses_.reserve(static_cast<std::size_t>(batch_size));
-    for (std::int64_t b = 0; b < batch_size; ++b) {
-      hypotheses_.emplace_back(num_beams, options.length_penalty, options.early_stopping, max_length);
+    check(num_groups_ >= 1 && num_groups_ <= num_beams && num_beams % num_groups_ == 0,
+          "BeamSearchScorer: num_beam_groups (", num_groups_, ") must divide num_beams (", num_beams, ")");
+    hypotheses_.reserve(done_.size());
+    for (std::size_t i = 0; i < done_.size(); ++i) {
+      hypotheses_.emplace_back(group_size_, options.length_penalty, options.early_stopping, max_length);
     }
     const std::size_t rows = static_cast<std::size_t>(batch_size * num_beams);
     next_scores_.resize(rows);
     next_tokens_.resize(rows);
     next_rows_.resize(rows);
+    positions_.reserve(static_cast<std::size_t>(num_beams + num_groups_));
   }
 
   bool is_done() const { return std::all_of(done_.begin(), done_.end(), [](char done) { return done != 0; }); }
-  bool entry_done(std::int64_t entry) const { return done_[static_cast<std::size_t>(entry)] != 0; }
+  bool group_done(std::int64_t entry, std::int64_t group) const {
+    return done_[static_cast<std::size_t>(entry * num_groups_ + group)] != 0;
+  }
 
-  // HF BeamSearchScorer.process for every entry. candidates: [batch][candidates_per_entry], best first.
-  // histories: [batch * num_beams, history_stride], each row `history_length` ids long (the ids before this
-  // step's token). Afterwards next_scores/next_tokens/next_rows describe the new beams: row r continues old
-  // row next_rows()[r] (same entry) with token next_tokens()[r].
-  void process(const BeamCandidate* candidates, std::int64_t candidates_per_entry, const std::int64_t* histories,
-               std::int64_t history_stride, std::int64_t history_length, std::int64_t prompt_length,
-               const std::vector<std::int64_t>& eos_token_ids, std::int64_t pad_token_id) {
+  // HF BeamSearchScorer.process(group_index=group) for every entry. candidates: [batch][candidates_per_entry],
+  // best first, `beam` counted within the group. histories: [batch * num_beams, history_stride], each row
+  // `history_length` ids long (the ids before this step's token). Afterwards next_scores/next_tokens/next_rows
+  // describe the group's new beams: row r continues old row next_rows()[r] (same entry and group) with token
+  // next_tokens()[r].
+  void process(std::int64_t group, const BeamCandidate* candidates, std::int64_t candidates_per_entry,
+               const std::int64_t* histories, std::int64_t history_stride, std::int64_t history_length,
+               std::int64_t prompt_length, const std::vector<std::int64_t>& eos_token_ids, std::int64_t pad_token_id) {
     const std::int64_t current_length = history_length + 1;  // HF cur_len: length incl. the token being chosen
     for (std::int64_t entry = 0; entry < batch_size_; ++entry) {
-      const std::int64_t first_row = entry * num_beams_;
-      if (entry_done(entry)) {
-        // HF pads finished entries (score 0, pad token). It points them at global row 0; we keep each row on
+      const std::int64_t first_row = entry * num_beams_ + group * group_size_;
+      const std::size_t slot = static_cast<std::size_t>(entry * num_groups_ + group);
+      if (done_[slot]) {
+        // HF pads finished groups (score 0, pad token). It points them at global row 0; we keep each row on
         // itself so caches never cross entries (those rows' outputs are discarded either way).
-        for (std::int64_t beam = 0; beam < num_beams_; ++beam) {
+        for (std::int64_t beam = 0; beam < group_size_; ++beam) {
           next_scores_[static_cast<std::size_t>(first_row + beam)] = 0.0f;
           next_tokens_[static_cast<std::size_t>(first_row + beam)] = pad_token_id;
           next_rows_[static_cast<std::size_t>(first_row + beam)] = first_row + beam;
@@ -179,23 +191,22 @@ class BeamSearchScorer {
         const bool is_eos = std::find(eos_token_ids.begin(), eos_token_ids.end(), candidate.token) !=
                             eos_token_ids.end();
         if (is_eos) {
-          // An EOS ranked below the first num_beams candidates is not a hypothesis.
-          if (rank >= num_beams_) continue;
-          hypotheses_[static_cast<std::size_t>(entry)].add(histories + source_row * history_stride, history_length,
-                                                          static_cast<double>(candidate.score),
-                                                          current_length - prompt_length);
+          // An EOS ranked below the first group_size candidates is not a hypothesis.
+          if (rank >= group_size_) continue;
+          hypotheses_[slot].add(histories + source_row * history_stride, history_length,
+                                static_cast<double>(candidate.score), current_length - prompt_length);
         } else {
           next_scores_[static_cast<std::size_t>(first_row + filled)] = candidate.score;
           next_tokens_[static_cast<std::size_t>(first_row + filled)] = candidate.token;
           next_rows_[static_cast<std::size_t>(first_row + filled)] = source_row;
           ++filled;
         }
-        if (filled == num_beams_) break;
+        if (filled == group_size_) break;
       }
-      check(filled == num_beams_, "beam search: fewer than ", num_beams_, " non-EOS candidates for entry ", entry);
+      check(filled == group_size_, "beam search: fewer than ", group_size_, " non-EOS candidates for entry ", entry);
       // HF: next_scores[batch_idx].max() -- the candidates are sorted, the first is the best.
-      done_[static_cast<std::size_t>(entry)] = hypotheses_[static_cast<std::size_t>(entry)].is_done(
-          static_cast<double>(entry_candidates[0].score), current_length, prompt_length);
+      done_[slot] = hypotheses_[slot].is_done(static_cast<double>(entry_candidates[0].score), current_length,
+                                              prompt_length);
     }
   }
 
@@ -207,38 +218,41 @@ class BeamSearchScorer {
   // `history_length` ids, running sums). Returns sequences [batch * num_return_sequences, T] with
   // T = min(longest kept hypothesis + 1, max_length); a hypothesis shorter than T is followed by the FIRST
   // EOS id (whichever EOS ended it) and then pad. sequence_scores gets each row's normalised score.
+  // With groups, an entry's results are the best of all its groups' hypotheses together.
   Tensor<std::int64_t> finalize(const std::int64_t* histories, std::int64_t history_stride,
                                 std::int64_t history_length, const float* beam_scores, std::int64_t prompt_length,
                                 const std::vector<std::int64_t>& eos_token_ids, std::int64_t pad_token_id,
                                 std::vector<float>& sequence_scores) {
-    for (std::int64_t entry = 0; entry < batch_size_; ++entry) {
-      if (entry_done(entry)) continue;
-      for (std::int64_t beam = 0; beam < num_beams_; ++beam) {
-        const std::int64_t row = entry * num_beams_ + beam;
-        hypotheses_[static_cast<std::size_t>(entry)].add(histories + row * history_stride, history_length,
-                                                        static_cast<double>(beam_scores[row]),
-                                                        history_length - prompt_length);
+    for (std::size_t slot = 0; slot < hypotheses_.size(); ++slot) {
+      if (done_[slot]) continue;
+      for (std::int64_t beam = 0; beam < group_size_; ++beam) {
+        // Rows are entry-major, then group, then beam: slot * group_size + beam.
+        const std::int64_t row = static_cast<std::int64_t>(slot) * group_size_ + beam;
+        hypotheses_[slot].add(histories + row * history_stride, history_length, static_cast<double>(beam_scores[row]),
+                              history_length - prompt_length);
       }
     }
-    // HF: sorted(beams, key=score) (stable), then pop() from the end: the best first, and among equal scores
-    // the one later in the list first.
+    // HF: sorted(the entry's hypotheses, group after group, key=score) (stable), then pop() from the end: the
+    // best first, and among equal scores the one later in the list first.
     const std::int64_t rows = batch_size_ * num_beam_hyps_to_keep_;
-    std::vector<std::pair<std::int64_t, std::size_t>> chosen(static_cast<std::size_t>(rows));  // (entry, position)
-    std::vector<std::size_t> positions;
+    std::vector<Chosen> chosen(static_cast<std::size_t>(rows));
     std::int64_t longest = 0;
     for (std::int64_t entry = 0; entry < batch_size_; ++entry) {
-      const BeamHypotheses& hypotheses = hypotheses_[static_cast<std::size_t>(entry)];
-      check(hypotheses.size() >= num_beam_hyps_to_keep_, "beam search: entry ", entry, " has ", hypotheses.size(),
-            " hypotheses, fewer than num_return_sequences ", num_beam_hyps_to_keep_);
-      positions.resize(static_cast<std::size_t>(hypotheses.size()));
-      std::iota(positions.begin(), positions.end(), std::size_t{0});
-      std::stable_sort(positions.begin(), positions.end(), [&](std::size_t a, std::size_t b) {
-        return hypotheses.score_at(a) < hypotheses.score_at(b);
-      });
+      positions_.clear();
+      for (std::int64_t group = 0; group < num_groups_; ++group) {
+        const BeamHypotheses& hypotheses = hypotheses_[static_cast<std::size_t>(entry * num_groups_ + group)];
+        for (std::size_t position = 0; position < static_cast<std::size_t>(hypotheses.size()); ++position) {
+          positions_.push_back({&hypotheses, position});
+        }
+      }
+      check(static_cast<std::int64_t>(positions_.size()) >= num_beam_hyps_to_keep_, "beam search: entry ", entry,
+            " has ", positions_.size(), " hypotheses, fewer than num_return_sequences ", num_beam_hyps_to_keep_);
+      std::stable_sort(positions_.begin(), positions_.end(),
+                       [](const Chosen& a, const Chosen& b) { return a.score() < b.score(); });
       for (std::int64_t j = 0; j < num_beam_hyps_to_keep_; ++j) {
-        const std::size_t position = positions[positions.size() - 1 - static_cast<std::size_t>(j)];
-        chosen[static_cast<std::size_t>(entry * num_beam_hyps_to_keep_ + j)] = {entry, position};
-        longest = std::max(longest, hypotheses.length_at(position));
+        const Chosen& best = positions_[positions_.size() - 1 - static_cast<std::size_t>(j)];
+        chosen[static_cast<std::size_t>(entry * num_beam_hyps_to_keep_ + j)] = best;
+        longest = std::max(longest, best.length());
       }
     }
     const std::int64_t width = std::min(longest + 1, max_length_);
@@ -247,25 +261,34 @@ class BeamSearchScorer {
     sequences.fill(pad_token_id);
     sequence_scores.assign(static_cast<std::size_t>(rows), 0.0f);
     for (std::int64_t row = 0; row < rows; ++row) {
-      const auto [entry, position] = chosen[static_cast<std::size_t>(row)];
-      const BeamHypotheses& hypotheses = hypotheses_[static_cast<std::size_t>(entry)];
-      const std::int64_t length = hypotheses.length_at(position);
-      std::copy_n(hypotheses.tokens_at(position), length, sequences.data() + row * width);
+      const Chosen& best = chosen[static_cast<std::size_t>(row)];
+      const std::int64_t length = best.length();
+      std::copy_n(best.hypotheses->tokens_at(best.position), length, sequences.data() + row * width);
       if (length < width) {
         check(!eos_token_ids.empty(), "beam search: a hypothesis ended early without an EOS id");
         sequences.data()[row * width + length] = eos_token_ids.front();
       }
-      sequence_scores[static_cast<std::size_t>(row)] = static_cast<float>(hypotheses.score_at(position));
+      sequence_scores[static_cast<std::size_t>(row)] = static_cast<float>(best.score());
     }
     return sequences;
   }
 
  private:
-  std::int64_t batch_size_ = 0, num_beams_ = 0, num_beam_hyps_to_keep_ = 1, max_length_ = 0;
-  std::vector<char> done_;
-  std::vector<BeamHypotheses> hypotheses_;
+  // One finished hypothesis: its n-best list and its position there.
+  struct Chosen {
+    const BeamHypotheses* hypotheses = nullptr;
+    std::size_t position = 0;
+    double score() const { return hypotheses->score_at(position); }
+    std::int64_t length() const { return hypotheses->length_at(position); }
+  };
+
+  std::int64_t batch_size_ = 0, num_beams_ = 0, num_groups_ = 1, group_size_ = 0, num_beam_hyps_to_keep_ = 1,
+               max_length_ = 0;
+  std::vector<char> done_;                  // [batch * num_groups]
+  std::vector<BeamHypotheses> hypotheses_;  // [batch * num_groups]
   std::vector<float> next_scores_;
   std::vector<std::int64_t> next_tokens_, next_rows_;
+  std::vector<Chosen> positions_;
 };
 
 }  // namespace blip::generation

@@ -7,6 +7,7 @@
 //   num_beams == 1,  do_sample -> sampling        (HF `_sample`, multinomial)
 //   num_beams  > 1, !do_sample -> beam search     (HF `_beam_search`)
 //   num_beams  > 1,  do_sample -> beam sampling   (HF `_beam_search` with do_sample)
+//   num_beams  > 1, num_beam_groups > 1 -> group beam search (HF `_group_beam_search`)
 //
 // What the loops reproduce (see docs/generation.md for the walk-through):
 //   * greedy / sampling: processors (and, sampling, warpers) act on the RAW
@@ -19,6 +20,10 @@
 //     candidates per entry go to BeamSearchScorer.process; the loop stops
 //     when every entry is done or max_length is reached; finalize() adds
 //     the open beams and orders the results;
+//   * group beam search: the same per group of num_beams / num_beam_groups
+//     beams, the groups taken one after the other within a step, each
+//     group's first beam starting at 0; a group's scores are lowered for the
+//     tokens earlier groups of its entry chose at this step (diversity);
 //   * the decoder is called exactly as often as HF calls forward: start()
 //     once, then one step() per further token; nothing else.
 //
@@ -28,6 +33,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -47,14 +53,18 @@ inline bool is_eos(std::int64_t token, const std::vector<std::int64_t>& eos_toke
   return std::find(eos_token_ids.begin(), eos_token_ids.end(), token) != eos_token_ids.end();
 }
 
-// torch.argmax: the first index of the maximum.
+// torch.argmax: the first index of the maximum, where NaN counts as the maximum (torch propagates NaN; HF's
+// ForcedEOSToken + ExponentialDecayLengthPenalty make one: -inf + |-inf| * growth).
 inline std::int64_t argmax(const float* scores, std::int64_t count) {
   std::int64_t best = 0;
-  for (std::int64_t i = 1; i < count; ++i) {
-    if (scores[i] > scores[best]) best = i;
+  for (std::int64_t i = 1; i < count && !std::isnan(scores[best]); ++i) {
+    if (scores[i] > scores[best] || std::isnan(scores[i])) best = i;
   }
   return best;
 }
+
+// torch.topk's order: larger first, NaN above every number.
+inline bool ranks_above(float a, float b) { return a > b || (std::isnan(a) && !std::isnan(b)); }
 
 // The indices of the `count` largest scores, best first; equal scores lowest index first. One pass with a
 // sorted buffer: almost every score fails the first comparison against the current count-th best.
@@ -63,10 +73,10 @@ inline void top_candidates(const float* scores, std::int64_t size, std::int64_t 
   std::int64_t filled = 0;
   for (std::int64_t i = 0; i < size; ++i) {
     const float score = scores[i];
-    if (filled == count && !(score > scores[best[count - 1]])) continue;
+    if (filled == count && !ranks_above(score, scores[best[count - 1]])) continue;
     // Later indices go after equal scores already held.
     std::int64_t position = filled < count ? filled : count - 1;
-    while (position > 0 && scores[best[position - 1]] < score) {
+    while (position > 0 && ranks_above(score, scores[best[position - 1]])) {
       best[position] = best[position - 1];
       --position;
     }
@@ -79,7 +89,8 @@ inline void top_candidates(const float* scores, std::int64_t size, std::int64_t 
 inline void top_candidates_naive(const float* scores, std::int64_t size, std::int64_t count, std::int64_t* best) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(size));
   for (std::int64_t i = 0; i < size; ++i) order[static_cast<std::size_t>(i)] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return scores[a] > scores[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t a, std::int64_t b) { return ranks_above(scores[a], scores[b]); });
   std::copy_n(order.begin(), count, best);
 }
 
@@ -138,7 +149,7 @@ inline GenerationOutput greedy_or_sample(Decoder& decoder, const std::vector<std
   std::vector<char> unfinished(static_cast<std::size_t>(rows), 1);
   std::vector<float> scores(static_cast<std::size_t>(vocab));
   std::vector<double> weights(options.do_sample ? static_cast<std::size_t>(vocab) : 0);
-  LogitsProcessors processors(options, request.special, vocab, request.lengths.min_length, max_length);
+  LogitsProcessors processors(options, request.special, vocab, request.lengths);
   Random random(options.seed);
 
   std::int64_t length = request.lengths.prompt_length;
@@ -181,10 +192,16 @@ inline GenerationOutput greedy_or_sample(Decoder& decoder, const std::vector<std
   return output;
 }
 
-// Beam search and beam sampling: HF `_beam_search` with BeamSearchScorer.
+// Beam search and beam sampling (HF `_beam_search`), and group beam search (HF `_group_beam_search`), with
+// BeamSearchScorer. One group (num_beam_groups 1) is plain beam search: HF's two loops then do the same.
+// With G groups of S = num_beams / G beams, each step runs the groups one after the other; group g of an entry
+// sees the tokens groups 0 .. g-1 of that entry chose at this step (the diversity penalty), picks its
+// candidates among its own S * vocab scores and reorders only its own rows.
 inline GenerationOutput beam_search(Decoder& decoder, const std::vector<std::vector<std::int64_t>>& prompt_ids,
                                     const GenerationOptions& options, const Request& request) {
   const std::int64_t num_beams = options.num_beams;
+  const std::int64_t num_groups = options.num_beam_groups;
+  const std::int64_t group_size = num_beams / num_groups;
   const std::int64_t batch = request.batch_size;
   const std::int64_t rows = batch * num_beams;
   const std::int64_t vocab = request.vocab;
@@ -193,65 +210,75 @@ inline GenerationOutput beam_search(Decoder& decoder, const std::vector<std::vec
   const std::vector<std::int64_t>& eos = request.special.eos_token_ids;
   // HF: keep 1 + #EOS candidates per beam (at least 2) so that every beam can continue with a non-EOS token.
   const std::int64_t candidates_per_entry =
-      std::max<std::int64_t>(2, 1 + static_cast<std::int64_t>(eos.size())) * num_beams;
-  const std::int64_t flat = num_beams * vocab;  // one entry's candidates: beam * vocab + token
+      std::max<std::int64_t>(2, 1 + static_cast<std::int64_t>(eos.size())) * group_size;
+  const std::int64_t flat = group_size * vocab;  // one entry's candidates in a group: beam * vocab + token
   check(candidates_per_entry <= flat, "beam search: ", candidates_per_entry, " candidates needed but only ", flat,
-        " (num_beams * vocab) exist");
+        " (beams per group * vocab) exist");
 
   std::vector<std::int64_t> history(static_cast<std::size_t>(rows * max_length));
   std::vector<std::int64_t> next_history(history.size());
   std::vector<float> beam_scores(static_cast<std::size_t>(rows));
-  std::vector<float> scores(static_cast<std::size_t>(rows * vocab));
+  std::vector<float> scores(static_cast<std::size_t>(batch * flat));
+  std::vector<std::int64_t> current_tokens(static_cast<std::size_t>(rows));  // HF current_tokens
   std::vector<BeamCandidate> candidates(static_cast<std::size_t>(batch * candidates_per_entry));
   std::vector<std::int64_t> order(static_cast<std::size_t>(candidates_per_entry));
   std::vector<double> weights(options.do_sample ? static_cast<std::size_t>(flat) : 0);
-  LogitsProcessors processors(options, request.special, vocab, request.lengths.min_length, max_length);
+  LogitsProcessors processors(options, request.special, vocab, request.lengths);
   BeamSearchScorer scorer(batch, num_beams, options, max_length);
   Random random(options.seed);
 
   for (std::int64_t row = 0; row < rows; ++row) {
     const auto& prompt = prompt_ids[static_cast<std::size_t>(row / num_beams)];
     std::copy(prompt.begin(), prompt.end(), history.begin() + row * max_length);
-    // HF: beam 0 starts at 0, the others at -1e9, so the first step expands beam 0 only.
-    beam_scores[static_cast<std::size_t>(row)] = row % num_beams == 0 ? 0.0f : -1e9f;
+    // HF: the first beam of each group starts at 0, the others at -1e9, so the first step expands one beam per
+    // group only.
+    beam_scores[static_cast<std::size_t>(row)] = row % group_size == 0 ? 0.0f : -1e9f;
   }
 
   std::int64_t length = prompt_length;
   const float* logits = decoder.start(num_beams, request.lengths.max_new_tokens());
   while (true) {
-    for (std::int64_t entry = 0; entry < batch; ++entry) {
-      if (scorer.entry_done(entry)) continue;  // HF computes these rows and then ignores them
-      float* entry_scores = scores.data() + entry * flat;
-      for (std::int64_t beam = 0; beam < num_beams; ++beam) {
-        const std::int64_t row = entry * num_beams + beam;
-        float* row_scores = entry_scores + beam * vocab;
-        log_softmax(logits + row * vocab, row_scores, vocab);
-        processors.apply(row_scores, history.data() + row * max_length, length);
-        const float running = beam_scores[static_cast<std::size_t>(row)];
-        for (std::int64_t token = 0; token < vocab; ++token) row_scores[token] += running;
-      }
-      BeamCandidate* entry_candidates = candidates.data() + entry * candidates_per_entry;
-      if (options.do_sample) {
-        // HF: multinomial(softmax over the entry's beams x vocab) without replacement, then sorted by score.
-        sample_without_replacement(entry_scores, flat, candidates_per_entry, random, weights.data(), order.data());
-        // Stable insertion sort, best first (a handful of candidates; std::stable_sort would allocate).
-        for (std::size_t i = 1; i < order.size(); ++i) {
-          const std::int64_t moving = order[i];
-          std::size_t j = i;
-          for (; j > 0 && entry_scores[order[j - 1]] < entry_scores[moving]; --j) order[j] = order[j - 1];
-          order[j] = moving;
+    for (std::int64_t group = 0; group < num_groups; ++group) {
+      for (std::int64_t entry = 0; entry < batch; ++entry) {
+        if (scorer.group_done(entry, group)) continue;  // HF computes these rows and then ignores them
+        float* entry_scores = scores.data() + entry * flat;
+        for (std::int64_t beam = 0; beam < group_size; ++beam) {
+          const std::int64_t row = entry * num_beams + group * group_size + beam;
+          float* row_scores = entry_scores + beam * vocab;
+          log_softmax(logits + row * vocab, row_scores, vocab);
+          processors.apply(row_scores, history.data() + row * max_length, length,
+                           current_tokens.data() + entry * num_beams, group * group_size);
+          const float running = beam_scores[static_cast<std::size_t>(row)];
+          for (std::int64_t token = 0; token < vocab; ++token) row_scores[token] += running;
         }
-      } else {
-        // HF: torch.topk(sorted=True); equal scores are taken lowest index first here.
-        top_candidates(entry_scores, flat, candidates_per_entry, order.data());
+        BeamCandidate* entry_candidates = candidates.data() + entry * candidates_per_entry;
+        if (options.do_sample) {
+          // HF: multinomial(softmax over the entry's beams x vocab) without replacement, then sorted by score.
+          sample_without_replacement(entry_scores, flat, candidates_per_entry, random, weights.data(), order.data());
+          // Stable insertion sort, best first (a handful of candidates; std::stable_sort would allocate).
+          for (std::size_t i = 1; i < order.size(); ++i) {
+            const std::int64_t moving = order[i];
+            std::size_t j = i;
+            for (; j > 0 && entry_scores[order[j - 1]] < entry_scores[moving]; --j) order[j] = order[j - 1];
+            order[j] = moving;
+          }
+        } else {
+          // HF: torch.topk(sorted=True); equal scores are taken lowest index first here.
+          top_candidates(entry_scores, flat, candidates_per_entry, order.data());
+        }
+        for (std::int64_t rank = 0; rank < candidates_per_entry; ++rank) {
+          const std::int64_t index = order[static_cast<std::size_t>(rank)];
+          entry_candidates[rank] = {entry_scores[index], index % vocab, index / vocab};
+        }
       }
-      for (std::int64_t rank = 0; rank < candidates_per_entry; ++rank) {
-        const std::int64_t index = order[static_cast<std::size_t>(rank)];
-        entry_candidates[rank] = {entry_scores[index], index % vocab, index / vocab};
+      scorer.process(group, candidates.data(), candidates_per_entry, history.data(), max_length, length,
+                     prompt_length, eos, request.special.pad_token_id);
+      // The tokens this group chose (pad for a finished group), seen by the later groups' diversity penalty.
+      for (std::int64_t entry = 0; entry < batch; ++entry) {
+        const std::int64_t first_row = entry * num_beams + group * group_size;
+        std::copy_n(scorer.next_tokens().begin() + first_row, group_size, current_tokens.begin() + first_row);
       }
     }
-    scorer.process(candidates.data(), candidates_per_entry, history.data(), max_length, length, prompt_length, eos,
-                   request.special.pad_token_id);
 
     // input_ids = cat(input_ids[beam_idx], beam_next_tokens)
     const std::vector<std::int64_t>& source_rows = scorer.next_rows();

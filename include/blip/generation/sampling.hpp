@@ -70,7 +70,9 @@ inline double softmax_weights(const float* scores, std::int64_t count, double* w
     detail::exp_shifted(scores + start, block, size, maximum);
     std::copy(block, block + size, weights + start);
   }
-  return detail::sum_in_double(weights, count);
+  const double total = detail::sum_in_double(weights, count);
+  check(!std::isnan(total), "sampling: a score is NaN (torch.multinomial refuses such probabilities too)");
+  return total;
 }
 
 // One index drawn with probability weights[i] / total (inverse CDF). Zero weights are never drawn.

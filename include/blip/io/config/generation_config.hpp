@@ -103,7 +103,7 @@ struct GenerationConfigFile {
 
   // Keys present (non-null) that change what generate() does but that this
   // struct does not model (penalty_alpha, forced_decoder_ids, sequence_bias,
-  // ...). The generation code decides whether to refuse them.
+  // ...). generation::options_from_generation_config refuses each by name.
   std::vector<std::string> unsupported_parameters;
   GenerationConfigOrigin origin = GenerationConfigOrigin::Defaults;
 
