@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "blip/blip.hpp"
-#include "support/command_line.hpp"
+#include "support/arguments.hpp"
 
 namespace {
 const char* const kUsage =
@@ -19,7 +19,9 @@ const char* const kUsage =
     "  --tokenizer DIR   tokenizer files from DIR instead of MODEL_DIR\n"
     "  --threads N       threads for the kernels\n"
     "  --json            one JSON object per pair\n"
-    "  --help            this text\n";
+    "  --help            this text\n"
+    "Images are decoded one at a time and only their preprocessed pixels are kept; invalid UTF-8 bytes in a\n"
+    "TEXT are dropped (with a note on stderr).\n";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -27,19 +29,29 @@ int main(int argc, char** argv) {
       argc, argv, "blip_match", kUsage, {"--image", "--text"}, {"--json"},
       [](const blip::examples::CommandLine& command) {
         const std::vector<std::string> image_paths = command.values("--image");
-        const std::vector<std::string> texts = command.values("--text");
-        if (command.positional().size() != 1 || image_paths.empty() || texts.empty())
+        if (command.positional().size() != 1 || image_paths.empty() || !command.has("--text"))
           return blip::examples::usage_error(kUsage);
         const blip::LoadOptions load_options = blip::examples::load_options_from(command);
+        // What can be checked without the model is checked before loading it.
+        if (command.has("--json")) {
+          for (const std::string& path : image_paths) blip::examples::require_utf8(path, "image path");
+        }
+        blip::examples::check_input_files(image_paths);
+        std::vector<std::string> texts;
+        for (const std::string& text : command.values("--text")) {
+          const std::string what = "--text " + std::to_string(texts.size() + 1);
+          texts.push_back(blip::examples::valid_utf8_text(text, "blip_match", what));
+        }
+
         const blip::ImageTextMatcher matcher = blip::ImageTextMatcher::load(command.positional()[0], load_options);
-        std::vector<blip::Image> images;
-        for (const std::string& path : image_paths) images.push_back(blip::load_image(path));
+        // Decoded one at a time; only the preprocessed pixels stay.
+        const blip::Tensor<float> pixels = blip::load_preprocessed_batch(image_paths, matcher.folder().image_processor);
         const auto started = std::chrono::steady_clock::now();
-        const blip::MatchTable table = matcher.match(images, texts);
+        const blip::MatchTable table = matcher.match(pixels, texts);
         blip::log_step(true, "scored", started);
 
         if (!command.has("--json")) std::printf("%-40s %-40s %10s %10s\n", "image", "text", "itm_prob", "itc_cos");
-        for (std::size_t image = 0; image < images.size(); ++image) {
+        for (std::size_t image = 0; image < image_paths.size(); ++image) {
           for (std::size_t text = 0; text < texts.size(); ++text) {
             const float probability =
                 table.match_probability.at(static_cast<std::int64_t>(image), static_cast<std::int64_t>(text));

@@ -1,9 +1,13 @@
 // examples/support/command_line.hpp: the little argument parser the example
-// programs share, and JSON string output.
+// programs share, and JSON string output. Every mistake it finds is a
+// UsageError naming the option (exit status 2, see program.hpp).
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -12,12 +16,15 @@
 
 #include "blip/core/error.hpp"
 #include "blip/tasks/model_folder.hpp"
+#include "program.hpp"
 
 namespace blip::examples {
 
 // "--name value" options, "--flag" switches and positional arguments.
 class CommandLine {
  public:
+  static constexpr double kNoMaximum = std::numeric_limits<double>::max();
+
   CommandLine(int argc, char** argv, const std::set<std::string>& options_with_values,
               const std::set<std::string>& switches) {
     for (int index = 1; index < argc; ++index) {
@@ -26,10 +33,10 @@ class CommandLine {
         if (switches.count(argument)) {
           switches_.insert(argument);
         } else if (options_with_values.count(argument)) {
-          check(index + 1 < argc, "option ", argument, " needs a value");
+          if (index + 1 >= argc) usage_fail("option ", clip(argument), " needs a value");
           values_[argument].push_back(argv[++index]);
         } else {
-          fail("unknown option ", argument, " (see --help)");
+          usage_fail("unknown option ", clip(argument));
         }
       } else if (argument == "-h") {
         switches_.insert("--help");
@@ -53,16 +60,46 @@ class CommandLine {
     const std::string text = value(name);
     char* end = nullptr;
     const long number = std::strtol(text.c_str(), &end, 10);
-    check(!text.empty() && *end == '\0' && number >= minimum && number <= maximum, "option ", name,
-          " expects an integer in [", minimum, ", ", maximum, "], got '", text, "'");
+    if (text.empty() || *end != '\0' || number < minimum || number > maximum)
+      usage_fail("option ", name, " expects an integer in [", minimum, ", ", maximum, "], got '", clip(text), "'");
     return number;
   }
-  double real(const std::string& name, double fallback) const {
+  // "--name 1,2,3": integers in [minimum, maximum], separated by commas; `fallback` when absent.
+  std::vector<std::int64_t> integer_list(const std::string& name, const std::vector<std::int64_t>& fallback,
+                                         long minimum, long maximum) const {
+    if (!values_.count(name)) return fallback;
+    const std::string text = value(name);
+    std::vector<std::int64_t> numbers;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = text.find(',', start);
+      const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      char* end = nullptr;
+      const long number = std::strtol(item.c_str(), &end, 10);
+      if (item.empty() || *end != '\0' || number < minimum || number > maximum)
+        usage_fail("option ", name, " expects comma-separated integers in [", minimum, ", ", maximum, "], got '",
+                   clip(text), "'");
+      numbers.push_back(number);
+      if (comma == std::string::npos) return numbers;
+      start = comma + 1;
+    }
+  }
+  // A finite number in [minimum, maximum], or in (minimum, maximum] when minimum_excluded.
+  double real(const std::string& name, double fallback, double minimum = -kNoMaximum, double maximum = kNoMaximum,
+              bool minimum_excluded = false) const {
     if (!values_.count(name)) return fallback;
     const std::string text = value(name);
     char* end = nullptr;
     const double number = std::strtod(text.c_str(), &end);
-    check(!text.empty() && *end == '\0', "option ", name, " expects a number, got '", text, "'");
+    const bool in_range =
+        std::isfinite(number) && (minimum_excluded ? number > minimum : number >= minimum) && number <= maximum;
+    if (text.empty() || *end != '\0' || !in_range) {
+      const char* low = minimum_excluded ? "(" : "[";
+      if (maximum == kNoMaximum)
+        usage_fail("option ", name, " expects a finite number ", minimum_excluded ? "> " : ">= ", minimum, ", got '",
+                   clip(text), "'");
+      usage_fail("option ", name, " expects a number in ", low, minimum, ", ", maximum, "], got '", clip(text), "'");
+    }
     return number;
   }
   const std::vector<std::string>& positional() const { return positional_; }
@@ -73,43 +110,92 @@ class CommandLine {
   std::vector<std::string> positional_;
 };
 
-inline std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
+// `text` as a JSON string. The programs check their arguments are UTF-8 before
+// any work (arguments.hpp); should anything else hold invalid bytes, they
+// become U+FFFD rather than an exception after the work is done.
+inline std::string json_string(const std::string& text) {
+  return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// ---- the generation flags every generating program takes (HF GenerationConfig keys, kebab-cased); each
+// starts from the model's generation config (Captioner::default_options() and the like).
+inline constexpr const char* kGenerationUsage =
+    "  --beams N              beam search with N beams (default: the model's generation config, usually 1 = greedy)\n"
+    "  --max-new-tokens N     at most N new tokens\n"
+    "  --min-new-tokens N     at least N new tokens\n"
+    "  --repetition-penalty X HF repetition_penalty (1 = off)\n"
+    "  --num-beam-groups G    diverse beam search: G groups of N / G beams (needs --diversity-penalty)\n"
+    "  --diversity-penalty X  a group's score loss per earlier group that chose the same token at a step\n"
+    "  --suppress-tokens IDS  comma-separated token ids that are never generated\n"
+    "  --sample               sample instead of searching (with the options below)\n"
+    "  --temperature X  --top-k N  --top-p X  --typical-p X  --seed N\n";
+
+inline std::set<std::string> generation_options_with_values() {
+  return {"--beams",           "--max-new-tokens", "--min-new-tokens", "--repetition-penalty",
+          "--num-beam-groups", "--diversity-penalty", "--suppress-tokens", "--temperature",
+          "--top-k",           "--top-p",          "--typical-p",      "--seed"};
+}
+inline std::set<std::string> generation_switches() { return {"--sample"}; }
+
+// Applies the generation flags present on the command line to `options`; absent ones keep their value.
+// Each value is checked against its own range here, naming the flag (generation_options_from runs this
+// before the model loads).
+inline void read_generation_flags(const CommandLine& command, generation::GenerationOptions& options) {
+  options.num_beams = command.integer("--beams", options.num_beams, 1, 64);
+  options.max_new_tokens = command.integer("--max-new-tokens", options.max_new_tokens, 1, 512);
+  options.min_new_tokens = command.integer("--min-new-tokens", options.min_new_tokens, 0, 512);
+  options.repetition_penalty =
+      command.real("--repetition-penalty", options.repetition_penalty, 0, CommandLine::kNoMaximum, true);
+  options.num_beam_groups = command.integer("--num-beam-groups", options.num_beam_groups, 1, 64);
+  options.diversity_penalty = command.real("--diversity-penalty", options.diversity_penalty, 0);
+  options.suppress_tokens = command.integer_list("--suppress-tokens", options.suppress_tokens, 0, 1L << 30);
+  if (command.has("--sample")) options.do_sample = true;
+  options.temperature = command.real("--temperature", options.temperature, 0, CommandLine::kNoMaximum, true);
+  options.top_k = command.integer("--top-k", options.top_k, 0, 1 << 30);
+  options.top_p = command.real("--top-p", options.top_p, 0, 1, true);
+  options.typical_p = command.real("--typical-p", options.typical_p, 0, 1, true);
+  options.seed = static_cast<std::uint64_t>(command.integer("--seed", static_cast<long>(options.seed), 0, 1L << 62));
+}
+
+// The sets above joined with a program's own options.
+inline std::set<std::string> with(std::set<std::string> own, const std::set<std::string>& more) {
+  own.insert(more.begin(), more.end());
+  return own;
+}
 
 // The options every model program takes: --tokenizer DIR, --threads N; load
 // progress and timings go to stderr.
 inline LoadOptions load_options_from(const CommandLine& command) {
   LoadOptions options;
   options.tokenizer_dir = command.value("--tokenizer");
-  options.num_threads = static_cast<int>(command.integer("--threads", 0, 0, 1024));
+  options.num_threads = static_cast<int>(command.integer("--threads", 0, 0, kMaxThreads));
   options.verbose = true;
   return options;
 }
 
 // Runs an example's main: parses the command line (--tokenizer, --threads and
-// --help are always accepted), prints `usage` for --help, and turns an
-// exception into "<name>: <message>" on stderr with exit code 1. `body`
-// returns the exit code (2 for a usage error, see usage_error).
+// --help are always accepted), prints `usage` and the exit statuses for
+// --help, and ends as run_main (program.hpp) says. `body` returns the exit
+// code (2 for a usage error, see usage_error).
 template <class Body>
 int run_program(int argc, char** argv, const char* name, const char* usage, std::set<std::string> options_with_values,
                 std::set<std::string> switches, Body&& body) {
-  try {
+  return run_main(name, [&]() {
     options_with_values.insert({"--tokenizer", "--threads"});
     switches.insert("--help");
     const CommandLine command(argc, argv, options_with_values, switches);
     if (command.has("--help")) {
       std::fputs(usage, stdout);
-      return 0;
+      std::fputs(kExitStatusHelp, stdout);
+      return kExitSuccess;
     }
     return body(command);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "%s: %s\n", name, error.what());
-    return 1;
-  }
+  });
 }
 
 inline int usage_error(const char* usage) {
   std::fputs(usage, stderr);
-  return 2;
+  return kExitUsage;
 }
 
 }  // namespace blip::examples

@@ -4,15 +4,8 @@
 set -u
 check=$1 bin=$2 fixtures=$3 assets=$4
 tokenizer="$assets/tokenizers/blip-image-captioning-base"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-need() {
-  for path in "$@"; do
-    if [ ! -e "$path" ]; then echo "SKIPPED: $path not found (set BLIP_FIXTURES_DIR / BLIP_ASSETS_DIR)"; exit 77; fi
-  done
-}
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 need "$fixtures/blip_caption" "$assets/images" "$tokenizer"
 mapfile -t images < <(find "$assets/images" -type f \( -name '*.png' -o -name '*.jpg' \) | sort)
