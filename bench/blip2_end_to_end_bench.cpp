@@ -39,6 +39,7 @@ struct Options {
   int threads = 0;  // 0: OpenMP's default (OMP_NUM_THREADS)
   int runs = 3;
   std::int64_t new_tokens = 20;  // decode steps timed after the first token
+  blip::WeightPrecision precision = blip::WeightPrecision::AsStored;  // --precision: the Linear weights' precision
 };
 
 // What `pytorch_blip2_baseline.py make` stored beside the weights.
@@ -103,8 +104,12 @@ Options parse_options(int argc, char** argv) {
       options.runs = std::stoi(value());
     } else if (argument == "--new-tokens") {
       options.new_tokens = std::stoll(value());
+    } else if (argument == "--precision") {
+      const std::string name = value();
+      blip::check(blip::parse_weight_precision(name, options.precision),
+                  "--precision expects as-stored, f32, bf16, f16 or int8, got '", name, "'");
     } else if (argument == "--help" || argument == "-h") {
-      std::printf("usage: blip2_end_to_end_bench MODEL_DIR [--threads N] [--runs N] [--new-tokens N]\n"
+      std::printf("usage: blip2_end_to_end_bench MODEL_DIR [--threads N] [--runs N] [--new-tokens N] [--precision P]\n"
                   "MODEL_DIR: a folder bench/pytorch_blip2_baseline.py make wrote (weights + bench_inputs.safetensors)\n");
       std::exit(0);
     } else if (options.model_dir.empty() && argument.rfind("--", 0) != 0) {
@@ -127,7 +132,10 @@ int run(const Options& options) {
   const std::string prefix = measurement_prefix(inputs.variant);
   const int threads = blip::num_threads();
   const auto report = [&](const std::string& measurement, nlohmann::ordered_json fields) {
-    nlohmann::ordered_json line = {{"name", prefix + "_" + measurement}, {"engine", "blipcpp"}, {"threads", threads}};
+    nlohmann::ordered_json line = {{"name", prefix + "_" + measurement},
+                                   {"engine", "blipcpp"},
+                                   {"threads", threads},
+                                   {"precision", blip::weight_precision_name(options.precision)}};
     line.update(fields);
     std::printf("%s\n", line.dump().c_str());
     std::fflush(stdout);
@@ -135,7 +143,9 @@ int run(const Options& options) {
 
   const auto load_start = std::chrono::steady_clock::now();
   const blip::ModelConfig config = blip::load_model_config(options.model_dir);
-  const blip::WeightStore store = blip::WeightStore::open(options.model_dir);
+  blip::WeightOptions weight_options;
+  weight_options.linear_precision = options.precision;
+  const blip::WeightStore store = blip::WeightStore::open(options.model_dir, weight_options);
   const auto model = blip::Blip2ForConditionalGeneration::load(store, blip::make_blip2_model_config(config.blip2));
   const double load_seconds = seconds_since(load_start);
   const double rss_after_load = blip::bench::rss_mib(), peak_while_loading = blip::bench::peak_rss_mib();

@@ -3,8 +3,8 @@
 // (x [rows, in] row-major, W [out, in] row-major, y [rows, out] row-major).
 //
 // Counters: "FLOP" = 2·rows·in·out per second (compute-bound prefill), and
-// "weight_bytes" = 4·in·out per second (memory-bound decode: every weight is
-// read once per call). Decode shapes (rows ≤ 12) rotate through enough weight
+// "weight_bytes" = bytes per weight·in·out per second (memory-bound decode:
+// every weight is read once per call; 4 for f32, 2 for bf16 / f16, 1 for int8). Decode shapes (rows ≤ 12) rotate through enough weight
 // copies (≥ 128 MiB in total, 4× the 32 MiB L3) that each call reads its
 // weights from memory, as a real decode step over many layers does.
 //
@@ -12,7 +12,8 @@
 // baselines compute the bare product (beta = 0), which favours them slightly.
 //
 // Names: linear/<implementation>/<shape name>/<rows>x<in>x<out>, implementation
-// one of blip (the run-time chosen path), blip-avx2, blip-portable, openblas, eigen.
+// one of blip (the run-time chosen path), blip-avx2, blip-portable, openblas, eigen,
+// and for narrow weights blip-<precision> / blip-avx2-<precision> (bf16, f16, int8).
 // Run the implementations in separate processes (bench/run_kernel_benchmarks.sh
 // does): OpenBLAS's pthreads and OpenMP's threads each spin for a while after a
 // call and would steal the 2 cores from each other.
@@ -91,9 +92,9 @@ Tensor<float> random_tensor(const Shape& shape, std::uint32_t seed) {
 bool is_decode(const LinearShape& shape) { return shape.rows <= 12; }
 
 // Weight copies so that the decode working set is far larger than L3.
-std::int64_t weight_copies(const LinearShape& shape) {
+std::int64_t weight_copies(const LinearShape& shape, std::int64_t bytes_per_weight = 4) {
   if (!is_decode(shape)) return 1;
-  const std::int64_t bytes = shape.in * shape.out * static_cast<std::int64_t>(sizeof(float));
+  const std::int64_t bytes = shape.in * shape.out * bytes_per_weight;
   return std::max<std::int64_t>(1, (kRotationBytes + bytes - 1) / bytes);
 }
 
@@ -108,29 +109,37 @@ struct InputCache {
 };
 
 template <class Weights, class Make>
-InputCache<Weights>& cached_inputs(const LinearShape& shape, Make make_weights) {
+InputCache<Weights>& cached_inputs(const LinearShape& shape, Make make_weights, const std::string& variant = "",
+                                   std::int64_t bytes_per_weight = 4) {
   static InputCache<Weights> cache;
-  if (cache.shape_name != shape.name) {
+  const std::string key = std::string(shape.name) + "/" + variant;
+  if (cache.shape_name != key) {
     cache.copies.clear();  // free the previous shape's copies first
     cache.x = random_tensor(Shape{shape.rows, shape.in}, 1);
-    for (std::int64_t copy = 0; copy < weight_copies(shape); ++copy) cache.copies.push_back(make_weights(copy));
-    cache.shape_name = shape.name;
+    for (std::int64_t copy = 0; copy < weight_copies(shape, bytes_per_weight); ++copy)
+      cache.copies.push_back(make_weights(copy));
+    cache.shape_name = key;
   }
   return cache;
 }
 
-void set_counters(benchmark::State& state, const LinearShape& shape) {
+void set_counters(benchmark::State& state, const LinearShape& shape, double bytes_per_weight = 4.0) {
   const double flops = 2.0 * shape.rows * shape.in * shape.out;
-  const double weight_bytes = 4.0 * shape.in * shape.out;
+  const double weight_bytes = bytes_per_weight * shape.in * shape.out;
   state.counters["FLOP"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["weight_bytes"] = benchmark::Counter(weight_bytes, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path) {
-  const InputCache<LinearWeights>& inputs = cached_inputs<LinearWeights>(shape, [&](std::int64_t copy) {
-    return LinearWeights::prepare(random_tensor(Shape{shape.out, shape.in}, 100 + copy),
-                                  random_tensor(Shape{shape.out}, 7));
-  });
+void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path,
+              blip::WeightPrecision precision = blip::WeightPrecision::F32) {
+  const InputCache<LinearWeights>& inputs = cached_inputs<LinearWeights>(
+      shape,
+      [&](std::int64_t copy) {
+        return LinearWeights::prepare(random_tensor(Shape{shape.out, shape.in}, 100 + copy),
+                                      random_tensor(Shape{shape.out}, 7), precision);
+      },
+      blip::weight_precision_name(precision),
+      static_cast<std::int64_t>(blip::kernels::detail::packed_element_bytes(precision)));
   const Tensor<float>& x = inputs.x;
   const std::vector<LinearWeights>& copies = inputs.copies;
   Tensor<float> y(Shape{shape.rows, shape.out});
@@ -140,7 +149,7 @@ void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path
     next = (next + 1) % copies.size();
     benchmark::ClobberMemory();
   }
-  set_counters(state, shape);
+  set_counters(state, shape, static_cast<double>(blip::kernels::detail::packed_element_bytes(precision)));
 }
 
 void run_eigen(benchmark::State& state, const LinearShape& shape) {
@@ -213,6 +222,19 @@ int main(int argc, char** argv) {
       if (path == blip::kernels::active_kernel_path() || !blip::kernels::kernel_path_supported(path)) continue;
       register_benchmark(std::string("blip-") + blip::kernels::kernel_path_name(path), shape,
                          [shape, path](benchmark::State& state) { run_blip(state, shape, path); });
+    }
+    // Narrow weights (f32 activations): the run-time path and AVX2. Names blip-<precision>, blip-avx2-<precision>.
+    for (blip::WeightPrecision precision :
+         {blip::WeightPrecision::BF16, blip::WeightPrecision::F16, blip::WeightPrecision::Int8}) {
+      const std::string suffix = std::string("-") + blip::weight_precision_name(precision);
+      register_benchmark("blip" + suffix, shape, [shape, precision](benchmark::State& state) {
+        run_blip(state, shape, blip::kernels::active_kernel_path(), precision);
+      });
+      if (blip::kernels::active_kernel_path() != KernelPath::Avx2 &&
+          blip::kernels::kernel_path_supported(KernelPath::Avx2))
+        register_benchmark("blip-avx2" + suffix, shape, [shape, precision](benchmark::State& state) {
+          run_blip(state, shape, KernelPath::Avx2, precision);
+        });
     }
 #ifdef BLIP_BENCH_HAVE_OPENBLAS
     register_benchmark("openblas", shape, [shape](benchmark::State& state) { run_openblas(state, shape); });

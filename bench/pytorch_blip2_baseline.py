@@ -160,18 +160,20 @@ def cmd_time(args):
     with safe_open(inputs_path, framework="pt") as inputs_file:
         name = measurement_prefix(inputs_file.metadata()["variant"])
     started = time.perf_counter()
-    model = Blip2ForConditionalGeneration.from_pretrained(args.model, attn_implementation="eager").eval()
+    dtype = getattr(torch, args.dtype)
+    model = Blip2ForConditionalGeneration.from_pretrained(args.model, attn_implementation="eager",
+                                                          torch_dtype=dtype).eval()
     load_seconds = time.perf_counter() - started
     inputs = load_file(inputs_path)
-    pixel_values, input_ids = inputs["pixel_values"], inputs["input_ids"]
+    pixel_values, input_ids = inputs["pixel_values"].to(dtype), inputs["input_ids"]
     attention_mask = torch.ones_like(input_ids)
     rss_after_load = memory_mib("VmRSS")
     peak_while_loading = memory_mib("VmHWM")
     reset = reset_peak_rss()
 
     def report(measurement, **fields):
-        print(json.dumps({"name": f"{name}_{measurement}", "engine": "pytorch", "threads": args.threads, **fields}),
-              flush=True)
+        print(json.dumps({"name": f"{name}_{measurement}", "engine": "pytorch", "threads": args.threads,
+                          "dtype": args.dtype, **fields}), flush=True)
 
     def timed(measurement, function):
         median, times = time_runs(function, args.runs)
@@ -222,6 +224,8 @@ def main():
     measure.add_argument("model", help="the folder `make` wrote")
     measure.add_argument("--runs", type=int, default=3)
     measure.add_argument("--new-tokens", type=int, default=20, help="decode steps timed after the first token")
+    measure.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                         help="the whole model in this type (bfloat16: PyTorch's reduced-precision path)")
     measure.set_defaults(run=cmd_time)
     args = parser.parse_args()
     args.run(args)

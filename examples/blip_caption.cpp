@@ -19,6 +19,8 @@ const std::string kUsage =
     blip::examples::kGenerationUsage +
     "  --tokenizer DIR        tokenizer files from DIR instead of MODEL_DIR\n"
     "  --threads N            threads for the kernels (default: OMP_NUM_THREADS or all cores)\n"
+    "  --precision P          Linear weights in P: as-stored (default: the checkpoint's f32 / bf16 / f16),\n"
+    "                         f32, bf16, f16 or int8 (one scale per output feature); activations stay f32\n"
     "  --json                 one JSON object per image on stdout\n"
     "  --help                 this text\n"
     "Load progress and timings go to stderr. Images are decoded one at a time and only their\n"

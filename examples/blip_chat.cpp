@@ -26,6 +26,8 @@ const std::string kUsage =
     "  --no-history           answer every question on its own\n"
     "  --tokenizer DIR        tokenizer files from DIR instead of MODEL_DIR\n"
     "  --threads N            threads for the kernels\n"
+    "  --precision P          Linear weights in P: as-stored (default: the checkpoint's f32 / bf16 / f16),\n"
+    "                         f32, bf16, f16 or int8 (one scale per output feature); activations stay f32\n"
     "  --json                 print {\"question\", \"answer\"} per line as JSON\n"
     "  --help                 this text\n"
     "Questions are lines of at most 1 MiB; invalid UTF-8 bytes in them are dropped (with a note on stderr).\n" +

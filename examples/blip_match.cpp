@@ -18,6 +18,7 @@ const char* const kUsage =
     "options:\n"
     "  --tokenizer DIR   tokenizer files from DIR instead of MODEL_DIR\n"
     "  --threads N       threads for the kernels\n"
+    "  --precision P     Linear weights in P: as-stored (default), f32, bf16, f16 or int8\n"
     "  --json            one JSON object per pair\n"
     "  --help            this text\n"
     "Images are decoded one at a time and only their preprocessed pixels are kept; invalid UTF-8 bytes in a\n"

@@ -16,6 +16,8 @@ const std::string kUsage =
     blip::examples::kGenerationUsage +
     "  --tokenizer DIR        tokenizer files from DIR instead of MODEL_DIR\n"
     "  --threads N            threads for the kernels\n"
+    "  --precision P          Linear weights in P: as-stored (default: the checkpoint's f32 / bf16 / f16),\n"
+    "                         f32, bf16, f16 or int8 (one scale per output feature); activations stay f32\n"
     "  --json                 print {\"image\", \"question\", \"answer\"} as JSON\n"
     "  --help                 this text\n" +
     std::string(blip::examples::kGenerationDefaultsHelp);

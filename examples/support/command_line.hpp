@@ -163,15 +163,19 @@ inline std::set<std::string> with(std::set<std::string> own, const std::set<std:
   return own;
 }
 
-// The options every model program takes: --tokenizer DIR, --threads N; load
-// progress and timings go to stderr.
+// The options every model program takes: --tokenizer DIR, --threads N,
+// --precision P; load progress and timings go to stderr.
 inline LoadOptions load_options_from(const CommandLine& command) {
   LoadOptions options;
   options.tokenizer_dir = command.value("--tokenizer");
   options.num_threads = static_cast<int>(command.integer("--threads", 0, 0, kMaxThreads));
+  const std::string precision = command.value("--precision");
+  if (!precision.empty() && !parse_weight_precision(precision, options.weight_precision))
+    usage_fail("option --precision expects as-stored, f32, bf16, f16 or int8, got '", clip(precision), "'");
   options.verbose = true;
   return options;
 }
+
 
 // Runs an example's main: parses the command line (--tokenizer, --threads and
 // --help are always accepted), prints `usage` and the exit statuses for
@@ -181,7 +185,7 @@ template <class Body>
 int run_program(int argc, char** argv, const char* name, const char* usage, std::set<std::string> options_with_values,
                 std::set<std::string> switches, Body&& body) {
   return run_main(name, [&]() {
-    options_with_values.insert({"--tokenizer", "--threads"});
+    options_with_values.insert({"--tokenizer", "--threads", "--precision"});
     switches.insert("--help");
     const CommandLine command(argc, argv, options_with_values, switches);
     if (command.has("--help")) {

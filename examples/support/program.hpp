@@ -1,5 +1,6 @@
 // examples/support/program.hpp: how every example program ends, in one place:
-// the exit statuses, and the catch-all around main.
+// the exit statuses, the catch-all around main, and a message instead of a
+// bus error when a mapped model file is truncated under the program.
 //
 // Exit status, the same for every program (each --help ends with it):
 //   0  success;
@@ -19,6 +20,7 @@
 #include <utility>
 
 #include "blip/core/error.hpp"
+#include "blip/core/mapped_file.hpp"
 
 namespace blip::examples {
 
@@ -48,6 +50,8 @@ template <class... Parts>
 // Output that could not be written (a full disk) is a failure too.
 template <class Body>
 int run_main(const char* name, Body&& body) {
+  // A model file truncated or overwritten while mapped: a message, not "Bus error" (core/mapped_file.hpp).
+  report_mapped_file_faults(name);
   int status = kExitFailure;
   try {
     status = body();

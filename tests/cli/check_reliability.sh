@@ -179,7 +179,8 @@ PY
     [ "$(wc -c < "$work/err")" -lt 1000 ] || fail "message of $(wc -c < "$work/err") bytes"
     ;;
   options)  # 14: options checked after the load, named by library fields; exit statuses inconsistent
-    for arguments in "--temperature 0" "--top-p 2" "--beams 0" "--threads 5000" "--repetition-penalty nan"; do
+    for arguments in "--temperature 0" "--top-p 2" "--beams 0" "--threads 5000" "--repetition-penalty nan" \
+                     "--precision int4"; do
       # shellcheck disable=SC2086
       expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" $arguments
       has "option ${arguments%% *}"
@@ -198,6 +199,9 @@ PY
     has "text_config's num_return_sequences is 2 but greedy search"
     lacks "GenerationOptions::"
     lacks "[blip]"
+    # --precision converts the Linear weights at load and says so.
+    expect 0 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision int8
+    has "[blip] Linear weights in int8"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --bogus
     has "unknown option --bogus"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --beams

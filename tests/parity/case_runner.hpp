@@ -42,8 +42,10 @@ inline Tensor<float> from_vector(const std::vector<float>& values) {
 
 class CaseRunner {
  public:
-  explicit CaseRunner(const std::string& case_dir)
+  // weight_options: e.g. another Linear precision than the checkpoint's (the precision references).
+  explicit CaseRunner(const std::string& case_dir, WeightOptions weight_options = {})
       : directory_(case_dir),
+        weight_options_(weight_options),
         case_description_(read_json_file(case_dir + "/case.json")),
         inputs_(SafetensorsFile::open(case_dir + "/inputs.safetensors")) {
     kind_ = case_description_.at("kind").get<std::string>();
@@ -63,7 +65,7 @@ class CaseRunner {
   }
 
   CaseOutputs run() {
-    const WeightStore store = WeightStore::open(directory_);
+    const WeightStore store = WeightStore::open(directory_, weight_options_);
     const ModelConfig model_config = load_model_config(directory_);
     if (model_config.family == ModelFamily::Blip2) {
       const Blip2ModelConfig config = make_blip2_model_config(model_config.blip2);
@@ -254,6 +256,7 @@ class CaseRunner {
   }
 
   std::string directory_;
+  WeightOptions weight_options_;
   nlohmann::json case_description_;
   SafetensorsFile inputs_;
   std::string kind_;

@@ -52,7 +52,7 @@ std::string write_checkpoint() {
 
 }  // namespace
 
-TEST_CASE("get returns the weight with the expected shape, f32 zero-copy, f16/bf16 converted") {
+TEST_CASE("get returns the weight with the expected shape: f32 copied (Copied) or zero-copy (Mapped), f16/bf16 converted") {
   const std::string path = write_checkpoint();
   const WeightStore store = WeightStore::open(path);
   CHECK(store.checkpoint().path() == path);
@@ -60,8 +60,13 @@ TEST_CASE("get returns the weight with the expected shape, f32 zero-copy, f16/bf
   const Tensor<const float> weight = store.get("encoder.weight", Shape{2, 3});
   CHECK(weight.shape() == Shape{2, 3});
   CHECK(weight.data()[5] == 3.5f);
-  // f32 comes straight from the mapping.
-  CHECK(weight.data() == store.checkpoint().file_of("encoder.weight").view<float>("encoder.weight").data());
+  const float* mapped = store.checkpoint().file_of("encoder.weight").view<float>("encoder.weight").data();
+  // WeightResidency::Copied (default): a copy, so the file is not read after loading ...
+  CHECK(weight.data() != mapped);
+  // ... Mapped: straight from the mapping.
+  const WeightStore mapped_store = WeightStore::open(path, WeightResidency::Mapped);
+  CHECK(mapped_store.get("encoder.weight", Shape{2, 3}).data() ==
+        mapped_store.checkpoint().file_of("encoder.weight").view<float>("encoder.weight").data());
 
   const Tensor<const float> half = store.get("decoder.weight", Shape{3, 2});
   for (int i = 0; i < 6; ++i) CHECK(half.data()[i] == 0.5f * static_cast<float>(i));

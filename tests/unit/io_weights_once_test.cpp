@@ -143,7 +143,7 @@ TEST_CASE("release_mapped_pages leaves memory that is not a live mapping alone")
   CHECK(release_mapped_pages(address, 4 * page_size()) == 0);
 }
 
-TEST_CASE("packed Linear weights of an f32 checkpoint are held once; norms stay mapped; results unchanged") {
+TEST_CASE("packed Linear weights of an f32 checkpoint are held once; results unchanged") {
   if (!pagemap_readable()) return;
   // Eight Linear layers of 2 MiB each (as nn::load_linear reads them) and a
   // LayerNorm between them, stored as save_pretrained would.
@@ -172,18 +172,18 @@ TEST_CASE("packed Linear weights of an f32 checkpoint are held once; norms stay 
   std::size_t packed_bytes = 0;
   for (std::int64_t layer = 0; layer < layers; ++layer) {
     const nn::LinearWeights& linear = linears[static_cast<std::size_t>(layer)];
-    // The weight is a view of the mapping (zero copy), and none of its whole pages is resident.
+    // The weight was packed from the mapping in place, and none of its whole pages is resident.
     const std::string name = "layers." + std::to_string(layer) + ".fc.weight";
-    CHECK(linear.weight().data() == reinterpret_cast<const float*>(store.checkpoint().file_of(name).raw_data(name)));
-    CHECK(resident_pages(linear.weight().data(), linear.weight().bytes()) <= 2 * kFaultAroundPages);
+    const std::uint8_t* mapped = store.checkpoint().file_of(name).raw_data(name);
+    CHECK(resident_pages(mapped, static_cast<std::size_t>(out_features * in_features) * sizeof(float)) <=
+          2 * kFaultAroundPages);
     packed_bytes += linear.packed_bytes();
   }
   CHECK(packed_bytes >= static_cast<std::size_t>(layers * out_features * in_features) * sizeof(float));
-  // What is not packed stays a mapped view, read in place.
+  // What is not packed was copied out of the mapping (WeightResidency::Copied).
   for (const nn::LayerNormWeights& norm : norms) CHECK(sum_of(norm.weight.data(), in_features) != 0.0f);
 
-  // The kernel (packed panels) and the naive reference (the mapped view, which
-  // faults back in) still agree.
+  // The kernel and the naive reference (both read the packed panels) agree.
   const Tensor<float> x = pattern(Shape{3, in_features}, 999);
   for (const nn::LinearWeights& linear : linears) {
     Tensor<float> fast(Shape{3, out_features}), naive(Shape{3, out_features});
@@ -199,10 +199,10 @@ TEST_CASE("after loading a BLIP-2 model, its mapping holds next to none of the w
   const WeightStore store = WeightStore::open(directory);
   const Blip2ForConditionalGeneration model =
       Blip2ForConditionalGeneration::load(store, make_blip2_model_config(load_model_config(directory).blip2));
-  // Loading reads the Linear weights (packed, then released), the biases
-  // (copied into the packed layout) and the header; nothing else. The tied
-  // OPT embedding (50272 × 24 floats, 4.8 MB of the 5.1 MB file) is the LM
-  // head, so it was packed and released.
+  // Loading reads the Linear weights (packed, then released), every other
+  // weight (copied, then released: WeightResidency::Copied) and the header.
+  // The OPT embedding (50272 × 24 floats, 4.8 MB of the 5.1 MB file) is
+  // copied for the embedding lookup and packed as the tied LM head.
   const Checkpoint& checkpoint = store.checkpoint();
   const std::string embedding = "language_model.model.decoder.embed_tokens.weight";
   const std::size_t embedding_pages = checkpoint.info(embedding).bytes() / page_size();

@@ -48,8 +48,9 @@ double row_norm(const float* row, std::int64_t width) {
 }
 double max_row_norm(const LinearWeights& linear) {
   double best = 0.0;
+  const blip::Tensor<float> weight = linear.unpacked_weight();
   for (std::int64_t o = 0; o < linear.out_features(); ++o)
-    best = std::max(best, row_norm(linear.weight().data() + o * linear.in_features(), linear.in_features()));
+    best = std::max(best, row_norm(weight.data() + o * linear.in_features(), linear.in_features()));
   return best;
 }
 
@@ -72,11 +73,12 @@ TEST_CASE("feed_forward matches the reference at odd and model-like sizes, for e
       feed_forward(x, fc1, activation, fc2, hidden, y);
       feed_forward_naive(x.data(), size.rows, fc1, activation, fc2, reference_hidden.data(), reference.data());
       const double w1 = max_row_norm(fc1);
+      const Tensor<float> fc2_weight = fc2.unpacked_weight();
       for (std::int64_t r = 0; r < size.rows; ++r) {
         const double x_norm = row_norm(x.data() + r * size.in, size.in);
         const double h_norm = row_norm(reference_hidden.data() + r * size.intermediate, size.intermediate);
         for (std::int64_t o = 0; o < size.in; ++o) {
-          const double w2 = row_norm(fc2.weight().data() + o * size.intermediate, size.intermediate);
+          const double w2 = row_norm(fc2_weight.data() + o * size.intermediate, size.intermediate);
           const double allowed = 4.0 * kEps * std::sqrt(static_cast<double>(size.intermediate)) * w2 *
                                  (1.13 * std::sqrt(static_cast<double>(size.in)) * x_norm * w1 + h_norm);
           CHECK(std::fabs(y.at(r, o) - reference.at(r, o)) <= allowed);
@@ -114,6 +116,7 @@ TEST_CASE("gated_feed_forward (T5, gelu_new and gelu) matches the reference") {
     linear_naive(x.data(), size.model, size.rows, wi_0, g.data(), size.intermediate);
     linear_naive(x.data(), size.model, size.rows, wi_1, u.data(), size.intermediate);
     const double w_in = std::max(max_row_norm(wi_0), max_row_norm(wi_1));
+    const Tensor<float> wo_weight = wo.unpacked_weight();
     for (std::int64_t r = 0; r < size.rows; ++r) {
       // Each g_i, u_i is off by eps·E, E = √model·‖x_r‖·max‖W_i‖ (the Linear bound).
       const double input_error = std::sqrt(static_cast<double>(size.model)) * row_norm(x.data() + r * size.model, size.model) * w_in;
@@ -123,7 +126,7 @@ TEST_CASE("gated_feed_forward (T5, gelu_new and gelu) matches the reference") {
       // ‖δ(gelu(g)·u)‖ <= eps·(E·(1.13‖u‖ + 1.13‖g‖) + ‖p‖), then wo adds eps·√I·‖p‖·‖wo_o‖.
       const double product_error = input_error * 1.13 * (u_norm + g_norm) + p_norm;
       for (std::int64_t o = 0; o < size.model; ++o) {
-        const double w2 = row_norm(wo.weight().data() + o * size.intermediate, size.intermediate);
+        const double w2 = row_norm(wo_weight.data() + o * size.intermediate, size.intermediate);
         const double allowed =
             4.0 * kEps * w2 * (product_error + std::sqrt(static_cast<double>(size.intermediate)) * p_norm);
         CHECK(std::fabs(y.at(r, o) - reference[r * size.model + o]) <= allowed);

@@ -57,15 +57,17 @@ struct Variant {
   kernel_detail::MicroKernelSet kernels;
 };
 
-std::vector<Variant> variants_to_test() {
+std::vector<Variant> variants_to_test(blip::WeightPrecision precision = blip::WeightPrecision::F32) {
   std::vector<Variant> variants;
+  const std::string suffix = std::string(" ") + blip::weight_precision_name(precision);
   for (KernelPath path : {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512}) {
     if (blip::kernels::kernel_path_supported(path))
-      variants.push_back({blip::kernels::kernel_path_name(path), kernel_detail::linear_micro_kernels(path)});
+      variants.push_back(
+          {blip::kernels::kernel_path_name(path) + suffix, kernel_detail::linear_micro_kernels(path, precision)});
     else
       MESSAGE("kernel path ", blip::kernels::kernel_path_name(path), " not supported here: not tested");
   }
-  variants.push_back({"plain", kernel_detail::linear_micro_kernels_plain()});
+  variants.push_back({"plain" + suffix, kernel_detail::linear_micro_kernels_plain(precision)});
   return variants;
 }
 
@@ -78,12 +80,13 @@ struct Problem {
 };
 
 Problem make_problem(std::int64_t rows, std::int64_t in, std::int64_t out, bool with_bias, std::int64_t x_padding,
-                     std::int64_t y_padding, std::mt19937& generator, float low = -1.0f, float high = 1.0f) {
+                     std::int64_t y_padding, std::mt19937& generator, float low = -1.0f, float high = 1.0f,
+                     blip::WeightPrecision precision = blip::WeightPrecision::F32) {
   Problem problem{rows, in, out, in + x_padding, out + y_padding, {}, {}, {}, {}};
   problem.x = random_tensor(Shape{std::max<std::int64_t>(rows, 1), problem.x_stride}, generator, low, high);
   problem.weight = random_tensor(Shape{out, in}, generator, low, high);
   if (with_bias) problem.bias = random_tensor(Shape{out}, generator);
-  problem.weights = LinearWeights::prepare(problem.weight, problem.bias);
+  problem.weights = LinearWeights::prepare(problem.weight, problem.bias, precision);
   return problem;
 }
 
@@ -283,7 +286,8 @@ TEST_CASE("linear: tensor form checks shapes and names them") {
   CHECK(weights.in_features() == 4);
   CHECK(weights.out_features() == 6);
   CHECK(weights.has_bias());
-  CHECK(weights.weight().data() == weight.data());
+  CHECK(weights.precision() == blip::WeightPrecision::F32);
+  for (std::int64_t i = 0; i < weight.numel(); ++i) CHECK(weights.weight_value(i / 4, i % 4) == weight.data()[i]);
 
   const Tensor<float> x = random_tensor(Shape{2, 3, 4}, generator);
   Tensor<float> y(Shape{2, 3, 6}), reference(Shape{2, 3, 6});
@@ -336,4 +340,134 @@ TEST_CASE("kernel path selection: BLIP_KERNEL values") {
   else
     CHECK_THROWS_AS(kernel_path_from_setting("avx512"), Error);
   MESSAGE("active kernel path: ", std::string(blip::kernels::kernel_path_name(blip::kernels::active_kernel_path())));
+}
+
+// ---- weight precisions: bf16, f16 and int8 panels ----
+
+namespace {
+constexpr blip::WeightPrecision kNarrowPrecisions[] = {blip::WeightPrecision::BF16, blip::WeightPrecision::F16,
+                                                       blip::WeightPrecision::Int8};
+}  // namespace
+
+TEST_CASE("linear: bf16, f16 and int8 weights on every path match the naive reference over the same weights") {
+  // The reference multiplies by the packed weights widened to f32 (weight_value), so the same f32 bound holds:
+  // what differs from f32 weights is the weights, not the arithmetic.
+  std::mt19937 generator(31337);
+  struct Shape3 {
+    std::int64_t rows, in, out;
+  };
+  const Shape3 shapes[] = {{1, 1, 1},     {1, 17, 5},    {3, 33, 65},   {5, 100, 33},  {8, 300, 97}, {12, 16, 32},
+                           {13, 385, 64}, {25, 769, 70}, {1, 768, 300}, {40, 768, 96}, {6, 7, 1},    {200, 400, 100}};
+  for (blip::WeightPrecision precision : kNarrowPrecisions) {
+    for (const Variant& variant : variants_to_test(precision)) {
+      double worst_ratio = 0;
+      for (const Shape3& shape : shapes) {
+        for (bool with_bias : {true, false}) {
+          const Problem problem =
+              make_problem(shape.rows, shape.in, shape.out, with_bias, 3, 7, generator, -1.0f, 1.0f, precision);
+          CAPTURE(variant.name);
+          CAPTURE(shape.rows);
+          CAPTURE(shape.in);
+          CAPTURE(shape.out);
+          const double ratio = run_and_compare(variant, problem);
+          worst_ratio = std::max(worst_ratio, ratio);
+          CHECK(ratio <= 1.0);
+        }
+      }
+      MESSAGE(variant.name, ": largest error / bound = ", worst_ratio);
+    }
+  }
+}
+
+TEST_CASE("linear: every row count of the decode and register-tile range, narrow weights") {
+  std::mt19937 generator(8);
+  for (blip::WeightPrecision precision : kNarrowPrecisions) {
+    for (const Variant& variant : variants_to_test(precision)) {
+      for (std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 25}) {
+        const Problem problem = make_problem(rows, 129, 70, true, 1, 2, generator, -1.0f, 1.0f, precision);
+        CAPTURE(variant.name);
+        CAPTURE(rows);
+        CHECK(run_and_compare(variant, problem) <= 1.0);
+      }
+    }
+  }
+}
+
+TEST_CASE("linear packing: bf16 / f16 are torch's round-to-nearest-even, int8 is within half a step of its scale") {
+  std::mt19937 generator(5);
+  const std::int64_t out = 45, in = 77;
+  Tensor<float> weight = random_tensor(Shape{out, in}, generator, -3.0f, 3.0f);
+  // Ties and specials: an exact bf16 midpoint (rounds to even), a value rounding up into the next binade.
+  weight.data()[0] = blip::bits_to_float(0x3f808000u);  // 1.00390625: tie, bf16 keeps 1.0
+  weight.data()[1] = blip::bits_to_float(0x3f818000u);  // tie, rounds up to 0x3f82
+  weight.data()[2] = 0.0f;
+  for (std::int64_t k = 0; k < in; ++k) weight.data()[7 * in + k] = 0.0f;  // an all-zero row: int8 scale 0
+  const LinearWeights bf16 = LinearWeights::prepare(weight, {}, blip::WeightPrecision::BF16);
+  const LinearWeights f16 = LinearWeights::prepare(weight, {}, blip::WeightPrecision::F16);
+  const LinearWeights int8 = LinearWeights::prepare(weight, {}, blip::WeightPrecision::Int8);
+  CHECK(bf16.packed_bytes() < LinearWeights::prepare(weight, {}).packed_bytes());
+  CHECK(bf16.weight_value(0, 0) == 1.0f);
+  CHECK(blip::float_bits(bf16.weight_value(0, 1)) == 0x3f820000u);
+  for (std::int64_t o = 0; o < out; ++o) {
+    float largest = 0.0f;
+    for (std::int64_t k = 0; k < in; ++k) largest = std::max(largest, std::abs(weight.data()[o * in + k]));
+    const float scale = largest / 127.0f;
+    for (std::int64_t k = 0; k < in; ++k) {
+      const float w = weight.data()[o * in + k];
+      CAPTURE(o);
+      CAPTURE(k);
+      CHECK(bf16.weight_value(o, k) == blip::bf16_to_f32(blip::f32_to_bf16(w)));
+      CHECK(f16.weight_value(o, k) == blip::f16_to_f32(blip::f32_to_f16(w)));
+      const float q = std::nearbyint(w / scale);
+      CHECK(int8.weight_value(o, k) == (scale > 0 ? q * scale : 0.0f));
+      CHECK(std::abs(int8.weight_value(o, k) - w) <= 0.5f * scale * (1.0f + 1e-6f));
+    }
+  }
+}
+
+TEST_CASE("linear packing: from a stored bf16 or f16 matrix, as stored, equals packing its f32 widening") {
+  std::mt19937 generator(6);
+  const std::int64_t out = 70, in = 129;
+  const Tensor<float> source = random_tensor(Shape{out, in}, generator);
+  std::vector<blip::BFloat16> stored_bf16(static_cast<std::size_t>(out * in));
+  std::vector<blip::Float16> stored_f16(stored_bf16.size());
+  Tensor<float> widened_bf16(Shape{out, in}), widened_f16(Shape{out, in});
+  for (std::int64_t i = 0; i < out * in; ++i) {
+    stored_bf16[static_cast<std::size_t>(i)] = blip::f32_to_bf16(source.data()[i]);
+    stored_f16[static_cast<std::size_t>(i)] = blip::f32_to_f16(source.data()[i]);
+    widened_bf16.data()[i] = blip::bf16_to_f32(stored_bf16[static_cast<std::size_t>(i)]);
+    widened_f16.data()[i] = blip::f16_to_f32(stored_f16[static_cast<std::size_t>(i)]);
+  }
+  const LinearWeights from_bf16 = LinearWeights::prepare(
+      blip::StoredMatrix{blip::DType::BF16, stored_bf16.data(), out, in, nullptr}, {}, blip::WeightPrecision::AsStored);
+  const LinearWeights from_f16 = LinearWeights::prepare(
+      blip::StoredMatrix{blip::DType::F16, stored_f16.data(), out, in, nullptr}, {}, blip::WeightPrecision::AsStored);
+  CHECK(from_bf16.precision() == blip::WeightPrecision::BF16);
+  CHECK(from_f16.precision() == blip::WeightPrecision::F16);
+  const LinearWeights as_f32 = LinearWeights::prepare(
+      blip::StoredMatrix{blip::DType::BF16, stored_bf16.data(), out, in, nullptr}, {}, blip::WeightPrecision::F32);
+  CHECK(as_f32.precision() == blip::WeightPrecision::F32);
+  for (std::int64_t o = 0; o < out; ++o) {
+    for (std::int64_t k = 0; k < in; ++k) {
+      REQUIRE(from_bf16.weight_value(o, k) == widened_bf16.data()[o * in + k]);
+      REQUIRE(from_f16.weight_value(o, k) == widened_f16.data()[o * in + k]);
+      REQUIRE(as_f32.weight_value(o, k) == widened_bf16.data()[o * in + k]);
+    }
+  }
+  // As stored, the results are those of f32 weights holding the same values: the same kernels' arithmetic.
+  const LinearWeights f32_of_same_values = LinearWeights::prepare(widened_bf16, {});
+  const Tensor<float> x = random_tensor(Shape{5, in}, generator);
+  Tensor<float> y_bf16(Shape{5, out}), y_f32(Shape{5, out});
+  blip::kernels::linear(x, from_bf16, y_bf16);
+  blip::kernels::linear(x, f32_of_same_values, y_f32);
+  for (std::int64_t i = 0; i < y_f32.numel(); ++i) CHECK(y_bf16.data()[i] == y_f32.data()[i]);
+}
+
+TEST_CASE("linear: micro-kernels of another precision than the weights' are refused") {
+  std::mt19937 generator(9);
+  const Problem problem = make_problem(2, 16, 8, false, 0, 0, generator, -1.0f, 1.0f, blip::WeightPrecision::BF16);
+  std::vector<float> y(16);
+  CHECK_THROWS_WITH_AS(kernel_detail::linear_blocked(kernel_detail::linear_micro_kernels_portable(), problem.x.data(),
+                                                     16, 2, problem.weights, y.data(), 8),
+                       doctest::Contains("f32 micro-kernels given bf16 weights"), Error);
 }

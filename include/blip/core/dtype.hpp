@@ -164,6 +164,54 @@ inline Float16 f32_to_f16(float value) {
   return Float16{static_cast<std::uint16_t>(sign | result)};
 }
 
+// ---- the precision Linear weights are held and multiplied in --------------
+
+// What LinearWeights keeps and its kernels read (kernels/linear.hpp). Activations
+// and sums stay f32 on every path; only the weights' storage changes, so a
+// decode step (bound by how fast the weights stream from memory) moves half
+// (BF16, F16) or a quarter (Int8) of the bytes.
+//   AsStored  the checkpoint's own type: f32 stays f32, bf16 stays bf16, f16
+//             stays f16 (bit-exact: the kernels widen each weight to f32, so the
+//             results are those of f32 arithmetic on the stored weights);
+//   F32 / BF16 / F16  converted at load, round to nearest even as torch's .to();
+//   Int8      symmetric, one f32 scale per output feature: scale = max|w| / 127,
+//             q = round-half-even(w / scale) in [-127, 127] (kernels/detail/weight_formats.hpp).
+enum class WeightPrecision : std::uint8_t { AsStored, F32, BF16, F16, Int8 };
+
+inline constexpr const char* weight_precision_name(WeightPrecision precision) {
+  switch (precision) {
+    case WeightPrecision::AsStored: return "as-stored";
+    case WeightPrecision::F32: return "f32";
+    case WeightPrecision::BF16: return "bf16";
+    case WeightPrecision::F16: return "f16";
+    case WeightPrecision::Int8: return "int8";
+  }
+  return "?";
+}
+
+// "as-stored", "f32", "bf16", "f16" or "int8"; false for anything else.
+inline bool parse_weight_precision(std::string_view name, WeightPrecision& out) {
+  for (WeightPrecision precision : {WeightPrecision::AsStored, WeightPrecision::F32, WeightPrecision::BF16,
+                                    WeightPrecision::F16, WeightPrecision::Int8}) {
+    if (name == weight_precision_name(precision)) {
+      out = precision;
+      return true;
+    }
+  }
+  return false;
+}
+
+// AsStored resolved for a tensor stored as `stored`: floating types keep
+// their own, anything else becomes F32; other choices are returned as given.
+inline WeightPrecision resolve_weight_precision(WeightPrecision requested, DType stored) {
+  if (requested != WeightPrecision::AsStored) return requested;
+  switch (stored) {
+    case DType::BF16: return WeightPrecision::BF16;
+    case DType::F16: return WeightPrecision::F16;
+    default: return WeightPrecision::F32;
+  }
+}
+
 // Any element type to f32 (used by generic readers and writers).
 template <class T>
 inline float to_f32(T value) { return static_cast<float>(value); }

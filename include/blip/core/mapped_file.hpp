@@ -12,9 +12,23 @@
 // (madvise MADV_DONTNEED); anywhere else (heap tensors, e.g. converted bf16)
 // it does nothing. The mapping is read-only and file-backed, so the data stays
 // readable: a later read faults the page back in from the file (page cache).
+//
+// A mapped file changed under the process: if a mapped file is truncated (or
+// overwritten in place by `cp`, which truncates first), reading a page past
+// its new end raises SIGBUS, which kills the process with "Bus error". Two
+// defences: WeightStore copies every weight a model keeps out of the mapping
+// at load (io/weight_store.hpp, WeightResidency::Copied, the default), so
+// after loading nothing reads the files again; and programs may call
+// report_mapped_file_faults() so that a fault inside a mapping (while loading,
+// or with WeightResidency::Mapped) ends the process with a message naming the
+// file instead of a bare bus error. Replace a model under a running process
+// with `mv` (a new file), never by writing over the old one.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -30,6 +44,7 @@
 #if defined(__unix__) || defined(__APPLE__)
 #define BLIP_HAVE_MMAP 1
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,14 +65,62 @@ class MappedRanges {
     static MappedRanges* ranges = new MappedRanges();
     return *ranges;
   }
-  void add(const std::uint8_t* begin, std::size_t size) {
+  void add(const std::uint8_t* begin, std::size_t size, const std::string& path) {
     std::lock_guard<std::mutex> lock(mutex_);
     end_by_begin_[reinterpret_cast<std::uintptr_t>(begin)] = reinterpret_cast<std::uintptr_t>(begin) + size;
+    fault_table_.add(reinterpret_cast<std::uintptr_t>(begin), reinterpret_cast<std::uintptr_t>(begin) + size, path);
   }
   void remove(const std::uint8_t* begin) {
     std::lock_guard<std::mutex> lock(mutex_);
     end_by_begin_.erase(reinterpret_cast<std::uintptr_t>(begin));
+    fault_table_.remove(reinterpret_cast<std::uintptr_t>(begin));
   }
+  // Whether [begin, end) lies inside one live mapping.
+  bool contains(std::uintptr_t begin, std::uintptr_t end) const {
+    return with_mapped(begin, end, [] {});
+  }
+
+  // The same ranges with their paths in fixed storage that a signal handler
+  // may read (no locks, no allocation): slot i is valid while its `end` is
+  // non-zero. Up to kSlots mappings are named; more still work, unnamed.
+  struct FaultTable {
+    static constexpr int kSlots = 256;
+    static constexpr std::size_t kPathBytes = 512;
+    struct Slot {
+      std::atomic<std::uintptr_t> begin{0}, end{0};
+      char path[kPathBytes] = {};
+    };
+    Slot slots[kSlots];
+
+    void add(std::uintptr_t begin, std::uintptr_t end, const std::string& path) {
+      for (Slot& slot : slots) {
+        if (slot.end.load(std::memory_order_acquire) != 0) continue;
+        const std::size_t length = std::min(path.size(), kPathBytes - 1);
+        std::memcpy(slot.path, path.data(), length);
+        slot.path[length] = '\0';
+        slot.begin.store(begin, std::memory_order_relaxed);
+        slot.end.store(end, std::memory_order_release);  // published last
+        return;
+      }
+    }
+    void remove(std::uintptr_t begin) {
+      for (Slot& slot : slots) {
+        if (slot.end.load(std::memory_order_acquire) != 0 && slot.begin.load(std::memory_order_relaxed) == begin) {
+          slot.end.store(0, std::memory_order_release);
+          return;
+        }
+      }
+    }
+    // The path of the mapping holding `address`, or null. Async-signal-safe.
+    const char* find(std::uintptr_t address) const {
+      for (const Slot& slot : slots) {
+        const std::uintptr_t end = slot.end.load(std::memory_order_acquire);
+        if (end != 0 && address >= slot.begin.load(std::memory_order_relaxed) && address < end) return slot.path;
+      }
+      return nullptr;
+    }
+  };
+  const FaultTable& fault_table() const { return fault_table_; }
   // Runs `action()` while no mapping can be removed, if [begin, end) lies
   // inside one live mapping; returns whether it did.
   template <class Action>
@@ -75,6 +138,7 @@ class MappedRanges {
   MappedRanges() = default;
   mutable std::mutex mutex_;
   std::map<std::uintptr_t, std::uintptr_t> end_by_begin_;
+  FaultTable fault_table_;
 };
 
 }  // namespace detail
@@ -124,7 +188,7 @@ class MappedFile {
       if (memory == MAP_FAILED) fail(path, ": cannot mmap ", size_, " bytes (", std::strerror(error), ")");
       data_ = static_cast<const std::uint8_t*>(memory);
       mapped_ = true;
-      detail::MappedRanges::instance().add(data_, size_);
+      detail::MappedRanges::instance().add(data_, size_, path_);
     } else {
       ::close(descriptor);
       data_ = reinterpret_cast<const std::uint8_t*>("");
@@ -176,6 +240,98 @@ inline std::size_t release_mapped_pages(const void* data, std::size_t bytes) {
   (void)data;
   (void)bytes;
   return 0;
+#endif
+}
+
+// Whether [data, data + bytes) lies inside a live MappedFile mapping (so
+// reading it reads the file).
+inline bool is_mapped_memory(const void* data, std::size_t bytes) {
+  if (data == nullptr) return false;
+  const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(data);
+  return detail::MappedRanges::instance().contains(begin, begin + bytes);
+}
+
+namespace detail {
+inline void write_to_stderr(const char* text) {
+#ifdef BLIP_HAVE_MMAP
+  std::size_t length = 0;
+  while (text[length] != '\0') ++length;
+  while (length > 0) {
+    const ssize_t written = ::write(2, text, length);
+    if (written <= 0) return;
+    text += written;
+    length -= static_cast<std::size_t>(written);
+  }
+#else
+  (void)text;
+#endif
+}
+
+// The name bus-error messages start with (report_mapped_file_faults).
+inline char* fault_message_prefix() {
+  static char prefix[128] = "blip";
+  return prefix;
+}
+
+#ifdef BLIP_HAVE_MMAP
+inline struct sigaction& previous_bus_action() {
+  static struct sigaction action {};
+  return action;
+}
+
+// SIGBUS handler: a fault inside a mapped file gets a message naming the
+// file and exit status 1; any other SIGBUS goes to the previous handler (or
+// the default action, which ends the process with "Bus error").
+inline void on_bus_error(int signal_number, siginfo_t* info, void* context) {
+  const char* path = info != nullptr
+                         ? MappedRanges::instance().fault_table().find(reinterpret_cast<std::uintptr_t>(info->si_addr))
+                         : nullptr;
+  if (path != nullptr) {
+    write_to_stderr(fault_message_prefix());
+    write_to_stderr(": ");
+    write_to_stderr(path);
+    write_to_stderr(
+        ": the memory-mapped model file changed under this process (truncated or overwritten in place), so part of "
+        "it can no longer be read. Replace a model's files with `mv` (a new file), never by copying over or "
+        "truncating the ones a running process uses.\n");
+    ::_exit(1);
+  }
+  const struct sigaction& previous = previous_bus_action();
+  if ((previous.sa_flags & SA_SIGINFO) != 0 && previous.sa_sigaction != nullptr) {
+    previous.sa_sigaction(signal_number, info, context);
+    return;
+  }
+  if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN && previous.sa_handler != nullptr) {
+    previous.sa_handler(signal_number);
+    return;
+  }
+  ::signal(SIGBUS, SIG_DFL);  // the default action, on return the faulting read runs again and ends the process
+}
+#endif
+}  // namespace detail
+
+// For programs: turns a bus error inside a mapped model file (the file was
+// truncated or overwritten while mapped) into "<program>: <file>: ..." on
+// stderr and exit status 1. Process-wide (it installs a SIGBUS handler, and
+// passes faults outside the mappings on to the handler that was there), so a
+// library never calls it on its own; the blipcpp programs call it first thing.
+// With the default WeightResidency::Copied the files are only read while
+// loading; afterwards no change to them can reach the process.
+inline void report_mapped_file_faults(const char* program = "blip") {
+  char* prefix = detail::fault_message_prefix();
+  std::size_t length = 0;
+  for (; program[length] != '\0' && length + 1 < 128; ++length) prefix[length] = program[length];
+  prefix[length] = '\0';
+#ifdef BLIP_HAVE_MMAP
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    detail::MappedRanges::instance();  // built before any signal can arrive
+    struct sigaction action {};
+    action.sa_sigaction = detail::on_bus_error;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_SIGINFO;
+    ::sigaction(SIGBUS, &action, &detail::previous_bus_action());
+  });
 #endif
 }
 

@@ -5,11 +5,20 @@
 // names the tensor, the checkpoint, and the expected and found shapes. That is
 // where a config that does not match its checkpoint shows up, at load time.
 //
-// F32 weights are zero-copy views of the memory-mapped file, which cost RAM
-// only for the pages read; a Linear weight's pages are handed back once
-// LinearWeights has packed it (core/mapped_file.hpp: release_mapped_pages), so
-// an f32 checkpoint is held once. F16 / BF16 (and integer) weights are
-// converted to f32 once, when fetched.
+// Where the weights live after load (WeightResidency):
+//   * Copied (the default): every weight a model keeps (`get`) is copied out
+//     of the memory-mapped file and the mapped pages handed back, and a weight
+//     a kernel repacks at load (`get_for_repacking`: LinearWeights) is read
+//     from the mapping once, for the repacking, and its pages handed back too
+//     (core/mapped_file.hpp: release_mapped_pages). Either way the checkpoint
+//     is held once, and once loading has finished the process never reads the
+//     files again: truncating or overwriting them under a long-running process
+//     cannot hurt it (a read of a truncated mapping is a SIGBUS).
+//   * Mapped: kept weights stay zero-copy views of the mapping (pages shared
+//     between processes that map the same file, and RAM only for the pages
+//     read, e.g. the rows of an embedding table actually used). The files must
+//     then not change while the model is alive; replace them with `mv`.
+// F16 / BF16 (and integer) weights are converted to f32 once, when fetched.
 //
 // Checkpoints often hold more than a model needs (extra copies of tied
 // weights, buffers such as position_ids, heads of other tasks). Those are not
@@ -17,6 +26,8 @@
 // "unexpected keys" warning of transformers' from_pretrained.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,23 +36,54 @@
 #include <vector>
 
 #include "blip/core/error.hpp"
+#include "blip/core/mapped_file.hpp"
+#include "blip/core/stored_matrix.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/io/safetensors.hpp"
 
 namespace blip {
 
+// Whether the weights a model keeps are copied out of the mapped files at load
+// or stay views of them (see the top of this file).
+enum class WeightResidency {
+  Copied,  // the files are read while loading only (default)
+  Mapped,  // zero-copy views: the files must not change while the model lives
+};
+
+// How a model's weights are read and kept.
+struct WeightOptions {
+  WeightResidency residency = WeightResidency::Copied;
+  // The precision every Linear weight is packed in (kernels/linear.hpp);
+  // AsStored keeps the checkpoint's type (a bf16 checkpoint runs in bf16).
+  // Embeddings, norms and biases stay f32 whatever this says.
+  WeightPrecision linear_precision = WeightPrecision::AsStored;
+};
+
 class WeightStore {
  public:
-  explicit WeightStore(Checkpoint checkpoint)
-      : checkpoint_(std::move(checkpoint)), usage_(std::make_shared<Usage>()) {}
+  explicit WeightStore(Checkpoint checkpoint, WeightOptions options = {})
+      : checkpoint_(std::move(checkpoint)), options_(options), usage_(std::make_shared<Usage>()) {}
 
   // A .safetensors file, an index .json, or a folder (see Checkpoint::open).
-  static WeightStore open(const std::string& model_dir_or_file) {
-    return WeightStore(Checkpoint::open(model_dir_or_file));
+  static WeightStore open(const std::string& model_dir_or_file, WeightOptions options = {}) {
+    return WeightStore(Checkpoint::open(model_dir_or_file), options);
+  }
+  static WeightStore open(const std::string& model_dir_or_file, WeightResidency residency) {
+    WeightOptions options;
+    options.residency = residency;
+    return open(model_dir_or_file, options);
   }
 
-  // The weight `name`, which must exist and have shape `expected`.
+  // The weight `name`, which must exist and have shape `expected`, to be kept
+  // by the model: under WeightResidency::Copied never a view of the file.
   Tensor<const float> get(const std::string& name, const Shape& expected) const {
+    return keep(get_for_repacking(name, expected));
+  }
+
+  // The weight `name` for a kernel that reads it once at load into a layout
+  // of its own and hands the mapped pages back (LinearWeights::prepare): may
+  // be a view of the mapped file whatever the residency, to save a copy.
+  Tensor<const float> get_for_repacking(const std::string& name, const Shape& expected) const {
     if (!checkpoint_.contains(name))
       fail(checkpoint_.path(), ": the model needs tensor '", name, "' ", expected,
            " but the checkpoint has no such tensor (wrong checkpoint for this model type, or a config mismatch?)");
@@ -53,8 +95,40 @@ class WeightStore {
   // present is still shape-checked.
   Tensor<const float> get_or_empty(const std::string& name, const Shape& expected) const {
     if (!checkpoint_.contains(name)) return Tensor<const float>();
-    return fetch(name, expected);
+    return keep(fetch(name, expected));
   }
+
+  // The weight `name` [rows, columns] in its stored type (f32, f16 or bf16:
+  // a view of the mapped file; other or misaligned types: converted to f32),
+  // for a kernel that packs it at load without an f32 copy in between.
+  StoredMatrix get_matrix_for_repacking(const std::string& name, std::int64_t rows, std::int64_t columns) const {
+    const Shape expected{rows, columns};
+    if (!checkpoint_.contains(name))
+      fail(checkpoint_.path(), ": the model needs tensor '", name, "' ", expected,
+           " but the checkpoint has no such tensor (wrong checkpoint for this model type, or a config mismatch?)");
+    const TensorInfo& info = checkpoint_.info(name);
+    const bool floating = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16;
+    const std::uint8_t* data = checkpoint_.file_of(name).raw_data(name);
+    if (!floating || reinterpret_cast<std::uintptr_t>(data) % dtype_size(info.dtype) != 0) {
+      auto converted = std::make_shared<Tensor<const float>>(fetch(name, expected));
+      StoredMatrix matrix = StoredMatrix::of(converted->data(), rows, columns);
+      matrix.owner = converted;
+      return matrix;
+    }
+    check_shape(name, info, expected);
+    mark_fetched(name);
+    return StoredMatrix{info.dtype, data, rows, columns, nullptr};
+  }
+
+  // The precision the Linear weight `name` is packed in: WeightOptions::linear_precision,
+  // with AsStored resolved for the tensor's stored type.
+  WeightPrecision linear_precision(const std::string& name) const {
+    return resolve_weight_precision(options_.linear_precision,
+                                    checkpoint_.contains(name) ? checkpoint_.info(name).dtype : DType::F32);
+  }
+
+  WeightResidency residency() const { return options_.residency; }
+  const WeightOptions& options() const { return options_; }
 
   bool contains(const std::string& name) const { return checkpoint_.contains(name); }
 
@@ -77,18 +151,35 @@ class WeightStore {
     std::unordered_set<std::string> fetched;
   };
 
-  Tensor<const float> fetch(const std::string& name, const Shape& expected) const {
-    const TensorInfo& info = checkpoint_.info(name);
+  void check_shape(const std::string& name, const TensorInfo& info, const Shape& expected) const {
     if (info.shape != expected)
       fail(checkpoint_.path(), ": tensor '", name, "' has shape ", info.shape, " but the model expects ", expected,
            " (does the config match this checkpoint?)");
-    Tensor<const float> weight = checkpoint_.to_f32(name);
+  }
+  void mark_fetched(const std::string& name) const {
     std::lock_guard<std::mutex> lock(usage_->mutex);
     usage_->fetched.insert(name);
+  }
+
+  Tensor<const float> fetch(const std::string& name, const Shape& expected) const {
+    check_shape(name, checkpoint_.info(name), expected);
+    Tensor<const float> weight = checkpoint_.to_f32(name);
+    mark_fetched(name);
     return weight;
   }
 
+  // Under WeightResidency::Copied, a view of the mapped file becomes a copy
+  // in process memory and the file's pages are handed back.
+  Tensor<const float> keep(Tensor<const float> weight) const {
+    if (options_.residency != WeightResidency::Copied || !is_mapped_memory(weight.data(), weight.bytes())) return weight;
+    Tensor<float> copy(weight.shape());
+    std::copy(weight.data(), weight.data() + weight.numel(), copy.data());
+    release_mapped_pages(weight.data(), weight.bytes());
+    return copy;
+  }
+
   Checkpoint checkpoint_;
+  WeightOptions options_;
   std::shared_ptr<Usage> usage_;
 };
 

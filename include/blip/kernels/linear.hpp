@@ -1,4 +1,5 @@
-// blip/kernels/linear.hpp: y = x · Wᵀ + b, PyTorch's nn.Linear, for f32.
+// blip/kernels/linear.hpp: y = x · Wᵀ + b, PyTorch's nn.Linear, with f32
+// activations and f32, bf16, f16 or int8 weights.
 //
 // Every Linear in BLIP / BLIP-2 goes through here, so this is where most of the
 // time is spent: the vision transformer's prefill (hundreds of rows, compute-
@@ -10,6 +11,12 @@
 //     features: panel j holds, for k = 0 .. in-1, the 32 weights W[32j .. 32j+31, k]
 //     side by side (zero-padded past `out`). A micro-kernel then reads the
 //     weights as one sequential stream of aligned vectors.
+//   * Weight precision (core/dtype.hpp: WeightPrecision): the panels hold f32,
+//     bf16, f16 or int8 (+ one f32 scale per output feature) elements, packed
+//     straight from the checkpoint's own type (detail/weight_formats.hpp). The
+//     micro-kernels widen each weight to f32 as it is loaded, so activations
+//     and sums are f32 on every path and a narrower weight only changes how
+//     many bytes a decode step streams (bf16 / f16: half, int8: a quarter).
 //   * Per call, the rows of x are packed into tiles of up to 12 rows (AVX-512)
 //     with the 12 values of one k adjacent (one broadcast each).
 //   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_portable.hpp)
@@ -26,18 +33,15 @@
 //     the threads split the output features into contiguous runs of panels.
 //   * Results do not depend on the thread count: every output element is
 //     computed by the same sequence of operations whichever thread runs it.
-//   * Weights are held once: when W is a view of a mapped checkpoint, prepare
-//     hands its pages back after packing (release_mapped_pages), so RAM holds
-//     the packed panels and not also the file's copy. weight() still reads W
-//     (the naive reference): the pages fault back in from the file.
+//   * Weights are held once: the original W is not kept, and when it is a view
+//     of a mapped checkpoint, prepare hands its pages back after packing
+//     (release_mapped_pages), so RAM holds the packed panels only. The naive
+//     reference reads the panels too (weight_value), widened by scalar code.
 // The instruction set is chosen at run time (detail/cpu_dispatch.hpp).
 //
-// Roadmap: bf16 / f16 / int8 weights will be repacked by `prepare` into their
-// own panel formats (the packed representation is private to LinearWeights)
-// and get micro-kernels per ISA (AVX512-BF16, AMX, VNNI) behind the same calls;
-// packing straight from the stored bytes, then release_mapped_pages on them,
-// keeps those held once too. (Today a bf16 / f16 checkpoint is converted to
-// f32 on fetch, and that f32 tensor stays beside the panels for weight().)
+// Roadmap: AVX512-BF16 / AMX tiles for bf16 prefill and VNNI / AMX int8 dot
+// products (activations quantized per row) as further kernel sets behind the
+// same calls; int4 panels with block-wise scales.
 #pragma once
 
 #include <algorithm>
@@ -47,6 +51,8 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <type_traits>
+#include <vector>
 
 #include "blip/core/error.hpp"
 #include "blip/core/mapped_file.hpp"
@@ -56,6 +62,7 @@
 #include "blip/kernels/detail/linear_avx512.hpp"
 #include "blip/kernels/detail/linear_microkernel.hpp"
 #include "blip/kernels/detail/linear_portable.hpp"
+#include "blip/kernels/detail/weight_formats.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -72,9 +79,8 @@ namespace detail {
 // 4 KiB pages and the rounding past the end is never touched, so it costs no
 // RAM (for BLIP-2 OPT-2.7b, whose Q-Former matrices are 2.4 MB, rounding every
 // layer up to whole huge pages held 0.4 GB more).
-inline Tensor<float> allocate_packed_weights(const Shape& shape) {
+inline std::shared_ptr<void> allocate_packed_weights(std::size_t bytes) {
   constexpr std::size_t kHugePage = std::size_t{2} << 20;
-  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * sizeof(float);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (bytes >= kHugePage) {
     const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
@@ -82,101 +88,173 @@ inline Tensor<float> allocate_packed_weights(const Shape& shape) {
     if (memory == nullptr) throw std::bad_alloc();
     ::madvise(memory, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);  // advisory: ignored where THP is disabled
     std::memset(memory, 0, bytes);
-    std::shared_ptr<void> owner(memory, [](void* pointer) { std::free(pointer); });
-    return Tensor<float>::view(static_cast<float*>(memory), shape, owner);
+    return std::shared_ptr<void>(memory, [](void* pointer) { std::free(pointer); });
   }
 #endif
   (void)kHugePage;
-  (void)bytes;
-  return Tensor<float>(shape);
+  const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + 63) / 64 * 64;
+  void* memory = std::aligned_alloc(64, rounded);
+  if (memory == nullptr) throw std::bad_alloc();
+  std::memset(memory, 0, rounded);
+  return std::shared_ptr<void>(memory, [](void* pointer) { std::free(pointer); });
 }
 }  // namespace detail
 
 // A Linear layer's weight, prepared once at load into the layout the fast
-// kernel reads. Immutable after prepare; copies share the packed data, and any
-// number of threads may use one concurrently.
+// kernel reads, in one of the weight precisions (core/dtype.hpp:
+// WeightPrecision; f32 unless asked). Immutable after prepare; copies share
+// the packed data, and any number of threads may use one concurrently.
 class LinearWeights {
  public:
   LinearWeights() = default;
 
   // weight: [out_features, in_features] exactly as PyTorch nn.Linear stores it;
-  // bias: [out_features] or empty. Both are kept (as given: views stay views)
-  // for the naive reference; the kernel reads its own packed copy, and the
-  // weight's mapped pages are released (see the top of this file).
-  static LinearWeights prepare(Tensor<const float> weight, Tensor<const float> bias) {
+  // bias: [out_features] or empty, kept as given (it is small). The weight is
+  // packed in `precision` (AsStored means F32 here) and not kept: when it is a
+  // view of a mapped checkpoint its pages are released (see the top of this file).
+  static LinearWeights prepare(Tensor<const float> weight, Tensor<const float> bias,
+                               WeightPrecision precision = WeightPrecision::F32) {
     check(weight.rank() == 2, "LinearWeights::prepare: weight must be [out_features, in_features], got shape ",
           weight.shape());
-    const std::int64_t out_features = weight.dim(0), in_features = weight.dim(1);
-    check(out_features > 0 && in_features > 0, "LinearWeights::prepare: weight shape ", weight.shape(),
-          " has an empty dimension");
-    check(weight.data() != nullptr, "LinearWeights::prepare: weight has no data");
+    return prepare(detail::StoredMatrix::of(weight.data(), weight.dim(0), weight.dim(1)), bias, precision);
+  }
+
+  // The same from a weight in its checkpoint's own type (f32, f16 or bf16),
+  // e.g. a view of a mapped bf16 checkpoint, packed straight into `precision`
+  // (AsStored: the stored type) with no f32 copy in between.
+  static LinearWeights prepare(const detail::StoredMatrix& weight, Tensor<const float> bias,
+                               WeightPrecision precision) {
+    const std::int64_t out_features = weight.rows, in_features = weight.columns;
+    check(out_features > 0 && in_features > 0, "LinearWeights::prepare: weight shape [", out_features, ", ",
+          in_features, "] has an empty dimension");
+    check(weight.data != nullptr, "LinearWeights::prepare: weight has no data");
     const bool has_bias = bias.data() != nullptr || bias.rank() > 0;
     if (has_bias) {
       check(bias.rank() == 1 && bias.dim(0) == out_features, "LinearWeights::prepare: bias must be [",
-            out_features, "] to match weight ", weight.shape(), ", got shape ", bias.shape());
+            out_features, "] to match weight [", out_features, ", ", in_features, "], got shape ", bias.shape());
     }
+    precision = resolve_weight_precision(precision, weight.dtype == DType::F32 ? DType::F32 : weight.dtype);
 
     LinearWeights prepared;
-    prepared.weight_ = weight;
+    prepared.precision_ = precision;
     prepared.bias_ = has_bias ? bias : Tensor<const float>();
     prepared.in_features_ = in_features;
     prepared.out_features_ = out_features;
-    const std::int64_t panel_count = (out_features + detail::kPanelWidth - 1) / detail::kPanelWidth;
-
-    // Panels [panel_count][in_features][kPanelWidth], zero-padded past out_features.
-    Tensor<float> panels = detail::allocate_packed_weights(Shape{panel_count, in_features, detail::kPanelWidth});
-    const float* source = weight.data();
-    float* packed = panels.data();
-    parallel_for(
-        0, panel_count,
-        [&](std::int64_t panel) {
-          const std::int64_t first_output = panel * detail::kPanelWidth;
-          const std::int64_t columns = std::min<std::int64_t>(detail::kPanelWidth, out_features - first_output);
-          float* destination = packed + panel * in_features * detail::kPanelWidth;
-          for (std::int64_t column = 0; column < columns; ++column) {
-            const float* weight_row = source + (first_output + column) * in_features;
-            for (std::int64_t k = 0; k < in_features; ++k) destination[k * detail::kPanelWidth + column] = weight_row[k];
-          }
-        },
-        4);
-    prepared.packed_panels_ = panels;
+    prepared.panel_count_ = (out_features + detail::kPanelWidth - 1) / detail::kPanelWidth;
+    prepared.element_bytes_ = detail::packed_element_bytes(precision);
+    switch (precision) {
+      case WeightPrecision::BF16: prepared.pack<BFloat16>(weight); break;
+      case WeightPrecision::F16: prepared.pack<Float16>(weight); break;
+      case WeightPrecision::Int8: prepared.pack<std::int8_t>(weight); break;
+      default: prepared.pack<float>(weight); break;
+    }
     // From here on the kernels read only the panels; when `weight` is a view
     // of a mapped checkpoint, its resident pages go (a no-op for other memory).
-    release_mapped_pages(weight.data(), weight.bytes());
+    release_mapped_pages(weight.data, static_cast<std::size_t>(out_features * in_features) * dtype_size(weight.dtype));
 
     if (has_bias) {
-      Tensor<float> padded_bias(Shape{panel_count * detail::kPanelWidth});
+      Tensor<float> padded_bias(Shape{prepared.panel_count_ * detail::kPanelWidth});
       std::copy(bias.data(), bias.data() + out_features, padded_bias.data());
       prepared.packed_bias_ = padded_bias;
     }
     return prepared;
   }
 
-  bool empty() const { return packed_panels_.data() == nullptr; }
+  bool empty() const { return packed_ == nullptr; }
   std::int64_t in_features() const { return in_features_; }
   std::int64_t out_features() const { return out_features_; }
   bool has_bias() const { return packed_bias_.data() != nullptr; }
-  // The original [out, in] tensor (naive reference, debugging).
-  const Tensor<const float>& weight() const { return weight_; }
+  WeightPrecision precision() const { return precision_; }
   // [out] or empty.
   const Tensor<const float>& bias() const { return bias_; }
   // Memory held by the packed copy (for RAM accounting).
-  std::size_t packed_bytes() const { return packed_panels_.bytes() + packed_bias_.bytes(); }
+  std::size_t packed_bytes() const { return packed_size_ + packed_bias_.bytes() + packed_scales_.bytes(); }
+
+  // The weight W[output, input] the kernels multiply by, widened to f32 from
+  // the packed copy (the stored weight rounded to `precision`, int8 as q ·
+  // scale). For the naive reference and tests; slow.
+  float weight_value(std::int64_t output, std::int64_t input) const {
+    const std::int64_t panel = output / detail::kPanelWidth, column = output % detail::kPanelWidth;
+    const std::int64_t index = (panel * in_features_ + input) * detail::kPanelWidth + column;
+    switch (precision_) {
+      case WeightPrecision::BF16: return detail::widen(reinterpret_cast<const BFloat16*>(packed_)[index], 0.0f);
+      case WeightPrecision::F16: return detail::widen(reinterpret_cast<const Float16*>(packed_)[index], 0.0f);
+      case WeightPrecision::Int8:
+        return detail::widen(reinterpret_cast<const std::int8_t*>(packed_)[index], packed_scales_.data()[output]);
+      default: return reinterpret_cast<const float*>(packed_)[index];
+    }
+  }
+  // All of W [out, in] as weight_value gives it (tests, references).
+  Tensor<float> unpacked_weight() const {
+    Tensor<float> weight(Shape{out_features_, in_features_});
+    for (std::int64_t o = 0; o < out_features_; ++o)
+      for (std::int64_t k = 0; k < in_features_; ++k) weight.data()[o * in_features_ + k] = weight_value(o, k);
+    return weight;
+  }
 
   // ---- packed layout, read by the kernels ----
-  std::int64_t panel_count() const { return empty() ? 0 : packed_panels_.dim(0); }
-  // Panel j starts at packed_panels() + j * in_features() * kPanelWidth.
-  const float* packed_panels() const { return packed_panels_.data(); }
+  std::int64_t panel_count() const { return empty() ? 0 : panel_count_; }
+  // The packed weights of output features [32 · panel, 32 · panel + 32) from input `input` on:
+  // [in_features - input][kPanelWidth] elements of `precision()`.
+  const void* panel_at(std::int64_t panel, std::int64_t input) const {
+    return packed_ + static_cast<std::size_t>((panel * in_features_ + input) * detail::kPanelWidth) * element_bytes_;
+  }
   // [panel_count * kPanelWidth], zero-padded; null without bias.
   const float* packed_bias() const { return packed_bias_.data(); }
+  // Int8: [panel_count * kPanelWidth] per-feature scales, zero-padded; null otherwise.
+  const float* packed_scales() const { return packed_scales_.data(); }
 
  private:
-  Tensor<const float> weight_;
+  // Panels [panel_count][in_features][kPanelWidth] of Element, zero-padded past out_features; int8 scales.
+  template <class Element>
+  void pack(const detail::StoredMatrix& weight) {
+    packed_size_ = static_cast<std::size_t>(panel_count_ * in_features_ * detail::kPanelWidth) * sizeof(Element);
+    packed_owner_ = detail::allocate_packed_weights(packed_size_);
+    packed_ = static_cast<const std::uint8_t*>(packed_owner_.get());
+    Element* packed = static_cast<Element*>(packed_owner_.get());
+    float* scales = nullptr;
+    if (std::is_same_v<Element, std::int8_t>) {
+      Tensor<float> scale_tensor(Shape{panel_count_ * detail::kPanelWidth});
+      std::fill(scale_tensor.data(), scale_tensor.data() + scale_tensor.numel(), 0.0f);
+      scales = scale_tensor.data();
+      packed_scales_ = scale_tensor;
+    }
+    const std::int64_t in_features = in_features_, out_features = out_features_;
+    parallel_for(
+        0, panel_count_,
+        [&](std::int64_t panel) {
+          thread_local std::vector<float> row;
+          row.resize(static_cast<std::size_t>(in_features));
+          const std::int64_t first_output = panel * detail::kPanelWidth;
+          const std::int64_t columns = std::min<std::int64_t>(detail::kPanelWidth, out_features - first_output);
+          Element* destination = packed + panel * in_features * detail::kPanelWidth;
+          for (std::int64_t column = 0; column < columns; ++column) {
+            weight.read_row(first_output + column, row.data());
+            float scale = 1.0f;
+            if (scales != nullptr) {
+              float largest = 0.0f;
+              for (float value : row) largest = std::max(largest, std::abs(value));
+              scale = detail::int8_scale(largest);
+              scales[first_output + column] = scale;
+            }
+            for (std::int64_t k = 0; k < in_features; ++k)
+              detail::narrow(row[static_cast<std::size_t>(k)], scale, destination[k * detail::kPanelWidth + column]);
+          }
+        },
+        4);
+  }
+
+  WeightPrecision precision_ = WeightPrecision::F32;
   Tensor<const float> bias_;
-  Tensor<const float> packed_panels_;
+  std::shared_ptr<void> packed_owner_;
+  const std::uint8_t* packed_ = nullptr;
+  std::size_t packed_size_ = 0;
+  std::size_t element_bytes_ = 4;
   Tensor<const float> packed_bias_;
+  Tensor<const float> packed_scales_;
   std::int64_t in_features_ = 0;
   std::int64_t out_features_ = 0;
+  std::int64_t panel_count_ = 0;
 };
 
 namespace detail {
@@ -229,15 +307,16 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
   }
 }
 
-inline MicroKernelSet linear_micro_kernels(KernelPath path) {
+// The micro-kernels of `path` for weights packed in `precision`.
+inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision precision = WeightPrecision::F32) {
   check(kernel_path_supported(path), "linear: kernel path '", kernel_path_name(path),
         "' is not supported by this CPU or build");
   switch (path) {
 #if BLIP_X86_DISPATCH
-    case KernelPath::Avx512: return linear_micro_kernels_avx512();
-    case KernelPath::Avx2: return linear_micro_kernels_avx2();
+    case KernelPath::Avx512: return linear_micro_kernels_avx512(precision);
+    case KernelPath::Avx2: return linear_micro_kernels_avx2(precision);
 #endif
-    default: return linear_micro_kernels_portable();
+    default: return linear_micro_kernels_portable(precision);
   }
 }
 
@@ -281,8 +360,8 @@ inline void linear_single_row_tile(const MicroKernelSet& kernels, const float* x
   const std::int64_t item_panels = panels_per_item(panel_count, threads, 2 * kItemsPerThread);
   const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
   const MicroKernel kernel = kernels.by_rows[rows - 1];
-  const float* panels = weights.packed_panels();
   const float* bias = weights.packed_bias();
+  const float* scales = weights.packed_scales();
 
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
@@ -296,10 +375,11 @@ inline void linear_single_row_tile(const MicroKernelSet& kernels, const float* x
     const std::int64_t last_panel = std::min(panel_count, (item + 1) * item_panels);
     for (std::int64_t panel = item * item_panels; panel < last_panel; ++panel) {
       const std::int64_t first_output = panel * kPanelWidth;
-      micro.panel = panels + panel * depth * kPanelWidth;
+      micro.panel = weights.panel_at(panel, 0);
       micro.out = y + first_output;
       micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, outputs - first_output));
       micro.bias = bias ? bias + first_output : nullptr;
+      micro.scale = scales ? scales + first_output : nullptr;
       kernel(micro);
     }
   }
@@ -323,8 +403,8 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
   const std::int64_t packed_tile_size = tile_rows * depth;  // one tile: [depth][tile_rows]
   const std::int64_t buffer_size = tiles_per_block * packed_tile_size;
   float* buffers = linear_packing_scratch().reserve(static_cast<std::size_t>(2 * buffer_size));
-  const float* panels = weights.packed_panels();
   const float* bias = weights.packed_bias();
+  const float* scales = weights.packed_scales();
   const std::int64_t row_blocks = (rows + row_block - 1) / row_block;
   const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count * tiles_per_block);
   const std::int64_t item_panels = panels_per_item(panel_count, threads, kItemsPerThread);
@@ -366,9 +446,10 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
           micro.accumulate = depth_begin > 0;
           for (std::int64_t panel = first_panel; panel < last_panel; ++panel) {
             const std::int64_t first_output = panel * kPanelWidth;
-            micro.panel = panels + (panel * depth + depth_begin) * kPanelWidth;
+            micro.panel = weights.panel_at(panel, depth_begin);
             micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, outputs - first_output));
             micro.bias = bias ? bias + first_output : nullptr;
+            micro.scale = scales ? scales + first_output : nullptr;
             for (std::int64_t tile = 0; tile < block_tiles; ++tile) {
               const std::int64_t first_row = row_begin + tile * tile_rows;
               micro.rows = packed + tile * packed_tile_size + depth_begin * tile_rows;
@@ -385,6 +466,8 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
 // The threaded driver around one ISA's micro-kernels.
 inline void linear_blocked(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride, std::int64_t rows,
                            const LinearWeights& weights, float* y, std::int64_t y_stride) {
+  check(kernels.precision == weights.precision(), "linear: ", weight_precision_name(kernels.precision),
+        " micro-kernels given ", weight_precision_name(weights.precision()), " weights");
   if (rows == 0) return;
   if (rows <= kernels.max_rows)
     linear_single_row_tile(kernels, x, x_stride, rows, weights, y, y_stride);
@@ -407,7 +490,7 @@ inline void check_linear_arguments(const float* x, std::int64_t x_stride, std::i
 inline void linear_using(KernelPath path, const float* x, std::int64_t x_stride, std::int64_t rows,
                          const LinearWeights& weights, float* y, std::int64_t y_stride) {
   check_linear_arguments(x, x_stride, rows, weights, y, y_stride);
-  linear_blocked(linear_micro_kernels(path), x, x_stride, rows, weights, y, y_stride);
+  linear_blocked(linear_micro_kernels(path, weights.precision()), x, x_stride, rows, weights, y, y_stride);
 }
 
 inline void check_linear_shapes(const Shape& x, const LinearWeights& weights, const Shape& y) {
@@ -440,13 +523,15 @@ inline void linear(Tensor<const float> x, const LinearWeights& weights, Tensor<f
   linear(x.data(), in, x.numel() / in, weights, y.data(), out);
 }
 
-// The reference: plain loops over the original [out, in] weight, accumulated in
-// double, so its own rounding error is negligible next to the f32 kernels'.
+// The reference: plain loops over the weight as the kernels see it (the
+// stored weight in its precision, weight_value), accumulated in double, so its
+// own rounding error is negligible next to the f32 kernels'.
 inline void linear_naive(const float* x, std::int64_t x_stride, std::int64_t rows, const LinearWeights& weights,
                          float* y, std::int64_t y_stride) {
   detail::check_linear_arguments(x, x_stride, rows, weights, y, y_stride);
   const std::int64_t in = weights.in_features(), out = weights.out_features();
-  const float* weight = weights.weight().data();
+  const Tensor<float> unpacked = weights.unpacked_weight();
+  const float* weight = unpacked.data();
   const float* bias = weights.bias().data();
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t o = 0; o < out; ++o) {

@@ -119,7 +119,8 @@ inline void patch_embedding_naive(Tensor<const float> pixels, const PatchEmbeddi
   const detail::PatchGrid grid = detail::check_patch_embedding_shapes(pixels, weights, out);
   const std::int64_t patch = weights.patch_size, channels = weights.channels, hidden = weights.hidden;
   const std::int64_t height = pixels.dim(2), width = pixels.dim(3);
-  const float* weight = weights.projection.weight().data();  // [hidden][channel][y][x]
+  const Tensor<float> unpacked = weights.projection.unpacked_weight();
+  const float* weight = unpacked.data();  // [hidden][channel][y][x]
   const float* bias = weights.projection.bias().data();
   const float* source = pixels.data();
   for (std::int64_t image = 0; image < grid.batch; ++image) {

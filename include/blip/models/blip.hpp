@@ -86,7 +86,9 @@ inline BlipLanguageModelHeadWeights load_blip_language_model_head(const WeightSt
   Tensor<const float> bias = store.get_or_empty(prefix + "bias", Shape{vocab});
   if (bias.empty()) bias = store.get(prefix + "decoder.bias", Shape{vocab});
   if (store.contains(prefix + "decoder.bias")) store.get(prefix + "decoder.bias", Shape{vocab});  // mark as used
-  head.decoder = nn::LinearWeights::prepare(store.get(prefix + "decoder.weight", Shape{vocab, hidden}), bias);
+  const std::string decoder = prefix + "decoder.weight";
+  head.decoder = nn::LinearWeights::prepare(store.get_matrix_for_repacking(decoder, vocab, hidden), bias,
+                                            store.linear_precision(decoder));
   return head;
 }
 

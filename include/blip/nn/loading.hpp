@@ -3,10 +3,11 @@
 //
 // A block's Weights struct is built once at load time: each Linear is
 // prepared into the layout the GEMM kernel reads fastest, each LayerNorm keeps
-// zero-copy views of its parameters. The checkpoint name of every tensor is
-// given by the `prefix` (e.g. "vision_model.encoder.layers.3.") plus the
-// module path HF uses, so a missing or mis-shaped tensor is reported with its
-// full checkpoint name by WeightStore.
+// its parameters (copies, or zero-copy views under WeightResidency::Mapped).
+// The checkpoint name of every tensor is given by the `prefix` (e.g.
+// "vision_model.encoder.layers.3.") plus the module path HF uses, so a missing
+// or mis-shaped tensor is reported with its full checkpoint name by
+// WeightStore.
 #pragma once
 
 #include <cstdint>
@@ -31,12 +32,22 @@ struct LayerNormWeights {
 };
 
 // nn.Linear(in_features, out_features[, bias]): "<prefix>.weight" [out, in], "<prefix>.bias" [out].
+// The weight is packed straight from its stored type in the store's Linear
+// precision (WeightOptions::linear_precision, as stored unless asked).
 inline LinearWeights load_linear(const WeightStore& store, const std::string& prefix, std::int64_t out_features,
                                  std::int64_t in_features, bool has_bias = true) {
-  Tensor<const float> weight = store.get(prefix + ".weight", Shape{out_features, in_features});
+  const std::string name = prefix + ".weight";
+  const StoredMatrix weight = store.get_matrix_for_repacking(name, out_features, in_features);
   Tensor<const float> bias;
   if (has_bias) bias = store.get(prefix + ".bias", Shape{out_features});
-  return LinearWeights::prepare(weight, bias);
+  return LinearWeights::prepare(weight, bias, store.linear_precision(name));
+}
+
+// A Linear whose weight is a tensor the model also keeps (a tied LM head
+// reading the embedding table), packed in the precision the store gives the
+// checkpoint tensor `stored_as`.
+inline LinearWeights tied_linear(const WeightStore& store, const std::string& stored_as, Tensor<const float> weight) {
+  return LinearWeights::prepare(weight, {}, store.linear_precision(stored_as));
 }
 
 inline LayerNormWeights load_layer_norm(const WeightStore& store, const std::string& prefix, std::int64_t width,

@@ -117,7 +117,7 @@ inline OptWeights load_opt(const WeightStore& store, const std::string& prefix, 
   // save_pretrained then stores the matrix once. A stored lm_head.weight is
   // ignored in that case, as HF's tie_weights() overwrites it.
   weights.lm_head = config.tie_word_embeddings
-                        ? LinearWeights::prepare(weights.embed_tokens, {})
+                        ? tied_linear(store, decoder + "embed_tokens.weight", weights.embed_tokens)
                         : load_linear(store, prefix + "lm_head", config.vocab_size, width, false);
   return weights;
 }

@@ -189,7 +189,7 @@ inline T5Weights load_t5(const WeightStore& store, const std::string& prefix, co
       load_rms_norm(store, prefix + "decoder.final_layer_norm", model, config.layer_norm_epsilon);
   // Tied (original T5): HF's tie_weights makes lm_head the shared matrix and a
   // stored lm_head.weight is ignored; Flan-T5 (BLIP-2) has its own lm_head.
-  weights.lm_head = config.tie_word_embeddings ? LinearWeights::prepare(weights.shared, {})
+  weights.lm_head = config.tie_word_embeddings ? tied_linear(store, prefix + "shared.weight", weights.shared)
                                                : load_linear(store, prefix + "lm_head", config.vocab_size, model, false);
   return weights;
 }

@@ -99,8 +99,8 @@ inline VisionTransformerWeights load_vision_transformer(const WeightStore& store
         " is not a multiple of patch_size ", config.patch_size);
   VisionTransformerWeights weights;
   weights.patch_embedding = kernels::PatchEmbeddingWeights::prepare(
-      store.get(prefix + "embeddings.patch_embedding.weight",
-                Shape{hidden, config.num_channels, config.patch_size, config.patch_size}),
+      store.get_for_repacking(prefix + "embeddings.patch_embedding.weight",
+                              Shape{hidden, config.num_channels, config.patch_size, config.patch_size}),
       store.get(prefix + "embeddings.patch_embedding.bias", Shape{hidden}));
   weights.class_embedding = store.get(prefix + "embeddings.class_embedding", Shape{1, 1, hidden});
   weights.position_embedding =
@@ -122,7 +122,9 @@ inline VisionTransformerWeights load_vision_transformer(const WeightStore& store
       Tensor<float> fused_bias(Shape{3 * hidden});
       std::memcpy(fused_bias.data(), query_bias.data(), sizeof(float) * hidden);
       std::memcpy(fused_bias.data() + 2 * hidden, value_bias.data(), sizeof(float) * hidden);
-      block.qkv = LinearWeights::prepare(store.get(p + "self_attn.qkv.weight", Shape{3 * hidden, hidden}), fused_bias);
+      const std::string qkv = p + "self_attn.qkv.weight";
+      block.qkv = LinearWeights::prepare(store.get_matrix_for_repacking(qkv, 3 * hidden, hidden), fused_bias,
+                                         store.linear_precision(qkv));
     }
     block.projection = load_linear(store, p + "self_attn.projection", hidden, hidden);
     block.layer_norm2 = load_layer_norm(store, p + "layer_norm2", hidden, config.layer_norm_eps);

@@ -28,6 +28,12 @@ struct LoadOptions {
   std::string tokenizer_dir;  // where the tokenizer files are; empty = the model folder
   int num_threads = 0;        // kernels' thread count; 0 keeps the OpenMP default (OMP_NUM_THREADS or all cores)
   bool verbose = false;       // load progress and timings on stderr
+  // The precision of the Linear weights (the bulk of every model): as stored
+  // (default), or converted at load to f32, bf16, f16 or int8 (core/dtype.hpp).
+  WeightPrecision weight_precision = WeightPrecision::AsStored;
+  // Copied: the weight files are read while loading only, so replacing or
+  // truncating them later cannot reach the process (io/weight_store.hpp).
+  WeightResidency weight_residency = WeightResidency::Copied;
 };
 
 // Everything a BLIP or BLIP-2 task needs besides the model weights.
@@ -174,8 +180,17 @@ inline BlipModelFolder open_blip_model_folder(const std::string& directory, cons
   // forever on a FIFO put in their place: they must be regular files.
   for (const char* name : {"model.safetensors", "model.safetensors.index.json"})
     require_regular_file((std::filesystem::path(directory) / name).string(), /*missing_is_ok=*/true);
-  folder.weights = std::make_shared<const WeightStore>(WeightStore::open(directory));
+  WeightOptions weight_options;
+  weight_options.residency = options.weight_residency;
+  weight_options.linear_precision = options.weight_precision;
+  folder.weights = std::make_shared<const WeightStore>(WeightStore::open(directory, weight_options));
   log_step(options.verbose, "mapped the weights", started);
+  if (options.verbose)
+    std::fprintf(stderr, "[blip] Linear weights in %s%s; %s\n", weight_precision_name(options.weight_precision),
+                 options.weight_precision == WeightPrecision::AsStored ? " (the checkpoint's own type)" : "",
+                 options.weight_residency == WeightResidency::Copied
+                     ? "the weight files are read while loading only"
+                     : "the weights stay memory-mapped: do not change the files while this runs");
   return folder;
 }
 

@@ -14,8 +14,10 @@
 // testing and benchmarking); forcing one the CPU cannot run is an error, not a
 // silent fallback, so a test that asks for AVX-512 really tests AVX-512.
 //
-// Roadmap: bf16/f16/int8 weights will add paths (AVX512-BF16, AMX, VNNI) to
-// this enum; each kernel family picks its best one the same way.
+// Weight precisions (f32, bf16, f16, int8) are not paths: every path has a
+// micro-kernel for each (kernels/linear.hpp). Roadmap: AVX512-BF16 and AMX
+// (bf16 and int8 tiles) and VNNI (int8 dot products) will add paths here,
+// each kernel family picking its best one the same way.
 #pragma once
 
 #include <cstdlib>
@@ -28,8 +30,8 @@
 #define BLIP_X86_DISPATCH 1
 #include <immintrin.h>
 // Functions compiled for one ISA regardless of the translation unit's -m flags.
-#define BLIP_TARGET_AVX512 __attribute__((target("avx2,fma,avx512f")))
-#define BLIP_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define BLIP_TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f")))
+#define BLIP_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #else
 #define BLIP_X86_DISPATCH 0
 #endif
@@ -74,6 +76,7 @@ inline bool kernel_path_supported(KernelPath path) {
   switch (path) {
     case KernelPath::Portable: return true;
 #if BLIP_X86_DISPATCH
+    // F16C (f16 weights) came with AVX2's predecessors: every AVX2 CPU has it.
     case KernelPath::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case KernelPath::Avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

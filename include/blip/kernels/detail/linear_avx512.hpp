@@ -1,4 +1,5 @@
-// blip/kernels/detail/linear_avx512.hpp: the AVX-512 f32 Linear micro-kernel.
+// blip/kernels/detail/linear_avx512.hpp: the AVX-512 Linear micro-kernels,
+// one per weight precision (f32, bf16, f16, int8; activations and sums f32).
 //
 // Register tile: up to 12 rows × 32 output features = 24 zmm accumulators, plus
 // the two weight vectors of the current k and one broadcast: 27 of the 32 zmm
@@ -6,8 +7,14 @@
 // (512-bit FMA issued as two 256-bit halves, effectively one zmm FMA per cycle,
 // latency 4) the 24 independent accumulators keep the FMA pipes full, and the
 // 14 load operations per 24 FMA cycles are far below the load ports' limit.
-// With Rows = 1 (decode) the kernel is memory-bound: 128 bytes of weights per
-// 2 FMAs, streamed once.
+// With Rows = 1 (decode) the kernel is memory-bound: 128 bytes of f32 weights
+// per 2 FMAs, streamed once; bf16 / f16 halve that and int8 quarters it.
+//
+// Narrow weights are widened to f32 as they are loaded, 16 at a time: bf16 by
+// a zero-extension and a 16-bit shift (exact), f16 by vcvtph2ps (exact), int8
+// by a sign-extension and vcvtdq2ps (exact), so every path computes the f32
+// products of the stored weights; int8 sums are multiplied by the feature's
+// scale at the end. The widening costs 2 extra instructions per 2·Rows FMAs.
 #pragma once
 
 #include "blip/kernels/detail/linear_microkernel.hpp"
@@ -18,7 +25,20 @@ namespace blip::kernels::detail {
 
 inline constexpr int kAvx512MaxRows = 12;
 
-template <int Rows>
+// 16 packed weights widened to f32.
+BLIP_TARGET_AVX512 inline __m512 load16_avx512(const float* weights) { return _mm512_loadu_ps(weights); }
+BLIP_TARGET_AVX512 inline __m512 load16_avx512(const BFloat16* weights) {
+  const __m512i widened = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(widened, 16));
+}
+BLIP_TARGET_AVX512 inline __m512 load16_avx512(const Float16* weights) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights)));
+}
+BLIP_TARGET_AVX512 inline __m512 load16_avx512(const std::int8_t* weights) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(weights))));
+}
+
+template <int Rows, class Element>
 BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
   static_assert(kPanelWidth == 32, "the AVX-512 tile holds two 16-float vectors per row");
   __m512 low[Rows], high[Rows];
@@ -28,11 +48,11 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
     high[r] = _mm512_setzero_ps();
   }
   const float* rows = tile.rows;
-  const float* panel = tile.panel;
+  const Element* panel = static_cast<const Element*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
   for (std::int64_t k = 0; k < tile.depth; ++k) {
-    const __m512 weight_low = _mm512_load_ps(panel);
-    const __m512 weight_high = _mm512_load_ps(panel + 16);
+    const __m512 weight_low = load16_avx512(panel);
+    const __m512 weight_high = load16_avx512(panel + 16);
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
       const __m512 activation = _mm512_set1_ps(rows[r]);
@@ -49,6 +69,15 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
   const __mmask16 mask_high = columns >= 32 ? __mmask16(0xffff)
                               : columns > 16 ? __mmask16((1u << (columns - 16)) - 1u)
                                              : __mmask16(0);
+  if (tile.scale != nullptr) {
+    const __m512 scale_low = _mm512_loadu_ps(tile.scale);
+    const __m512 scale_high = _mm512_loadu_ps(tile.scale + 16);
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      low[r] = _mm512_mul_ps(low[r], scale_low);
+      high[r] = _mm512_mul_ps(high[r], scale_high);
+    }
+  }
   if (!tile.accumulate && tile.bias != nullptr) {
     const __m512 bias_low = _mm512_load_ps(tile.bias);
     const __m512 bias_high = _mm512_load_ps(tile.bias + 16);
@@ -70,13 +99,25 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
   }
 }
 
-inline MicroKernelSet linear_micro_kernels_avx512() {
+template <class Element>
+MicroKernelSet linear_micro_kernels_avx512_for(WeightPrecision precision) {
   static const MicroKernel by_rows[kAvx512MaxRows] = {
-      linear_micro_kernel_avx512<1>, linear_micro_kernel_avx512<2>,  linear_micro_kernel_avx512<3>,
-      linear_micro_kernel_avx512<4>, linear_micro_kernel_avx512<5>,  linear_micro_kernel_avx512<6>,
-      linear_micro_kernel_avx512<7>, linear_micro_kernel_avx512<8>,  linear_micro_kernel_avx512<9>,
-      linear_micro_kernel_avx512<10>, linear_micro_kernel_avx512<11>, linear_micro_kernel_avx512<12>};
-  return MicroKernelSet{KernelPath::Avx512, kAvx512MaxRows, by_rows};
+      linear_micro_kernel_avx512<1, Element>,  linear_micro_kernel_avx512<2, Element>,
+      linear_micro_kernel_avx512<3, Element>,  linear_micro_kernel_avx512<4, Element>,
+      linear_micro_kernel_avx512<5, Element>,  linear_micro_kernel_avx512<6, Element>,
+      linear_micro_kernel_avx512<7, Element>,  linear_micro_kernel_avx512<8, Element>,
+      linear_micro_kernel_avx512<9, Element>,  linear_micro_kernel_avx512<10, Element>,
+      linear_micro_kernel_avx512<11, Element>, linear_micro_kernel_avx512<12, Element>};
+  return MicroKernelSet{KernelPath::Avx512, precision, kAvx512MaxRows, by_rows};
+}
+
+inline MicroKernelSet linear_micro_kernels_avx512(WeightPrecision precision = WeightPrecision::F32) {
+  switch (precision) {
+    case WeightPrecision::BF16: return linear_micro_kernels_avx512_for<BFloat16>(precision);
+    case WeightPrecision::F16: return linear_micro_kernels_avx512_for<Float16>(precision);
+    case WeightPrecision::Int8: return linear_micro_kernels_avx512_for<std::int8_t>(precision);
+    default: return linear_micro_kernels_avx512_for<float>(WeightPrecision::F32);
+  }
 }
 
 }  // namespace blip::kernels::detail

@@ -10,11 +10,15 @@
 //
 // `rows` is packed by the driver so that the Rows values of one k are adjacent
 // (one broadcast each); `panel` is the weight as prepared at load, the
-// kPanelWidth output features of one k adjacent (one or two vector loads).
+// kPanelWidth output features of one k adjacent (one or two vector loads), in
+// the precision of the kernel set (f32, bf16, f16 or int8 elements; the kernel
+// widens them to f32). Int8 panels come with one scale per output feature,
+// applied to the finished sums: out = sums · scale (+ bias).
 #pragma once
 
 #include <cstdint>
 
+#include "blip/core/dtype.hpp"
 #include "blip/kernels/detail/cpu_dispatch.hpp"
 
 namespace blip::kernels::detail {
@@ -27,11 +31,12 @@ struct MicroTile {
   std::int64_t depth = 0;            // input features summed over in this call
   const float* rows = nullptr;       // packed activations: [depth][row_stride], first `Rows` used
   std::int64_t row_stride = 0;       // floats between consecutive k in `rows`
-  const float* panel = nullptr;      // packed weights: [depth][kPanelWidth], 64-byte aligned
+  const void* panel = nullptr;       // packed weights: [depth][kPanelWidth] elements of the set's precision
   float* out = nullptr;              // output tile, row r at out + r * out_stride
   std::int64_t out_stride = 0;
   int columns = kPanelWidth;         // valid output features in this panel (the last one may be partial)
   const float* bias = nullptr;       // [kPanelWidth] zero-padded, aligned; added unless accumulating; may be null
+  const float* scale = nullptr;      // [kPanelWidth] per-feature scales (int8 panels), else null
   bool accumulate = false;           // out += tile (second and later depth blocks) instead of out = tile + bias
 };
 
@@ -40,6 +45,7 @@ using MicroKernel = void (*)(const MicroTile& tile);
 // The micro-kernels of one ISA path, indexed by row count - 1.
 struct MicroKernelSet {
   KernelPath path = KernelPath::Portable;
+  WeightPrecision precision = WeightPrecision::F32;  // the panels' element type
   int max_rows = 1;
   const MicroKernel* by_rows = nullptr;
 };

@@ -15,12 +15,21 @@
 // 16-feature halves so that the accumulator tile (up to 6 rows × 16 = 12 ymm
 // with AVX2) fits the 16 vector registers with the weight vectors and the
 // broadcast; the second half re-reads the packed rows and the panel from L1/L2.
+//
+// Weight precisions: the kernels are templates over the packed element type
+// (weight_formats.hpp). A loader widens one vector's worth of weights to f32:
+// plain lane loops the compiler vectorises (bf16: zero-extend and shift; int8:
+// sign-extend and convert), and on the AVX2 path F16C's vcvtph2ps for f16
+// (every AVX2 CPU has F16C). Int8 sums are multiplied by the feature's scale
+// when stored.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "blip/kernels/detail/linear_microkernel.hpp"
+#include "blip/kernels/detail/weight_formats.hpp"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define BLIP_HAVE_VECTOR_EXTENSIONS 1
@@ -36,8 +45,11 @@ inline constexpr int kPortableMaxRows = 3;
 inline constexpr int kAvx2MaxRows = 6;
 inline constexpr int kPortableHalfWidth = kPanelWidth / 2;
 
-// Writes one row of a tile: out = sums (+ bias), or out += sums.
-inline void store_row(const MicroTile& tile, const float* sums, int first_column, int columns, float* out) {
+// Writes one row of a tile: out = sums (· scale) (+ bias), or out += sums (· scale).
+inline void store_row(const MicroTile& tile, float* sums, int first_column, int columns, float* out) {
+  if (tile.scale != nullptr) {
+    for (int c = 0; c < columns; ++c) sums[c] *= tile.scale[first_column + c];
+  }
   if (tile.accumulate) {
     for (int c = 0; c < columns; ++c) out[c] += sums[c];
   } else if (tile.bias != nullptr) {
@@ -48,17 +60,17 @@ inline void store_row(const MicroTile& tile, const float* sums, int first_column
 }
 
 // The same computation with plain float arrays (compilers without vector extensions).
-template <int Rows>
+template <int Rows, class Element = float>
 void linear_micro_kernel_plain(const MicroTile& tile) {
   for (int first_column = 0; first_column < tile.columns; first_column += kPortableHalfWidth) {
     const int columns = std::min(tile.columns - first_column, kPortableHalfWidth);
     float sums[Rows][kPortableHalfWidth] = {};
     const float* rows = tile.rows;
-    const float* panel = tile.panel + first_column;
+    const Element* panel = static_cast<const Element*>(tile.panel) + first_column;
     for (std::int64_t k = 0; k < tile.depth; ++k) {
       for (int r = 0; r < Rows; ++r) {
         const float activation = rows[r];
-        for (int c = 0; c < kPortableHalfWidth; ++c) sums[r][c] += activation * panel[c];
+        for (int c = 0; c < kPortableHalfWidth; ++c) sums[r][c] += activation * widen(panel[c], 1.0f);
       }
       rows += tile.row_stride;
       panel += kPanelWidth;
@@ -74,10 +86,41 @@ void linear_micro_kernel_plain(const MicroTile& tile) {
 typedef float Float4 __attribute__((vector_size(16)));
 typedef float Float8 __attribute__((vector_size(32)));
 
+// One vector of weights widened to f32, in plain lane loops.
+template <class Vector>
+struct LaneLoader {
+  static constexpr int kLanes = static_cast<int>(sizeof(Vector) / sizeof(float));
+  static BLIP_ALWAYS_INLINE Vector load(const float* weights) {
+    Vector vector;
+    std::memcpy(&vector, weights, sizeof vector);
+    return vector;
+  }
+  static BLIP_ALWAYS_INLINE Vector load(const BFloat16* weights) {
+    std::uint32_t bits[kLanes];
+    BLIP_UNROLL
+    for (int i = 0; i < kLanes; ++i) bits[i] = static_cast<std::uint32_t>(weights[i].bits) << 16;
+    Vector vector;
+    std::memcpy(&vector, bits, sizeof vector);
+    return vector;
+  }
+  static BLIP_ALWAYS_INLINE Vector load(const Float16* weights) {
+    Vector vector;
+    BLIP_UNROLL
+    for (int i = 0; i < kLanes; ++i) vector[i] = f16_to_f32(weights[i]);
+    return vector;
+  }
+  static BLIP_ALWAYS_INLINE Vector load(const std::int8_t* weights) {
+    Vector vector;
+    BLIP_UNROLL
+    for (int i = 0; i < kLanes; ++i) vector[i] = static_cast<float>(weights[i]);
+    return vector;
+  }
+};
+
 // The register tile is Rows × kWidth: the whole 32-feature panel when its
 // accumulators fit in 12 vector registers (e.g. decode, 1 row: the panel is then
 // read once), else half of it per pass.
-template <int Rows, class Vector>
+template <int Rows, class Vector, class Element, class Loader>
 BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
   constexpr int kLanes = static_cast<int>(sizeof(Vector) / sizeof(float));
   constexpr int kWidth = Rows * (kPanelWidth / kLanes) <= 12 ? kPanelWidth : kPortableHalfWidth;
@@ -91,11 +134,11 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
       for (int v = 0; v < kVectors; ++v) sums[r][v] = Vector{};
     }
     const float* rows = tile.rows;
-    const float* panel = tile.panel + first_column;
+    const Element* panel = static_cast<const Element*>(tile.panel) + first_column;
     for (std::int64_t k = 0; k < tile.depth; ++k) {
       Vector weights[kVectors];
       BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v) std::memcpy(&weights[v], panel + v * kLanes, sizeof(Vector));
+      for (int v = 0; v < kVectors; ++v) weights[v] = Loader::load(panel + v * kLanes);
       BLIP_UNROLL
       for (int r = 0; r < Rows; ++r) {
         const float activation = rows[r];
@@ -113,41 +156,85 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
   }
 }
 
-template <int Rows>
+template <int Rows, class Element>
 void linear_micro_kernel_portable(const MicroTile& tile) {
-  linear_micro_kernel_generic<Rows, Float4>(tile);
+  linear_micro_kernel_generic<Rows, Float4, Element, LaneLoader<Float4>>(tile);
 }
 #else
-template <int Rows>
+template <int Rows, class Element>
 void linear_micro_kernel_portable(const MicroTile& tile) {
-  linear_micro_kernel_plain<Rows>(tile);
+  linear_micro_kernel_plain<Rows, Element>(tile);
 }
 #endif
 
-inline MicroKernelSet linear_micro_kernels_portable() {
-  static const MicroKernel by_rows[kPortableMaxRows] = {
-      linear_micro_kernel_portable<1>, linear_micro_kernel_portable<2>, linear_micro_kernel_portable<3>};
-  return MicroKernelSet{KernelPath::Portable, kPortableMaxRows, by_rows};
+template <class Element>
+MicroKernelSet linear_micro_kernels_portable_for(WeightPrecision precision) {
+  static const MicroKernel by_rows[kPortableMaxRows] = {linear_micro_kernel_portable<1, Element>,
+                                                        linear_micro_kernel_portable<2, Element>,
+                                                        linear_micro_kernel_portable<3, Element>};
+  return MicroKernelSet{KernelPath::Portable, precision, kPortableMaxRows, by_rows};
+}
+
+inline MicroKernelSet linear_micro_kernels_portable(WeightPrecision precision = WeightPrecision::F32) {
+  switch (precision) {
+    case WeightPrecision::BF16: return linear_micro_kernels_portable_for<BFloat16>(precision);
+    case WeightPrecision::F16: return linear_micro_kernels_portable_for<Float16>(precision);
+    case WeightPrecision::Int8: return linear_micro_kernels_portable_for<std::int8_t>(precision);
+    default: return linear_micro_kernels_portable_for<float>(WeightPrecision::F32);
+  }
 }
 
 // The plain-array kernels as a set, so tests cover them on every compiler.
-inline MicroKernelSet linear_micro_kernels_plain() {
-  static const MicroKernel by_rows[kPortableMaxRows] = {
-      linear_micro_kernel_plain<1>, linear_micro_kernel_plain<2>, linear_micro_kernel_plain<3>};
-  return MicroKernelSet{KernelPath::Portable, kPortableMaxRows, by_rows};
+template <class Element>
+MicroKernelSet linear_micro_kernels_plain_for(WeightPrecision precision) {
+  static const MicroKernel by_rows[kPortableMaxRows] = {linear_micro_kernel_plain<1, Element>,
+                                                        linear_micro_kernel_plain<2, Element>,
+                                                        linear_micro_kernel_plain<3, Element>};
+  return MicroKernelSet{KernelPath::Portable, precision, kPortableMaxRows, by_rows};
+}
+
+inline MicroKernelSet linear_micro_kernels_plain(WeightPrecision precision = WeightPrecision::F32) {
+  switch (precision) {
+    case WeightPrecision::BF16: return linear_micro_kernels_plain_for<BFloat16>(precision);
+    case WeightPrecision::F16: return linear_micro_kernels_plain_for<Float16>(precision);
+    case WeightPrecision::Int8: return linear_micro_kernels_plain_for<std::int8_t>(precision);
+    default: return linear_micro_kernels_plain_for<float>(WeightPrecision::F32);
+  }
 }
 
 #if BLIP_X86_DISPATCH
-template <int Rows>
+// The AVX2 loader: as LaneLoader<Float8>, with F16C for f16 (every AVX2 CPU has F16C).
+struct Avx2Loader : LaneLoader<Float8> {
+  using LaneLoader<Float8>::load;
+  static BLIP_TARGET_AVX2 inline Float8 load(const Float16* weights) {
+    const __m256 widened = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(weights)));
+    Float8 vector;
+    std::memcpy(&vector, &widened, sizeof vector);
+    return vector;
+  }
+};
+
+template <int Rows, class Element>
 BLIP_TARGET_AVX2 void linear_micro_kernel_avx2(const MicroTile& tile) {
-  linear_micro_kernel_generic<Rows, Float8>(tile);
+  linear_micro_kernel_generic<Rows, Float8, Element, Avx2Loader>(tile);
 }
 
-inline MicroKernelSet linear_micro_kernels_avx2() {
+template <class Element>
+MicroKernelSet linear_micro_kernels_avx2_for(WeightPrecision precision) {
   static const MicroKernel by_rows[kAvx2MaxRows] = {
-      linear_micro_kernel_avx2<1>, linear_micro_kernel_avx2<2>, linear_micro_kernel_avx2<3>,
-      linear_micro_kernel_avx2<4>, linear_micro_kernel_avx2<5>, linear_micro_kernel_avx2<6>};
-  return MicroKernelSet{KernelPath::Avx2, kAvx2MaxRows, by_rows};
+      linear_micro_kernel_avx2<1, Element>, linear_micro_kernel_avx2<2, Element>,
+      linear_micro_kernel_avx2<3, Element>, linear_micro_kernel_avx2<4, Element>,
+      linear_micro_kernel_avx2<5, Element>, linear_micro_kernel_avx2<6, Element>};
+  return MicroKernelSet{KernelPath::Avx2, precision, kAvx2MaxRows, by_rows};
+}
+
+inline MicroKernelSet linear_micro_kernels_avx2(WeightPrecision precision = WeightPrecision::F32) {
+  switch (precision) {
+    case WeightPrecision::BF16: return linear_micro_kernels_avx2_for<BFloat16>(precision);
+    case WeightPrecision::F16: return linear_micro_kernels_avx2_for<Float16>(precision);
+    case WeightPrecision::Int8: return linear_micro_kernels_avx2_for<std::int8_t>(precision);
+    default: return linear_micro_kernels_avx2_for<float>(WeightPrecision::F32);
+  }
 }
 #endif
 

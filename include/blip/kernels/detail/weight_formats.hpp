@@ -1,0 +1,65 @@
+// blip/kernels/detail/weight_formats.hpp: how one packed Linear weight is
+// stored in each precision, in scalar code (packing at load, the naive
+// reference, tests). The micro-kernels read the same bits with vector loads.
+//
+//   F32   float
+//   BF16  blip::BFloat16: the upper 16 bits of the f32 (widened by a shift)
+//   F16   blip::Float16: IEEE binary16 (widened by vcvtph2ps / F16C)
+//   Int8  std::int8_t q with one f32 scale per output feature: w ≈ q · scale
+//
+// Int8 quantization (symmetric, per output feature, as torch's
+// per-channel symmetric qint8 with the range [-127, 127]):
+//   scale = max_k |w[o, k]| / 127            (f32 division; a zero row gets scale 0)
+//   q     = round-half-even(w / scale)       (f32 division, then nearbyint)
+// so |w - q · scale| ≤ scale / 2 for every weight of the row.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "blip/core/dtype.hpp"
+#include "blip/core/error.hpp"
+#include "blip/core/stored_matrix.hpp"
+
+namespace blip::kernels::detail {
+
+// The C++ type of one packed weight in `precision` (never AsStored).
+template <WeightPrecision Precision> struct PackedElement;
+template <> struct PackedElement<WeightPrecision::F32> { using type = float; };
+template <> struct PackedElement<WeightPrecision::BF16> { using type = BFloat16; };
+template <> struct PackedElement<WeightPrecision::F16> { using type = Float16; };
+template <> struct PackedElement<WeightPrecision::Int8> { using type = std::int8_t; };
+
+inline std::size_t packed_element_bytes(WeightPrecision precision) {
+  switch (precision) {
+    case WeightPrecision::F32: return 4;
+    case WeightPrecision::BF16:
+    case WeightPrecision::F16: return 2;
+    case WeightPrecision::Int8: return 1;
+    case WeightPrecision::AsStored: break;
+  }
+  fail("packed_element_bytes: precision '", weight_precision_name(precision), "' is not a packed format");
+}
+
+// One stored weight as f32 (scale: the feature's int8 scale, ignored otherwise).
+inline float widen(float value, float) { return value; }
+inline float widen(BFloat16 value, float) { return bf16_to_f32(value); }
+inline float widen(Float16 value, float) { return f16_to_f32(value); }
+inline float widen(std::int8_t value, float scale) { return static_cast<float>(value) * scale; }
+
+// One f32 weight in a packed element type (round to nearest even; int8 as above).
+inline void narrow(float value, float, float& out) { out = value; }
+inline void narrow(float value, float, BFloat16& out) { out = f32_to_bf16(value); }
+inline void narrow(float value, float, Float16& out) { out = f32_to_f16(value); }
+inline void narrow(float value, float scale, std::int8_t& out) {
+  const float q = scale > 0.0f ? std::nearbyint(value / scale) : 0.0f;
+  out = static_cast<std::int8_t>(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
+}
+
+// The int8 scale of one output feature from its weights.
+inline float int8_scale(float max_magnitude) { return max_magnitude / 127.0f; }
+
+using ::blip::StoredMatrix;
+
+}  // namespace blip::kernels::detail

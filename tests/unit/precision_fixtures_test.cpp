@@ -1,0 +1,126 @@
+// Reduced-precision Linear weights against Hugging Face: every fixture case run
+// with WeightOptions::linear_precision = bf16, f16 and int8 reproduces what
+// transformers computes when its nn.Linear weights are rounded the same way
+// (tests/oracle/make_precision_references.py wrote tests/data/precision/: for
+// each case and precision, the generated ids whole and 512 evenly spaced values
+// of each float output). Floats within 1e-4 of the sampled reference relative
+// to its largest magnitude, ids exactly: the same standard as the f32 fixtures,
+// so the conversion at load (bf16 / f16 rounding, int8 scales and rounding)
+// must be the one described in kernels/detail/weight_formats.hpp, and the
+// narrow-weight kernels must compute what f32 arithmetic on those weights does.
+//
+// A mutation check: the same cases at f32 differ from the bf16 / int8
+// references by far more than the tolerance, so the test sees the precision.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "parity/case_runner.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+struct Comparison {
+  double worst_float_error = 0;   // max |diff| / max |reference| over the sampled values, worst output
+  std::int64_t id_mismatches = 0;
+};
+
+// Runs `case_name` from the fixtures with `precision` and compares with the reference file.
+Comparison compare_with_reference(const std::string& case_name, blip::WeightPrecision run_precision,
+                                  const std::string& reference_precision) {
+  const std::string directory = blip::test::fixture(case_name);
+  const std::string reference_path =
+      blip::test::test_data("precision/" + case_name + "." + reference_precision + ".safetensors");
+  const blip::SafetensorsFile expected = blip::SafetensorsFile::open(reference_path);
+  blip::WeightOptions options;
+  options.linear_precision = run_precision;
+  const blip::parity::CaseOutputs outputs = blip::parity::CaseRunner(directory, options).run();
+  const nlohmann::json shapes = nlohmann::json::parse(expected.metadata().at("shapes"));
+  const std::int64_t samples = std::stoll(expected.metadata().at("samples_per_float_output"));
+
+  Comparison comparison;
+  for (const std::string& name : outputs.names) {
+    INFO(case_name, " ", reference_precision, ": output ", name);
+    REQUIRE(expected.contains(name));
+    const auto& actual = outputs.tensors.at(name);
+    const std::vector<std::int64_t> shape = shapes.at(name).get<std::vector<std::int64_t>>();
+    if (std::holds_alternative<blip::Tensor<float>>(actual)) {
+      const blip::Tensor<float>& value = std::get<blip::Tensor<float>>(actual);
+      blip::Shape expected_shape;
+      for (std::int64_t dim : shape) expected_shape.push_back(dim);
+      REQUIRE(value.shape() == expected_shape);
+      const blip::Tensor<const float> reference = expected.to_f32(name);
+      const std::int64_t numel = value.numel(), count = std::min(numel, samples);
+      REQUIRE(reference.numel() == count);
+      double largest = 0, difference = 0;
+      for (std::int64_t j = 0; j < count; ++j) {
+        const double got = value.data()[j * numel / count], want = reference.data()[j];
+        largest = std::max(largest, std::abs(want));
+        difference = std::max(difference, std::isnan(got) ? INFINITY : std::abs(got - want));
+      }
+      comparison.worst_float_error = std::max(comparison.worst_float_error, difference / std::max(largest, 1e-30));
+    } else {
+      const blip::Tensor<std::int64_t>& value = std::get<blip::Tensor<std::int64_t>>(actual);
+      const blip::Tensor<std::int64_t> reference = expected.to_i64(name);
+      if (value.shape() != reference.shape()) {
+        comparison.id_mismatches += std::max(value.numel(), reference.numel());
+        continue;
+      }
+      for (std::int64_t i = 0; i < value.numel(); ++i) comparison.id_mismatches += value.data()[i] != reference.data()[i];
+    }
+  }
+  return comparison;
+}
+
+std::vector<std::string> precision_cases() {
+  std::vector<std::string> cases;
+  const std::filesystem::path root = blip::test::test_data("precision");
+  for (const auto& entry : std::filesystem::directory_iterator(root)) {
+    const std::string file = entry.path().filename().string();
+    const std::string suffix = ".bf16.safetensors";
+    if (file.size() > suffix.size() && file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0)
+      cases.push_back(file.substr(0, file.size() - suffix.size()));
+  }
+  std::sort(cases.begin(), cases.end());
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("bf16, f16 and int8 Linear weights reproduce Hugging Face with the same weights rounded") {
+  if (!blip::test::have_or_skip(blip::test::fixtures_dir(), "fixtures folder")) return;
+  const std::vector<std::string> cases = precision_cases();
+  CHECK(cases.size() >= 7);
+  for (const std::string& case_name : cases) {
+    if (!std::filesystem::exists(blip::test::fixture(case_name + "/case.json"))) {
+      MESSAGE("SKIPPED: fixture ", case_name, " absent");
+      continue;
+    }
+    for (const blip::WeightPrecision precision :
+         {blip::WeightPrecision::BF16, blip::WeightPrecision::F16, blip::WeightPrecision::Int8}) {
+      const std::string name = blip::weight_precision_name(precision);
+      SUBCASE((case_name + " " + name).c_str()) {
+        const Comparison comparison = compare_with_reference(case_name, precision, name);
+        MESSAGE(case_name, " ", name, ": max |diff| / max |ref| = ", comparison.worst_float_error);
+        CHECK(comparison.worst_float_error <= 1e-4);
+        CHECK(comparison.id_mismatches == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("the precision references are far from the f32 results: the comparison sees the precision") {
+  if (!blip::test::have_or_skip(blip::test::fixture("blip_caption"), "blip_caption fixture")) return;
+  for (const char* precision : {"bf16", "int8"}) {
+    const Comparison comparison = compare_with_reference("blip_caption", blip::WeightPrecision::F32, precision);
+    const std::string name = precision;
+    MESSAGE("blip_caption at f32 against the ", name, " reference: ", comparison.worst_float_error);
+    CHECK(comparison.worst_float_error > 1e-3);
+  }
+}
