@@ -90,30 +90,24 @@ typedef float Float8 __attribute__((vector_size(32)));
 template <class Vector>
 struct LaneLoader {
   static constexpr int kLanes = static_cast<int>(sizeof(Vector) / sizeof(float));
-  static BLIP_ALWAYS_INLINE Vector load(const float* weights) {
-    Vector vector;
+  // (Out-parameters rather than returned vectors: a function without the AVX target returning a ymm value
+  // would change the calling convention, -Wpsabi.)
+  static BLIP_ALWAYS_INLINE void load(const float* weights, Vector& vector) {
     std::memcpy(&vector, weights, sizeof vector);
-    return vector;
   }
-  static BLIP_ALWAYS_INLINE Vector load(const BFloat16* weights) {
+  static BLIP_ALWAYS_INLINE void load(const BFloat16* weights, Vector& vector) {
     std::uint32_t bits[kLanes];
     BLIP_UNROLL
     for (int i = 0; i < kLanes; ++i) bits[i] = static_cast<std::uint32_t>(weights[i].bits) << 16;
-    Vector vector;
     std::memcpy(&vector, bits, sizeof vector);
-    return vector;
   }
-  static BLIP_ALWAYS_INLINE Vector load(const Float16* weights) {
-    Vector vector;
+  static BLIP_ALWAYS_INLINE void load(const Float16* weights, Vector& vector) {
     BLIP_UNROLL
     for (int i = 0; i < kLanes; ++i) vector[i] = f16_to_f32(weights[i]);
-    return vector;
   }
-  static BLIP_ALWAYS_INLINE Vector load(const std::int8_t* weights) {
-    Vector vector;
+  static BLIP_ALWAYS_INLINE void load(const std::int8_t* weights, Vector& vector) {
     BLIP_UNROLL
     for (int i = 0; i < kLanes; ++i) vector[i] = static_cast<float>(weights[i]);
-    return vector;
   }
 };
 
@@ -138,7 +132,7 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
     for (std::int64_t k = 0; k < tile.depth; ++k) {
       Vector weights[kVectors];
       BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v) weights[v] = Loader::load(panel + v * kLanes);
+      for (int v = 0; v < kVectors; ++v) Loader::load(panel + v * kLanes, weights[v]);
       BLIP_UNROLL
       for (int r = 0; r < Rows; ++r) {
         const float activation = rows[r];
@@ -206,11 +200,9 @@ inline MicroKernelSet linear_micro_kernels_plain(WeightPrecision precision = Wei
 // The AVX2 loader: as LaneLoader<Float8>, with F16C for f16 (every AVX2 CPU has F16C).
 struct Avx2Loader : LaneLoader<Float8> {
   using LaneLoader<Float8>::load;
-  static BLIP_TARGET_AVX2 inline Float8 load(const Float16* weights) {
+  static BLIP_TARGET_AVX2 inline void load(const Float16* weights, Float8& vector) {
     const __m256 widened = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(weights)));
-    Float8 vector;
     std::memcpy(&vector, &widened, sizeof vector);
-    return vector;
   }
 };
 
