@@ -5,6 +5,7 @@
 // reports any data race between the requests.
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -13,14 +14,37 @@
 
 namespace {
 
-blip::Tensor<float> random_pixels(const blip::BlipModelConfig& config, std::int64_t batch, unsigned seed) {
-  blip::Tensor<float> pixels(blip::Shape{batch, 3, config.vision.image_size, config.vision.image_size});
+blip::Tensor<float> random_pixels(std::int64_t image_size, std::int64_t batch, unsigned seed) {
+  blip::Tensor<float> pixels(blip::Shape{batch, 3, image_size, image_size});
   std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
   for (std::int64_t i = 0; i < pixels.numel(); ++i) {
     state ^= state << 13, state ^= state >> 7, state ^= state << 17;
     pixels.data()[i] = static_cast<float>(static_cast<std::int64_t>(state % 2001) - 1000) / 500.0f;
   }
   return pixels;
+}
+
+// Runs requests 0 .. count-1 one after the other, then all at once on their own threads, and checks that
+// each concurrent result equals its serial one bit for bit.
+void check_concurrent_equals_serial(int count, const std::function<blip::generation::GenerationOutput(int)>& run) {
+  std::vector<blip::generation::GenerationOutput> serial, concurrent(static_cast<std::size_t>(count));
+  for (int request = 0; request < count; ++request) serial.push_back(run(request));
+  std::vector<std::thread> threads;
+  for (int request = 0; request < count; ++request) {
+    threads.emplace_back([&, request] { concurrent[static_cast<std::size_t>(request)] = run(request); });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (std::size_t request = 0; request < serial.size(); ++request) {
+    INFO("request ", request);
+    REQUIRE(concurrent[request].sequences.shape() == serial[request].sequences.shape());
+    for (std::int64_t i = 0; i < serial[request].sequences.numel(); ++i) {
+      CHECK(concurrent[request].sequences.data()[i] == serial[request].sequences.data()[i]);
+    }
+    REQUIRE(concurrent[request].sequence_scores.size() == serial[request].sequence_scores.size());
+    for (std::size_t i = 0; i < serial[request].sequence_scores.size(); ++i) {
+      CHECK(concurrent[request].sequence_scores[i] == serial[request].sequence_scores[i]);
+    }
+  }
 }
 
 }  // namespace
@@ -34,7 +58,8 @@ TEST_CASE("a shared BlipForConditionalGeneration gives every thread the serial r
 
   constexpr int kRequests = 6;
   auto run = [&](int request) {
-    const blip::ImageEmbeddings images = model.vision_model.forward(random_pixels(model.config, 1 + request % 2, request));
+    const blip::Tensor<float> pixels = random_pixels(model.config.vision.image_size, 1 + request % 2, request);
+    const blip::ImageEmbeddings images = model.vision_model.forward(pixels);
     blip::BlipDecoderSession session = model.caption_session(images, {}, {});
     blip::generation::GenerationOptions options;
     options.max_new_tokens = 8;
@@ -42,25 +67,7 @@ TEST_CASE("a shared BlipForConditionalGeneration gives every thread the serial r
     return blip::generation::generate_session(session, options);
   };
 
-  std::vector<blip::generation::GenerationOutput> serial, concurrent(kRequests);
-  for (int request = 0; request < kRequests; ++request) serial.push_back(run(request));
-  std::vector<std::thread> threads;
-  for (int request = 0; request < kRequests; ++request) {
-    threads.emplace_back([&, request] { concurrent[request] = run(request); });
-  }
-  for (std::thread& thread : threads) thread.join();
-
-  for (int request = 0; request < kRequests; ++request) {
-    INFO("request ", request);
-    REQUIRE(concurrent[request].sequences.shape() == serial[request].sequences.shape());
-    for (std::int64_t i = 0; i < serial[request].sequences.numel(); ++i) {
-      CHECK(concurrent[request].sequences.data()[i] == serial[request].sequences.data()[i]);
-    }
-    REQUIRE(concurrent[request].sequence_scores.size() == serial[request].sequence_scores.size());
-    for (std::size_t i = 0; i < serial[request].sequence_scores.size(); ++i) {
-      CHECK(concurrent[request].sequence_scores[i] == serial[request].sequence_scores[i]);
-    }
-  }
+  check_concurrent_equals_serial(kRequests, run);
 }
 
 TEST_CASE("a shared Blip2ForConditionalGeneration (OPT and Flan-T5) gives every thread the serial result") {
@@ -74,13 +81,7 @@ TEST_CASE("a shared Blip2ForConditionalGeneration (OPT and Flan-T5) gives every 
 
     constexpr int kRequests = 6;
     auto run = [&](int request) {
-      blip::Tensor<float> pixels(blip::Shape{1 + request % 2, 3, model.config.vision.image_size,
-                                             model.config.vision.image_size});
-      std::uint64_t state = static_cast<std::uint64_t>(request) * 0x9E3779B97F4A7C15ull + 7;
-      for (std::int64_t i = 0; i < pixels.numel(); ++i) {
-        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-        pixels.data()[i] = static_cast<float>(static_cast<std::int64_t>(state % 2001) - 1000) / 500.0f;
-      }
+      const blip::Tensor<float> pixels = random_pixels(model.config.vision.image_size, 1 + request % 2, request);
       const blip::Blip2ImageQueries queries = model.image_queries(model.vision_model.forward(pixels));
       auto session = model.generation_session(queries, {}, {});
       blip::generation::GenerationOptions options;
@@ -89,23 +90,6 @@ TEST_CASE("a shared Blip2ForConditionalGeneration (OPT and Flan-T5) gives every 
       return blip::generation::generate_session(session, options);
     };
 
-    std::vector<blip::generation::GenerationOutput> serial, concurrent(kRequests);
-    for (int request = 0; request < kRequests; ++request) serial.push_back(run(request));
-    std::vector<std::thread> threads;
-    for (int request = 0; request < kRequests; ++request) {
-      threads.emplace_back([&, request] { concurrent[request] = run(request); });
-    }
-    for (std::thread& thread : threads) thread.join();
-    for (int request = 0; request < kRequests; ++request) {
-      INFO("request ", request);
-      REQUIRE(concurrent[request].sequences.shape() == serial[request].sequences.shape());
-      for (std::int64_t i = 0; i < serial[request].sequences.numel(); ++i) {
-        CHECK(concurrent[request].sequences.data()[i] == serial[request].sequences.data()[i]);
-      }
-      REQUIRE(concurrent[request].sequence_scores.size() == serial[request].sequence_scores.size());
-      for (std::size_t i = 0; i < serial[request].sequence_scores.size(); ++i) {
-        CHECK(concurrent[request].sequence_scores[i] == serial[request].sequence_scores[i]);
-      }
-    }
+    check_concurrent_equals_serial(kRequests, run);
   }
 }

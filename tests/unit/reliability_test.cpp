@@ -27,6 +27,7 @@
 
 #include "blip/blip.hpp"
 #include "blip/text/json_lines.hpp"
+#include "stb_image_write.h"
 #include "test_support.hpp"
 
 #if defined(__unix__)
@@ -327,6 +328,59 @@ TEST_CASE("9: a top-down BMP decodes upright; truncated PPM and PGM are refused"
   CHECK(error_of([&] {
           blip::decode_image(huge.data(), huge.size(), "huge.bmp", 0);
         }).find("huge.bmp: truncated BMP") == 0);
+}
+
+namespace {
+void append_bytes(void* context, void* data, int size) {
+  auto* bytes = static_cast<std::vector<std::uint8_t>*>(context);
+  bytes->insert(bytes->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
+}
+
+// A 16 x 16 baseline colour JPEG (stb_image_write: DC/AC Huffman tables 0 and 1) and the offset of its SOS.
+std::vector<std::uint8_t> small_jpeg(std::size_t& start_of_scan) {
+  const blip::Image image = gradient(16, 16);
+  std::vector<std::uint8_t> jpeg;
+  REQUIRE(stbi_write_jpg_to_func(append_bytes, &jpeg, 16, 16, 3, image.rgb.data(), 90) != 0);
+  start_of_scan = 0;
+  for (std::size_t at = 2; at + 1 < jpeg.size(); ++at) {
+    if (jpeg[at] == 0xFF && jpeg[at + 1] == 0xDA) {
+      start_of_scan = at;
+      break;
+    }
+  }
+  REQUIRE(start_of_scan > 0);
+  return jpeg;
+}
+}  // namespace
+
+TEST_CASE("fuzz finding: a JPEG scan using a Huffman table nobody defined is refused, not decoded") {
+  // image_decode_fuzz found a JPEG whose scan names AC table 3 with no DHT for it: stb_image then reads
+  // its never-initialised table memory, a wild read that crashed under AddressSanitizer (depending on
+  // what the heap held). The marker walk now checks every table a scan or the frame uses.
+  std::size_t start_of_scan = 0;
+  std::vector<std::uint8_t> jpeg = small_jpeg(start_of_scan);
+  CHECK(decode(jpeg, "good.jpg").width == 16);
+  // SOS: FF DA, length (2), Ns, then (component id, Td << 4 | Ta) per component.
+  const std::size_t second_component_tables = start_of_scan + 5 + 2 + 1;
+  REQUIRE(jpeg[second_component_tables] == 0x11);
+  std::vector<std::uint8_t> undefined_ac = jpeg;
+  undefined_ac[second_component_tables] = 0x13;
+  CHECK(error_of([&] { decode(undefined_ac, "ac3.jpg"); }) ==
+        "ac3.jpg: JPEG scan uses AC Huffman table 3, which is not defined");
+  std::vector<std::uint8_t> undefined_dc = jpeg;
+  undefined_dc[second_component_tables] = 0x21;
+  CHECK(error_of([&] { decode(undefined_dc, "dc2.jpg"); }) ==
+        "dc2.jpg: JPEG scan uses DC Huffman table 2, which is not defined");
+  // A frame component naming quantization table 2 (stb writes tables 0 and 1).
+  std::vector<std::uint8_t> undefined_quantization = jpeg;
+  for (std::size_t at = 2; at + 1 < undefined_quantization.size(); ++at) {
+    if (undefined_quantization[at] == 0xFF && undefined_quantization[at + 1] == 0xC0) {
+      undefined_quantization[at + 2 + 2 + 6 + 3 * 1 + 2] = 2;  // component 2's Tq
+      break;
+    }
+  }
+  CHECK(error_of([&] { decode(undefined_quantization, "q2.jpg"); }) ==
+        "q2.jpg: JPEG frame uses quantization table 2, which is not defined");
 }
 
 // ---- 10. Token ids beyond the vocabulary -----------------------------------------------------------

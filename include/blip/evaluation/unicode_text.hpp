@@ -2,8 +2,8 @@
 // whitespace that Python's str.split() / str.strip() use, and lower-casing as Java's
 // String.toLowerCase and Python's str.lower() do it for the scripts English captions and answers meet.
 //
-// The evaluation folder depends on core/ only, so it does not use text/unicode.hpp (the tokenizers'
-// exact tables). What is covered here, and what is not:
+// The evaluation folder depends on core/ only (UTF-8: core/utf8.hpp), so it does not use
+// text/unicode.hpp (the tokenizers' exact tables). What is covered here, and what is not:
 //   * Lower-casing: ASCII, Latin-1, Latin Extended-A, the regular part of Latin Extended-B
 //     (U+0200..U+0233), Latin Extended Additional, Greek (with final sigma), Cyrillic, Armenian and
 //     fullwidth Latin; U+0130 becomes "i" + U+0307 as both Java and Python do. Other scripts' capitals
@@ -16,70 +16,15 @@
 #include <string_view>
 #include <vector>
 
+#include "blip/core/utf8.hpp"
+
 namespace blip::evaluation {
 
-// Decodes UTF-8 leniently: a byte that does not start a well-formed sequence becomes U+FFFD (JSON
-// files that nlohmann accepted are valid UTF-8, so this only matters for text built in code).
-inline std::u32string decode_utf8(std::string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char lead = bytes[i];
-    // Continuation bytes after the lead byte; a byte that cannot lead gets kInvalid.
-    constexpr std::size_t kInvalid = 4;
-    const std::size_t extra = lead < 0x80                    ? 0
-                              : lead >= 0xC2 && lead <= 0xDF ? 1
-                              : lead >= 0xE0 && lead <= 0xEF ? 2
-                              : lead >= 0xF0 && lead <= 0xF4 ? 3
-                                                             : kInvalid;
-    char32_t code_point = extra == 0 ? lead : extra == 1 ? lead & 0x1F : extra == 2 ? lead & 0x0F : lead & 0x07;
-    bool valid = extra != kInvalid;
-    for (std::size_t k = 1; valid && k <= extra; ++k) {
-      valid = i + k < text.size() && (bytes[i + k] & 0xC0) == 0x80;
-      if (valid) code_point = (code_point << 6) | (bytes[i + k] & 0x3F);
-    }
-    // Overlong forms, surrogates and values above U+10FFFF are not well formed either.
-    if (valid && ((extra == 2 && (code_point < 0x800 || (code_point >= 0xD800 && code_point <= 0xDFFF))) ||
-                  (extra == 3 && (code_point < 0x10000 || code_point > 0x10FFFF)))) {
-      valid = false;
-    }
-    if (valid) {
-      out.push_back(code_point);
-      i += extra + 1;
-    } else {
-      out.push_back(0xFFFD);
-      ++i;
-    }
-  }
-  return out;
-}
-
-inline void append_utf8(std::string& out, char32_t code_point) {
-  if (code_point < 0x80) {
-    out.push_back(static_cast<char>(code_point));
-  } else if (code_point < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (code_point >> 6)));
-    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else if (code_point < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (code_point >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (code_point >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  }
-}
-
-inline std::string encode_utf8(std::u32string_view code_points) {
-  std::string out;
-  out.reserve(code_points.size());
-  for (char32_t code_point : code_points) append_utf8(out, code_point);
-  return out;
-}
+// UTF-8 in and out: core/utf8.hpp (Python's decoding, each ill-formed subsequence one U+FFFD; JSON files
+// that nlohmann accepted are valid UTF-8, so that only matters for text built in code).
+using ::blip::utf8::append_utf8;
+using ::blip::utf8::decode_utf8;
+using ::blip::utf8::encode_utf8;
 
 // Python's str.isspace(): what str.split() with no argument and str.strip() remove.
 inline bool is_python_whitespace(char32_t c) {

@@ -188,6 +188,11 @@ struct JpegScan {
   int adobe_transform = -1;            // APP14 "Adobe" color transform (0 RGB/CMYK, 1 YCbCr, 2 YCCK); -1 absent
   const std::uint8_t* exif = nullptr;  // payload of the first APP1 "Exif\0" segment before the first scan
   std::size_t exif_size = 0;
+  // Set when a scan uses a Huffman or quantization table that no segment
+  // before it defined. stb_image would then read its never-initialised table
+  // memory (a wild read, found by fuzzing); libjpeg refuses most such files
+  // ("Huffman table 0x.. was not defined"), so they are refused here.
+  std::string table_error;
 };
 
 // Walks the marker segments and entropy-coded data of a JPEG (which must start
@@ -197,6 +202,9 @@ inline JpegScan scan_jpeg(const std::uint8_t* data, std::size_t size) {
   JpegScan scan;
   std::size_t position = 2;  // after SOI
   bool seen_scan = false;
+  // Tables defined so far: bit i of huffman[0] (DC) / huffman[1] (AC) / quantization = table i.
+  unsigned huffman_defined[2] = {0, 0}, quantization_defined = 0;
+  std::vector<int> frame_quantization_tables;  // Tq of each component of the first frame header
   while (position < size) {
     if (data[position] != 0xFF) {  // junk before a marker
       ++position;
@@ -227,6 +235,45 @@ inline JpegScan scan_jpeg(const std::uint8_t* data, std::size_t size) {
       scan.height = std::int64_t{payload[1]} << 8 | payload[2];
       scan.width = std::int64_t{payload[3]} << 8 | payload[4];
       scan.components = payload[5];
+      for (std::size_t c = 0; c < static_cast<std::size_t>(scan.components) && 8 + 3 * c < payload_size; ++c)
+        frame_quantization_tables.push_back(payload[8 + 3 * c]);
+    }
+    if (marker == 0xC4) {  // DHT: one or more tables, each class/id, 16 counts, the symbols
+      for (std::size_t at = 0; at + 17 <= payload_size;) {
+        const unsigned table_class = payload[at] >> 4, id = payload[at] & 15u;
+        std::size_t symbols = 0;
+        for (std::size_t i = 1; i <= 16; ++i) symbols += payload[at + i];
+        if (table_class <= 1 && id <= 3) huffman_defined[table_class] |= 1u << id;
+        at += 17 + symbols;
+      }
+    }
+    if (marker == 0xDB) {  // DQT: one or more tables, each precision/id then 64 or 128 bytes
+      for (std::size_t at = 0; at < payload_size;) {
+        const unsigned precision = payload[at] >> 4, id = payload[at] & 15u;
+        if (id <= 3) quantization_defined |= 1u << id;
+        at += 1 + 64 * (precision + 1);
+      }
+    }
+    if (marker == 0xDA && scan.table_error.empty() && payload_size >= 1) {
+      // SOS: Ns, then per component (id, Td << 4 | Ta), then Ss, Se, Ah/Al. A scan that starts at
+      // coefficient 0 decodes DC with Td; one that reaches past it decodes AC with Ta.
+      const std::size_t count = payload[0];
+      if (1 + 2 * count + 2 <= payload_size) {
+        const unsigned first = payload[1 + 2 * count], last = payload[2 + 2 * count];
+        for (std::size_t c = 0; c < count; ++c) {
+          const unsigned dc = payload[2 + 2 * c] >> 4, ac = payload[2 + 2 * c] & 15u;
+          if (first == 0 && (dc > 3 || !(huffman_defined[0] >> dc & 1u)))
+            scan.table_error = "JPEG scan uses DC Huffman table " + std::to_string(dc) + ", which is not defined";
+          else if (last > 0 && (ac > 3 || !(huffman_defined[1] >> ac & 1u)))
+            scan.table_error = "JPEG scan uses AC Huffman table " + std::to_string(ac) + ", which is not defined";
+          if (!scan.table_error.empty()) break;
+        }
+      }
+      for (int table : frame_quantization_tables) {
+        if (!scan.table_error.empty()) break;
+        if (table > 3 || !(quantization_defined >> table & 1u))
+          scan.table_error = "JPEG frame uses quantization table " + std::to_string(table) + ", which is not defined";
+      }
     }
     if (marker == 0xEE && scan.adobe_transform < 0 && payload_size >= 12 &&
         detail::starts_with(payload, payload_size, "Adobe", 5))

@@ -407,6 +407,7 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
       if (!scan.complete)
         fail(name, ": truncated JPEG (no end-of-image marker in its ", size,
              " bytes; Pillow rejects it as 'image file is truncated')");
+      if (!scan.table_error.empty()) fail(name, ": ", scan.table_error);
       orientation = exif::jpeg_orientation(scan);
       declared = DeclaredSize{scan.width, scan.height};
       // Adobe CMYK (what Photoshop and libjpeg write) converts like Pillow's

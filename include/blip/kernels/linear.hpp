@@ -142,12 +142,7 @@ class LinearWeights {
     prepared.out_features_ = out_features;
     prepared.panel_count_ = (out_features + detail::kPanelWidth - 1) / detail::kPanelWidth;
     prepared.element_bytes_ = detail::packed_element_bytes(precision);
-    switch (precision) {
-      case WeightPrecision::BF16: prepared.pack<BFloat16>(weight); break;
-      case WeightPrecision::F16: prepared.pack<Float16>(weight); break;
-      case WeightPrecision::Int8: prepared.pack<std::int8_t>(weight); break;
-      default: prepared.pack<float>(weight); break;
-    }
+    detail::with_packed_element(precision, [&](auto element) { prepared.pack<decltype(element)>(weight); });
     // From here on the kernels read only the panels; when `weight` is a view
     // of a mapped checkpoint, its resident pages go (a no-op for other memory).
     release_mapped_pages(weight.data, static_cast<std::size_t>(out_features * in_features) * dtype_size(weight.dtype));
@@ -176,13 +171,10 @@ class LinearWeights {
   float weight_value(std::int64_t output, std::int64_t input) const {
     const std::int64_t panel = output / detail::kPanelWidth, column = output % detail::kPanelWidth;
     const std::int64_t index = (panel * in_features_ + input) * detail::kPanelWidth + column;
-    switch (precision_) {
-      case WeightPrecision::BF16: return detail::widen(reinterpret_cast<const BFloat16*>(packed_)[index], 0.0f);
-      case WeightPrecision::F16: return detail::widen(reinterpret_cast<const Float16*>(packed_)[index], 0.0f);
-      case WeightPrecision::Int8:
-        return detail::widen(reinterpret_cast<const std::int8_t*>(packed_)[index], packed_scales_.data()[output]);
-      default: return reinterpret_cast<const float*>(packed_)[index];
-    }
+    const float scale = packed_scales_.empty() ? 1.0f : packed_scales_.data()[output];
+    return detail::with_packed_element(precision_, [&](auto element) {
+      return detail::widen(reinterpret_cast<const decltype(element)*>(packed_)[index], scale);
+    });
   }
   // All of W [out, in] as weight_value gives it (tests, references).
   Tensor<float> unpacked_weight() const {

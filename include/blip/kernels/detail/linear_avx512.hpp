@@ -18,6 +18,7 @@
 #pragma once
 
 #include "blip/kernels/detail/linear_microkernel.hpp"
+#include "blip/kernels/detail/weight_formats.hpp"
 
 #if BLIP_X86_DISPATCH
 
@@ -100,7 +101,7 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
 }
 
 template <class Element>
-MicroKernelSet linear_micro_kernels_avx512_for(WeightPrecision precision) {
+MicroKernelSet linear_micro_kernels_avx512_for() {
   static const MicroKernel by_rows[kAvx512MaxRows] = {
       linear_micro_kernel_avx512<1, Element>,  linear_micro_kernel_avx512<2, Element>,
       linear_micro_kernel_avx512<3, Element>,  linear_micro_kernel_avx512<4, Element>,
@@ -108,16 +109,13 @@ MicroKernelSet linear_micro_kernels_avx512_for(WeightPrecision precision) {
       linear_micro_kernel_avx512<7, Element>,  linear_micro_kernel_avx512<8, Element>,
       linear_micro_kernel_avx512<9, Element>,  linear_micro_kernel_avx512<10, Element>,
       linear_micro_kernel_avx512<11, Element>, linear_micro_kernel_avx512<12, Element>};
-  return MicroKernelSet{KernelPath::Avx512, precision, kAvx512MaxRows, by_rows};
+  return MicroKernelSet{KernelPath::Avx512, kPrecisionOf<Element>, kAvx512MaxRows, by_rows};
 }
 
 inline MicroKernelSet linear_micro_kernels_avx512(WeightPrecision precision = WeightPrecision::F32) {
-  switch (precision) {
-    case WeightPrecision::BF16: return linear_micro_kernels_avx512_for<BFloat16>(precision);
-    case WeightPrecision::F16: return linear_micro_kernels_avx512_for<Float16>(precision);
-    case WeightPrecision::Int8: return linear_micro_kernels_avx512_for<std::int8_t>(precision);
-    default: return linear_micro_kernels_avx512_for<float>(WeightPrecision::F32);
-  }
+  return with_packed_element(precision, [](auto element) {
+    return linear_micro_kernels_avx512_for<decltype(element)>();
+  });
 }
 
 }  // namespace blip::kernels::detail

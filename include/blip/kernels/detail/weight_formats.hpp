@@ -31,6 +31,24 @@ template <> struct PackedElement<WeightPrecision::BF16> { using type = BFloat16;
 template <> struct PackedElement<WeightPrecision::F16> { using type = Float16; };
 template <> struct PackedElement<WeightPrecision::Int8> { using type = std::int8_t; };
 
+// The precision whose packed element is `Element`.
+template <class Element> inline constexpr WeightPrecision kPrecisionOf = WeightPrecision::F32;
+template <> inline constexpr WeightPrecision kPrecisionOf<BFloat16> = WeightPrecision::BF16;
+template <> inline constexpr WeightPrecision kPrecisionOf<Float16> = WeightPrecision::F16;
+template <> inline constexpr WeightPrecision kPrecisionOf<std::int8_t> = WeightPrecision::Int8;
+
+// Calls `action(Element{})` with the packed element type of `precision` (AsStored: f32): the one place that
+// turns the run-time precision into the type the kernels and the packing are instantiated for.
+template <class Action>
+decltype(auto) with_packed_element(WeightPrecision precision, Action&& action) {
+  switch (precision) {
+    case WeightPrecision::BF16: return action(BFloat16{});
+    case WeightPrecision::F16: return action(Float16{});
+    case WeightPrecision::Int8: return action(std::int8_t{});
+    default: return action(float{});
+  }
+}
+
 inline std::size_t packed_element_bytes(WeightPrecision precision) {
   switch (precision) {
     case WeightPrecision::F32: return 4;
