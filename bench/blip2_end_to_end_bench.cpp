@@ -107,7 +107,7 @@ Options parse_options(int argc, char** argv) {
     } else if (argument == "--precision") {
       const std::string name = value();
       blip::check(blip::parse_weight_precision(name, options.precision),
-                  "--precision expects as-stored, f32, bf16, f16 or int8, got '", name, "'");
+                  "--precision expects as-stored, f32, bf16, f16, int8 or int4, got '", name, "'");
     } else if (argument == "--help" || argument == "-h") {
       std::printf("usage: blip2_end_to_end_bench MODEL_DIR [--threads N] [--runs N] [--new-tokens N] [--precision P]\n"
                   "MODEL_DIR: a folder bench/pytorch_blip2_baseline.py make wrote (weights + bench_inputs.safetensors)\n");

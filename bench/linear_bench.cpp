@@ -13,7 +13,8 @@
 //
 // Names: linear/<implementation>/<shape name>/<rows>x<in>x<out>, implementation
 // one of blip (the run-time chosen path), blip-avx2, blip-portable, openblas, eigen,
-// and for narrow weights blip-<precision> / blip-avx2-<precision> (bf16, f16, int8).
+// and for narrow weights blip-<precision> / blip-avx2-<precision> (bf16, f16, int8, int4), and
+// blip-bf16-activations (bf16 weights times activations rounded to bf16: vdpbf16ps on AVX512-BF16 CPUs).
 // Run the implementations in separate processes (bench/run_kernel_benchmarks.sh
 // does): OpenBLAS's pthreads and OpenMP's threads each spin for a while after a
 // call and would steal the 2 cores from each other.
@@ -131,15 +132,16 @@ void set_counters(benchmark::State& state, const LinearShape& shape, double byte
 }
 
 void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path,
-              blip::WeightPrecision precision = blip::WeightPrecision::F32) {
+              blip::WeightPrecision precision = blip::WeightPrecision::F32,
+              blip::ActivationPrecision activations = blip::ActivationPrecision::F32) {
   const InputCache<LinearWeights>& inputs = cached_inputs<LinearWeights>(
       shape,
       [&](std::int64_t copy) {
         return LinearWeights::prepare(random_tensor(Shape{shape.out, shape.in}, 100 + copy),
-                                      random_tensor(Shape{shape.out}, 7), precision);
+                                      random_tensor(Shape{shape.out}, 7), precision, activations);
       },
-      blip::weight_precision_name(precision),
-      static_cast<std::int64_t>(blip::kernels::detail::packed_element_bytes(precision)));
+      std::string(blip::weight_precision_name(precision)) + "/" + blip::activation_precision_name(activations),
+      std::max<std::int64_t>(1, blip::kernels::detail::packed_weight_bits(precision) / 8));
   const Tensor<float>& x = inputs.x;
   const std::vector<LinearWeights>& copies = inputs.copies;
   Tensor<float> y(Shape{shape.rows, shape.out});
@@ -149,7 +151,8 @@ void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path
     next = (next + 1) % copies.size();
     benchmark::ClobberMemory();
   }
-  set_counters(state, shape, static_cast<double>(blip::kernels::detail::packed_element_bytes(precision)));
+  // Bytes a call streams: the packed weights with their scales (int4: 5 bits per weight).
+  set_counters(state, shape, static_cast<double>(copies.front().packed_bytes()) / (shape.in * shape.out));
 }
 
 void run_eigen(benchmark::State& state, const LinearShape& shape) {
@@ -225,7 +228,8 @@ int main(int argc, char** argv) {
     }
     // Narrow weights (f32 activations): the run-time path and AVX2. Names blip-<precision>, blip-avx2-<precision>.
     for (blip::WeightPrecision precision :
-         {blip::WeightPrecision::BF16, blip::WeightPrecision::F16, blip::WeightPrecision::Int8}) {
+         {blip::WeightPrecision::BF16, blip::WeightPrecision::F16, blip::WeightPrecision::Int8,
+          blip::WeightPrecision::Int4}) {
       const std::string suffix = std::string("-") + blip::weight_precision_name(precision);
       register_benchmark("blip" + suffix, shape, [shape, precision](benchmark::State& state) {
         run_blip(state, shape, blip::kernels::active_kernel_path(), precision);
@@ -236,6 +240,10 @@ int main(int argc, char** argv) {
           run_blip(state, shape, KernelPath::Avx2, precision);
         });
     }
+    register_benchmark("blip-bf16-activations", shape, [shape](benchmark::State& state) {
+      run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::BF16,
+               blip::ActivationPrecision::BF16);
+    });
 #ifdef BLIP_BENCH_HAVE_OPENBLAS
     register_benchmark("openblas", shape, [shape](benchmark::State& state) { run_openblas(state, shape); });
 #endif

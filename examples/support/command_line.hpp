@@ -164,14 +164,21 @@ inline std::set<std::string> with(std::set<std::string> own, const std::set<std:
 }
 
 // The options every model program takes: --tokenizer DIR, --threads N,
-// --precision P; load progress and timings go to stderr.
+// --precision P, --activations A; load progress and timings go to stderr.
 inline LoadOptions load_options_from(const CommandLine& command) {
   LoadOptions options;
   options.tokenizer_dir = command.value("--tokenizer");
   options.num_threads = static_cast<int>(command.integer("--threads", 0, 0, kMaxThreads));
   const std::string precision = command.value("--precision");
   if (!precision.empty() && !parse_weight_precision(precision, options.weight_precision))
-    usage_fail("option --precision expects as-stored, f32, bf16, f16 or int8, got '", clip(precision), "'");
+    usage_fail("option --precision expects as-stored, f32, bf16, f16, int8 or int4, got '", clip(precision), "'");
+  const std::string activations = command.value("--activations");
+  if (!activations.empty() && !parse_activation_precision(activations, options.activation_precision))
+    usage_fail("option --activations expects f32 or bf16, got '", clip(activations), "'");
+  if (options.activation_precision == ActivationPrecision::BF16 && options.weight_precision != WeightPrecision::BF16 &&
+      options.weight_precision != WeightPrecision::AsStored)
+    usage_fail("option --activations bf16 applies to bf16 weights; it needs --precision bf16 (or as-stored with a "
+               "bf16 checkpoint), not --precision ", weight_precision_name(options.weight_precision));
   options.verbose = true;
   return options;
 }
@@ -185,7 +192,7 @@ template <class Body>
 int run_program(int argc, char** argv, const char* name, const char* usage, std::set<std::string> options_with_values,
                 std::set<std::string> switches, Body&& body) {
   return run_main(name, [&]() {
-    options_with_values.insert({"--tokenizer", "--threads", "--precision"});
+    options_with_values.insert({"--tokenizer", "--threads", "--precision", "--activations"});
     switches.insert("--help");
     const CommandLine command(argc, argv, options_with_values, switches);
     if (command.has("--help")) {

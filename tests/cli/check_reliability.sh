@@ -180,7 +180,7 @@ PY
     ;;
   options)  # 14: options checked after the load, named by library fields; exit statuses inconsistent
     for arguments in "--temperature 0" "--top-p 2" "--beams 0" "--threads 5000" "--repetition-penalty nan" \
-                     "--precision int4"; do
+                     "--precision int3"; do
       # shellcheck disable=SC2086
       expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" $arguments
       has "option ${arguments%% *}"

@@ -12,10 +12,17 @@ replaced by what blipcpp packs for it (kernels/detail/weight_formats.hpp):
     f16   w.half().float()
     int8  scale = amax(|w|, over in_features) / 127 (float32; a zero row gets scale 0),
           q = round-half-even(w / scale) clamped to [-127, 127], w = q * scale
+    int4  the same per block of 32 consecutive in_features of each row (the last block may be shorter):
+          scale = amax(|w|, over the block) / 7, q clamped to [-7, 7]
 A new Parameter is assigned, so a Linear tied to an embedding (BLIP's text decoder head, OPT's lm_head) is
 untied: the embedding lookup keeps the f32 table, as in blipcpp, where only LinearWeights change precision.
 Convolutions (the patch embedding), embeddings, norms and biases stay f32 on both sides. Then the oracle's own
 recipe (oracle.run_recipe: the same calls, generation kwargs and inputs as the fixture) runs in float32.
+
+    bf16-activations  bf16 weights as above, and the input of every Linear rounded to bf16 (round to nearest
+                      even) before the float32 product: blipcpp's ActivationPrecision::BF16. torch.nn.functional.linear
+                      is wrapped for the run, which covers nn.Linear and the F.linear calls HF makes with a Linear's
+                      weight (Blip2Attention's qkv); the patch embedding is a Conv2d and stays f32 on both sides.
 
 OUTDIR (default tests/data/precision) receives <case>.<precision>.safetensors: every *_ids output whole, and of
 every float output `sample_count(numel)` values at the flat indices i_j = j * numel // count (j = 0 .. count-1),
@@ -33,7 +40,8 @@ sys.path.insert(0, ORACLE)
 import oracle  # noqa: E402  (../shared/oracle/oracle.py: run_recipe, the fixtures' calls)
 from safetensors.torch import load_file, save_file  # noqa: E402  (the oracle's stand-in)
 
-PRECISIONS = ("bf16", "f16", "int8")
+PRECISIONS = ("bf16", "f16", "int8", "int4", "bf16-activations")
+INT4_BLOCK = 32
 SAMPLES = 512
 
 
@@ -49,20 +57,50 @@ def quantize_int8(weight):
     return q * scale[:, None]
 
 
+def quantize_int4(weight):
+    rows, columns = weight.shape
+    padding = (-columns) % INT4_BLOCK
+    blocks = torch.nn.functional.pad(weight, (0, padding)).reshape(rows, -1, INT4_BLOCK)
+    scale = blocks.abs().amax(dim=2) / 7.0
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    q = torch.round(blocks / safe[:, :, None]).clamp(-7, 7)
+    q = torch.where(scale[:, :, None] > 0, q, torch.zeros_like(q))
+    return (q * scale[:, :, None]).reshape(rows, -1)[:, :columns].contiguous()
+
+
 def round_linear_weights(model, precision):
     count = 0
     for module in model.modules():
         if isinstance(module, torch.nn.Linear):
             w = module.weight.detach().clone().float()
-            if precision == "bf16":
+            if precision in ("bf16", "bf16-activations"):
                 w = w.bfloat16().float()
             elif precision == "f16":
                 w = w.half().float()
+            elif precision == "int4":
+                w = quantize_int4(w)
             else:
                 w = quantize_int8(w)
             module.weight = torch.nn.Parameter(w, requires_grad=False)
             count += 1
     return count
+
+
+class RoundedLinearInputs:
+    """While active, F.linear rounds its input to bf16 (nearest even) and multiplies in float32."""
+
+    def __enter__(self):
+        self.original = torch.nn.functional.linear
+        original = self.original
+
+        def linear(input, weight, bias=None):
+            return original(input.bfloat16().float(), weight, bias)
+
+        torch.nn.functional.linear = linear
+        return self
+
+    def __exit__(self, *exc):
+        torch.nn.functional.linear = self.original
 
 
 def reduce_outputs(out):
@@ -87,6 +125,7 @@ def main():
     outdir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "data", "precision")
     os.makedirs(outdir, exist_ok=True)
     torch.set_num_threads(2)
+    only = set(os.environ.get("PRECISIONS", ",".join(PRECISIONS)).split(","))
     for case_name in sorted(os.listdir(fixtures)):
         case_dir = os.path.join(fixtures, case_name)
         case_file = os.path.join(case_dir, "case.json")
@@ -94,14 +133,21 @@ def main():
             continue
         with open(case_file) as f:
             case = json.load(f)
-        for precision in PRECISIONS:
+        for precision in [p for p in PRECISIONS if p in only]:
             cls = getattr(transformers, case["model_class"])
             model = cls.from_pretrained(case_dir, attn_implementation="eager")
             model.eval()
             linears = round_linear_weights(model, precision)
             inputs = load_file(os.path.join(case_dir, "inputs.safetensors"))
+            rounding = RoundedLinearInputs() if precision == "bf16-activations" else None
             with torch.no_grad():
-                out, calls, _ = oracle.run_recipe(case["kind"], model, inputs, case["params"], want_margins=False)
+                if rounding:
+                    rounding.__enter__()
+                try:
+                    out, calls, _ = oracle.run_recipe(case["kind"], model, inputs, case["params"], want_margins=False)
+                finally:
+                    if rounding:
+                        rounding.__exit__(None, None, None)
             reduced, shapes = reduce_outputs(out)
             metadata = {
                 "format": "pt",

@@ -57,17 +57,21 @@ struct Variant {
   kernel_detail::MicroKernelSet kernels;
 };
 
-std::vector<Variant> variants_to_test(blip::WeightPrecision precision = blip::WeightPrecision::F32) {
+std::vector<Variant> variants_to_test(blip::WeightPrecision precision = blip::WeightPrecision::F32,
+                                      blip::ActivationPrecision activations = blip::ActivationPrecision::F32) {
   std::vector<Variant> variants;
-  const std::string suffix = std::string(" ") + blip::weight_precision_name(precision);
-  for (KernelPath path : {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512}) {
+  const std::string suffix = std::string(" ") + blip::weight_precision_name(precision) + " weights, " +
+                             blip::activation_precision_name(activations) + " activations";
+  for (KernelPath path : blip::kernels::kAllKernelPaths) {
     if (blip::kernels::kernel_path_supported(path))
-      variants.push_back(
-          {blip::kernels::kernel_path_name(path) + suffix, kernel_detail::linear_micro_kernels(path, precision)});
+      variants.push_back({blip::kernels::kernel_path_name(path) + suffix,
+                          kernel_detail::linear_micro_kernels(path, precision, activations)});
     else
       MESSAGE("kernel path ", blip::kernels::kernel_path_name(path), " not supported here: not tested");
   }
-  variants.push_back({"plain" + suffix, kernel_detail::linear_micro_kernels_plain(precision)});
+  kernel_detail::MicroKernelSet plain = kernel_detail::linear_micro_kernels_plain(precision);
+  if (activations == blip::ActivationPrecision::BF16) plain.row_packing = kernel_detail::RowPacking::F32RoundedToBF16;
+  variants.push_back({"plain" + suffix, plain});
   return variants;
 }
 
@@ -81,12 +85,13 @@ struct Problem {
 
 Problem make_problem(std::int64_t rows, std::int64_t in, std::int64_t out, bool with_bias, std::int64_t x_padding,
                      std::int64_t y_padding, std::mt19937& generator, float low = -1.0f, float high = 1.0f,
-                     blip::WeightPrecision precision = blip::WeightPrecision::F32) {
+                     blip::WeightPrecision precision = blip::WeightPrecision::F32,
+                     blip::ActivationPrecision activations = blip::ActivationPrecision::F32) {
   Problem problem{rows, in, out, in + x_padding, out + y_padding, {}, {}, {}, {}};
   problem.x = random_tensor(Shape{std::max<std::int64_t>(rows, 1), problem.x_stride}, generator, low, high);
   problem.weight = random_tensor(Shape{out, in}, generator, low, high);
   if (with_bias) problem.bias = random_tensor(Shape{out}, generator);
-  problem.weights = LinearWeights::prepare(problem.weight, problem.bias, precision);
+  problem.weights = LinearWeights::prepare(problem.weight, problem.bias, precision, activations);
   return problem;
 }
 
@@ -339,6 +344,10 @@ TEST_CASE("kernel path selection: BLIP_KERNEL values") {
     CHECK(kernel_path_from_setting("avx512") == KernelPath::Avx512);
   else
     CHECK_THROWS_AS(kernel_path_from_setting("avx512"), Error);
+  if (blip::kernels::kernel_path_supported(KernelPath::Avx512Bf16))
+    CHECK(kernel_path_from_setting("avx512-bf16") == KernelPath::Avx512Bf16);
+  else
+    CHECK_THROWS_AS(kernel_path_from_setting("avx512-bf16"), Error);
   MESSAGE("active kernel path: ", std::string(blip::kernels::kernel_path_name(blip::kernels::active_kernel_path())));
 }
 
@@ -346,7 +355,7 @@ TEST_CASE("kernel path selection: BLIP_KERNEL values") {
 
 namespace {
 constexpr blip::WeightPrecision kNarrowPrecisions[] = {blip::WeightPrecision::BF16, blip::WeightPrecision::F16,
-                                                       blip::WeightPrecision::Int8};
+                                                       blip::WeightPrecision::Int8, blip::WeightPrecision::Int4};
 }  // namespace
 
 TEST_CASE("linear: bf16, f16 and int8 weights on every path match the naive reference over the same weights") {
@@ -470,4 +479,114 @@ TEST_CASE("linear: micro-kernels of another precision than the weights' are refu
   CHECK_THROWS_WITH_AS(kernel_detail::linear_blocked(kernel_detail::linear_micro_kernels_portable(), problem.x.data(),
                                                      16, 2, problem.weights, y.data(), 8),
                        doctest::Contains("f32 micro-kernels given bf16 weights"), Error);
+}
+
+// ---- bf16 weights times bf16 activations (vdpbf16ps on AVX512-BF16, rounded rows elsewhere) ----
+
+TEST_CASE("linear: bf16 activations on every path (the bf16 dot product where the CPU has it) match the naive "
+          "reference over the same rounded inputs") {
+  // The reference rounds each input to bf16 as the layer does, then sums in double: what is left is f32
+  // summation error, so the f32 bound holds. Odd depths (a last k without a partner), depth blocks (> 384),
+  // partial panels, every row count of a tile and beyond it.
+  std::mt19937 generator(4242);
+  struct Shape3 {
+    std::int64_t rows, in, out;
+  };
+  const Shape3 shapes[] = {{1, 1, 1},      {1, 17, 5},    {2, 2, 33},    {3, 33, 65},  {5, 100, 33},
+                           {8, 301, 97},   {12, 16, 32},  {13, 385, 64}, {25, 769, 70}, {1, 768, 300},
+                           {40, 767, 96},  {6, 7, 1},     {200, 400, 100}, {11, 1025, 40}};
+  for (const Variant& variant : variants_to_test(blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16)) {
+    double worst_ratio = 0;
+    for (const Shape3& shape : shapes) {
+      for (bool with_bias : {true, false}) {
+        const Problem problem = make_problem(shape.rows, shape.in, shape.out, with_bias, 3, 7, generator, -1.0f, 1.0f,
+                                             blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16);
+        CAPTURE(variant.name);
+        CAPTURE(shape.rows);
+        CAPTURE(shape.in);
+        CAPTURE(shape.out);
+        const double ratio = run_and_compare(variant, problem);
+        worst_ratio = std::max(worst_ratio, ratio);
+        CHECK(ratio <= 1.0);
+      }
+    }
+    MESSAGE(variant.name, ": largest error / bound = ", worst_ratio);
+  }
+  for (const Variant& variant : variants_to_test(blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16)) {
+    for (std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 24, 25}) {
+      const Problem problem = make_problem(rows, 131, 70, true, 1, 2, generator, -1.0f, 1.0f,
+                                           blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16);
+      CAPTURE(variant.name);
+      CAPTURE(rows);
+      CHECK(run_and_compare(variant, problem) <= 1.0);
+    }
+  }
+}
+
+TEST_CASE("linear: bf16 activations really round the input (and only for bf16 weights)") {
+  // An input that bf16 cannot hold: 1 + 2^-10 rounds to 1. With f32 activations the product keeps the 2^-10.
+  const float input = 1.0f + 1.0f / 1024.0f;
+  Tensor<float> weight(Shape{1, 1});
+  weight.data()[0] = 1.0f;
+  Tensor<float> x(Shape{1, 1}), y(Shape{1, 1});
+  x.data()[0] = input;
+  const LinearWeights rounded = LinearWeights::prepare(weight, {}, blip::WeightPrecision::BF16,
+                                                       blip::ActivationPrecision::BF16);
+  const LinearWeights exact = LinearWeights::prepare(weight, {}, blip::WeightPrecision::BF16);
+  const LinearWeights f32_weights = LinearWeights::prepare(weight, {}, blip::WeightPrecision::F32,
+                                                           blip::ActivationPrecision::BF16);
+  CHECK(rounded.activation_precision() == blip::ActivationPrecision::BF16);
+  CHECK(f32_weights.activation_precision() == blip::ActivationPrecision::F32);
+  for (KernelPath path : blip::kernels::kAllKernelPaths) {
+    if (!blip::kernels::kernel_path_supported(path)) continue;
+    CAPTURE(std::string(blip::kernels::kernel_path_name(path)));
+    kernel_detail::linear_using(path, x.data(), 1, 1, rounded, y.data(), 1);
+    CHECK(y.data()[0] == 1.0f);
+    kernel_detail::linear_using(path, x.data(), 1, 1, exact, y.data(), 1);
+    CHECK(y.data()[0] == input);
+    kernel_detail::linear_using(path, x.data(), 1, 1, f32_weights, y.data(), 1);
+    CHECK(y.data()[0] == input);
+  }
+}
+
+TEST_CASE("linear: kernels for f32 activations are refused for a layer that rounds to bf16, and the reverse") {
+  std::mt19937 generator(10);
+  const Problem problem = make_problem(2, 16, 8, false, 0, 0, generator, -1.0f, 1.0f, blip::WeightPrecision::BF16,
+                                       blip::ActivationPrecision::BF16);
+  std::vector<float> y(16);
+  CHECK_THROWS_WITH_AS(
+      kernel_detail::linear_blocked(kernel_detail::linear_micro_kernels_portable(blip::WeightPrecision::BF16),
+                                    problem.x.data(), 16, 2, problem.weights, y.data(), 8),
+      doctest::Contains("f32 activations given a layer with bf16 activations"), Error);
+}
+
+TEST_CASE("linear packing: int4 is within half a step of its block's scale, blocks of 32 inputs, odd sizes") {
+  std::mt19937 generator(77);
+  for (const auto& [out, in] : {std::pair<std::int64_t, std::int64_t>{45, 77}, {33, 32}, {1, 1}, {70, 129}}) {
+    Tensor<float> weight = random_tensor(Shape{out, in}, generator, -3.0f, 3.0f);
+    // One block all zero (scale 0), one with a single large weight.
+    for (std::int64_t k = 0; k < std::min<std::int64_t>(in, 32); ++k) weight.data()[k] = 0.0f;
+    if (out > 1) weight.data()[in] = 100.0f;
+    const LinearWeights packed = LinearWeights::prepare(weight, {}, blip::WeightPrecision::Int4);
+    for (std::int64_t o = 0; o < out; ++o) {
+      for (std::int64_t block = 0; block * 32 < in; ++block) {
+        float largest = 0;
+        for (std::int64_t k = block * 32; k < std::min(in, block * 32 + 32); ++k)
+          largest = std::max(largest, std::abs(weight.data()[o * in + k]));
+        const float scale = largest / 7.0f;
+        for (std::int64_t k = block * 32; k < std::min(in, block * 32 + 32); ++k) {
+          const float value = weight.data()[o * in + k], stored = packed.weight_value(o, k);
+          CAPTURE(o);
+          CAPTURE(k);
+          CHECK(std::abs(stored - value) <= scale / 2 * (1 + 1e-6f));
+          // Exactly q · scale with q = round-half-even(w / scale) in [-7, 7].
+          const float q = scale > 0 ? std::nearbyint(value / scale) : 0.0f;
+          CHECK(stored == std::max(-7.0f, std::min(7.0f, q)) * scale);
+        }
+      }
+    }
+    // 4 bits per weight plus one f32 scale per 32 inputs of each (padded) feature.
+    const std::int64_t panels = (out + 31) / 32, blocks = (in + 31) / 32;
+    CHECK(packed.packed_bytes() == static_cast<std::size_t>(panels * in * 16 + panels * blocks * 32 * 4));
+  }
 }

@@ -175,8 +175,11 @@ inline Float16 f32_to_f16(float value) {
 //             results are those of f32 arithmetic on the stored weights);
 //   F32 / BF16 / F16  converted at load, round to nearest even as torch's .to();
 //   Int8      symmetric, one f32 scale per output feature: scale = max|w| / 127,
-//             q = round-half-even(w / scale) in [-127, 127] (kernels/detail/weight_formats.hpp).
-enum class WeightPrecision : std::uint8_t { AsStored, F32, BF16, F16, Int8 };
+//             q = round-half-even(w / scale) in [-127, 127] (kernels/detail/weight_formats.hpp);
+//   Int4      symmetric, one f32 scale per block of 32 consecutive input features of an output
+//             feature: scale = max|w| / 7 over the block, q = round-half-even(w / scale) in [-7, 7],
+//             two weights per byte (5 bits per weight with the scales: a sixth of f32).
+enum class WeightPrecision : std::uint8_t { AsStored, F32, BF16, F16, Int8, Int4 };
 
 inline constexpr const char* weight_precision_name(WeightPrecision precision) {
   switch (precision) {
@@ -185,14 +188,15 @@ inline constexpr const char* weight_precision_name(WeightPrecision precision) {
     case WeightPrecision::BF16: return "bf16";
     case WeightPrecision::F16: return "f16";
     case WeightPrecision::Int8: return "int8";
+    case WeightPrecision::Int4: return "int4";
   }
   return "?";
 }
 
-// "as-stored", "f32", "bf16", "f16" or "int8"; false for anything else.
+// "as-stored", "f32", "bf16", "f16", "int8" or "int4"; false for anything else.
 inline bool parse_weight_precision(std::string_view name, WeightPrecision& out) {
   for (WeightPrecision precision : {WeightPrecision::AsStored, WeightPrecision::F32, WeightPrecision::BF16,
-                                    WeightPrecision::F16, WeightPrecision::Int8}) {
+                                    WeightPrecision::F16, WeightPrecision::Int8, WeightPrecision::Int4}) {
     if (name == weight_precision_name(precision)) {
       out = precision;
       return true;
@@ -210,6 +214,28 @@ inline WeightPrecision resolve_weight_precision(WeightPrecision requested, DType
     case DType::F16: return WeightPrecision::F16;
     default: return WeightPrecision::F32;
   }
+}
+
+// What a Linear layer with bf16 weights multiplies them by:
+//   F32   the f32 activations as they are (the default): the products are exact f32 products of the stored
+//         weights, the same on every CPU, and match HF run in f32 on the bf16-rounded weights;
+//   BF16  the activations rounded to bf16 (round to nearest even) at the input of each such layer, sums in
+//         f32: what AVX512-BF16's vdpbf16ps multiplies (two products per lane, twice the f32 FMA rate), and
+//         what PyTorch's bf16 matmuls do. CPUs without it round the same way and multiply in f32, so results
+//         agree across CPUs up to the order of the sums. Applies to layers with bf16 weights only; others
+//         keep f32 activations.
+enum class ActivationPrecision : std::uint8_t { F32, BF16 };
+
+inline constexpr const char* activation_precision_name(ActivationPrecision precision) {
+  return precision == ActivationPrecision::BF16 ? "bf16" : "f32";
+}
+
+// "f32" or "bf16"; false for anything else.
+inline bool parse_activation_precision(std::string_view name, ActivationPrecision& out) {
+  if (name == "f32") out = ActivationPrecision::F32;
+  else if (name == "bf16") out = ActivationPrecision::BF16;
+  else return false;
+  return true;
 }
 
 // Any element type to f32 (used by generic readers and writers).

@@ -57,6 +57,8 @@ struct WeightOptions {
   // AsStored keeps the checkpoint's type (a bf16 checkpoint runs in bf16).
   // Embeddings, norms and biases stay f32 whatever this says.
   WeightPrecision linear_precision = WeightPrecision::AsStored;
+  // What Linear layers with bf16 weights multiply them by (core/dtype.hpp: ActivationPrecision).
+  ActivationPrecision linear_activations = ActivationPrecision::F32;
 };
 
 class WeightStore {
@@ -128,6 +130,8 @@ class WeightStore {
   }
 
   WeightResidency residency() const { return options_.residency; }
+  // What a Linear with bf16 weights multiplies them by (WeightOptions::linear_activations).
+  ActivationPrecision linear_activations() const { return options_.linear_activations; }
   const WeightOptions& options() const { return options_; }
 
   bool contains(const std::string& name) const { return checkpoint_.contains(name); }

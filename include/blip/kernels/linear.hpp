@@ -1,5 +1,5 @@
 // blip/kernels/linear.hpp: y = x · Wᵀ + b, PyTorch's nn.Linear, with f32
-// activations and f32, bf16, f16 or int8 weights.
+// activations and f32, bf16, f16, int8 or int4 weights.
 //
 // Every Linear in BLIP / BLIP-2 goes through here, so this is where most of the
 // time is spent: the vision transformer's prefill (hundreds of rows, compute-
@@ -12,13 +12,19 @@
 //     side by side (zero-padded past `out`). A micro-kernel then reads the
 //     weights as one sequential stream of aligned vectors.
 //   * Weight precision (core/dtype.hpp: WeightPrecision): the panels hold f32,
-//     bf16, f16 or int8 (+ one f32 scale per output feature) elements, packed
+//     bf16, f16, int8 (+ one f32 scale per output feature) or int4 (two per
+//     byte, + one f32 scale per 32 inputs of a feature) elements, packed
 //     straight from the checkpoint's own type (detail/weight_formats.hpp). The
 //     micro-kernels widen each weight to f32 as it is loaded, so activations
 //     and sums are f32 on every path and a narrower weight only changes how
 //     many bytes a decode step streams (bf16 / f16: half, int8: a quarter).
 //   * Per call, the rows of x are packed into tiles of up to 12 rows (AVX-512)
 //     with the 12 values of one k adjacent (one broadcast each).
+//   * Activation precision (core/dtype.hpp: ActivationPrecision): a layer with
+//     bf16 weights may be told to round its input to bf16; then on CPUs with
+//     AVX512-BF16 the rows are packed as bf16 pairs and vdpbf16ps multiplies two
+//     k per instruction (detail/linear_avx512.hpp); elsewhere the rows are
+//     rounded as they are packed and the f32 kernels run.
 //   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_portable.hpp)
 //     keeps a 12 × 32 tile of y in registers over a whole depth block.
 //   * Blocking: rows are packed one row block (~192 rows) at a time; per depth
@@ -39,9 +45,9 @@
 //     reference reads the panels too (weight_value), widened by scalar code.
 // The instruction set is chosen at run time (detail/cpu_dispatch.hpp).
 //
-// Roadmap: AVX512-BF16 / AMX tiles for bf16 prefill and VNNI / AMX int8 dot
-// products (activations quantized per row) as further kernel sets behind the
-// same calls; int4 panels with block-wise scales.
+// Roadmap: AMX tiles for bf16 prefill and VNNI / AMX int8 dot products
+// (activations quantized per row) as further kernel sets behind the same
+// calls; int4 panels with block-wise scales.
 #pragma once
 
 #include <algorithm>
@@ -113,17 +119,21 @@ class LinearWeights {
   // packed in `precision` (AsStored means F32 here) and not kept: when it is a
   // view of a mapped checkpoint its pages are released (see the top of this file).
   static LinearWeights prepare(Tensor<const float> weight, Tensor<const float> bias,
-                               WeightPrecision precision = WeightPrecision::F32) {
+                               WeightPrecision precision = WeightPrecision::F32,
+                               ActivationPrecision activations = ActivationPrecision::F32) {
     check(weight.rank() == 2, "LinearWeights::prepare: weight must be [out_features, in_features], got shape ",
           weight.shape());
-    return prepare(detail::StoredMatrix::of(weight.data(), weight.dim(0), weight.dim(1)), bias, precision);
+    return prepare(detail::StoredMatrix::of(weight.data(), weight.dim(0), weight.dim(1)), bias, precision,
+                   activations);
   }
 
   // The same from a weight in its checkpoint's own type (f32, f16 or bf16),
   // e.g. a view of a mapped bf16 checkpoint, packed straight into `precision`
-  // (AsStored: the stored type) with no f32 copy in between.
+  // (AsStored: the stored type) with no f32 copy in between. `activations`:
+  // what the layer multiplies bf16 weights by (ignored for other precisions).
   static LinearWeights prepare(const detail::StoredMatrix& weight, Tensor<const float> bias,
-                               WeightPrecision precision) {
+                               WeightPrecision precision,
+                               ActivationPrecision activations = ActivationPrecision::F32) {
     const std::int64_t out_features = weight.rows, in_features = weight.columns;
     check(out_features > 0 && in_features > 0, "LinearWeights::prepare: weight shape [", out_features, ", ",
           in_features, "] has an empty dimension");
@@ -137,11 +147,12 @@ class LinearWeights {
 
     LinearWeights prepared;
     prepared.precision_ = precision;
+    prepared.activations_ = precision == WeightPrecision::BF16 ? activations : ActivationPrecision::F32;
     prepared.bias_ = has_bias ? bias : Tensor<const float>();
     prepared.in_features_ = in_features;
     prepared.out_features_ = out_features;
     prepared.panel_count_ = (out_features + detail::kPanelWidth - 1) / detail::kPanelWidth;
-    prepared.element_bytes_ = detail::packed_element_bytes(precision);
+    prepared.row_bytes_ = static_cast<std::size_t>(detail::kPanelWidth * detail::packed_weight_bits(precision) / 8);
     detail::with_packed_element(precision, [&](auto element) { prepared.pack<decltype(element)>(weight); });
     // From here on the kernels read only the panels; when `weight` is a view
     // of a mapped checkpoint, its resident pages go (a no-op for other memory).
@@ -160,20 +171,37 @@ class LinearWeights {
   std::int64_t out_features() const { return out_features_; }
   bool has_bias() const { return packed_bias_.data() != nullptr; }
   WeightPrecision precision() const { return precision_; }
+  // F32, or BF16 when the layer rounds its input to bf16 (bf16 weights only).
+  ActivationPrecision activation_precision() const { return activations_; }
   // [out] or empty.
   const Tensor<const float>& bias() const { return bias_; }
   // Memory held by the packed copy (for RAM accounting).
-  std::size_t packed_bytes() const { return packed_size_ + packed_bias_.bytes() + packed_scales_.bytes(); }
+  std::size_t packed_bytes() const {
+    // (A default Tensor is a rank-0 scalar whose bytes() is one element: count only tensors that exist.)
+    return packed_size_ + (has_bias() ? packed_bias_.bytes() : 0) +
+           (packed_scales_.data() != nullptr ? packed_scales_.bytes() : 0);
+  }
 
   // The weight W[output, input] the kernels multiply by, widened to f32 from
-  // the packed copy (the stored weight rounded to `precision`, int8 as q ·
-  // scale). For the naive reference and tests; slow.
+  // the packed copy (the stored weight rounded to `precision`, int8 and int4 as
+  // q · scale). For the naive reference and tests; slow.
   float weight_value(std::int64_t output, std::int64_t input) const {
     const std::int64_t panel = output / detail::kPanelWidth, column = output % detail::kPanelWidth;
+    if (precision_ == WeightPrecision::Int4) {
+      const float scale = int4_block_scales(panel, input / detail::kInt4BlockSize)[column];
+      return static_cast<float>(detail::int4_at(static_cast<const std::uint8_t*>(panel_at(panel, input)),
+                                                static_cast<int>(column))) *
+             scale;
+    }
     const std::int64_t index = (panel * in_features_ + input) * detail::kPanelWidth + column;
     const float scale = packed_scales_.empty() ? 1.0f : packed_scales_.data()[output];
-    return detail::with_packed_element(precision_, [&](auto element) {
-      return detail::widen(reinterpret_cast<const decltype(element)*>(packed_)[index], scale);
+    return detail::with_packed_element(precision_, [&](auto element) -> float {
+      using Element = decltype(element);
+      if constexpr (std::is_same_v<Element, detail::Int4Pair>) {
+        return 0.0f;  // handled above
+      } else {
+        return detail::widen(reinterpret_cast<const Element*>(packed_)[index], scale);
+      }
     });
   }
   // All of W [out, in] as weight_value gives it (tests, references).
@@ -189,17 +217,30 @@ class LinearWeights {
   // The packed weights of output features [32 · panel, 32 · panel + 32) from input `input` on:
   // [in_features - input][kPanelWidth] elements of `precision()`.
   const void* panel_at(std::int64_t panel, std::int64_t input) const {
-    return packed_ + static_cast<std::size_t>((panel * in_features_ + input) * detail::kPanelWidth) * element_bytes_;
+    return packed_ + static_cast<std::size_t>(panel * in_features_ + input) * row_bytes_;
   }
   // [panel_count * kPanelWidth], zero-padded; null without bias.
   const float* packed_bias() const { return packed_bias_.data(); }
   // Int8: [panel_count * kPanelWidth] per-feature scales, zero-padded; null otherwise.
-  const float* packed_scales() const { return packed_scales_.data(); }
+  const float* packed_scales() const { return precision_ == WeightPrecision::Int8 ? packed_scales_.data() : nullptr; }
+  // Int4: the kPanelWidth scales of block `block` (inputs [32 · block, 32 · block + 32)) of panel `panel`.
+  const float* int4_block_scales(std::int64_t panel, std::int64_t block) const {
+    return packed_scales_.data() + (panel * int4_blocks() + block) * detail::kPanelWidth;
+  }
+  std::int64_t int4_blocks() const { return (in_features_ + detail::kInt4BlockSize - 1) / detail::kInt4BlockSize; }
 
  private:
   // Panels [panel_count][in_features][kPanelWidth] of Element, zero-padded past out_features; int8 scales.
   template <class Element>
   void pack(const detail::StoredMatrix& weight) {
+    if constexpr (std::is_same_v<Element, detail::Int4Pair>)
+      pack_int4(weight);
+    else
+      pack_elements<Element>(weight);
+  }
+
+  template <class Element>
+  void pack_elements(const detail::StoredMatrix& weight) {
     packed_size_ = static_cast<std::size_t>(panel_count_ * in_features_ * detail::kPanelWidth) * sizeof(Element);
     packed_owner_ = detail::allocate_packed_weights(packed_size_);
     packed_ = static_cast<const std::uint8_t*>(packed_owner_.get());
@@ -236,12 +277,57 @@ class LinearWeights {
         4);
   }
 
+  // Int4 panels (two weights per byte, weight_formats.hpp) and their block scales.
+  void pack_int4(const detail::StoredMatrix& weight) {
+    const std::int64_t blocks = int4_blocks();
+    packed_size_ = static_cast<std::size_t>(panel_count_ * in_features_) * row_bytes_;
+    packed_owner_ = detail::allocate_packed_weights(packed_size_);
+    packed_ = static_cast<const std::uint8_t*>(packed_owner_.get());
+    std::uint8_t* packed = static_cast<std::uint8_t*>(packed_owner_.get());
+    std::memset(packed, 0x88, packed_size_);  // q = 0 in both nibbles, also for the padding columns
+    Tensor<float> scale_tensor(Shape{panel_count_ * blocks * detail::kPanelWidth});
+    std::fill(scale_tensor.data(), scale_tensor.data() + scale_tensor.numel(), 0.0f);
+    float* scales = scale_tensor.data();
+    packed_scales_ = scale_tensor;
+    const std::int64_t in_features = in_features_, out_features = out_features_;
+    const std::size_t row_bytes = row_bytes_;
+    parallel_for(
+        0, panel_count_,
+        [&](std::int64_t panel) {
+          thread_local std::vector<float> row;
+          row.resize(static_cast<std::size_t>(in_features));
+          const std::int64_t first_output = panel * detail::kPanelWidth;
+          const std::int64_t columns = std::min<std::int64_t>(detail::kPanelWidth, out_features - first_output);
+          std::uint8_t* destination = packed + static_cast<std::size_t>(panel * in_features) * row_bytes;
+          for (std::int64_t column = 0; column < columns; ++column) {
+            weight.read_row(first_output + column, row.data());
+            const int shift = column < 16 ? 0 : 4;
+            const std::uint8_t keep = column < 16 ? 0xf0 : 0x0f;
+            for (std::int64_t block = 0; block < blocks; ++block) {
+              const std::int64_t begin = block * detail::kInt4BlockSize;
+              const std::int64_t end = std::min(in_features, begin + detail::kInt4BlockSize);
+              float largest = 0.0f;
+              for (std::int64_t k = begin; k < end; ++k) largest = std::max(largest, std::abs(row[k]));
+              const float scale = detail::int4_scale(largest);
+              scales[(panel * blocks + block) * detail::kPanelWidth + column] = scale;
+              for (std::int64_t k = begin; k < end; ++k) {
+                const int nibble = detail::int4_quantize(row[k], scale) + detail::kInt4Offset;
+                std::uint8_t& byte = destination[static_cast<std::size_t>(k) * row_bytes + column % 16];
+                byte = static_cast<std::uint8_t>((byte & keep) | (nibble << shift));
+              }
+            }
+          }
+        },
+        4);
+  }
+
   WeightPrecision precision_ = WeightPrecision::F32;
+  ActivationPrecision activations_ = ActivationPrecision::F32;
   Tensor<const float> bias_;
   std::shared_ptr<void> packed_owner_;
   const std::uint8_t* packed_ = nullptr;
   std::size_t packed_size_ = 0;
-  std::size_t element_bytes_ = 4;
+  std::size_t row_bytes_ = 4 * detail::kPanelWidth;  // bytes of one k of one panel
   Tensor<const float> packed_bias_;
   Tensor<const float> packed_scales_;
   std::int64_t in_features_ = 0;
@@ -289,27 +375,61 @@ inline std::int64_t balanced_block(std::int64_t total, std::int64_t limit, std::
   return (size + granule - 1) / granule * granule;
 }
 
-// packed[k * packed_stride + r] = x[r * x_stride + k] for r < rows, k < depth.
+// Packs rows [0, rows) of x for the micro-kernels, as `packing` says (linear_microkernel.hpp):
+//   F32               packed[k * packed_stride + r] = x[r * x_stride + k] for k < depth;
+//   F32RoundedToBF16  the same values rounded to bf16 (round to nearest even) and widened back;
+//   BF16Pairs         32-bit words packed[i * packed_stride + r] = bf16(x[r, 2i]) | bf16(x[r, 2i + 1]) << 16
+//                     for i < ceil(depth / 2), the high half zero past the depth.
 inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, std::int64_t depth, float* packed,
-                      std::int64_t packed_stride) {
+                      std::int64_t packed_stride, RowPacking packing = RowPacking::F32) {
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* source = x + r * x_stride;
-    float* destination = packed + r;
-    for (std::int64_t k = 0; k < depth; ++k) destination[k * packed_stride] = source[k];
+    switch (packing) {
+      case RowPacking::F32: {
+        float* destination = packed + r;
+        for (std::int64_t k = 0; k < depth; ++k) destination[k * packed_stride] = source[k];
+        break;
+      }
+      case RowPacking::F32RoundedToBF16: {
+        float* destination = packed + r;
+        for (std::int64_t k = 0; k < depth; ++k) destination[k * packed_stride] = bf16_to_f32(f32_to_bf16(source[k]));
+        break;
+      }
+      case RowPacking::BF16Pairs: {
+        // The buffer is raw storage (ScratchBuffer), written and read as 32-bit words.
+        std::uint32_t* destination = reinterpret_cast<std::uint32_t*>(packed) + r;
+        for (std::int64_t k = 0; k < depth; k += 2) {
+          const std::uint32_t even = f32_to_bf16(source[k]).bits;
+          const std::uint32_t odd = k + 1 < depth ? f32_to_bf16(source[k + 1]).bits : 0u;
+          destination[k / 2 * packed_stride] = even | odd << 16;
+        }
+        break;
+      }
+    }
   }
 }
 
-// The micro-kernels of `path` for weights packed in `precision`.
-inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision precision = WeightPrecision::F32) {
+// The micro-kernels of `path` for weights packed in `precision`, multiplied by activations in `activations`
+// (bf16 weights only): the bf16 dot product where the path has it, else the f32 kernels on rounded rows.
+inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision precision = WeightPrecision::F32,
+                                           ActivationPrecision activations = ActivationPrecision::F32) {
   check(kernel_path_supported(path), "linear: kernel path '", kernel_path_name(path),
         "' is not supported by this CPU or build");
+  const bool bf16_activations = precision == WeightPrecision::BF16 && activations == ActivationPrecision::BF16;
+  MicroKernelSet kernels;
   switch (path) {
 #if BLIP_X86_DISPATCH
-    case KernelPath::Avx512: return linear_micro_kernels_avx512(precision);
-    case KernelPath::Avx2: return linear_micro_kernels_avx2(precision);
+    case KernelPath::Avx512Bf16:
+      if (bf16_activations) return linear_micro_kernels_avx512_bf16_dot();
+      kernels = linear_micro_kernels_avx512(precision);
+      break;
+    case KernelPath::Avx512: kernels = linear_micro_kernels_avx512(precision); break;
+    case KernelPath::Avx2: kernels = linear_micro_kernels_avx2(precision); break;
 #endif
-    default: return linear_micro_kernels_portable(precision);
+    default: kernels = linear_micro_kernels_portable(precision); break;
   }
+  if (bf16_activations) kernels.row_packing = RowPacking::F32RoundedToBF16;
+  return kernels;
 }
 
 // Threads worth using for `multiply_adds` of work (1 inside a parallel region:
@@ -331,6 +451,32 @@ inline std::int64_t panels_per_item(std::int64_t panel_count, int threads, std::
   return std::max<std::int64_t>(1, panel_count / (items_per_thread * threads));
 }
 
+// Runs `kernel` for one tile over inputs [depth_begin, depth_begin + depth_count) of weight panel `panel`.
+// `micro` comes with rows (at depth_begin), row_stride, out, columns, bias and int8 scale set; `accumulate`:
+// whether the tile adds to what out holds. Int4 panels go block by block (32 inputs), each block's sums
+// multiplied by its own scales and added to the output (weight_formats.hpp); depth_begin is then a multiple of 32.
+inline void run_tile(MicroKernel kernel, MicroTile& micro, const LinearWeights& weights, std::int64_t panel,
+                     std::int64_t depth_begin, std::int64_t depth_count, bool accumulate) {
+  if (weights.precision() != WeightPrecision::Int4) {
+    micro.panel = weights.panel_at(panel, depth_begin);
+    micro.depth = depth_count;
+    micro.accumulate = accumulate;
+    kernel(micro);
+    return;
+  }
+  const float* rows = micro.rows;
+  const std::int64_t depth_end = depth_begin + depth_count;
+  for (std::int64_t block_begin = depth_begin; block_begin < depth_end; block_begin += kInt4BlockSize) {
+    micro.panel = weights.panel_at(panel, block_begin);
+    micro.depth = std::min(kInt4BlockSize, depth_end - block_begin);
+    micro.scale = weights.int4_block_scales(panel, block_begin / kInt4BlockSize);
+    micro.accumulate = accumulate || block_begin > depth_begin;
+    micro.rows = rows + (block_begin - depth_begin) * micro.row_stride;
+    kernel(micro);
+  }
+  micro.rows = rows;
+}
+
 // Decode: all rows (1 token × up to 12 beams) fit one register tile. No depth
 // blocking, so each weight panel is streamed from memory exactly once, front
 // to back; the threads take contiguous runs of panels (a few MB each).
@@ -338,13 +484,13 @@ inline void linear_single_row_tile(const MicroKernelSet& kernels, const float* x
                                    std::int64_t rows, const LinearWeights& weights, float* y, std::int64_t y_stride) {
   const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
   const std::int64_t panel_count = weights.panel_count();
-  // One row is already laid out as a packed tile; several are packed here, by
-  // the calling thread (≤ 12 × in floats, microseconds), so the threads never wait for each other.
+  // One f32 row is already laid out as a packed tile; anything else is packed here, by the calling thread
+  // (≤ 12 × in floats, microseconds), so the threads never wait for each other.
   const float* packed_rows = x;
   std::int64_t row_stride = 1;
-  if (rows > 1) {
-    float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(rows * depth));
-    pack_rows(x, x_stride, rows, depth, packed, rows);
+  if (rows > 1 || kernels.row_packing != RowPacking::F32) {
+    float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(rows * (depth + 1)));
+    pack_rows(x, x_stride, rows, depth, packed, rows, kernels.row_packing);
     packed_rows = packed;
     row_stride = rows;
   }
@@ -367,12 +513,11 @@ inline void linear_single_row_tile(const MicroKernelSet& kernels, const float* x
     const std::int64_t last_panel = std::min(panel_count, (item + 1) * item_panels);
     for (std::int64_t panel = item * item_panels; panel < last_panel; ++panel) {
       const std::int64_t first_output = panel * kPanelWidth;
-      micro.panel = weights.panel_at(panel, 0);
       micro.out = y + first_output;
       micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, outputs - first_output));
       micro.bias = bias ? bias + first_output : nullptr;
       micro.scale = scales ? scales + first_output : nullptr;
-      kernel(micro);
+      run_tile(kernel, micro, weights, panel, 0, depth, false);
     }
   }
 }
@@ -389,7 +534,12 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
   const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
   const std::int64_t panel_count = weights.panel_count();
   const std::int64_t tile_rows = kernels.max_rows;
-  const std::int64_t depth_block = balanced_block(depth, kMaxDepthBlock, 1);
+  // bf16 pairs: every depth block but the last starts and ends at an even k, and a packed k-pair is one word.
+  const bool pairs = kernels.row_packing == RowPacking::BF16Pairs;
+  // Int4: depth blocks of whole scale blocks.
+  const std::int64_t depth_granule =
+      pairs ? 2 : weights.precision() == WeightPrecision::Int4 ? kInt4BlockSize : 1;
+  const std::int64_t depth_block = balanced_block(depth, kMaxDepthBlock, depth_granule);
   const std::int64_t row_block = balanced_block(rows, kMaxRowBlock, tile_rows);
   const std::int64_t tiles_per_block = (row_block + tile_rows - 1) / tile_rows;
   const std::int64_t packed_tile_size = tile_rows * depth;  // one tile: [depth][tile_rows]
@@ -419,7 +569,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
       for (std::int64_t tile = thread; tile < block_tiles; tile += team) {
         const std::int64_t first_row = row_begin + tile * tile_rows;
         pack_rows(x + first_row * x_stride, x_stride, std::min(tile_rows, rows - first_row), depth,
-                  packed + tile * packed_tile_size, tile_rows);
+                  packed + tile * packed_tile_size, tile_rows, kernels.row_packing);
       }
       // Every thread has finished packing this block, and (before packing it)
       // its items of the previous block, whose buffer the next block reuses.
@@ -434,19 +584,18 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
         micro.row_stride = tile_rows;
         micro.out_stride = y_stride;
         for (std::int64_t depth_begin = 0; depth_begin < depth; depth_begin += depth_block) {
-          micro.depth = std::min(depth_block, depth - depth_begin);
-          micro.accumulate = depth_begin > 0;
+          const std::int64_t depth_count = std::min(depth_block, depth - depth_begin);
           for (std::int64_t panel = first_panel; panel < last_panel; ++panel) {
             const std::int64_t first_output = panel * kPanelWidth;
-            micro.panel = weights.panel_at(panel, depth_begin);
             micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, outputs - first_output));
             micro.bias = bias ? bias + first_output : nullptr;
             micro.scale = scales ? scales + first_output : nullptr;
             for (std::int64_t tile = 0; tile < block_tiles; ++tile) {
               const std::int64_t first_row = row_begin + tile * tile_rows;
-              micro.rows = packed + tile * packed_tile_size + depth_begin * tile_rows;
+              micro.rows = packed + tile * packed_tile_size + (pairs ? depth_begin / 2 : depth_begin) * tile_rows;
               micro.out = y + first_row * y_stride + first_output;
-              kernels.by_rows[std::min(tile_rows, rows - first_row) - 1](micro);
+              run_tile(kernels.by_rows[std::min(tile_rows, rows - first_row) - 1], micro, weights, panel, depth_begin,
+                       depth_count, depth_begin > 0);
             }
           }
         }
@@ -460,6 +609,9 @@ inline void linear_blocked(const MicroKernelSet& kernels, const float* x, std::i
                            const LinearWeights& weights, float* y, std::int64_t y_stride) {
   check(kernels.precision == weights.precision(), "linear: ", weight_precision_name(kernels.precision),
         " micro-kernels given ", weight_precision_name(weights.precision()), " weights");
+  check((kernels.row_packing != RowPacking::F32) == (weights.activation_precision() == ActivationPrecision::BF16),
+        "linear: micro-kernels for ", kernels.row_packing == RowPacking::F32 ? "f32" : "bf16",
+        " activations given a layer with ", activation_precision_name(weights.activation_precision()), " activations");
   if (rows == 0) return;
   if (rows <= kernels.max_rows)
     linear_single_row_tile(kernels, x, x_stride, rows, weights, y, y_stride);
@@ -482,7 +634,8 @@ inline void check_linear_arguments(const float* x, std::int64_t x_stride, std::i
 inline void linear_using(KernelPath path, const float* x, std::int64_t x_stride, std::int64_t rows,
                          const LinearWeights& weights, float* y, std::int64_t y_stride) {
   check_linear_arguments(x, x_stride, rows, weights, y, y_stride);
-  linear_blocked(linear_micro_kernels(path, weights.precision()), x, x_stride, rows, weights, y, y_stride);
+  linear_blocked(linear_micro_kernels(path, weights.precision(), weights.activation_precision()), x, x_stride, rows,
+                 weights, y, y_stride);
 }
 
 inline void check_linear_shapes(const Shape& x, const LinearWeights& weights, const Shape& y) {
@@ -516,8 +669,9 @@ inline void linear(Tensor<const float> x, const LinearWeights& weights, Tensor<f
 }
 
 // The reference: plain loops over the weight as the kernels see it (the
-// stored weight in its precision, weight_value), accumulated in double, so its
-// own rounding error is negligible next to the f32 kernels'.
+// stored weight in its precision, weight_value) and the input as the layer
+// rounds it (bf16 activations), accumulated in double, so its own rounding
+// error is negligible next to the f32 kernels'.
 inline void linear_naive(const float* x, std::int64_t x_stride, std::int64_t rows, const LinearWeights& weights,
                          float* y, std::int64_t y_stride) {
   detail::check_linear_arguments(x, x_stride, rows, weights, y, y_stride);
@@ -525,11 +679,17 @@ inline void linear_naive(const float* x, std::int64_t x_stride, std::int64_t row
   const Tensor<float> unpacked = weights.unpacked_weight();
   const float* weight = unpacked.data();
   const float* bias = weights.bias().data();
+  const bool round_input = weights.activation_precision() == ActivationPrecision::BF16;
+  std::vector<double> input(static_cast<std::size_t>(in));
   for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t k = 0; k < in; ++k) {
+      const float value = x[r * x_stride + k];
+      input[static_cast<std::size_t>(k)] = round_input ? bf16_to_f32(f32_to_bf16(value)) : value;
+    }
     for (std::int64_t o = 0; o < out; ++o) {
       double sum = bias ? static_cast<double>(bias[o]) : 0.0;
       for (std::int64_t k = 0; k < in; ++k)
-        sum += static_cast<double>(x[r * x_stride + k]) * static_cast<double>(weight[o * in + k]);
+        sum += input[static_cast<std::size_t>(k)] * static_cast<double>(weight[o * in + k]);
       y[r * y_stride + o] = static_cast<float>(sum);
     }
   }

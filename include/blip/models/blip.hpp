@@ -88,7 +88,7 @@ inline BlipLanguageModelHeadWeights load_blip_language_model_head(const WeightSt
   if (store.contains(prefix + "decoder.bias")) store.get(prefix + "decoder.bias", Shape{vocab});  // mark as used
   const std::string decoder = prefix + "decoder.weight";
   head.decoder = nn::LinearWeights::prepare(store.get_matrix_for_repacking(decoder, vocab, hidden), bias,
-                                            store.linear_precision(decoder));
+                                            store.linear_precision(decoder), store.linear_activations());
   return head;
 }
 

@@ -40,14 +40,14 @@ inline LinearWeights load_linear(const WeightStore& store, const std::string& pr
   const StoredMatrix weight = store.get_matrix_for_repacking(name, out_features, in_features);
   Tensor<const float> bias;
   if (has_bias) bias = store.get(prefix + ".bias", Shape{out_features});
-  return LinearWeights::prepare(weight, bias, store.linear_precision(name));
+  return LinearWeights::prepare(weight, bias, store.linear_precision(name), store.linear_activations());
 }
 
 // A Linear whose weight is a tensor the model also keeps (a tied LM head
 // reading the embedding table), packed in the precision the store gives the
 // checkpoint tensor `stored_as`.
 inline LinearWeights tied_linear(const WeightStore& store, const std::string& stored_as, Tensor<const float> weight) {
-  return LinearWeights::prepare(weight, {}, store.linear_precision(stored_as));
+  return LinearWeights::prepare(weight, {}, store.linear_precision(stored_as), store.linear_activations());
 }
 
 inline LayerNormWeights load_layer_norm(const WeightStore& store, const std::string& prefix, std::int64_t width,

@@ -124,7 +124,7 @@ inline VisionTransformerWeights load_vision_transformer(const WeightStore& store
       std::memcpy(fused_bias.data() + 2 * hidden, value_bias.data(), sizeof(float) * hidden);
       const std::string qkv = p + "self_attn.qkv.weight";
       block.qkv = LinearWeights::prepare(store.get_matrix_for_repacking(qkv, 3 * hidden, hidden), fused_bias,
-                                         store.linear_precision(qkv));
+                                         store.linear_precision(qkv), store.linear_activations());
     }
     block.projection = load_linear(store, p + "self_attn.projection", hidden, hidden);
     block.layer_norm2 = load_layer_norm(store, p + "layer_norm2", hidden, config.layer_norm_eps);

@@ -29,8 +29,12 @@ struct LoadOptions {
   int num_threads = 0;        // kernels' thread count; 0 keeps the OpenMP default (OMP_NUM_THREADS or all cores)
   bool verbose = false;       // load progress and timings on stderr
   // The precision of the Linear weights (the bulk of every model): as stored
-  // (default), or converted at load to f32, bf16, f16 or int8 (core/dtype.hpp).
+  // (default), or converted at load to f32, bf16, f16, int8 or int4 (core/dtype.hpp).
   WeightPrecision weight_precision = WeightPrecision::AsStored;
+  // What the Linear layers with bf16 weights multiply them by: f32 activations (default; the same results
+  // on every CPU), or bf16 (vdpbf16ps where the CPU has AVX512-BF16, twice the f32 rate for prompts and
+  // images; PyTorch's bf16 arithmetic). Layers in other precisions keep f32 activations.
+  ActivationPrecision activation_precision = ActivationPrecision::F32;
   // Copied: the weight files are read while loading only, so replacing or
   // truncating them later cannot reach the process (io/weight_store.hpp).
   WeightResidency weight_residency = WeightResidency::Copied;
@@ -183,11 +187,15 @@ inline BlipModelFolder open_blip_model_folder(const std::string& directory, cons
   WeightOptions weight_options;
   weight_options.residency = options.weight_residency;
   weight_options.linear_precision = options.weight_precision;
+  weight_options.linear_activations = options.activation_precision;
   folder.weights = std::make_shared<const WeightStore>(WeightStore::open(directory, weight_options));
   log_step(options.verbose, "mapped the weights", started);
   if (options.verbose)
-    std::fprintf(stderr, "[blip] Linear weights in %s%s; %s\n", weight_precision_name(options.weight_precision),
+    std::fprintf(stderr, "[blip] Linear weights in %s%s%s; %s\n", weight_precision_name(options.weight_precision),
                  options.weight_precision == WeightPrecision::AsStored ? " (the checkpoint's own type)" : "",
+                 options.activation_precision == ActivationPrecision::BF16
+                     ? ", bf16 weights times bf16 activations"
+                     : "",
                  options.weight_residency == WeightResidency::Copied
                      ? "the weight files are read while loading only"
                      : "the weights stay memory-mapped: do not change the files while this runs");

@@ -10,14 +10,17 @@
 // one is called. On compilers or architectures without these builtins only the
 // portable path exists.
 //
-// The environment variable BLIP_KERNEL=portable|avx2|avx512 forces a path (for
+// The environment variable BLIP_KERNEL=portable|avx2|avx512|avx512-bf16 forces a path (for
 // testing and benchmarking); forcing one the CPU cannot run is an error, not a
 // silent fallback, so a test that asks for AVX-512 really tests AVX-512.
 //
-// Weight precisions (f32, bf16, f16, int8) are not paths: every path has a
-// micro-kernel for each (kernels/linear.hpp). Roadmap: AVX512-BF16 and AMX
-// (bf16 and int8 tiles) and VNNI (int8 dot products) will add paths here,
-// each kernel family picking its best one the same way.
+// Weight precisions (f32, bf16, f16, int8, int4) are not paths: every path has a
+// micro-kernel for each (kernels/linear.hpp). avx512-bf16 is AVX-512 plus the
+// AVX512-BF16 dot product (vdpbf16ps: Cooper Lake, Sapphire Rapids, Zen 4 and
+// later); it differs from avx512 only where bf16 weights meet bf16 activations
+// (ActivationPrecision::BF16), and every other kernel treats it as avx512.
+// Roadmap: AMX (bf16 and int8 tiles) and VNNI (int8 dot products) will add
+// paths here, each kernel family picking its best one the same way.
 #pragma once
 
 #include <cstdlib>
@@ -32,6 +35,7 @@
 // Functions compiled for one ISA regardless of the translation unit's -m flags.
 #define BLIP_TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f")))
 #define BLIP_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define BLIP_TARGET_AVX512_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512bf16")))
 #else
 #define BLIP_X86_DISPATCH 0
 #endif
@@ -57,13 +61,17 @@
 namespace blip::kernels {
 
 // Instruction-set paths, slowest first.
-enum class KernelPath { Portable, Avx2, Avx512 };
+enum class KernelPath { Portable, Avx2, Avx512, Avx512Bf16 };
+
+inline constexpr KernelPath kAllKernelPaths[] = {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512,
+                                                 KernelPath::Avx512Bf16};
 
 inline const char* kernel_path_name(KernelPath path) {
   switch (path) {
     case KernelPath::Portable: return "portable";
     case KernelPath::Avx2: return "avx2";
     case KernelPath::Avx512: return "avx512";
+    case KernelPath::Avx512Bf16: return "avx512-bf16";
   }
   return "?";
 }
@@ -80,9 +88,13 @@ inline bool kernel_path_supported(KernelPath path) {
     case KernelPath::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case KernelPath::Avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case KernelPath::Avx512Bf16:
+      return kernel_path_supported(KernelPath::Avx512) && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512bf16");
 #else
     case KernelPath::Avx2:
-    case KernelPath::Avx512: return false;
+    case KernelPath::Avx512:
+    case KernelPath::Avx512Bf16: return false;
 #endif
   }
   return false;
@@ -90,6 +102,7 @@ inline bool kernel_path_supported(KernelPath path) {
 
 // The fastest path this CPU supports.
 inline KernelPath best_kernel_path() {
+  if (kernel_path_supported(KernelPath::Avx512Bf16)) return KernelPath::Avx512Bf16;
   if (kernel_path_supported(KernelPath::Avx512)) return KernelPath::Avx512;
   if (kernel_path_supported(KernelPath::Avx2)) return KernelPath::Avx2;
   return KernelPath::Portable;
@@ -101,16 +114,19 @@ namespace detail {
 inline KernelPath kernel_path_from_setting(const char* setting) {
   if (setting == nullptr || *setting == '\0') return best_kernel_path();
   const std::string_view name(setting);
-  for (KernelPath path : {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512}) {
+  for (KernelPath path : kAllKernelPaths) {
     if (name == kernel_path_name(path)) {
       check(kernel_path_supported(path), "BLIP_KERNEL=", name, ": this CPU (or this build) cannot run the ", name,
             " kernels");
       return path;
     }
   }
-  fail("BLIP_KERNEL=", name, ": unknown kernel path (expected portable, avx2 or avx512)");
+  fail("BLIP_KERNEL=", name, ": unknown kernel path (expected portable, avx2, avx512 or avx512-bf16)");
 }
 }  // namespace detail
+
+// True on the AVX-512 paths (avx512 and avx512-bf16): kernels without a bf16-specific variant use their AVX-512 code.
+inline bool is_avx512_path(KernelPath path) { return path == KernelPath::Avx512 || path == KernelPath::Avx512Bf16; }
 
 // The path kernels use: BLIP_KERNEL if set, else the best supported. Decided
 // once per process (thread-safe static initialisation).

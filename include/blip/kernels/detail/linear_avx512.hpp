@@ -1,5 +1,5 @@
 // blip/kernels/detail/linear_avx512.hpp: the AVX-512 Linear micro-kernels,
-// one per weight precision (f32, bf16, f16, int8; activations and sums f32).
+// one per weight precision (f32, bf16, f16, int8, int4; activations and sums f32).
 //
 // Register tile: up to 12 rows × 32 output features = 24 zmm accumulators, plus
 // the two weight vectors of the current k and one broadcast: 27 of the 32 zmm
@@ -10,12 +10,18 @@
 // With Rows = 1 (decode) the kernel is memory-bound: 128 bytes of f32 weights
 // per 2 FMAs, streamed once; bf16 / f16 halve that and int8 quarters it.
 //
-// Narrow weights are widened to f32 as they are loaded, 16 at a time: bf16 by
-// a zero-extension and a 16-bit shift (exact), f16 by vcvtph2ps (exact), int8
-// by a sign-extension and vcvtdq2ps (exact), so every path computes the f32
-// products of the stored weights; int8 sums are multiplied by the feature's
-// scale at the end. The widening costs 2 extra instructions per 2·Rows FMAs.
+// Narrow weights are widened to f32 as they are loaded: bf16 32 at a time by a
+// shift and a mask (exact; see linear_micro_kernel_avx512_bf16_weights), f16 16
+// at a time by vcvtph2ps (exact), int8 by a sign-extension and vcvtdq2ps
+// (exact), so every path computes the f32 products of the stored weights; int8
+// sums are multiplied by the feature's scale at the end.
+//
+// With bf16 activations (ActivationPrecision::BF16) on a CPU with AVX512-BF16,
+// linear_micro_kernel_avx512_bf16_dot multiplies bf16 pairs with vdpbf16ps.
 #pragma once
+
+#include <type_traits>
+#include <utility>
 
 #include "blip/kernels/detail/linear_microkernel.hpp"
 #include "blip/kernels/detail/weight_formats.hpp"
@@ -28,10 +34,6 @@ inline constexpr int kAvx512MaxRows = 12;
 
 // 16 packed weights widened to f32.
 BLIP_TARGET_AVX512 inline __m512 load16_avx512(const float* weights) { return _mm512_loadu_ps(weights); }
-BLIP_TARGET_AVX512 inline __m512 load16_avx512(const BFloat16* weights) {
-  const __m512i widened = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(widened, 16));
-}
 BLIP_TARGET_AVX512 inline __m512 load16_avx512(const Float16* weights) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights)));
 }
@@ -39,32 +41,11 @@ BLIP_TARGET_AVX512 inline __m512 load16_avx512(const std::int8_t* weights) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(weights))));
 }
 
-template <int Rows, class Element>
-BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
-  static_assert(kPanelWidth == 32, "the AVX-512 tile holds two 16-float vectors per row");
-  __m512 low[Rows], high[Rows];
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    low[r] = _mm512_setzero_ps();
-    high[r] = _mm512_setzero_ps();
-  }
-  const float* rows = tile.rows;
-  const Element* panel = static_cast<const Element*>(tile.panel);
-  const std::int64_t row_stride = tile.row_stride;
-  for (std::int64_t k = 0; k < tile.depth; ++k) {
-    const __m512 weight_low = load16_avx512(panel);
-    const __m512 weight_high = load16_avx512(panel + 16);
-    BLIP_UNROLL
-    for (int r = 0; r < Rows; ++r) {
-      const __m512 activation = _mm512_set1_ps(rows[r]);
-      low[r] = _mm512_fmadd_ps(activation, weight_low, low[r]);
-      high[r] = _mm512_fmadd_ps(activation, weight_high, high[r]);
-    }
-    rows += row_stride;
-    panel += kPanelWidth;
-  }
-
-  // Store: the last panel of a layer may be partial, written through masks.
+// Writes a finished 32-column tile: sums (· scale) (+ bias), or added to what is there (accumulate); the last
+// panel of a layer may be partial and is written through masks. low[r]: columns 0..15, high[r]: 16..31.
+template <int Rows>
+BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void store_tile_avx512(const MicroTile& tile, __m512 (&low)[Rows],
+                                                             __m512 (&high)[Rows]) {
   const int columns = tile.columns;
   const __mmask16 mask_low = columns >= 16 ? __mmask16(0xffff) : __mmask16((1u << columns) - 1u);
   const __mmask16 mask_high = columns >= 32 ? __mmask16(0xffff)
@@ -100,22 +81,220 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
   }
 }
 
+// Reorders two accumulators whose lanes hold the columns listed in `first_columns` / `second_columns`
+// (first_columns[i]: the column of lane i of `first`) into columns 0..15 and 16..31.
+struct ColumnOrder {
+  alignas(64) std::int32_t to_low[16];   // for _mm512_permutex2var_ps(first, to_low, second)
+  alignas(64) std::int32_t to_high[16];
+  constexpr ColumnOrder(const int (&first_columns)[16], const int (&second_columns)[16]) : to_low{}, to_high{} {
+    for (int lane = 0; lane < 16; ++lane) {
+      const int first = first_columns[lane], second = second_columns[lane];
+      (first < 16 ? to_low[first] : to_high[first - 16]) = lane;
+      (second < 16 ? to_low[second] : to_high[second - 16]) = 16 + lane;
+    }
+  }
+};
+
+template <int Rows>
+BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void reorder_columns_avx512(const ColumnOrder& order, __m512 (&first)[Rows],
+                                                                  __m512 (&second)[Rows]) {
+  const __m512i to_low = _mm512_load_si512(order.to_low), to_high = _mm512_load_si512(order.to_high);
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    const __m512 low = _mm512_permutex2var_ps(first[r], to_low, second[r]);
+    second[r] = _mm512_permutex2var_ps(first[r], to_high, second[r]);
+    first[r] = low;
+  }
+}
+
+template <int Rows, class Element>
+BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
+  static_assert(kPanelWidth == 32, "the AVX-512 tile holds two 16-float vectors per row");
+  __m512 low[Rows], high[Rows];
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    low[r] = _mm512_setzero_ps();
+    high[r] = _mm512_setzero_ps();
+  }
+  const float* rows = tile.rows;
+  const Element* panel = static_cast<const Element*>(tile.panel);
+  const std::int64_t row_stride = tile.row_stride;
+  for (std::int64_t k = 0; k < tile.depth; ++k) {
+    const __m512 weight_low = load16_avx512(panel);
+    const __m512 weight_high = load16_avx512(panel + 16);
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 activation = _mm512_set1_ps(rows[r]);
+      low[r] = _mm512_fmadd_ps(activation, weight_low, low[r]);
+      high[r] = _mm512_fmadd_ps(activation, weight_high, high[r]);
+    }
+    rows += row_stride;
+    panel += kPanelWidth;
+  }
+  store_tile_avx512<Rows>(tile, low, high);
+}
+
+// bf16 weights, f32 activations, widened without a shuffle: one 64-byte load holds the 32 columns' bf16 of one
+// k, as 16 32-bit lanes (column 2i in the low half of lane i, column 2i + 1 in the high half). Shifting each lane
+// left by 16 gives the even columns as f32, masking off the low half gives the odd ones: 2 one-cycle ALU
+// instructions per 32 weights, against 2 zero-extending shuffles (one port on Intel) and 2 shifts when loading
+// 16 columns at a time. The even/odd accumulators are put back in column order once, after the depth loop;
+// every column's sum is the same sequence of FMAs as in the generic kernel, so results are bit-identical.
+inline constexpr int kEvenColumns[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+inline constexpr int kOddColumns[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+inline constexpr ColumnOrder kEvenOddOrder{kEvenColumns, kOddColumns};
+
+template <int Rows>
+BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_bf16_weights(const MicroTile& tile) {
+  __m512 even[Rows], odd[Rows];
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    even[r] = _mm512_setzero_ps();
+    odd[r] = _mm512_setzero_ps();
+  }
+  const __m512i upper_halves = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  const float* rows = tile.rows;
+  const BFloat16* panel = static_cast<const BFloat16*>(tile.panel);
+  const std::int64_t row_stride = tile.row_stride;
+  for (std::int64_t k = 0; k < tile.depth; ++k) {
+    const __m512i weights = _mm512_loadu_si512(panel);
+    const __m512 weight_even = _mm512_castsi512_ps(_mm512_slli_epi32(weights, 16));
+    const __m512 weight_odd = _mm512_castsi512_ps(_mm512_and_si512(weights, upper_halves));
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 activation = _mm512_set1_ps(rows[r]);
+      even[r] = _mm512_fmadd_ps(activation, weight_even, even[r]);
+      odd[r] = _mm512_fmadd_ps(activation, weight_odd, odd[r]);
+    }
+    rows += row_stride;
+    panel += kPanelWidth;
+  }
+  reorder_columns_avx512<Rows>(kEvenOddOrder, even, odd);
+  store_tile_avx512<Rows>(tile, even, odd);
+}
+
+// Int4 weights (two per byte, weight_formats.hpp): one 16-byte load per k, zero-extended to 16 lanes; the low
+// nibbles are columns 0..15, the high ones 16..31, each minus the offset 8 and converted to f32. The driver calls
+// this once per 32-input block with that block's scales in tile.scale (store_tile_avx512 multiplies the sums).
+template <int Rows>
+BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_int4(const MicroTile& tile) {
+  __m512 low[Rows], high[Rows];
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    low[r] = _mm512_setzero_ps();
+    high[r] = _mm512_setzero_ps();
+  }
+  const __m512i low_nibble = _mm512_set1_epi32(0x0f);
+  const __m512i offset = _mm512_set1_epi32(kInt4Offset);
+  const float* rows = tile.rows;
+  const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
+  const std::int64_t row_stride = tile.row_stride;
+  for (std::int64_t k = 0; k < tile.depth; ++k) {
+    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel)));
+    const __m512 weight_low = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, low_nibble), offset));
+    const __m512 weight_high = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), offset));
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 activation = _mm512_set1_ps(rows[r]);
+      low[r] = _mm512_fmadd_ps(activation, weight_low, low[r]);
+      high[r] = _mm512_fmadd_ps(activation, weight_high, high[r]);
+    }
+    rows += row_stride;
+    panel += kPanelWidth / 2;
+  }
+  store_tile_avx512<Rows>(tile, low, high);
+}
+
+// Builds the by-rows table of a kernel template: Kernel::run<Rows> for Rows = 1 .. sizeof...(RowIndices).
+template <class Kernel, int... RowIndices>
+const MicroKernel* micro_kernel_table(std::integer_sequence<int, RowIndices...>) {
+  static const MicroKernel table[] = {&Kernel::template run<RowIndices + 1>...};
+  return table;
+}
+
+template <class Element>
+struct Avx512Kernel {
+  template <int Rows>
+  static void run(const MicroTile& tile) {
+    if constexpr (std::is_same_v<Element, BFloat16>)
+      linear_micro_kernel_avx512_bf16_weights<Rows>(tile);
+    else if constexpr (std::is_same_v<Element, Int4Pair>)
+      linear_micro_kernel_avx512_int4<Rows>(tile);
+    else
+      linear_micro_kernel_avx512<Rows, Element>(tile);
+  }
+};
+
 template <class Element>
 MicroKernelSet linear_micro_kernels_avx512_for() {
-  static const MicroKernel by_rows[kAvx512MaxRows] = {
-      linear_micro_kernel_avx512<1, Element>,  linear_micro_kernel_avx512<2, Element>,
-      linear_micro_kernel_avx512<3, Element>,  linear_micro_kernel_avx512<4, Element>,
-      linear_micro_kernel_avx512<5, Element>,  linear_micro_kernel_avx512<6, Element>,
-      linear_micro_kernel_avx512<7, Element>,  linear_micro_kernel_avx512<8, Element>,
-      linear_micro_kernel_avx512<9, Element>,  linear_micro_kernel_avx512<10, Element>,
-      linear_micro_kernel_avx512<11, Element>, linear_micro_kernel_avx512<12, Element>};
-  return MicroKernelSet{KernelPath::Avx512, kPrecisionOf<Element>, kAvx512MaxRows, by_rows};
+  return MicroKernelSet{KernelPath::Avx512, kPrecisionOf<Element>, kAvx512MaxRows,
+                        micro_kernel_table<Avx512Kernel<Element>>(std::make_integer_sequence<int, kAvx512MaxRows>{})};
 }
 
 inline MicroKernelSet linear_micro_kernels_avx512(WeightPrecision precision = WeightPrecision::F32) {
   return with_packed_element(precision, [](auto element) {
     return linear_micro_kernels_avx512_for<decltype(element)>();
   });
+}
+
+// ---- AVX512-BF16: bf16 weights times bf16 activations (ActivationPrecision::BF16) ----
+//
+// vdpbf16ps multiplies pairs: lane i of the result gains a[2i]·b[2i] + a[2i+1]·b[2i+1] (each product exact in
+// f32; Intel's definition adds the odd product first, then the even one, rounding to nearest even, denormals
+// flushed). The activations come packed as bf16 pairs (x[r, k], x[r, k + 1]) in one 32-bit word (RowPacking::
+// BF16Pairs), broadcast to every lane. The weights stay in the usual panel layout ([k][32 columns] bf16); the
+// pairs (w[k, c], w[k + 1, c]) are made per two k by interleaving the two 64-byte rows (vpunpcklwd / vpunpckhwd,
+// two shuffles per 64 weights, against 2 · Rows dot products), which leaves the columns in the lanes as
+//   first:  lane i -> column 8 · (i / 4) + i % 4          second: lane i -> column 8 · (i / 4) + 4 + i % 4
+// (the interleave works within 128-bit lanes), put back in order once per tile. Per two k the tile does the
+// work of 4 · Rows f32 FMAs in 2 · Rows instructions.
+inline constexpr int kInterleavedFirstColumns[16] = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+inline constexpr int kInterleavedSecondColumns[16] = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+inline constexpr ColumnOrder kInterleavedOrder{kInterleavedFirstColumns, kInterleavedSecondColumns};
+
+template <int Rows>
+BLIP_TARGET_AVX512_BF16 void linear_micro_kernel_avx512_bf16_dot(const MicroTile& tile) {
+  __m512 first[Rows], second[Rows];
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    first[r] = _mm512_setzero_ps();
+    second[r] = _mm512_setzero_ps();
+  }
+  const std::uint32_t* pairs = reinterpret_cast<const std::uint32_t*>(tile.rows);
+  const BFloat16* panel = static_cast<const BFloat16*>(tile.panel);
+  const std::int64_t row_stride = tile.row_stride;
+  const std::int64_t pair_count = (tile.depth + 1) / 2;
+  for (std::int64_t pair = 0; pair < pair_count; ++pair) {
+    const __m512i even_k = _mm512_loadu_si512(panel);
+    // An odd depth's last k has no partner row in the panel (the next one may be another panel or past the end).
+    const bool has_odd_k = 2 * pair + 1 < tile.depth;
+    const __m512i odd_k = has_odd_k ? _mm512_loadu_si512(panel + kPanelWidth) : _mm512_setzero_si512();
+    const __m512bh weights_first = (__m512bh)_mm512_unpacklo_epi16(even_k, odd_k);
+    const __m512bh weights_second = (__m512bh)_mm512_unpackhi_epi16(even_k, odd_k);
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      const __m512bh activations = (__m512bh)_mm512_set1_epi32(static_cast<int>(pairs[r]));
+      first[r] = _mm512_dpbf16_ps(first[r], weights_first, activations);
+      second[r] = _mm512_dpbf16_ps(second[r], weights_second, activations);
+    }
+    pairs += row_stride;
+    panel += 2 * kPanelWidth;
+  }
+  reorder_columns_avx512<Rows>(kInterleavedOrder, first, second);
+  store_tile_avx512<Rows>(tile, first, second);
+}
+
+struct Avx512Bf16DotKernel {
+  template <int Rows>
+  static void run(const MicroTile& tile) {
+    linear_micro_kernel_avx512_bf16_dot<Rows>(tile);
+  }
+};
+
+inline MicroKernelSet linear_micro_kernels_avx512_bf16_dot() {
+  return MicroKernelSet{KernelPath::Avx512Bf16, WeightPrecision::BF16, kAvx512MaxRows,
+                        micro_kernel_table<Avx512Bf16DotKernel>(std::make_integer_sequence<int, kAvx512MaxRows>{}),
+                        RowPacking::BF16Pairs};
 }
 
 }  // namespace blip::kernels::detail

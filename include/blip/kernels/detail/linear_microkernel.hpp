@@ -11,9 +11,16 @@
 // `rows` is packed by the driver so that the Rows values of one k are adjacent
 // (one broadcast each); `panel` is the weight as prepared at load, the
 // kPanelWidth output features of one k adjacent (one or two vector loads), in
-// the precision of the kernel set (f32, bf16, f16 or int8 elements; the kernel
+// the precision of the kernel set (f32, bf16, f16, int8 or int4 elements; the kernel
 // widens them to f32). Int8 panels come with one scale per output feature,
 // applied to the finished sums: out = sums · scale (+ bias).
+//
+// How the driver packs the activation rows is part of a kernel set (RowPacking):
+// f32 values; f32 values rounded to bf16 (ActivationPrecision::BF16 on CPUs
+// without a bf16 dot product); or bf16 pairs, one 32-bit word per row and pair of
+// inputs (x[r, 2i] in the low half, x[r, 2i + 1] in the high half, zero past the
+// depth), which is what vdpbf16ps multiplies: then `rows` advances by
+// row_stride words per PAIR of k, and depth blocks start at even k.
 #pragma once
 
 #include <cstdint>
@@ -42,12 +49,15 @@ struct MicroTile {
 
 using MicroKernel = void (*)(const MicroTile& tile);
 
+enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs };
+
 // The micro-kernels of one ISA path, indexed by row count - 1.
 struct MicroKernelSet {
   KernelPath path = KernelPath::Portable;
   WeightPrecision precision = WeightPrecision::F32;  // the panels' element type
   int max_rows = 1;
   const MicroKernel* by_rows = nullptr;
+  RowPacking row_packing = RowPacking::F32;
 };
 
 }  // namespace blip::kernels::detail

@@ -21,12 +21,14 @@
 // plain lane loops the compiler vectorises (bf16: zero-extend and shift; int8:
 // sign-extend and convert), and on the AVX2 path F16C's vcvtph2ps for f16
 // (every AVX2 CPU has F16C). Int8 sums are multiplied by the feature's scale
-// when stored.
+// when stored; int4 panels (two weights per byte) are read by load_int4, and
+// their sums multiplied by the block's scales (the driver calls once per block).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "blip/kernels/detail/linear_microkernel.hpp"
 #include "blip/kernels/detail/weight_formats.hpp"
@@ -59,6 +61,20 @@ inline void store_row(const MicroTile& tile, float* sums, int first_column, int 
   }
 }
 
+// Bytes of one k of a panel: kPanelWidth elements, or 16 bytes of int4 pairs.
+template <class Element>
+inline constexpr std::int64_t kPanelRowBytes =
+    std::is_same_v<Element, Int4Pair> ? kPanelWidth / 2 : kPanelWidth * static_cast<std::int64_t>(sizeof(Element));
+
+// Weight `column` (0 .. 31) of one panel row as f32 (int8 / int4: q; the scale comes at the store).
+template <class Element>
+inline float panel_weight(const std::uint8_t* row, int column) {
+  if constexpr (std::is_same_v<Element, Int4Pair>)
+    return static_cast<float>(int4_at(row, column));
+  else
+    return widen(reinterpret_cast<const Element*>(row)[column], 1.0f);
+}
+
 // The same computation with plain float arrays (compilers without vector extensions).
 template <int Rows, class Element = float>
 void linear_micro_kernel_plain(const MicroTile& tile) {
@@ -66,14 +82,15 @@ void linear_micro_kernel_plain(const MicroTile& tile) {
     const int columns = std::min(tile.columns - first_column, kPortableHalfWidth);
     float sums[Rows][kPortableHalfWidth] = {};
     const float* rows = tile.rows;
-    const Element* panel = static_cast<const Element*>(tile.panel) + first_column;
+    const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
     for (std::int64_t k = 0; k < tile.depth; ++k) {
       for (int r = 0; r < Rows; ++r) {
         const float activation = rows[r];
-        for (int c = 0; c < kPortableHalfWidth; ++c) sums[r][c] += activation * widen(panel[c], 1.0f);
+        for (int c = 0; c < kPortableHalfWidth; ++c)
+          sums[r][c] += activation * panel_weight<Element>(panel, first_column + c);
       }
       rows += tile.row_stride;
-      panel += kPanelWidth;
+      panel += kPanelRowBytes<Element>;
     }
     for (int r = 0; r < Rows; ++r)
       store_row(tile, sums[r], first_column, columns, tile.out + r * tile.out_stride + first_column);
@@ -109,6 +126,11 @@ struct LaneLoader {
     BLIP_UNROLL
     for (int i = 0; i < kLanes; ++i) vector[i] = static_cast<float>(weights[i]);
   }
+  // Int4: columns [column, column + kLanes) of a panel row (never across column 16).
+  static BLIP_ALWAYS_INLINE void load_int4(const std::uint8_t* row, int column, Vector& vector) {
+    BLIP_UNROLL
+    for (int i = 0; i < kLanes; ++i) vector[i] = static_cast<float>(int4_at(row, column + i));
+  }
 };
 
 // The register tile is Rows × kWidth: the whole 32-feature panel when its
@@ -128,11 +150,16 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
       for (int v = 0; v < kVectors; ++v) sums[r][v] = Vector{};
     }
     const float* rows = tile.rows;
-    const Element* panel = static_cast<const Element*>(tile.panel) + first_column;
+    const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
     for (std::int64_t k = 0; k < tile.depth; ++k) {
       Vector weights[kVectors];
       BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v) Loader::load(panel + v * kLanes, weights[v]);
+      for (int v = 0; v < kVectors; ++v) {
+        if constexpr (std::is_same_v<Element, Int4Pair>)
+          Loader::load_int4(panel, first_column + v * kLanes, weights[v]);
+        else
+          Loader::load(reinterpret_cast<const Element*>(panel) + first_column + v * kLanes, weights[v]);
+      }
       BLIP_UNROLL
       for (int r = 0; r < Rows; ++r) {
         const float activation = rows[r];
@@ -140,7 +167,7 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
         for (int v = 0; v < kVectors; ++v) sums[r][v] += activation * weights[v];
       }
       rows += tile.row_stride;
-      panel += kPanelWidth;
+      panel += kPanelRowBytes<Element>;
     }
     for (int r = 0; r < Rows; ++r) {
       float values[kWidth];
@@ -207,6 +234,13 @@ struct Avx2Loader : LaneLoader<Float8> {
   static BLIP_TARGET_AVX2 inline void load(const std::int8_t* weights, Float8& vector) {
     const __m256i widened = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(weights)));
     const __m256 value = _mm256_cvtepi32_ps(widened);
+    std::memcpy(&vector, &value, sizeof vector);
+  }
+  // Int4: 8 bytes zero-extended; the low nibbles are columns < 16, the high ones the rest.
+  static BLIP_TARGET_AVX2 inline void load_int4(const std::uint8_t* row, int column, Float8& vector) {
+    const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + column % 16)));
+    const __m256i nibbles = column < 16 ? _mm256_and_si256(bytes, _mm256_set1_epi32(0x0f)) : _mm256_srli_epi32(bytes, 4);
+    const __m256 value = _mm256_cvtepi32_ps(_mm256_sub_epi32(nibbles, _mm256_set1_epi32(kInt4Offset)));
     std::memcpy(&vector, &value, sizeof vector);
   }
 };

@@ -12,6 +12,17 @@
 //   scale = max_k |w[o, k]| / 127            (f32 division; a zero row gets scale 0)
 //   q     = round-half-even(w / scale)       (f32 division, then nearbyint)
 // so |w - q · scale| ≤ scale / 2 for every weight of the row.
+//
+// Int4 quantization (symmetric, blocks of kInt4BlockSize = 32 input features of
+// one output feature, as llama.cpp's Q4 formats and torch's groupwise schemes):
+//   scale = max_k∈block |w[o, k]| / 7         (f32 division; an all-zero block gets scale 0)
+//   q     = round-half-even(w / scale), clamped to [-7, 7]
+// Two weights per byte, as q + 8 (1 .. 15): in a panel's row of one k (16 bytes),
+// byte j holds column j in its low nibble and column j + 16 in its high one, so
+// one 16-byte load widens to the panel's two halves with a mask and a shift.
+// The scales are f32, [panel][block][32 columns]; a block past in_features is
+// zero-padded. The kernels sum x · q per block and multiply by the block's scales
+// (the driver calls them once per block: linear.hpp).
 #pragma once
 
 #include <cmath>
@@ -30,12 +41,21 @@ template <> struct PackedElement<WeightPrecision::F32> { using type = float; };
 template <> struct PackedElement<WeightPrecision::BF16> { using type = BFloat16; };
 template <> struct PackedElement<WeightPrecision::F16> { using type = Float16; };
 template <> struct PackedElement<WeightPrecision::Int8> { using type = std::int8_t; };
+// Int4: one byte holding two columns' weights (see above); never indexed per column.
+struct Int4Pair {
+  std::uint8_t bits = 0x88;  // two zeros
+};
+template <> struct PackedElement<WeightPrecision::Int4> { using type = Int4Pair; };
+
+inline constexpr std::int64_t kInt4BlockSize = 32;
+inline constexpr int kInt4Offset = 8;  // stored nibble = q + 8
 
 // The precision whose packed element is `Element`.
 template <class Element> inline constexpr WeightPrecision kPrecisionOf = WeightPrecision::F32;
 template <> inline constexpr WeightPrecision kPrecisionOf<BFloat16> = WeightPrecision::BF16;
 template <> inline constexpr WeightPrecision kPrecisionOf<Float16> = WeightPrecision::F16;
 template <> inline constexpr WeightPrecision kPrecisionOf<std::int8_t> = WeightPrecision::Int8;
+template <> inline constexpr WeightPrecision kPrecisionOf<Int4Pair> = WeightPrecision::Int4;
 
 // Calls `action(Element{})` with the packed element type of `precision` (AsStored: f32): the one place that
 // turns the run-time precision into the type the kernels and the packing are instantiated for.
@@ -45,19 +65,22 @@ decltype(auto) with_packed_element(WeightPrecision precision, Action&& action) {
     case WeightPrecision::BF16: return action(BFloat16{});
     case WeightPrecision::F16: return action(Float16{});
     case WeightPrecision::Int8: return action(std::int8_t{});
+    case WeightPrecision::Int4: return action(Int4Pair{});
     default: return action(float{});
   }
 }
 
-inline std::size_t packed_element_bytes(WeightPrecision precision) {
+// Bits per packed weight (scales not counted).
+inline int packed_weight_bits(WeightPrecision precision) {
   switch (precision) {
-    case WeightPrecision::F32: return 4;
+    case WeightPrecision::F32: return 32;
     case WeightPrecision::BF16:
-    case WeightPrecision::F16: return 2;
-    case WeightPrecision::Int8: return 1;
+    case WeightPrecision::F16: return 16;
+    case WeightPrecision::Int8: return 8;
+    case WeightPrecision::Int4: return 4;
     case WeightPrecision::AsStored: break;
   }
-  fail("packed_element_bytes: precision '", weight_precision_name(precision), "' is not a packed format");
+  fail("packed_weight_bits: precision '", weight_precision_name(precision), "' is not a packed format");
 }
 
 // One stored weight as f32 (scale: the feature's int8 scale, ignored otherwise).
@@ -77,6 +100,18 @@ inline void narrow(float value, float scale, std::int8_t& out) {
 
 // The int8 scale of one output feature from its weights.
 inline float int8_scale(float max_magnitude) { return max_magnitude / 127.0f; }
+
+// Int4: the scale of one block from its largest magnitude, one weight's q, and q back from its nibble.
+inline float int4_scale(float max_magnitude) { return max_magnitude / 7.0f; }
+inline int int4_quantize(float value, float scale) {
+  const float q = scale > 0.0f ? std::nearbyint(value / scale) : 0.0f;
+  return static_cast<int>(q > 7.0f ? 7.0f : q < -7.0f ? -7.0f : q);
+}
+// The q of column `column` (0 .. 31) in a panel row of 16 bytes.
+inline int int4_at(const std::uint8_t* row, int column) {
+  const std::uint8_t byte = row[column % 16];
+  return static_cast<int>(column < 16 ? byte & 0x0f : byte >> 4) - kInt4Offset;
+}
 
 using ::blip::StoredMatrix;
 
