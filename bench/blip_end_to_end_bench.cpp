@@ -6,6 +6,8 @@
 //   BLIP_BENCH_MODEL_DIR=/tmp/blip-bench OMP_NUM_THREADS=2 build/bench/blip_end_to_end_bench
 //
 // Without BLIP_BENCH_MODEL_DIR every benchmark reports that it was skipped.
+// BLIP_BENCH_PRECISION=as-stored|f32|bf16|f16|int8|int4 picks the Linear weights' precision (default as-stored),
+// BLIP_BENCH_ACTIVATIONS=f32|bf16 what bf16 weights multiply (default f32); both are printed in the context.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -35,11 +37,22 @@ const Inputs& inputs() {
   return loaded;
 }
 
+blip::WeightOptions weight_options() {
+  blip::WeightOptions options;
+  const char* precision = std::getenv("BLIP_BENCH_PRECISION");
+  const char* activations = std::getenv("BLIP_BENCH_ACTIVATIONS");
+  blip::check(precision == nullptr || blip::parse_weight_precision(precision, options.linear_precision),
+              "BLIP_BENCH_PRECISION: expected as-stored, f32, bf16, f16, int8 or int4");
+  blip::check(activations == nullptr || blip::parse_activation_precision(activations, options.linear_activations),
+              "BLIP_BENCH_ACTIVATIONS: expected f32 or bf16");
+  return options;
+}
+
 template <class Model>
 const Model& load_model(const std::string& folder) {
   static const std::unique_ptr<const Model> model = [&] {
     const std::string directory = model_root() + "/" + folder;
-    const blip::WeightStore store = blip::WeightStore::open(directory);
+    const blip::WeightStore store = blip::WeightStore::open(directory, weight_options());
     const blip::BlipModelConfig config = blip::make_blip_model_config(blip::load_model_config(directory).blip);
     return std::make_unique<const Model>(Model::load(store, config));
   }();
@@ -91,6 +104,15 @@ void vqa_generate(benchmark::State& state) {
 }
 
 }  // namespace
+
+// The precision and kernel path in the output's context.
+const bool kContextAdded = [] {
+  const blip::WeightOptions options = weight_options();
+  benchmark::AddCustomContext("linear_precision", blip::weight_precision_name(options.linear_precision));
+  benchmark::AddCustomContext("linear_activations", blip::activation_precision_name(options.linear_activations));
+  benchmark::AddCustomContext("kernel_path", blip::kernels::kernel_path_name(blip::kernels::active_kernel_path()));
+  return true;
+}();
 
 BENCHMARK(caption_vision_encoder)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK_CAPTURE(caption_generate, 20_greedy, 1)->Unit(benchmark::kMillisecond)->MinTime(2.0);

@@ -28,6 +28,8 @@ def main():
     parser.add_argument("--out", required=True, help="folder for the two model folders")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="time the models cast to this dtype (the saved folders stay float32): PyTorch's bf16 path")
     parser.add_argument("--oracle", default=os.environ.get("BLIP_ORACLE_DIR", ORACLE), help="shared/oracle folder")
     args = parser.parse_args()
 
@@ -47,7 +49,7 @@ def main():
 
     def timed(name, function):
         median, times = time_runs(function, args.runs)
-        print(json.dumps({"name": name, "median_seconds": median, "runs": times,
+        print(json.dumps({"name": name, "dtype": args.dtype, "median_seconds": median, "runs": times,
                           "threads": args.threads, "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}),
               flush=True)
 
@@ -59,6 +61,9 @@ def main():
         from safetensors.torch import save_file
         save_file({"pixel_values": pixel_values.contiguous(), "question_input_ids": question},
                   os.path.join(args.out, "inputs.safetensors"))
+        dtype = getattr(torch, args.dtype)
+        model = model.to(dtype)
+        pixel_values = pixel_values.to(dtype)
         timed("caption_vision_encoder", lambda: model.vision_model(pixel_values=pixel_values))
         # min_new_tokens = max_new_tokens: exactly 20 new tokens whatever the random weights predict.
         greedy = dict(max_new_tokens=20, min_new_tokens=20, do_sample=False, num_beams=1)
@@ -69,6 +74,7 @@ def main():
         vqa = BlipForQuestionAnswering(config).eval()
         oracle.randomize(vqa, 0, dict(oracle.COMMON))
         vqa.save_pretrained(os.path.join(args.out, "vqa"))
+        vqa = vqa.to(dtype)
         five = dict(max_new_tokens=5, min_new_tokens=5, do_sample=False, num_beams=1)
         timed("vqa_generate_5_greedy", lambda: vqa.generate(input_ids=question, pixel_values=pixel_values, **five))
 
