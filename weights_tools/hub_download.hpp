@@ -24,7 +24,8 @@
 // name too, so either tool continues the other's partial file) and continued
 // with a Range request, after a dropped connection within the same run (a few
 // times) or by the next run. Checks: every file's size against the listing,
-// and the sha256 of LFS files (the weights) against lfs.sha256; a file that
+// the sha256 of LFS files (the weights) against lfs.sha256, and the git blob
+// id of the others (configs, tokenizer files) against blobId; a file that
 // fails is deleted and never installed as a blob.
 #pragma once
 
@@ -44,7 +45,7 @@
 
 #include "blip/core/error.hpp"
 #include "blip/io/model_location.hpp"
-#include "sha256.hpp"
+#include "hashes.hpp"
 #include "weights_tools.hpp"
 
 #if defined(BLIP_HAVE_HTTPLIB)
@@ -451,6 +452,13 @@ inline DownloadResult download_model(const std::string& repo_id, const DownloadO
           fail(name, ": sha256 mismatch: the Hub lists ", sha256, " but the downloaded bytes hash to ", actual,
                "; the download was deleted and not installed (a corrupted transfer or a bad mirror)");
         }
+      } else if (etag.size() == 40) {  // not LFS: the blob is named by its git blob id, check that
+        const std::string actual = git_blob_id_of_file(partial.string(), got);
+        if (actual != etag) {
+          fs::remove(partial);
+          fail(name, ": git blob id mismatch: the Hub lists ", etag, " but the downloaded bytes give ", actual,
+               "; the download was deleted and not installed (a corrupted transfer or a bad mirror)");
+        }
       }
       fs::rename(partial, blob);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -458,7 +466,7 @@ inline DownloadResult download_model(const std::string& repo_id, const DownloadO
       file.how = resumed_from > 0 && resumed_from <= size ? "resumed at " + std::to_string(resumed_from) : "downloaded";
       if (options.progress)
         *options.progress << "  " << name << ": " << file.how << ", " << human_bytes(got)
-                          << (sha256.empty() ? "" : ", sha256 ok") << " ("
+                          << (sha256.empty() ? ", git blob id ok" : ", sha256 ok") << " ("
                           << (seconds > 0 ? human_bytes(static_cast<std::uint64_t>((got - std::min(got, resumed_from)) / seconds)) : "-")
                           << "/s)\n";
     } else if (options.progress) {

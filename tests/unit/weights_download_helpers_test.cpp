@@ -1,6 +1,6 @@
 // The pieces of `blip_weights download` that need no server
-// (weights_tools/hub_download.hpp, sha256.hpp): SHA-256 against FIPS 180-4's
-// and Python hashlib's values, URL pieces, file patterns and the paths a
+// (weights_tools/hub_download.hpp, hashes.hpp): SHA-256 and SHA-1 against
+// FIPS 180-4's and Python hashlib's values, git blob ids as git computes them, URL pieces, file patterns and the paths a
 // listing may name. The protocol itself is tested end to end against a local
 // mirror (tests/weights/check_blip_weights.sh).
 #include <doctest/doctest.h>
@@ -37,6 +37,16 @@ TEST_CASE("sha256 of known messages, across block boundaries and in pieces") {
   std::ofstream(file, std::ios::binary) << million;
   CHECK(tools::sha256_of_file(file.string()) == expected);
   CHECK_THROWS_AS(tools::sha256_of_file((file.string() + ".absent")), blip::Error);
+}
+
+TEST_CASE("sha1 and git blob ids (what the Hub lists as blobId for files not in LFS)") {
+  CHECK(tools::sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  CHECK(tools::sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
+  CHECK(tools::sha1_hex(std::string(1000000, 'a')) == "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+  // `echo hello | git hash-object --stdin`
+  const std::filesystem::path file = std::filesystem::path(BLIP_TEST_BINARY_DIR) / "git_blob_hello.txt";
+  std::ofstream(file, std::ios::binary) << "hello\n";
+  CHECK(tools::git_blob_id_of_file(file.string(), 6) == "ce013625030ba8dba906f756967f9e9ca394464a");
 }
 
 TEST_CASE("endpoints, URL encoding, patterns and repository paths") {

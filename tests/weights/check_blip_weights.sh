@@ -173,6 +173,13 @@ assert path == '$snapshot', path" || fail "huggingface_hub does not see the down
     ls "$blobs" | grep -q incomplete && fail "the bad download was kept as .incomplete"
     [ -e "$work/cache/models--Org--tiny-blip/snapshots/0123456789abcdef0123456789abcdef01234567/model.safetensors" ] \
       && fail "the snapshot links a file that failed its check"
+    # The same for a file outside LFS, checked by its git blob id.
+    kill $server; wait $server 2>/dev/null
+    start_mirror "$work/mirror" --bad-blob-id config.json
+    "$tool" download Org/tiny-blip --endpoint "$endpoint" --cache-dir "$work/cache3" > /dev/null 2> "$work/err"; status=$?
+    [ $status -eq 1 ] || fail "exit $status on a git blob id mismatch, expected 1"
+    grep -q "config.json: git blob id mismatch" "$work/err" || fail "unclear error: $(cat "$work/err")"
+    [ -e "$work/cache3/models--Org--tiny-blip/blobs/$(printf 'e%.0s' $(seq 40))" ] && fail "the bad blob was installed"
     ;;
   download_offline)
     # Nothing listens on port 9: a quick, clear error; unknown repositories: 404 named.

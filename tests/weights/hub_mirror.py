@@ -14,6 +14,7 @@ Test knobs:
   --drop-after N      the first download of each LFS file sends its headers
                       (full Content-Length) and N bytes, then drops the connection
   --bad-sha256 FILE   the listing gives a wrong lfs.sha256 for FILE
+  --bad-blob-id FILE  the listing gives a wrong blobId for FILE (a file not in LFS)
   --log PATH          one line per request: method, path, Range header
 The port (chosen by the system) is written to --port-file once listening.
 """
@@ -86,6 +87,8 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
             with open(os.path.join(folder, name), "rb") as stream:
                 data = stream.read()
             sibling = {"rfilename": name, "size": len(data), "blobId": git_blob_id(data)}
+            if name == self.server.bad_blob_id:
+                sibling["blobId"] = "e" * 40
             if name.endswith(".safetensors"):
                 sha256 = hashlib.sha256(data).hexdigest()
                 if name == self.server.bad_sha256:
@@ -145,12 +148,14 @@ def main():
     parser.add_argument("--log")
     parser.add_argument("--drop-after", type=int)
     parser.add_argument("--bad-sha256")
+    parser.add_argument("--bad-blob-id")
     arguments = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), MirrorHandler)
     server.root = arguments.root
     server.log_path = arguments.log
     server.drop_after = arguments.drop_after
     server.bad_sha256 = arguments.bad_sha256
+    server.bad_blob_id = arguments.bad_blob_id
     server.dropped = set()
     server.lock = threading.Lock()
     with open(arguments.port_file + ".tmp", "w") as stream:

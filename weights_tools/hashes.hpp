@@ -1,9 +1,12 @@
-// weights_tools/sha256.hpp: SHA-256 (FIPS 180-4), to check downloaded files
-// against the sha256 the Hugging Face Hub publishes for LFS files. Written
-// here from the standard so the download check needs no crypto library (the
-// tool may be built without OpenSSL for http-only mirrors).
+// weights_tools/hashes.hpp: SHA-256 and SHA-1 (FIPS 180-4), to check
+// downloaded files against what the Hugging Face Hub publishes: the sha256 of
+// LFS files (the weights), and the git blob id of the others (configs,
+// tokenizer files), which is SHA-1("blob <size>\0" + content). Written here
+// from the standard so the checks need no crypto library (the tool may be
+// built without OpenSSL for http-only mirrors).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -92,23 +95,109 @@ class Sha256 {
   std::uint64_t total_bytes_ = 0;
 };
 
+// SHA-1, for git blob ids only (git names objects by it; not for security:
+// the weights, where it matters, are checked by SHA-256).
+class Sha1 {
+ public:
+  void update(const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    total_bytes_ += size;
+    while (size > 0) {
+      const std::size_t take = std::min(size, sizeof block_ - block_used_);
+      std::memcpy(block_ + block_used_, bytes, take);
+      block_used_ += take, bytes += take, size -= take;
+      if (block_used_ == sizeof block_) {
+        compress(block_);
+        block_used_ = 0;
+      }
+    }
+  }
+
+  // The digest as 40 lowercase hex digits. Ends the computation.
+  std::string hex_digest() {
+    const std::uint64_t bit_count = total_bytes_ * 8;
+    const std::uint8_t one_bit = 0x80, zero = 0;
+    update(&one_bit, 1);
+    while (block_used_ != 56) update(&zero, 1);
+    std::uint8_t length[8];
+    for (int i = 0; i < 8; ++i) length[i] = static_cast<std::uint8_t>(bit_count >> (56 - 8 * i));
+    update(length, 8);
+    std::string hex;
+    char digits[9];
+    for (std::uint32_t word : state_) {
+      std::snprintf(digits, sizeof digits, "%08x", word);
+      hex += digits;
+    }
+    return hex;
+  }
+
+ private:
+  static std::uint32_t rotate_left(std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+  void compress(const std::uint8_t* block) {
+    std::uint32_t w[80];
+    for (int i = 0; i < 16; ++i)
+      w[i] = (std::uint32_t(block[4 * i]) << 24) | (std::uint32_t(block[4 * i + 1]) << 16) |
+             (std::uint32_t(block[4 * i + 2]) << 8) | std::uint32_t(block[4 * i + 3]);
+    for (int i = 16; i < 80; ++i) w[i] = rotate_left(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    std::uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3], e = state_[4];
+    for (int i = 0; i < 80; ++i) {
+      std::uint32_t f, k;
+      if (i < 20) f = (b & c) | (~b & d), k = 0x5a827999;
+      else if (i < 40) f = b ^ c ^ d, k = 0x6ed9eba1;
+      else if (i < 60) f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
+      else f = b ^ c ^ d, k = 0xca62c1d6;
+      const std::uint32_t next = rotate_left(a, 5) + f + e + k + w[i];
+      e = d, d = c, c = rotate_left(b, 30), b = a, a = next;
+    }
+    state_[0] += a, state_[1] += b, state_[2] += c, state_[3] += d, state_[4] += e;
+  }
+
+  std::array<std::uint32_t, 5> state_{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+  std::uint8_t block_[64];
+  std::size_t block_used_ = 0;
+  std::uint64_t total_bytes_ = 0;
+};
+
 inline std::string sha256_hex(const std::string& text) {
   Sha256 hash;
   hash.update(text.data(), text.size());
   return hash.hex_digest();
 }
 
-// The SHA-256 of a file's contents, read in 1 MiB pieces.
-inline std::string sha256_of_file(const std::string& path) {
+// Feeds a file's contents to `hash` in 1 MiB pieces.
+template <class Hash>
+void hash_file(const std::string& path, Hash& hash, const char* what) {
   std::ifstream stream(path, std::ios::binary);
-  if (!stream) fail(path, ": cannot open to compute its sha256");
-  Sha256 hash;
+  if (!stream) fail(path, ": cannot open to compute its ", what);
   std::vector<char> buffer(1 << 20);
   while (stream) {
     stream.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     hash.update(buffer.data(), static_cast<std::size_t>(stream.gcount()));
   }
-  if (stream.bad()) fail(path, ": read error while computing its sha256");
+  if (stream.bad()) fail(path, ": read error while computing its ", what);
+}
+
+// The SHA-256 of a file's contents.
+inline std::string sha256_of_file(const std::string& path) {
+  Sha256 hash;
+  hash_file(path, hash, "sha256");
+  return hash.hex_digest();
+}
+
+// The git blob id of a file: SHA-1 of "blob <size>\0" followed by the contents
+// (what the Hub lists as blobId, and huggingface_hub names non-LFS blobs by).
+inline std::string git_blob_id_of_file(const std::string& path, std::uint64_t size) {
+  Sha1 hash;
+  const std::string header = "blob " + std::to_string(size);
+  hash.update(header.data(), header.size() + 1);  // with its terminating NUL
+  hash_file(path, hash, "git blob id");
+  return hash.hex_digest();
+}
+
+inline std::string sha1_hex(const std::string& text) {
+  Sha1 hash;
+  hash.update(text.data(), text.size());
   return hash.hex_digest();
 }
 
