@@ -222,7 +222,12 @@ class HttpFetcher {
         }
         continue;
       }
-      if (!result && answer.status == 0) answer.error = httplib::to_string(result.error()) + " (" + origin + ")";
+      if (!result && answer.status == 0) {
+        answer.error = httplib::to_string(result.error()) + " (" + origin + ")";
+        if (result.error() == httplib::Error::SSLServerVerification)
+          answer.error += ": its TLS certificate is not trusted here (a proxy or mirror with its own CA? "
+                          "SSL_CERT_FILE=<CA bundle> makes OpenSSL trust it)";
+      }
       else if (!result && result.error() != httplib::Error::Canceled)
         answer.error = httplib::to_string(result.error()) + " after the answer started (" + origin + ")";
       return answer;

@@ -208,6 +208,23 @@ assert path == '$snapshot', path" || fail "huggingface_hub does not see the down
     HF_HUB_OFFLINE=1 "$tool" download Org/other --cache-dir "$work/cache" > /dev/null 2> "$work/err"; status=$?
     [ $status -eq 1 ] && grep -q "HF_HUB_OFFLINE is set" "$work/err" || fail "HF_HUB_OFFLINE without a snapshot: $(cat "$work/err")"
     ;;
+  download_https)
+    # https through cpp-httplib's OpenSSL, with certificate verification: a self-signed certificate
+    # is refused until SSL_CERT_FILE names it (OpenSSL's default verify paths honour that variable).
+    command -v openssl > /dev/null || need /usr/bin/openssl
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1 -days 1 2> /dev/null || fail "openssl could not make a certificate"
+    make_mirror
+    start_mirror "$work/mirror" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
+    https_endpoint="https://${endpoint#http://}"
+    "$tool" download Org/tiny-blip --endpoint "$https_endpoint" --cache-dir "$work/cache" > /dev/null 2> "$work/err"; status=$?
+    grep -q "built without OpenSSL\|without cpp-httplib" "$work/err" && { echo "SKIPPED: no https in this build"; exit 77; }
+    [ $status -eq 1 ] || fail "an untrusted certificate was accepted (exit $status)"
+    grep -q "SSLServerVerification.*SSL_CERT_FILE" "$work/err" || fail "unclear error: $(cat "$work/err")"
+    SSL_CERT_FILE="$work/cert.pem" "$tool" download Org/tiny-blip --endpoint "$https_endpoint" --cache-dir "$work/cache" \
+      > "$work/out" 2> "$work/err" || { cat "$work/err"; fail "https download failed"; }
+    cmp "$(cat "$work/out")/model.safetensors" "$work/mirror/Org/tiny-blip/model.safetensors" || fail "weights differ"
+    ;;
   model_id)
     # A fake cache (refs/main -> snapshots/<commit>/ symlinks to the fixture's files), found through
     # HF_HOME/hub and HF_HUB_CACHE; a missing id says where it looked.

@@ -16,6 +16,7 @@ Test knobs:
   --bad-sha256 FILE   the listing gives a wrong lfs.sha256 for FILE
   --bad-blob-id FILE  the listing gives a wrong blobId for FILE (a file not in LFS)
   --log PATH          one line per request: method, path, Range header
+  --tls-cert PEM --tls-key PEM   serve https with that certificate
 The port (chosen by the system) is written to --port-file once listening.
 """
 import argparse
@@ -24,6 +25,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import threading
 import urllib.parse
 
@@ -149,6 +151,8 @@ def main():
     parser.add_argument("--drop-after", type=int)
     parser.add_argument("--bad-sha256")
     parser.add_argument("--bad-blob-id")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     arguments = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), MirrorHandler)
     server.root = arguments.root
@@ -158,6 +162,10 @@ def main():
     server.bad_blob_id = arguments.bad_blob_id
     server.dropped = set()
     server.lock = threading.Lock()
+    if arguments.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(arguments.tls_cert, arguments.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     with open(arguments.port_file + ".tmp", "w") as stream:
         stream.write(str(server.server_address[1]))
     os.rename(arguments.port_file + ".tmp", arguments.port_file)

@@ -217,8 +217,8 @@ class WeightStore {
     std::unordered_set<std::string> fetched;
     // Recording only: the requests, and zeros the stand-ins view. One buffer
     // serves every request no larger than it; a larger request gets a new one
-    // (earlier stand-ins keep theirs alive). calloc'd, so the pages stay the
-    // kernel's shared zero page until written, which nothing does.
+    // (earlier stand-ins keep theirs alive). calloc'd: a large buffer comes as
+    // fresh anonymous pages, which take no RAM until written (nothing writes).
     std::vector<RequestedWeight> requested;
     std::unordered_set<std::string> requested_names;
     std::shared_ptr<const float> zeros;
