@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job in one command, from a fresh Debian 12 machine:
 #   scripts/caption.sh IMAGE [IMAGE ...]
-# installs the packages, builds blip_caption, fetches the Hugging Face model
-# folder (Salesforce/blip-image-captioning-base by default) into models/ if it
-# is not there yet, and prints a caption per image.
+# installs the packages, builds blip_caption and blip_weights, downloads the
+# Hugging Face model (Salesforce/blip-image-captioning-base by default) into the
+# Hugging Face cache (~/.cache/huggingface/hub, shared with Python) unless it is
+# there already, and prints a caption per image.
 #
 #   BLIP_MODEL=Salesforce/blip-image-captioning-large scripts/caption.sh photo.jpg
 #   BLIP_MODEL_DIR=/path/to/model-folder scripts/caption.sh photo.jpg   (a folder you already have)
@@ -15,22 +16,24 @@ if [ $# -lt 1 ] || [ "$1" = "--help" ]; then
   exit 2
 fi
 repository=${BLIP_MODEL:-Salesforce/blip-image-captioning-base}
-model_dir=${BLIP_MODEL_DIR:-models/${repository##*/}}
 
 scripts/install_dependencies.sh
 cmake -B build -DCMAKE_BUILD_TYPE=Release -DBLIP_BUILD_TESTS=OFF -DBLIP_BUILD_BENCH=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target blip_caption
+cmake --build build -j"$(nproc)" --target blip_caption blip_weights
 
-if [ ! -f "$model_dir/config.json" ]; then
-  if ! weights_tools/download_hf_model.sh "$repository" "$model_dir"; then
-    cat >&2 <<MSG
+if [ -n "${BLIP_MODEL_DIR:-}" ]; then
+  model_dir=$BLIP_MODEL_DIR
+# blip_weights download reuses what the cache holds (files already there are not fetched again),
+# prints the snapshot folder, and resumes an interrupted download on the next run.
+elif ! model_dir=$(build/weights_tools/blip_weights download "$repository"); then
+  cat >&2 <<MSG
 
-caption.sh: no model folder at $model_dir and it could not be downloaded.
-Download $repository on a machine with network access
-  (weights_tools/download_hf_model.sh $repository $model_dir)
-and copy the folder here, or point BLIP_MODEL_DIR at a folder you already have.
+caption.sh: $repository is not in the Hugging Face cache and could not be downloaded.
+Download it on a machine with network access
+  (build/weights_tools/blip_weights download $repository, or huggingface-cli download $repository)
+and copy the cache folder (~/.cache/huggingface/hub/models--${repository/\//--}) here, or point
+BLIP_MODEL_DIR at a model folder you already have.
 MSG
-    exit 3
-  fi
+  exit 3
 fi
 exec build/examples/blip_caption "$model_dir" "$@"

@@ -1,15 +1,21 @@
-// blip_weights: shards, converts (bf16 / f16 / f32) and lists safetensors
-// checkpoints. The work is done by weights_tools.hpp, which the tests call
-// directly; this file only hands it the command line.
+// blip_weights: the one program for checkpoints. Shards, converts (bf16 / f16
+// / f32) and lists safetensors checkpoints, inspects a model folder against
+// what its blipcpp loader asks for, writes random-weight checkpoints from a
+// config.json, and downloads models into the Hugging Face cache. The work is
+// done by the headers next to this file (command_line.hpp), which the tests
+// call directly; this file only hands them the command line.
 //
 //   blip_weights shard IN OUT_DIR (--shards N | --max-shard-size BYTES)
 //   blip_weights convert IN OUT --dtype bf16|f16|f32
 //   blip_weights list IN
+//   blip_weights inspect MODEL [--json]
+//   blip_weights make-random CONFIG_DIR OUT_DIR [--dtype f32|bf16|f16] [--seed N] [--max-shard-size BYTES]
+//   blip_weights download REPO_ID [--revision R] [--cache-dir D] [--endpoint URL] [--include GLOB]
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "weights_tools.hpp"
+#include "command_line.hpp"
 
 int main(int argc, char** argv) {
   const std::vector<std::string> arguments(argv + 1, argv + argc);

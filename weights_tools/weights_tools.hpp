@@ -151,12 +151,10 @@ inline bool same_path(const std::filesystem::path& a, const std::filesystem::pat
 // files not among `written` (a stale model.safetensors would win over a new
 // index when loading, and stale shards would be confusing). Files about to be
 // overwritten are fine, so re-running a command works.
-inline void prepare_output_folder(const std::filesystem::path& folder, const std::set<std::string>& written,
-                                  const Checkpoint& input) {
+// (This overload has no input checkpoint to protect: make-random.)
+inline void prepare_output_folder(const std::filesystem::path& folder, const std::set<std::string>& written) {
   namespace fs = std::filesystem;
   std::error_code error;
-  if (same_path(folder, checkpoint_folder(input)))
-    usage_fail(folder.string(), ": the output folder is the input's folder; write to another one");
   if (fs::exists(folder, error) && !fs::is_directory(folder, error))
     usage_fail(folder.string(), ": output must be a folder, but a file of that name exists");
   fs::create_directories(folder, error);
@@ -170,6 +168,13 @@ inline void prepare_output_folder(const std::filesystem::path& folder, const std
       usage_fail(folder.string(), ": already holds ", name,
                  ", which is not part of the checkpoint being written; use an empty folder or remove it");
   }
+}
+
+inline void prepare_output_folder(const std::filesystem::path& folder, const std::set<std::string>& written,
+                                  const Checkpoint& input) {
+  if (same_path(folder, checkpoint_folder(input)))
+    usage_fail(folder.string(), ": the output folder is the input's folder; write to another one");
+  prepare_output_folder(folder, written);
 }
 
 // save_pretrained's index: {"metadata": {"total_size": N}, "weight_map":
@@ -469,119 +474,6 @@ inline void print_listing(const Listing& listing, std::ostream& out) {
       << ") in " << listing.files.size() << (listing.files.size() == 1 ? " file" : " files") << ":";
   for (const auto& [dtype, bytes] : listing.bytes_per_dtype) out << " " << dtype << " " << bytes;
   out << "\n";
-}
-
-// ---- the command line --------------------------------------------------------
-
-inline constexpr const char* kUsage =
-    "usage: blip_weights shard IN OUT_DIR (--shards N | --max-shard-size BYTES)\n"
-    "       blip_weights convert IN OUT --dtype bf16|f16|f32\n"
-    "       blip_weights list IN\n"
-    "\n"
-    "IN is a .safetensors file, a model.safetensors.index.json, or a model folder holding either.\n"
-    "\n"
-    "shard    writes IN's tensors (bytes unchanged) into OUT_DIR as Hugging Face save_pretrained does:\n"
-    "         model-00001-of-0000N.safetensors ... (each with __metadata__ {\"format\": \"pt\"}) and\n"
-    "         model.safetensors.index.json ({\"metadata\": {\"total_size\": ...}, \"weight_map\": ...}),\n"
-    "         tensors assigned in order. --max-shard-size takes bytes (or 500MB, 5GB, 2GiB, ...);\n"
-    "         --shards N picks the smallest max_shard_size that gives N shards, and prints it.\n"
-    "convert  stores every F32/F16/BF16 tensor as the --dtype (round to nearest even, as torch's\n"
-    "         .to(torch.bfloat16)); integer tensors are copied. A sharded IN stays sharded the same\n"
-    "         way in the folder OUT; a single file goes to OUT if it ends in .safetensors, else into\n"
-    "         the folder OUT under its own name.\n"
-    "list     prints each tensor's name, dtype, shape and bytes, then the totals.\n"
-    "\n"
-    "Only weights are written: copy config.json, tokenizer files etc. yourself.\n"
-    "Exit status: 0 done, 1 failed (unreadable input, write error), 2 bad command line.\n";
-
-// Runs the command line `arguments` (without the program name). Reports go to
-// `out` (listing, summaries) and `err` (errors). Returns the exit status;
-// throws nothing.
-inline int run_command_line(const std::vector<std::string>& arguments, std::ostream& out, std::ostream& err) {
-  try {
-    std::vector<std::string> positional;
-    std::map<std::string, std::string> options;
-    for (std::size_t i = 0; i < arguments.size(); ++i) {
-      const std::string& argument = arguments[i];
-      if (argument == "--help" || argument == "-h") {
-        out << kUsage;
-        return 0;
-      }
-      if (argument.rfind("--", 0) == 0 && argument.size() > 2) {
-        std::string name = argument, value;
-        if (const auto equals = argument.find('='); equals != std::string::npos) {
-          name = argument.substr(0, equals);
-          value = argument.substr(equals + 1);
-        } else {
-          if (i + 1 >= arguments.size()) usage_fail(name, " needs a value");
-          value = arguments[++i];
-        }
-        if (name != "--shards" && name != "--max-shard-size" && name != "--dtype") usage_fail("unknown option ", name);
-        if (options.count(name)) usage_fail(name, " given twice");
-        options[name] = value;
-        continue;
-      }
-      positional.push_back(argument);
-    }
-    if (positional.empty()) usage_fail("no command given (shard, convert or list)");
-    const std::string command = positional[0];
-    const auto allow_only = [&](std::initializer_list<const char*> allowed) {
-      for (const auto& [name, value] : options) {
-        if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; }) == allowed.end())
-          usage_fail(command, ": option ", name, " does not apply");
-      }
-    };
-    const auto want_positional = [&](std::size_t count, const char* what) {
-      if (positional.size() != count + 1) usage_fail(command, " takes ", what, " (got ", positional.size() - 1, " arguments)");
-    };
-    if (command == "shard") {
-      want_positional(2, "IN OUT_DIR");
-      allow_only({"--shards", "--max-shard-size"});
-      ShardOptions shard_options;
-      if (options.count("--shards")) {
-        shard_options.shard_count = static_cast<std::size_t>(parse_unsigned(options["--shards"], "--shards"));
-        if (shard_options.shard_count == 0) usage_fail("--shards 0: the number of shards must be at least 1");
-      }
-      if (options.count("--max-shard-size")) {
-        shard_options.max_shard_size = parse_size(options["--max-shard-size"]);
-        if (shard_options.max_shard_size == 0) usage_fail("--max-shard-size 0: must be at least 1 byte");
-      }
-      const ShardResult result = shard_checkpoint(positional[1], positional[2], shard_options);
-      out << positional[1] << ": " << result.tensor_count << " tensors, " << result.total_size << " bytes -> "
-          << (result.files.size() > 1 ? result.files.size() - 1 : 1) << " shard(s) with max_shard_size "
-          << result.max_shard_size << " in " << positional[2] << "\n";
-      for (const std::string& file : result.files) out << "  " << file << "\n";
-      return 0;
-    }
-    if (command == "convert") {
-      want_positional(2, "IN OUT");
-      allow_only({"--dtype"});
-      if (!options.count("--dtype")) usage_fail("convert: --dtype bf16|f16|f32 is required");
-      const DType target = parse_float_dtype(options["--dtype"]);
-      const ConvertResult result = convert_checkpoint(positional[1], positional[2], target);
-      out << positional[1] << ": " << result.converted << " floating tensors -> " << dtype_name(target) << ", "
-          << result.kept << " integer tensors kept; " << result.bytes_before << " -> " << result.bytes_after
-          << " bytes\n";
-      for (const std::string& file : result.files) out << "  " << file << "\n";
-      return 0;
-    }
-    if (command == "list") {
-      want_positional(1, "IN");
-      allow_only({});
-      print_listing(list_checkpoint(positional[1]), out);
-      return 0;
-    }
-    usage_fail("unknown command '", command, "' (shard, convert or list)");
-  } catch (const UsageError& error) {
-    err << "blip_weights: " << error.what() << "\n(blip_weights --help for usage)\n";
-    return 2;
-  } catch (const std::exception& error) {
-    err << "blip_weights: " << error.what() << "\n";
-    return 1;
-  } catch (...) {
-    err << "blip_weights: unknown error\n";
-    return 1;
-  }
 }
 
 }  // namespace blip::weights_tools

@@ -2,7 +2,7 @@
 //
 // Layers, bottom up (each folder includes only the ones before it):
 //   core/        tensors, element types, errors, threads, memory-mapped files
-//   io/          safetensors checkpoints, config.json, images and their preprocessing
+//   io/          safetensors checkpoints, config.json, images and their preprocessing, model folders (HF cache)
 //   text/        tokenizers
 //   kernels/     GEMM, norms, activations, softmax, attention, caches (naive references beside fast paths)
 //   nn/          transformer blocks: ViT, BERT layer with cross-attention, Q-Former, OPT
@@ -19,6 +19,7 @@
 #include "blip/generation/generate.hpp"
 #include "blip/io/config.hpp"
 #include "blip/io/image.hpp"
+#include "blip/io/model_location.hpp"
 #include "blip/io/output_file.hpp"
 #include "blip/io/safetensors.hpp"
 #include "blip/io/weight_store.hpp"

@@ -21,7 +21,7 @@
 #include <vector>
 
 // weights_tools/ is a sibling of tests/; its header has no build target of its own to link.
-#include "../../weights_tools/weights_tools.hpp"
+#include "../../weights_tools/command_line.hpp"
 #include "parity/case_runner.hpp"
 #include "test_support.hpp"
 

@@ -139,3 +139,60 @@ TEST_CASE("a fixture model folder loads through the store") {
   CHECK(key.dim(1) == 32);
   CHECK(store.unused().size() == store.checkpoint().names().size() - 2);
 }
+
+TEST_CASE("recording: every request recorded against the checkpoint, answered with zeros, never an error") {
+  const WeightStore store = WeightStore::recording(Checkpoint::open(write_checkpoint()));
+  CHECK(store.is_recording());
+  // Present with the right shape, present with another shape, absent: all answered with zeros.
+  const Tensor<const float> present = store.get("encoder.weight", Shape{2, 3});
+  const Tensor<const float> misshaped = store.get("encoder.bias", Shape{5});
+  const Tensor<const float> absent = store.get_for_repacking("missing.weight", Shape{4, 4});
+  CHECK(present.shape() == Shape{2, 3});
+  CHECK(misshaped.shape() == Shape{5});
+  CHECK(absent.shape() == Shape{4, 4});
+  for (const auto* tensor : {&present, &misshaped, &absent})
+    CHECK(std::all_of(tensor->data(), tensor->data() + tensor->numel(), [](float v) { return v == 0.0f; }));
+  // A matrix for repacking: zeros too, packed as int8 (the stand-in model is thrown away).
+  const StoredMatrix matrix = store.get_matrix_for_repacking("decoder.weight", 3, 2);
+  CHECK(matrix.rows == 3);
+  CHECK(matrix.columns == 2);
+  CHECK(store.linear_precision("decoder.weight") == WeightPrecision::Int8);
+  // Optional: absent gives the fallback branch (empty), present is a stand-in.
+  CHECK(store.get_or_empty("decoder.extra_bias", Shape{3}).empty());
+  CHECK(store.get_or_empty("text_decoder.cls.predictions.bias", Shape{4}).shape() == Shape{4});
+  CHECK(store.contains("decoder.bias"));
+  CHECK_FALSE(store.contains("missing.weight"));
+  // A second request of the same name is not recorded twice.
+  store.get("encoder.weight", Shape{2, 3});
+
+  const std::vector<RequestedWeight> requested = store.requested();
+  REQUIRE(requested.size() == 6);
+  CHECK(requested[0].name == "encoder.weight");
+  CHECK(requested[0].found == RequestedWeight::Found::Yes);
+  CHECK(requested[1].found == RequestedWeight::Found::WrongShape);
+  CHECK(requested[1].stored_shape == Shape{2});
+  CHECK(requested[1].expected == Shape{5});
+  CHECK(requested[2].found == RequestedWeight::Found::Absent);
+  CHECK_FALSE(requested[2].optional);
+  CHECK(requested[3].name == "decoder.weight");
+  CHECK(requested[3].stored_dtype == DType::F16);
+  CHECK(requested[4].name == "decoder.extra_bias");
+  CHECK(requested[4].optional);
+  CHECK(requested[4].found == RequestedWeight::Found::Absent);
+  CHECK(requested[5].found == RequestedWeight::Found::Yes);
+  // What the model never asked for: the checkpoint's unexpected tensors.
+  CHECK(store.unused() == std::vector<std::string>{"decoder.bias", "embeddings.position_ids"});
+}
+
+TEST_CASE("recording without a checkpoint: the full layout, optional tensors included") {
+  const WeightStore store = WeightStore::recording();
+  CHECK(store.get_or_empty("head.bias", Shape{7}).shape() == Shape{7});  // taken as present
+  CHECK_FALSE(store.contains("head.bias"));                               // default branches
+  const Tensor<const float> big = store.get("embeddings.weight", Shape{1000, 64});
+  CHECK(big.numel() == 64000);
+  const std::vector<RequestedWeight> requested = store.requested();
+  REQUIRE(requested.size() == 2);
+  CHECK(requested[0].optional);
+  for (const RequestedWeight& request : requested) CHECK(request.found == RequestedWeight::Found::NoCheckpoint);
+  CHECK(store.unused().empty());
+}

@@ -572,6 +572,15 @@ class Checkpoint {
     return from_file(SafetensorsFile::open(path));
   }
 
+  // A checkpoint with no tensors, for a WeightStore that records what a model
+  // asks for without any weights at hand (WeightStore::recording). `path`
+  // stands for the checkpoint in messages.
+  static Checkpoint empty(const std::string& path) {
+    auto state = std::make_shared<State>();
+    state->path = path;
+    return Checkpoint(std::move(state));
+  }
+
   // A checkpoint made of one already opened file.
   static Checkpoint from_file(SafetensorsFile file) {
     auto state = std::make_shared<State>();

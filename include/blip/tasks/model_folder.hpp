@@ -17,6 +17,7 @@
 #include "blip/generation/session.hpp"
 #include "blip/io/config.hpp"
 #include "blip/io/image.hpp"
+#include "blip/io/model_location.hpp"
 #include "blip/io/weight_store.hpp"
 #include "blip/models/blip.hpp"
 #include "blip/models/blip2.hpp"
@@ -25,7 +26,7 @@
 namespace blip {
 
 struct LoadOptions {
-  std::string tokenizer_dir;  // where the tokenizer files are; empty = the model folder
+  std::string tokenizer_dir;  // where the tokenizer files are (a folder or a cached Hub id); empty = the model folder
   int num_threads = 0;        // kernels' thread count; 0 keeps the OpenMP default (OMP_NUM_THREADS or all cores)
   bool verbose = false;       // load progress and timings on stderr
   // The precision of the Linear weights (the bulk of every model): as stored
@@ -92,8 +93,9 @@ inline generation::GenerationOptions task_generation_defaults(const BlipModelFol
 
 // The same from <directory>/config.json alone, without loading anything else:
 // lets a program check the options it will ask for before loading a model.
+// `directory` may be a Hub repository id in the local cache (io/model_location.hpp).
 inline generation::GenerationOptions read_task_generation_defaults(const std::string& directory) {
-  const ModelConfig config = load_model_config(directory);
+  const ModelConfig config = load_model_config(resolve_model_folder(directory));
   return tasks_detail::task_generation_defaults(config.family, language_model_generation_config(config));
 }
 
@@ -131,8 +133,11 @@ inline std::string describe_generation_defaults(const BlipModelFolder& folder) {
 
 // Reads a BLIP or BLIP-2 model folder; config.json's architecture must be one
 // of `expected_architectures` (so a captioning folder is not loaded as VQA).
-inline BlipModelFolder open_blip_model_folder(const std::string& directory, const LoadOptions& options,
+// `folder_or_repo_id` is a folder, or a Hub repository id already in the
+// local Hugging Face cache (resolve_model_folder, io/model_location.hpp).
+inline BlipModelFolder open_blip_model_folder(const std::string& folder_or_repo_id, const LoadOptions& options,
                                               const std::vector<std::string>& expected_architectures) {
+  const std::string directory = resolve_model_folder(folder_or_repo_id);
   if (options.num_threads > 0) set_num_threads(options.num_threads);
   if (options.verbose && requested_num_threads() > kMaxThreads)
     std::fprintf(stderr, "[blip] OpenMP asks for %d threads (OMP_NUM_THREADS); using %d, the most blipcpp starts\n",
@@ -177,7 +182,7 @@ inline BlipModelFolder open_blip_model_folder(const std::string& directory, cons
         directory, "/preprocessor_config.json: resizes to ", folder.image_processor.height, "x",
         folder.image_processor.width, " but the vision model takes ", vision_image_size, "x", vision_image_size,
         " images (vision_config.image_size)");
-  folder.tokenizer = load_tokenizer(options.tokenizer_dir.empty() ? directory : options.tokenizer_dir);
+  folder.tokenizer = load_tokenizer(options.tokenizer_dir.empty() ? directory : resolve_model_folder(options.tokenizer_dir));
   log_step(options.verbose, "read config, tokenizer and preprocessor", started);
   if (options.verbose) std::fprintf(stderr, "[blip] %s\n", describe_generation_defaults(folder).c_str());
   // The weights are memory-mapped (core/mapped_file.hpp), which would wait
