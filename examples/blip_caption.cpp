@@ -1,4 +1,5 @@
-// blip_caption: captions images with a BLIP captioning model folder.
+// blip_caption: captions images, folders of images and lists of them with a
+// BLIP or BLIP-2 captioning model folder, batch by batch.
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -6,70 +7,150 @@
 
 #include "blip/blip.hpp"
 #include "support/arguments.hpp"
+#include "support/image_inputs.hpp"
 
 namespace {
 const std::string kUsage =
-    std::string("usage: blip_caption MODEL_DIR IMAGE [IMAGE ...] [options]\n"
+    std::string("usage: blip_caption MODEL_DIR PATH... [options]\n"
+                "       blip_caption MODEL_DIR --list FILE [options]\n"
                 "\n"
-                "Captions each image with a Hugging Face BLIP captioning model folder\n"
+                "Captions images with a Hugging Face BLIP or BLIP-2 captioning model folder\n"
                 "(config.json, model.safetensors, tokenizer files), e.g. Salesforce/blip-image-captioning-base.\n"
+                "Each PATH is an image file (tried whatever its name) or a folder: its images, sorted by name\n"
+                "(byte order), are the files named .jpg .jpeg .jpe .png .bmp .gif .ppm .pgm .pnm (any case);\n"
+                "other files, and hidden ones (.name), are skipped.\n"
                 "\n"
-                "options:\n"
+                "Images go through in batches: a batch is decoded (only its preprocessed pixels are kept),\n"
+                "captioned and printed before the next, while a reader thread decodes the next one; memory\n"
+                "depends on --batch, not on the number of images. A file that cannot be read or decoded is\n"
+                "reported on stderr (and as a record with --json / --csv) and the others are captioned;\n"
+                "the exit status is then 1.\n"
+                "\n"
+                "inputs:\n"
+                "  --recursive            folders' subfolders too (symbolic links to folders are not followed)\n"
+                "  --list FILE            the paths in FILE, one per line (- reads them from stdin; blank lines skipped),\n"
+                "                         after the PATH arguments; may be given more than once\n"
+                "  --batch N              images per batch (default 8); a batch's captions are the same as\n"
+                "                         each image's alone\n"
+                "  --no-read-ahead        decode each batch only when it is needed (no reader thread)\n"
+                "output (stdout, flushed after each batch, in input order):\n"
+                "  (default)              IMAGE: CAPTION lines\n"
+                "  --json                 one JSON object per line: {\"image\", \"caption\"} (and \"score\" with beam\n"
+                "                         search), or {\"image\", \"error\"} for a file that failed\n"
+                "  --csv                  CSV (RFC 4180 quoting, LF line ends): a header image,caption,error, then one\n"
+                "                         row per image; a failed file has an empty caption and its reason under error\n"
+                "  --sidecar              also write each caption to a .txt file beside its image (a.jpg -> a.txt),\n"
+                "                         as training-data tools read them; an existing file is refused, and\n"
+                "                         counts as a failure, unless --overwrite\n"
+                "  --overwrite            with --sidecar: replace existing .txt files (a regular file is replaced\n"
+                "                         by rename, never left half-written)\n"
+                "A progress line (images done, images/s, ETA) goes to stderr when it is a terminal.\n"
+                "\n"
+                "model options:\n"
                 "  --prompt TEXT          conditional captioning: the caption continues TEXT (e.g. \"a picture of\")\n") +
     blip::examples::kGenerationUsage +
     "  --tokenizer DIR        tokenizer files from DIR instead of MODEL_DIR\n"
     "  --threads N            threads for the kernels (default: OMP_NUM_THREADS or all cores)\n"
     "  --precision P          Linear weights in P: as-stored (default: the checkpoint's f32 / bf16 / f16),\n"
     "                         f32, bf16, f16 or int8 (one scale per output feature); activations stay f32\n"
-    "  --json                 one JSON object per image on stdout\n"
     "  --help                 this text\n"
-    "Load progress and timings go to stderr. Images are decoded one at a time and only their\n"
-    "preprocessed pixels are kept.\n" +
+    "Load progress and timings go to stderr.\n" +
     std::string(blip::examples::kGenerationDefaultsHelp);
 }  // namespace
 
 int main(int argc, char** argv) {
-  return blip::examples::run_program(
+  namespace examples = blip::examples;
+  return examples::run_program(
       argc, argv, "blip_caption", kUsage.c_str(),
-      blip::examples::with({"--prompt"}, blip::examples::generation_options_with_values()),
-      blip::examples::with({"--json"}, blip::examples::generation_switches()),
-      [](const blip::examples::CommandLine& command) {
-        if (command.positional().size() < 2) return blip::examples::usage_error(kUsage.c_str());
-        const blip::LoadOptions load_options = blip::examples::load_options_from(command);
-        const std::string model_dir = command.positional()[0];
-        const std::vector<std::string> paths(command.positional().begin() + 1, command.positional().end());
+      examples::with({"--prompt", "--batch", "--list"}, examples::generation_options_with_values()),
+      examples::with({"--json", "--csv", "--sidecar", "--overwrite", "--recursive", "--no-read-ahead"},
+                     examples::generation_switches()),
+      [](const examples::CommandLine& command) {
+        const auto& positional = command.positional();
+        if (positional.empty() || (positional.size() < 2 && !command.has("--list")))
+          return examples::usage_error(kUsage.c_str());
         // What can be checked without the model is checked before loading it.
-        const auto generation_options = blip::examples::generation_options_from(command, model_dir);
-        if (command.has("--json")) {
-          for (const std::string& path : paths) blip::examples::require_utf8(path, "image path");
+        const blip::LoadOptions load_options = examples::load_options_from(command);
+        const std::string model_dir = positional[0];
+        const auto generation_options = examples::generation_options_from(command, model_dir);
+        const std::size_t batch_size = static_cast<std::size_t>(command.integer("--batch", 8, 1, 1024));
+        if (command.has("--json") && command.has("--csv")) examples::usage_fail("--json and --csv exclude each other");
+        if (command.has("--overwrite") && !command.has("--sidecar"))
+          examples::usage_fail("--overwrite applies to --sidecar files only");
+        const bool json = command.has("--json");
+        std::vector<std::string> arguments(positional.begin() + 1, positional.end());
+        if (json) {
+          for (const std::string& path : arguments) examples::require_utf8(path, "image path");
         }
-        blip::examples::check_input_files(paths);
-        const std::string prompt = blip::examples::valid_utf8_text(command.value("--prompt"), "blip_caption", "--prompt");
+        for (const std::string& list : command.values("--list")) {
+          const std::vector<std::string> listed = examples::read_list_file(list);
+          arguments.insert(arguments.end(), listed.begin(), listed.end());
+        }
+        std::vector<examples::ImageInput> inputs = examples::expand_image_inputs(arguments, command.has("--recursive"));
+        if (inputs.empty()) blip::fail("no images: the folders and lists given hold no image files");
+        std::size_t readable = examples::precheck_inputs(inputs, json);
+        examples::SidecarWriter sidecars(command.has("--overwrite"));
+        if (command.has("--sidecar")) {
+          for (examples::ImageInput& input : inputs) {
+            if (!input.error.empty()) continue;
+            input.error = sidecars.precheck(input.path);
+            if (!input.error.empty()) --readable;
+          }
+        }
+        const std::string prompt = examples::valid_utf8_text(command.value("--prompt"), "blip_caption", "--prompt");
+        const examples::OutputFormat format = json                     ? examples::OutputFormat::Json
+                                              : command.has("--csv") ? examples::OutputFormat::Csv
+                                                                     : examples::OutputFormat::Text;
+        examples::ResultWriter writer(format, "blip_caption", {"image", "caption"}, {": "});
+        if (readable == 0) {  // nothing to caption: the reasons, without loading the model
+          for (const examples::ImageInput& input : inputs) writer.error(input.path, input.error);
+          return examples::kExitFailure;
+        }
 
-        const auto started = std::chrono::steady_clock::now();
         const blip::Captioner captioner = blip::Captioner::load(model_dir, load_options);
         blip::CaptionOptions options;
         options.prompt = prompt;
         options.generation = generation_options;
 
-        // Decoded one at a time; only the preprocessed pixels stay.
-        const blip::Tensor<float> pixels = blip::load_preprocessed_batch(paths, captioner.folder().image_processor);
-        blip::log_step(true, "loaded the images", started);
-        const auto captioning = std::chrono::steady_clock::now();
-        const std::vector<std::vector<blip::Caption>> captions = captioner.caption(pixels, options);
-        blip::log_step(true, "captioned", captioning);
-
-        for (std::size_t index = 0; index < paths.size(); ++index) {
-          const blip::Caption& best = captions[index].front();
-          if (command.has("--json")) {
-            std::printf("{\"image\": %s, \"caption\": %s", blip::examples::json_string(paths[index]).c_str(),
-                        blip::examples::json_string(best.text).c_str());
-            if (!std::isnan(best.score)) std::printf(", \"score\": %.6f", best.score);
-            std::printf("}\n");
-          } else {
-            std::printf("%s: %s\n", paths[index].c_str(), best.text.c_str());
+        const auto started = std::chrono::steady_clock::now();
+        const std::size_t total = inputs.size();
+        examples::ImageBatchReader reader(std::move(inputs), batch_size, captioner.folder().image_processor,
+                                          !command.has("--no-read-ahead"));
+        examples::Progress progress(total, "images");
+        examples::ImageBatch batch;
+        std::size_t captioned = 0;
+        while (reader.next(batch)) {
+          std::vector<std::vector<blip::Caption>> captions;
+          if (batch.images() > 0) captions = captioner.caption(batch.pixels, options);
+          progress.clear();
+          for (std::size_t index = 0; index < batch.entries.size(); ++index) {
+            const examples::ImageInput& entry = batch.entries[index];
+            if (!entry.error.empty()) {
+              writer.error(entry.path, entry.error);
+              continue;
+            }
+            const blip::Caption& best = captions[batch.rows[index]].front();
+            if (command.has("--sidecar")) {
+              try {
+                sidecars.write(entry.path, best.text);
+              } catch (const blip::Error& error) {
+                writer.error(entry.path, error.what());
+                continue;
+              }
+            }
+            writer.result({entry.path, best.text}, best.score);
+            ++captioned;
           }
+          writer.flush();
+          progress.advance(batch.entries.size());
         }
-        return 0;
+        progress.clear();
+        const std::string done = "captioned " + std::to_string(captioned) + " images";
+        blip::log_step(true, done.c_str(), started);
+        if (writer.errors() > 0) {
+          std::fprintf(stderr, "blip_caption: %zu of %zu inputs failed\n", writer.errors(), total);
+          return examples::kExitFailure;
+        }
+        return examples::kExitSuccess;
       });
 }

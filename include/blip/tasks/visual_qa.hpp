@@ -93,6 +93,42 @@ class VisualQA {
     return answer(image, question, default_options());
   }
 
+  // One image encoded once, for asking it several questions: BLIP's vision
+  // embeddings, or BLIP-2's image queries (ViT and Q-Former).
+  struct EncodedImage {
+    ImageEmbeddings embeddings;  // BLIP folders
+    Blip2ImageQueries queries;   // BLIP-2 folders
+  };
+
+  // Encodes pixel_values [1, 3, H, W] made with folder().image_processor
+  // (e.g. by load_preprocessed_batch).
+  EncodedImage encode(const Tensor<float>& pixels) const {
+    check(pixels.rank() == 4 && pixels.dim(0) == 1, "visual QA: encode takes the pixel values of one image, got ",
+          pixels.shape());
+    EncodedImage encoded;
+    if (blip2_model_) {
+      encoded.queries = blip2_model_->image_queries(blip2_model_->vision_model.forward(pixels));
+    } else {
+      encoded.embeddings = model_->vision_model.forward(pixels);
+    }
+    return encoded;
+  }
+
+  // One question about an encoded image: the same answers as
+  // answer({image}, {question}, options), without encoding the image again.
+  // Questions are asked one at a time on purpose: HF's BLIP answer decoder
+  // attends to padded question tokens (see answer_session), so a padded batch
+  // of questions of different lengths would not answer as single questions do.
+  std::vector<Caption> answer(const EncodedImage& image, const std::string& question,
+                              const generation::GenerationOptions& options) const {
+    check(!question.empty(), "visual QA: the question is empty");
+    if (blip2_model_) return answer_prompts(image.queries, {prompt_format.apply(question)}, options).front();
+    const BatchEncoding batch = encode_batch(*folder_.tokenizer, {question}, true);
+    BlipDecoderSession session = model_->answer_session(image.embeddings, batch.input_ids, batch.attention_mask);
+    const generation::GenerationOutput output = generation::generate_session(session, options);
+    return Captioner::group_by_image(output, 1, *folder_.tokenizer).front();
+  }
+
   // BLIP-2: a conversation about `image`, which is encoded once (ViT and
   // Q-Former) and reused by every turn. The VisualQA must outlive it.
   Conversation conversation(const Image& image) const;
