@@ -202,6 +202,18 @@ PY
     # --precision converts the Linear weights at load and says so.
     expect 0 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision int8
     has "[blip] Linear weights in int8"
+    expect 0 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision int4
+    has "[blip] Linear weights in int4"
+    expect 0 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision bf16 \
+      --activations bf16
+    has "[blip] Linear weights in bf16, bf16 weights times bf16 activations"
+    # bf16 activations apply to bf16 weights only: asked with int8 weights it is a usage error, before loading.
+    expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision int8 \
+      --activations bf16
+    has "option --activations bf16 applies to bf16 weights"
+    lacks "[blip]"
+    expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --activations f8
+    has "option --activations expects f32 or bf16"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --bogus
     has "unknown option --bogus"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --beams
