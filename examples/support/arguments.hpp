@@ -31,6 +31,33 @@ inline constexpr const char* kGenerationDefaultsHelp =
     "new tokens when text_config sets no max_new_tokens (HF's max_length 20 would count the image queries).\n"
     "The load log on stderr says where each default came from and its value.\n";
 
+// `message` (from generation::validate_options) with each
+// "GenerationOptions::<field>" replaced by name_of(field): the programs name
+// the flag or the request field that set it, not the library's field.
+template <class NameOf>
+std::string rename_generation_fields(const std::string& message, NameOf&& name_of) {
+  const std::string prefix = "GenerationOptions::";
+  std::string renamed;
+  std::size_t copied = 0;
+  for (std::size_t at = message.find(prefix); at != std::string::npos; at = message.find(prefix, copied)) {
+    std::size_t end = at + prefix.size();
+    while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '_'))
+      ++end;
+    renamed +=
+        message.substr(copied, at - copied) + name_of(message.substr(at + prefix.size(), end - at - prefix.size()));
+    copied = end;
+  }
+  return renamed + message.substr(copied);
+}
+
+// The flag that sets a GenerationOptions field: HF's key kebab-cased, except
+// these two.
+inline std::string generation_flag(const std::string& field) {
+  std::string flag = field == "num_beams" ? "--beams" : field == "do_sample" ? "--sample" : "--" + field;
+  for (char& c : flag) c = c == '_' ? '-' : c;
+  return flag;
+}
+
 // The generation options a program asks for: the model folder's defaults
 // (read from its config.json alone, before any weights load) with the flags
 // over them, checked as a whole before the model loads. A flag value that
@@ -45,21 +72,10 @@ inline generation::GenerationOptions generation_options_from(const CommandLine& 
   try {
     generation::validate_options(options);
   } catch (const Error& error) {
-    const std::string prefix = "GenerationOptions::";
-    std::string message = error.what(), named;
-    std::size_t copied = 0;
-    for (std::size_t at = message.find(prefix); at != std::string::npos; at = message.find(prefix, copied)) {
-      std::size_t end = at + prefix.size();
-      while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '_'))
-        ++end;
-      const std::string field = message.substr(at + prefix.size(), end - at - prefix.size());
-      // The flags are HF's keys kebab-cased, except these two.
-      std::string flag = field == "num_beams" ? "--beams" : field == "do_sample" ? "--sample" : "--" + field;
-      for (char& c : flag) c = c == '_' ? '-' : c;
-      named += message.substr(copied, at - copied) + (command.has(flag) ? flag : "text_config's " + field);
-      copied = end;
-    }
-    usage_fail(named + message.substr(copied));
+    usage_fail(rename_generation_fields(error.what(), [&](const std::string& field) {
+      const std::string flag = generation_flag(field);
+      return command.has(flag) ? flag : "text_config's " + field;
+    }));
   }
   return options;
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "blip/core/error.hpp"
@@ -46,6 +47,13 @@ class CommandLine {
     }
   }
 
+  // Values given by name rather than parsed from argv, checked by the same
+  // rules: blip_server reads a request's fields this way. `display_names`
+  // says how messages name each option ("--beams" -> "field num_beams").
+  CommandLine(std::map<std::string, std::vector<std::string>> values, std::set<std::string> switches,
+              std::map<std::string, std::string> display_names)
+      : switches_(std::move(switches)), values_(std::move(values)), display_names_(std::move(display_names)) {}
+
   bool has(const std::string& name) const { return switches_.count(name) || values_.count(name); }
   std::string value(const std::string& name, const std::string& fallback = "") const {
     auto found = values_.find(name);
@@ -61,7 +69,7 @@ class CommandLine {
     char* end = nullptr;
     const long number = std::strtol(text.c_str(), &end, 10);
     if (text.empty() || *end != '\0' || number < minimum || number > maximum)
-      usage_fail("option ", name, " expects an integer in [", minimum, ", ", maximum, "], got '", clip(text), "'");
+      usage_fail(display_name(name), " expects an integer in [", minimum, ", ", maximum, "], got '", clip(text), "'");
     return number;
   }
   // "--name 1,2,3": integers in [minimum, maximum], separated by commas; `fallback` when absent.
@@ -77,7 +85,7 @@ class CommandLine {
       char* end = nullptr;
       const long number = std::strtol(item.c_str(), &end, 10);
       if (item.empty() || *end != '\0' || number < minimum || number > maximum)
-        usage_fail("option ", name, " expects comma-separated integers in [", minimum, ", ", maximum, "], got '",
+        usage_fail(display_name(name), " expects comma-separated integers in [", minimum, ", ", maximum, "], got '",
                    clip(text), "'");
       numbers.push_back(number);
       if (comma == std::string::npos) return numbers;
@@ -96,18 +104,25 @@ class CommandLine {
     if (text.empty() || *end != '\0' || !in_range) {
       const char* low = minimum_excluded ? "(" : "[";
       if (maximum == kNoMaximum)
-        usage_fail("option ", name, " expects a finite number ", minimum_excluded ? "> " : ">= ", minimum, ", got '",
+        usage_fail(display_name(name), " expects a finite number ", minimum_excluded ? "> " : ">= ", minimum, ", got '",
                    clip(text), "'");
-      usage_fail("option ", name, " expects a number in ", low, minimum, ", ", maximum, "], got '", clip(text), "'");
+      usage_fail(display_name(name), " expects a number in ", low, minimum, ", ", maximum, "], got '", clip(text), "'");
     }
     return number;
   }
   const std::vector<std::string>& positional() const { return positional_; }
 
+  // How messages name an option: "option --beams", or its display name.
+  std::string display_name(const std::string& name) const {
+    const auto found = display_names_.find(name);
+    return found == display_names_.end() ? "option " + name : found->second;
+  }
+
  private:
   std::set<std::string> switches_;
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
+  std::map<std::string, std::string> display_names_;
 };
 
 // `text` as a JSON string. The programs check their arguments are UTF-8 before

@@ -172,6 +172,53 @@ TEST_CASE("ImageTextMatcher on BLIP-2: the table holds the model's ITM and ITC f
   }
 }
 
+TEST_CASE("ImageTextMatcher on BLIP-2: the best query cosine of the embeddings is the ITC similarity") {
+  if (!have_inputs("blip2_itm")) return;
+  const blip::ImageTextMatcher matcher =
+      blip::ImageTextMatcher::load(blip::test::fixture("blip2_itm"), with_tokenizer("blip-image-captioning-base"));
+  const std::vector<blip::Image> images = photos();
+  const std::vector<std::string> texts{"a cup of coffee", "a rocket on its launch pad at night"};
+  const blip::MatchTable table = matcher.match(images, texts);
+  const blip::Tensor<float> image_embeddings =
+      matcher.image_embeddings(blip::make_pixel_values(images, matcher.folder().image_processor));
+  const std::int64_t queries = matcher.blip2_model().qformer.query_count();
+  const std::int64_t width = matcher.blip2_model().config.image_text_hidden_size;
+  REQUIRE(image_embeddings.shape() == blip::Shape{2, queries, width});
+  for (std::size_t text = 0; text < texts.size(); ++text) {
+    const blip::Tensor<float> text_embedding = matcher.text_embeddings({texts[text]});
+    REQUIRE(text_embedding.shape() == blip::Shape{1, width});
+    for (std::int64_t image = 0; image < 2; ++image) {
+      double best = -2.0;
+      for (std::int64_t q = 0; q < queries; ++q) {
+        double dot = 0.0;
+        for (std::int64_t d = 0; d < width; ++d)
+          dot += static_cast<double>(image_embeddings.at(image, q, d)) * text_embedding.at(0, d);
+        best = std::max(best, dot);
+      }
+      CHECK(best == doctest::Approx(table.similarity.at(image, static_cast<std::int64_t>(text))).epsilon(1e-4));
+    }
+  }
+}
+
+TEST_CASE("VisualQA::sharing_model_of answers as a VisualQA loaded on its own, on the Captioner's weights") {
+  if (!have_inputs("blip2_opt")) return;
+  const blip::LoadOptions options = with_tokenizer("blip2-opt-2.7b");
+  const blip::Captioner captioner = blip::Captioner::load(blip::test::fixture("blip2_opt"), options);
+  const blip::VisualQA shared = blip::VisualQA::sharing_model_of(captioner);
+  const blip::VisualQA alone = blip::VisualQA::load(blip::test::fixture("blip2_opt"), options);
+  CHECK(&shared.blip2_model() == &captioner.blip2_model());
+  blip::generation::GenerationOptions generation = alone.default_options();
+  generation.max_new_tokens = 5;
+  const blip::Image image = photos()[0];
+  CHECK(shared.answer(image, "what is this?", generation) == alone.answer(image, "what is this?", generation));
+  if (blip::test::have_or_skip(blip::test::fixture("blip_caption"), "blip_caption fixture")) {
+    const blip::Captioner blip_captioner =
+        blip::Captioner::load(blip::test::fixture("blip_caption"), with_tokenizer("blip-image-captioning-base"));
+    CHECK_THROWS_WITH_AS(blip::VisualQA::sharing_model_of(blip_captioner), doctest::Contains("cannot answer"),
+                         blip::Error);
+  }
+}
+
 TEST_CASE("Captioner and VisualQA on BLIP-2 Flan-T5: [0] + new tokens, right-padded prompts ending in </s>") {
   if (!have_inputs("blip2_t5") ||
       !blip::test::have_or_skip(blip::test::asset("tokenizers/blip2-flan-t5-xl"), "Flan-T5 tokenizer"))

@@ -95,6 +95,34 @@ TEST_CASE("ImageTextMatcher: the table agrees with the model's ITM and ITC") {
   }
 }
 
+TEST_CASE("ImageTextMatcher: the cosine of an image's and a text's embeddings is their ITC similarity") {
+  const std::string model_dir = blip::test::fixture("blip_itm");
+  if (!have_inputs() || !blip::test::have_or_skip(model_dir, "blip_itm fixture")) return;
+  const blip::ImageTextMatcher matcher = blip::ImageTextMatcher::load(model_dir, with_tokenizer());
+  const std::vector<blip::Image> images = photos();
+  const std::vector<std::string> texts = {"a cup of coffee", "two cats sleeping on a pink blanket"};
+  const blip::MatchTable table = matcher.match(images, texts);
+  const blip::Tensor<float> image_embeddings =
+      matcher.image_embeddings(blip::make_pixel_values(images, matcher.folder().image_processor));
+  // One text at a time: an embedding does not depend on the batch it came in.
+  const blip::Tensor<float> text_embeddings = matcher.text_embeddings({texts[1]});
+  const std::int64_t width = matcher.model().config.image_text_hidden_size;
+  REQUIRE(image_embeddings.shape() == blip::Shape{3, width});
+  REQUIRE(text_embeddings.shape() == blip::Shape{1, width});
+  auto dot = [width](const float* a, const float* b) {
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < width; ++i) sum += static_cast<double>(a[i]) * b[i];
+    return sum;
+  };
+  for (std::int64_t image = 0; image < 3; ++image) {
+    const float* image_vector = image_embeddings.data() + image * width;
+    CHECK(dot(image_vector, image_vector) == doctest::Approx(1.0).epsilon(1e-5));
+    CHECK(dot(image_vector, text_embeddings.data()) == doctest::Approx(table.similarity.at(image, 1)).epsilon(1e-5));
+  }
+  CHECK(dot(text_embeddings.data(), text_embeddings.data()) == doctest::Approx(1.0).epsilon(1e-5));
+  CHECK_THROWS_WITH_AS(matcher.text_embeddings({"a cat", ""}), doctest::Contains("text 1 is empty"), blip::Error);
+}
+
 TEST_CASE("tasks: bad input gets a clear error") {
   if (!have_inputs()) return;
   const blip::Captioner captioner = blip::Captioner::load(blip::test::fixture("blip_caption"), with_tokenizer());

@@ -402,23 +402,39 @@ struct BlipForImageTextRetrieval {
     Tensor<float> text_embeddings;  // [texts, T, H] text encoder output WITHOUT cross-attention
   };
 
+  // ITC's image side: normalize(vision_proj(image CLS)), [images, D]. HF uses
+  // last_hidden_state[:, 0] here (post_layernorm once), not the pooled output.
+  Tensor<float> image_features(const ImageEmbeddings& images) const {
+    const std::int64_t image_count = images.last_hidden_state.dim(0), projection = config.image_text_hidden_size;
+    Tensor<float> features(Shape{image_count, projection});
+    kernels::linear(images.last_hidden_state.data(), images.last_hidden_state.dim(1) * config.vision.hidden_size,
+                    image_count, vision_proj, features.data(), projection);
+    normalize_rows(features.data(), image_count, projection);
+    return features;
+  }
+
+  // ITC's text side: normalize(text_proj(text CLS)) of the text encoder without
+  // cross-attention, [texts, D]; `encoder_output`, when given, receives the
+  // encoder's [texts, T, H] output.
+  Tensor<float> text_features(Tensor<const std::int64_t> input_ids, Tensor<const std::int64_t> attention_mask,
+                              Tensor<float>* encoder_output = nullptr) const {
+    Tensor<float> encoded = text_encoder.forward(input_ids, attention_mask, nullptr);
+    const std::int64_t text_count = input_ids.dim(0), projection = config.image_text_hidden_size;
+    Tensor<float> features(Shape{text_count, projection});
+    kernels::linear(encoded.data(), input_ids.dim(1) * config.text.hidden_size, text_count, text_proj, features.data(),
+                    projection);
+    normalize_rows(features.data(), text_count, projection);
+    if (encoder_output != nullptr) *encoder_output = std::move(encoded);
+    return features;
+  }
+
   // use_itm_head=False: normalize(vision_proj(image CLS)) @ normalize(text_proj(text CLS)).T
   ContrastiveOutput image_text_contrastive(const ImageEmbeddings& images, Tensor<const std::int64_t> input_ids,
                                            Tensor<const std::int64_t> attention_mask) const {
     ContrastiveOutput out;
-    out.text_embeddings = text_encoder.forward(input_ids, attention_mask, nullptr);
-    const std::int64_t image_count = images.last_hidden_state.dim(0), text_count = input_ids.dim(0);
-    const std::int64_t projection = config.image_text_hidden_size;
-    out.image_features = Tensor<float>(Shape{image_count, projection});
-    out.text_features = Tensor<float>(Shape{text_count, projection});
-    // HF uses last_hidden_state[:, 0] here (post_layernorm once), not the pooled output.
-    kernels::linear(images.last_hidden_state.data(), images.last_hidden_state.dim(1) * config.vision.hidden_size,
-                    image_count, vision_proj, out.image_features.data(), projection);
-    kernels::linear(out.text_embeddings.data(), input_ids.dim(1) * config.text.hidden_size, text_count, text_proj,
-                    out.text_features.data(), projection);
-    normalize_rows(out.image_features.data(), image_count, projection);
-    normalize_rows(out.text_features.data(), text_count, projection);
-    out.similarity = Tensor<float>(Shape{image_count, text_count});
+    out.image_features = image_features(images);
+    out.text_features = text_features(input_ids, attention_mask, &out.text_embeddings);
+    out.similarity = Tensor<float>(Shape{out.image_features.dim(0), out.text_features.dim(0)});
     out.similarity.matrix() = out.image_features.matrix() * out.text_features.matrix().transpose();
     return out;
   }

@@ -560,48 +560,68 @@ class Blip2ForImageTextRetrieval {
     Tensor<float> text_features;    // [texts, D]       normalize(text_projection(text CLS))
   };
 
-  // use_image_text_matching_head=False.
-  ContrastiveOutput image_text_contrastive(const ImageEmbeddings& images, Tensor<const std::int64_t> input_ids,
-                                           Tensor<const std::int64_t> attention_mask) const {
+  // ITC's image side: normalize(vision_projection(Q-Former query outputs)),
+  // [images, Q, D]: one unit vector per query token.
+  Tensor<float> image_features(const ImageEmbeddings& images) const {
+    const std::int64_t image_count = images.last_hidden_state.dim(0), queries = qformer.query_count();
+    const std::int64_t projection = config.image_text_hidden_size;
+    const Tensor<float> query_output = qformer.forward(images);
+    Tensor<float> features(Shape{image_count, queries, projection});
+    nn::apply_linear(vision_projection, query_output.data(), image_count * queries, features.data());
+    normalize_rows(features.data(), image_count * queries, projection);
+    return features;
+  }
+
+  // ITC's text side: the text alone through the Q-Former (query_length 0: no
+  // cross-attention, the text feed-forward), normalize(text_projection(CLS)), [texts, D].
+  Tensor<float> text_features(Tensor<const std::int64_t> input_ids, Tensor<const std::int64_t> attention_mask) const {
     check(input_ids.rank() == 2 && input_ids.dim(0) >= 1 && input_ids.dim(1) >= 1,
           "BLIP-2 contrastive: input_ids must be [texts, tokens], got ", input_ids.shape());
     check(attention_mask.empty() || attention_mask.shape() == input_ids.shape(),
           "BLIP-2 contrastive: attention_mask has shape ", attention_mask.shape(), ", expected ", input_ids.shape());
-    const std::int64_t image_count = images.last_hidden_state.dim(0), text_count = input_ids.dim(0);
-    const std::int64_t queries = qformer.query_count(), tokens = input_ids.dim(1), hidden = config.qformer.hidden_size;
+    const std::int64_t text_count = input_ids.dim(0), tokens = input_ids.dim(1), hidden = config.qformer.hidden_size;
     const std::int64_t projection = config.image_text_hidden_size;
-    ContrastiveOutput out;
-    const Tensor<float> query_output = qformer.forward(images);
-    out.image_features = Tensor<float>(Shape{image_count, queries, projection});
-    nn::apply_linear(vision_projection, query_output.data(), image_count * queries, out.image_features.data());
-    normalize_rows(out.image_features.data(), image_count * queries, projection);
-
-    // The text alone through the Q-Former (query_length 0: no cross-attention, text feed-forward).
     Tensor<float> text(Shape{text_count, tokens, hidden});
     nn::qformer_text_embeddings(config.qformer, text_embeddings, input_ids, text.data());
     Tensor<float> text_output(text.shape());
     nn::QFormerState state;
     nn::qformer_forward(config.qformer, qformer.weights, text, 0,
                         attention_mask.empty() ? nullptr : attention_mask.data(), {}, state, text_output);
-    out.text_features = Tensor<float>(Shape{text_count, projection});
-    kernels::linear(text_output.data(), tokens * hidden, text_count, text_projection, out.text_features.data(),
-                    projection);
-    normalize_rows(out.text_features.data(), text_count, projection);
+    Tensor<float> features(Shape{text_count, projection});
+    kernels::linear(text_output.data(), tokens * hidden, text_count, text_projection, features.data(), projection);
+    normalize_rows(features.data(), text_count, projection);
+    return features;
+  }
 
-    out.similarity = Tensor<float>(Shape{image_count, text_count});
+  // HF's ITC similarity: for each (image, text), the best cosine over the
+  // image's query tokens. image_features [images, Q, D], text_features [texts, D].
+  static Tensor<float> best_query_similarity(const Tensor<float>& image_features, const Tensor<float>& text_features) {
+    const std::int64_t image_count = image_features.dim(0), queries = image_features.dim(1);
+    const std::int64_t projection = image_features.dim(2), text_count = text_features.dim(0);
+    Tensor<float> similarity(Shape{image_count, text_count});
     for (std::int64_t image = 0; image < image_count; ++image) {
       for (std::int64_t text_index = 0; text_index < text_count; ++text_index) {
         float best = std::numeric_limits<float>::lowest();
         for (std::int64_t q = 0; q < queries; ++q) {
-          const float* a = out.image_features.data() + (image * queries + q) * projection;
-          const float* b = out.text_features.data() + text_index * projection;
+          const float* a = image_features.data() + (image * queries + q) * projection;
+          const float* b = text_features.data() + text_index * projection;
           float dot = 0.0f;
           for (std::int64_t d = 0; d < projection; ++d) dot += a[d] * b[d];
           best = std::max(best, dot);
         }
-        out.similarity.at(image, text_index) = best;
+        similarity.at(image, text_index) = best;
       }
     }
+    return similarity;
+  }
+
+  // use_image_text_matching_head=False.
+  ContrastiveOutput image_text_contrastive(const ImageEmbeddings& images, Tensor<const std::int64_t> input_ids,
+                                           Tensor<const std::int64_t> attention_mask) const {
+    ContrastiveOutput out;
+    out.text_features = text_features(input_ids, attention_mask);
+    out.image_features = image_features(images);
+    out.similarity = best_query_similarity(out.image_features, out.text_features);
     return out;
   }
 };

@@ -141,6 +141,8 @@ class Captioner {
   }
 
  private:
+  friend class VisualQA;  // VisualQA::sharing_model_of: one BLIP-2 model for both tasks
+
   BlipModelFolder folder_;
   std::shared_ptr<const BlipForConditionalGeneration> model_;          // BLIP folders
   std::shared_ptr<const Blip2ForConditionalGeneration> blip2_model_;  // BLIP-2 folders

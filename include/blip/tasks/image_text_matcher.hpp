@@ -69,6 +69,28 @@ class ImageTextMatcher {
     return make_table(matching.logits, contrastive.similarity, image_count, text_count);
   }
 
+  // The unit vectors ITC compares, for callers that index images and texts
+  // apart (a retrieval index, a server's /embed): match()'s similarity is the
+  // cosine of an image's and a text's embeddings (BLIP-2: the best of the
+  // image's query-token cosines).
+  //   BLIP:   [images, D], one vector per image (D = image_text_hidden_size);
+  //   BLIP-2: [images, Q, D], one vector per query token.
+  // From pixel_values [B, 3, H, W] made with folder().image_processor.
+  Tensor<float> image_embeddings(const Tensor<float>& pixels) const {
+    if (blip2_model_) return blip2_model_->image_features(blip2_model_->vision_model.forward(pixels));
+    return model_->image_features(model_->vision_model.forward(pixels));
+  }
+  // [texts, D], one unit vector per text.
+  Tensor<float> text_embeddings(const std::vector<std::string>& texts) const {
+    check(!texts.empty(), "text embeddings: no texts given");
+    for (std::size_t index = 0; index < texts.size(); ++index) {
+      check(!texts[index].empty(), "text embeddings: text ", index, " is empty");
+    }
+    const BatchEncoding batch = encode_batch(*folder_.tokenizer, texts, true);
+    if (blip2_model_) return blip2_model_->text_features(batch.input_ids, batch.attention_mask);
+    return model_->text_features(batch.input_ids, batch.attention_mask);
+  }
+
   bool is_blip2() const { return blip2_model_ != nullptr; }
   const BlipForImageTextRetrieval& model() const {
     check(model_ != nullptr, folder_.directory, " holds a BLIP-2 model: use blip2_model()");

@@ -58,6 +58,20 @@ class VisualQA {
     return vqa;
   }
 
+  // BLIP-2: a VisualQA over the model `captioner` already holds (a BLIP-2
+  // model both captions and answers), so a program serving both tasks keeps
+  // one copy of the weights. A BLIP captioning model cannot answer (BLIP VQA
+  // is its own architecture): that is an error.
+  static VisualQA sharing_model_of(const Captioner& captioner) {
+    check(captioner.is_blip2(), captioner.folder().directory,
+          " holds a BLIP captioning model, which cannot answer questions (BLIP VQA needs a BlipForQuestionAnswering "
+          "folder)");
+    VisualQA vqa;
+    vqa.folder_ = captioner.folder_;
+    vqa.blip2_model_ = captioner.blip2_model_;
+    return vqa;
+  }
+
   generation::GenerationOptions default_options() const { return task_generation_defaults(folder_); }
 
   // One question per image (questions[i] is asked about images[i]); the
