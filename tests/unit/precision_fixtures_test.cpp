@@ -99,7 +99,7 @@ TEST_CASE("bf16, f16 and int8 Linear weights reproduce Hugging Face with the sam
   CHECK(cases.size() >= 7);
   for (const std::string& case_name : cases) {
     if (!std::filesystem::exists(blip::test::fixture(case_name + "/case.json"))) {
-      MESSAGE("SKIPPED: fixture ", case_name, " absent");
+      blip::test::skip("fixture " + case_name + " absent");
       continue;
     }
     for (const blip::WeightPrecision precision :
