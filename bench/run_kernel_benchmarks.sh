@@ -22,7 +22,7 @@ bench_dir="$build_dir/bench"
 for program in linear_bench memory_bandwidth_bench; do
   if [[ ! -x "$bench_dir/$program" ]]; then
     echo "error: $bench_dir/$program not found; build it first:" >&2
-    echo "  cmake -S . -B $build_dir -DBLIP_BUILD_BENCH=ON && cmake --build $build_dir --target linear_bench memory_bandwidth_bench" >&2
+    echo "  cmake -S . -B $build_dir -DBLIP_BUILD_BENCH=ON -DBLIP_NATIVE=ON && cmake --build $build_dir --target linear_bench memory_bandwidth_bench" >&2
     exit 1
   fi
 done

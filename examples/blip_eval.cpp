@@ -7,7 +7,7 @@
 //   {"overall":78.25,"perQuestionType":{...},"perAnswerType":{"yes/no":92.1,"number":60.2,"other":70.3}}
 //
 // See docs/evaluation.md. Exit codes: 0 ok, 1 a file is missing or malformed (the message names it),
-// 2 bad usage.
+// 2 bad usage (an unknown option, a missing option or value).
 #include <cstdio>
 #include <string>
 
@@ -30,19 +30,19 @@ const char* const kUsage =
     "  METEOR, ROUGE-L and SPICE are not computed.\n"
     "vqa: VQA accuracy as the official vqaEval.py computes it, from the VQA v2 question and annotation\n"
     "  files and a list of {\"question_id\", \"answer\"} answering every annotated question. Prints\n"
-    "  {\"overall\", \"perQuestionType\", \"perAnswerType\"} in percent, rounded to 2 decimals.\n"
-    "Exit codes: 0 ok, 1 a file is missing or malformed, 2 bad usage.\n";
+    "  {\"overall\", \"perQuestionType\", \"perAnswerType\"} in percent, rounded to 2 decimals.\n";
 
+// A missing file option is a mistake in the command line: exit status 2, like every usage error.
 std::string required(const blip::examples::CommandLine& command, const char* option) {
   const std::string value = command.value(option);
-  blip::check(!value.empty(), "option ", option, " is required (see --help)");
+  if (value.empty()) blip::examples::usage_fail("option ", option, " is required");
   return value;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return blip::examples::run_program(
+  return blip::examples::run_command(
       argc, argv, "blip_eval", kUsage, {"--annotations", "--results", "--questions"}, {},
       [](const blip::examples::CommandLine& command) {
         const auto& positional = command.positional();

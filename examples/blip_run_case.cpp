@@ -6,14 +6,13 @@
 //   blip_run_case --preprocess IMAGE --size S OUT.safetensors
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 
 #include "blip/io/image.hpp"
 #include "blip/io/output_file.hpp"
 #include "blip/io/safetensors.hpp"
 #include "parity/case_runner.hpp"
-#include "support/program.hpp"
+#include "support/command_line.hpp"
 
 namespace {
 
@@ -76,21 +75,18 @@ int run_preprocess(const std::string& image_path, int size, const std::string& o
 }  // namespace
 
 int main(int argc, char** argv) {
-  return blip::examples::run_main("blip_run_case", [&]() {
-    if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
-      std::fputs(kUsage, stdout);
-      std::fputs(blip::examples::kExitStatusHelp, stdout);
-      return blip::examples::kExitSuccess;
-    }
-    if (argc == 6 && std::strcmp(argv[1], "--preprocess") == 0 && std::strcmp(argv[3], "--size") == 0) {
-      char* end = nullptr;
-      const long size = std::strtol(argv[4], &end, 10);
-      if (*end != '\0' || size <= 0 || size > 8192)
-        blip::examples::usage_fail("--size must be a positive integer up to 8192, got '", blip::clip(argv[4]), "'");
-      return run_preprocess(argv[2], static_cast<int>(size), argv[5]);
-    }
-    if (argc == 3 && argv[1][0] != '-') return run_case(argv[1], argv[2]);
-    std::fputs(kUsage, stderr);
-    return blip::examples::kExitUsage;
-  });
+  return blip::examples::run_command(
+      argc, argv, "blip_run_case", kUsage, {"--preprocess", "--size"}, {},
+      [](const blip::examples::CommandLine& command) {
+        const auto& positional = command.positional();
+        if (command.has("--preprocess") || command.has("--size")) {
+          if (!command.has("--preprocess") || !command.has("--size") || positional.size() != 1)
+            return blip::examples::usage_error(kUsage);
+          const long size = command.integer("--size", 0, 1, 8192);
+          return run_preprocess(command.value("--preprocess"), static_cast<int>(size), positional[0]);
+        }
+        if (positional.size() != 2 || positional[0].empty() || positional[0][0] == '-')
+          return blip::examples::usage_error(kUsage);
+        return run_case(positional[0], positional[1]);
+      });
 }

@@ -13,13 +13,25 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ $# -lt 1 ] || [ "$1" = "--help" ]; then
   sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
-  exit 2
+  if [ $# -ge 1 ]; then exit 0; fi  # --help
+  exit 2  # no image given: a usage error, as in the programs
 fi
 repository=${BLIP_MODEL:-Salesforce/blip-image-captioning-base}
 
-scripts/install_dependencies.sh
-cmake -B build -DCMAKE_BUILD_TYPE=Release -DBLIP_BUILD_TESTS=OFF -DBLIP_BUILD_BENCH=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target blip_caption blip_weights
+# Install and build only when needed: the two programs exist and no source file is newer than them.
+programs=(build/examples/blip_caption build/weights_tools/blip_weights)
+up_to_date=yes
+for program in "${programs[@]}"; do
+  if [ ! -x "$program" ] || [ -n "$(find include examples weights_tools CMakeLists.txt -newer "$program" -type f -print -quit)" ]; then
+    up_to_date=no
+  fi
+done
+if [ "$up_to_date" = no ]; then
+  scripts/install_dependencies.sh
+  # -march=native: this build runs here only, with every instruction this CPU has.
+  cmake -B build -DCMAKE_BUILD_TYPE=Release -DBLIP_NATIVE=ON -DBLIP_BUILD_TESTS=OFF -DBLIP_BUILD_BENCH=OFF >/dev/null
+  cmake --build build -j"$(nproc)" --target blip_caption blip_weights
+fi
 
 if [ -n "${BLIP_MODEL_DIR:-}" ]; then
   model_dir=$BLIP_MODEL_DIR

@@ -2,7 +2,8 @@
 // arguments BEFORE loading a model: a typo must not cost the load time.
 //
 //   generation_options_from  the model's generation defaults with the flags over them, checked;
-//                            messages name the flag, not the library's field
+//                            messages name the flag, not the library's field; the sampling seed
+//                            (random unless --seed) and warnings for sampling flags that do nothing
 //   check_input_files        the image paths exist and are regular files
 //   require_utf8             --json output repeats the argument: UTF-8 only
 //   valid_utf8_text          a text argument with its invalid bytes dropped (and said so)
@@ -11,6 +12,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,31 @@ inline std::string generation_flag(const std::string& field) {
   return flag;
 }
 
+// Warnings for the sampling-only flags given to a run that does not sample, as HF's
+// GenerationConfig.validate() warns for the same keys ("`do_sample` is set to `False`. However,
+// `temperature` is set to `0.7` -- this flag is only used in sample-based generation modes. You should
+// set `do_sample=True` or unset `temperature`."), in terms of flags. HF warns when a value differs from
+// its neutral one (temperature 1, top_k 50, top_p 1, typical_p 1), because it cannot tell what the caller
+// set; here a flag is known to be given, so every one given is named. --seed is blipcpp's own.
+inline std::vector<std::string> sampling_flag_warnings(const CommandLine& command,
+                                                       const generation::GenerationOptions& options) {
+  std::vector<std::string> warnings;
+  if (options.do_sample) return warnings;
+  for (const char* flag : {"--temperature", "--top-k", "--top-p", "--typical-p", "--seed"}) {
+    if (!command.has(flag)) continue;
+    warnings.push_back(detail::concat("sampling is off (no --sample, and the model's text_config has do_sample ",
+                                      "false). However, ", flag, " is set to ", clip(command.value(flag)),
+                                      " -- this flag is only used when sampling. Give --sample or leave out ", flag,
+                                      "."));
+  }
+  return warnings;
+}
+
+// The seed a sampling run gets when --seed is absent. HF's generate() samples from torch's global
+// generator, so two runs differ unless the caller seeds it; the programs do the same, and print the
+// seed so that a run can be repeated. 32 bits: short enough to type back.
+inline std::uint64_t random_seed() { return std::random_device{}(); }
+
 // The generation options a program asks for: the model folder's defaults
 // (read from its config.json alone, before any weights load) with the flags
 // over them, checked as a whole before the model loads. A flag value that
@@ -67,6 +94,10 @@ inline std::string generation_flag(const std::string& field) {
 // here they name the flag that set the field ("--top-p"), or say the value is
 // the model's default ("text_config's num_return_sequences").
 inline generation::GenerationOptions generation_options_from(const CommandLine& command, const std::string& model_dir) {
+  // Each flag's own syntax and range first, so that a typo is a usage error (2) even when MODEL_DIR
+  // is wrong (a runtime error, 1).
+  generation::GenerationOptions flags_alone;
+  read_generation_flags(command, flags_alone);
   generation::GenerationOptions options = read_task_generation_defaults(model_dir);
   read_generation_flags(command, options);
   try {
@@ -76,6 +107,13 @@ inline generation::GenerationOptions generation_options_from(const CommandLine& 
       const std::string flag = generation_flag(field);
       return command.has(flag) ? flag : "text_config's " + field;
     }));
+  }
+  for (const std::string& warning : sampling_flag_warnings(command, options))
+    std::fprintf(stderr, "[blip] warning: %s\n", warning.c_str());
+  if (options.do_sample) {
+    if (!command.has("--seed")) options.seed = random_seed();
+    const auto seed = static_cast<unsigned long long>(options.seed);
+    std::fprintf(stderr, "[blip] sampling with seed %llu (--seed %llu repeats this run)\n", seed, seed);
   }
   return options;
 }

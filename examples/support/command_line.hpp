@@ -1,6 +1,8 @@
 // examples/support/command_line.hpp: the little argument parser the example
-// programs share, and JSON string output. Every mistake it finds is a
-// UsageError naming the option (exit status 2, see program.hpp).
+// programs share (--name value and --name=value), how each program's main
+// runs (run_command, run_program: --help, --version), the generation flags,
+// and JSON string output. Every mistake it finds is a UsageError naming the
+// option (exit status 2, see program.hpp).
 #pragma once
 
 #include <cmath>
@@ -21,7 +23,7 @@
 
 namespace blip::examples {
 
-// "--name value" options, "--flag" switches and positional arguments.
+// "--name value" (or "--name=value") options, "--flag" switches and positional arguments.
 class CommandLine {
  public:
   static constexpr double kNoMaximum = std::numeric_limits<double>::max();
@@ -31,13 +33,22 @@ class CommandLine {
     for (int index = 1; index < argc; ++index) {
       const std::string argument = argv[index];
       if (argument.size() > 2 && argument.compare(0, 2, "--") == 0) {
-        if (switches.count(argument)) {
-          switches_.insert(argument);
-        } else if (options_with_values.count(argument)) {
-          if (index + 1 >= argc) usage_fail("option ", clip(argument), " needs a value");
-          values_[argument].push_back(argv[++index]);
+        // GNU getopt_long's two spellings: "--name value" and "--name=value" (the value may be empty
+        // or hold '=' itself: only the first '=' separates).
+        const std::size_t equals = argument.find('=');
+        const std::string name = argument.substr(0, equals);
+        if (switches.count(name)) {
+          if (equals != std::string::npos) usage_fail("option ", name, " takes no value, got '", clip(argument), "'");
+          switches_.insert(name);
+        } else if (options_with_values.count(name)) {
+          if (equals != std::string::npos) {
+            values_[name].push_back(argument.substr(equals + 1));
+          } else {
+            if (index + 1 >= argc) usage_fail("option ", name, " needs a value");
+            values_[name].push_back(argv[++index]);
+          }
         } else {
-          usage_fail("unknown option ", clip(argument));
+          usage_fail("unknown option ", clip(name));
         }
       } else if (argument == "-h") {
         switches_.insert("--help");
@@ -143,7 +154,11 @@ inline constexpr const char* kGenerationUsage =
     "  --diversity-penalty X  a group's score loss per earlier group that chose the same token at a step\n"
     "  --suppress-tokens IDS  comma-separated token ids that are never generated\n"
     "  --sample               sample instead of searching (with the options below)\n"
-    "  --temperature X  --top-k N  --top-p X  --typical-p X  --seed N\n";
+    "  --temperature X  --top-k N  --top-p X  --typical-p X\n"
+    "  --seed N               the sampler's seed (default: a random one; stderr says which, to repeat a run)\n"
+    "                         In a run that does not sample (no --sample, and text_config's do_sample false)\n"
+    "                         these five do nothing, and a warning says so, as HF's GenerationConfig.validate\n"
+    "                         warns.\n";
 
 inline std::set<std::string> generation_options_with_values() {
   return {"--beams",           "--max-new-tokens", "--min-new-tokens", "--repetition-penalty",
@@ -199,24 +214,40 @@ inline LoadOptions load_options_from(const CommandLine& command) {
 }
 
 
-// Runs an example's main: parses the command line (--tokenizer, --threads and
-// --help are always accepted), prints `usage` and the exit statuses for
-// --help, and ends as run_main (program.hpp) says. `body` returns the exit
-// code (2 for a usage error, see usage_error).
+// Runs a program's main: parses the command line with `options_with_values`
+// and `switches` (--help and --version are always accepted), prints `usage`,
+// the common options and the exit statuses for --help, or the version for
+// --version, and ends as run_main (program.hpp) says. `body` returns the exit
+// code (2 for a usage error, see usage_error). For programs without a model;
+// the model programs use run_program.
 template <class Body>
-int run_program(int argc, char** argv, const char* name, const char* usage, std::set<std::string> options_with_values,
+int run_command(int argc, char** argv, const char* name, const char* usage, std::set<std::string> options_with_values,
                 std::set<std::string> switches, Body&& body) {
   return run_main(name, [&]() {
-    options_with_values.insert({"--tokenizer", "--threads", "--precision", "--activations"});
-    switches.insert("--help");
+    switches.insert({"--help", "--version"});
     const CommandLine command(argc, argv, options_with_values, switches);
     if (command.has("--help")) {
       std::fputs(usage, stdout);
+      std::fputs(kCommonOptionsHelp, stdout);
       std::fputs(kExitStatusHelp, stdout);
+      return kExitSuccess;
+    }
+    if (command.has("--version")) {
+      print_version(name);
       return kExitSuccess;
     }
     return body(command);
   });
+}
+
+// run_command for the programs that load a model: --tokenizer, --threads,
+// --precision and --activations are accepted too (load_options_from reads them).
+template <class Body>
+int run_program(int argc, char** argv, const char* name, const char* usage, std::set<std::string> options_with_values,
+                std::set<std::string> switches, Body&& body) {
+  options_with_values.insert({"--tokenizer", "--threads", "--precision", "--activations"});
+  return run_command(argc, argv, name, usage, std::move(options_with_values), std::move(switches),
+                     std::forward<Body>(body));
 }
 
 inline int usage_error(const char* usage) {

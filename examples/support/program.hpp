@@ -1,6 +1,7 @@
 // examples/support/program.hpp: how every example program ends, in one place:
-// the exit statuses, the catch-all around main, and a message instead of a
-// bus error when a mapped model file is truncated under the program.
+// the exit statuses, the catch-all around main, a message instead of a
+// bus error when a mapped model file is truncated under the program, and
+// what --version prints.
 //
 // Exit status, the same for every program (each --help ends with it):
 //   0  success;
@@ -13,16 +14,26 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
 #include <new>
+#include <string>
 #include <utility>
 
 #include "blip/core/error.hpp"
 #include "blip/core/mapped_file.hpp"
+#include "blip/kernels/detail/cpu_dispatch.hpp"
+
+// CMake's project version (project(blip VERSION ...)), defined for every program by blip_program_options.
+#ifndef BLIP_PROJECT_VERSION
+#error "BLIP_PROJECT_VERSION is not defined: build the programs through CMake (it defines it from project(VERSION))"
+#endif
 
 namespace blip::examples {
+
+inline constexpr const char* kProjectVersion = BLIP_PROJECT_VERSION;
 
 inline constexpr int kExitSuccess = 0;
 inline constexpr int kExitFailure = 1;
@@ -32,6 +43,43 @@ inline constexpr const char* kExitStatusHelp =
     "Exit status: 0 success; 1 runtime error (a missing or malformed file, image or input line, out of memory,\n"
     "output that cannot be written); 2 usage error (an unknown option, a missing or invalid value, wrong\n"
     "arguments), reported before any model is loaded. Limits on inputs: docs/reliability.md.\n";
+
+// What every program's --help ends with, before the exit statuses.
+inline constexpr const char* kCommonOptionsHelp =
+    "Every option that takes a value accepts both --name VALUE and --name=VALUE.\n"
+    "--version prints the program's name and blipcpp's version (and which kernels this CPU gets).\n";
+
+// The instruction set the code outside the run-time-dispatched kernels was compiled for:
+// BLIP_NATIVE=ON (-march=native) binds the whole program to CPUs like the build machine's.
+inline const char* compiled_instruction_set() {
+#if defined(__AVX512F__)
+  return "AVX-512 (-march=native or similar: runs only on CPUs with AVX-512)";
+#elif defined(__AVX2__)
+  return "AVX2 (-march=native or similar: runs only on CPUs with AVX2)";
+#elif defined(__x86_64__)
+  return "the x86-64 baseline (runs on any x86-64 CPU)";
+#else
+  return "this architecture's baseline";
+#endif
+}
+
+// --version: "<program> <version>" on the first line, as GNU programs print it, then how this
+// build runs on this CPU. The Linear kernels are picked at run time (kernels/detail/cpu_dispatch.hpp),
+// so a portable build still gets AVX-512 where the CPU has it.
+inline void print_version(const char* name) {
+  std::printf("%s %s\n", name, kProjectVersion);
+  std::string kernel_line = kernels::kernel_path_name(kernels::best_kernel_path());
+  kernel_line += " (picked at run time: the fastest this CPU runs)";
+  if (const char* forced = std::getenv("BLIP_KERNEL"); forced != nullptr && *forced != '\0')
+    kernel_line += std::string("; BLIP_KERNEL asks for ") + clip(forced);
+  std::printf("kernels: %s\n", kernel_line.c_str());
+  std::printf("compiled for: %s\n", compiled_instruction_set());
+#if defined(_OPENMP)
+  std::printf("OpenMP: yes\n");
+#else
+  std::printf("OpenMP: no (kernels run serially)\n");
+#endif
+}
 
 // A mistake in the command line: exit status 2.
 class UsageError : public Error {

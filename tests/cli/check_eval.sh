@@ -47,8 +47,8 @@ case $check in
   bad_input)
     "$eval" --help | grep -q "usage" || fail "--help has no usage"
     expect_error 2 "usage" frobnicate --annotations a --results b
-    expect_error 1 "option --annotations is required" caption --results "$data/captions_results.json"
-    expect_error 1 "option --questions is required" vqa --annotations "$data/vqa_annotations.json" --results "$data/vqa_results.json"
+    expect_error 2 "option --annotations is required" caption --results "$data/captions_results.json"
+    expect_error 2 "option --questions is required" vqa --annotations "$data/vqa_annotations.json" --results "$data/vqa_results.json"
     expect_error 1 "no-such.json (no such file)" caption --annotations "$work/no-such.json" --results "$data/captions_results.json"
     printf '{"images": [' > "$work/truncated.json"
     expect_error 1 "truncated.json: invalid JSON" caption --annotations "$work/truncated.json" --results "$data/captions_results.json"

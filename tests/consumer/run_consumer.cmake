@@ -1,6 +1,9 @@
 # Builds and runs the consumer project against blip; see CMakeLists.txt here.
-# Inputs (-D): MODE (install | subdirectory), BLIP_SOURCE_DIR, BLIP_BUILD_DIR,
+# Inputs (-D): MODE (install | pkgconfig | subdirectory), BLIP_SOURCE_DIR, BLIP_BUILD_DIR,
+# BLIP_VERSION, PROGRAMS (comma-separated program targets the install must hold), PKG_CONFIG,
 # CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER, GENERATOR, FIXTURES_DIR.
+# Ends with "SKIPPED: ..." (the test's SKIP_REGULAR_EXPRESSION) only after every step passed,
+# when the fixtures were absent so the consumer could not generate.
 cmake_minimum_required(VERSION 3.16)
 
 function(run step)
@@ -16,24 +19,85 @@ file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 set(consumer_build "${WORK_DIR}/build")
 set(configure_options -G "${GENERATOR}" -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_BUILD_TYPE=Release)
+set(prefix "${WORK_DIR}/prefix")
+
+if(MODE STREQUAL "install" OR MODE STREQUAL "pkgconfig")
+  run("install blip into ${prefix}" "${CMAKE_COMMAND}" --install "${BLIP_BUILD_DIR}" --prefix "${prefix}")
+  message(STATUS "${last_output}")
+  foreach(installed IN ITEMS include/blip/io/safetensors.hpp include/blip/blip.hpp lib/cmake/blip/blipConfig.cmake
+                             share/pkgconfig/blip.pc)
+    if(NOT EXISTS "${prefix}/${installed}")
+      message(FATAL_ERROR "the install did not put ${installed} under ${prefix}")
+    endif()
+  endforeach()
+endif()
 
 if(MODE STREQUAL "install")
-  set(prefix "${WORK_DIR}/prefix")
-  run("install blip into ${prefix}" "${CMAKE_COMMAND}" --install "${BLIP_BUILD_DIR}" --prefix "${prefix}")
-  if(NOT EXISTS "${prefix}/include/blip/io/safetensors.hpp")
-    message(FATAL_ERROR "the install did not put the headers under ${prefix}/include")
-  endif()
+  # Every program this build made, installed and runnable from the prefix.
+  string(REPLACE "," ";" programs "${PROGRAMS}")
+  foreach(program IN LISTS programs)
+    set(path "${prefix}/bin/${program}")
+    if(NOT EXISTS "${path}" OR IS_DIRECTORY "${path}")
+      message(FATAL_ERROR "the install did not put the program ${program} in ${prefix}/bin")
+    endif()
+    # blip_weights parses its own command line (weights_tools/) and has no --version yet: --help.
+    if(program STREQUAL "blip_weights")
+      run("${program} --help from the prefix" "${path}" --help)
+    else()
+      run("${program} --version from the prefix" "${path}" --version)
+      string(REGEX MATCH "^[^\n]*" first_line "${last_output}")
+      if(NOT first_line STREQUAL "${program} ${BLIP_VERSION}")
+        message(FATAL_ERROR "${path} --version printed '${first_line}', expected '${program} ${BLIP_VERSION}'")
+      endif()
+    endif()
+  endforeach()
+  list(LENGTH programs program_count)
+  message(STATUS "${program_count} programs installed in ${prefix}/bin")
   # Only the fresh prefix may satisfy find_package(blip).
   run("configure consumer (find_package)" "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${consumer_build}"
       ${configure_options} "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
       -DCONSUMER_EXPECTED_BLIP_PREFIX=${prefix})
+  run("build consumer" "${CMAKE_COMMAND}" --build "${consumer_build}")
+  set(consumer "${consumer_build}/blip_consumer")
+elseif(MODE STREQUAL "pkgconfig")
+  if(NOT PKG_CONFIG)
+    message(FATAL_ERROR "pkg-config is not installed (Debian: pkg-config), so blip.pc cannot be checked")
+  endif()
+  # PKG_CONFIG_PATH puts the fresh prefix first; eigen3, nlohmann_json and stb come from the system.
+  set(pkg_config "${CMAKE_COMMAND}" -E env "PKG_CONFIG_PATH=${prefix}/share/pkgconfig" "${PKG_CONFIG}")
+  run("pkg-config --validate blip" ${pkg_config} --validate blip)
+  run("pkg-config --modversion blip" ${pkg_config} --modversion blip)
+  string(STRIP "${last_output}" version)
+  if(NOT version STREQUAL BLIP_VERSION)
+    message(FATAL_ERROR "pkg-config --modversion blip: '${version}', expected '${BLIP_VERSION}'")
+  endif()
+  run("pkg-config --variable=includedir blip" ${pkg_config} --variable=includedir blip)
+  string(STRIP "${last_output}" include_dir)
+  file(REAL_PATH "${include_dir}" include_dir)
+  file(REAL_PATH "${prefix}/include" expected_include_dir)
+  if(NOT include_dir STREQUAL expected_include_dir)
+    message(FATAL_ERROR "blip.pc's includedir is ${include_dir}, not ${expected_include_dir}")
+  endif()
+  run("pkg-config --cflags --libs blip" ${pkg_config} --cflags --libs blip)
+  string(STRIP "${last_output}" flags)
+  message(STATUS "pkg-config --cflags --libs blip: ${flags}")
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  file(MAKE_DIRECTORY "${consumer_build}")
+  set(consumer "${consumer_build}/blip_consumer")
+  run("compile consumer with pkg-config's flags" "${CXX_COMPILER}" -std=c++17 -O2
+      "${CONSUMER_SOURCE_DIR}/main.cpp" -o "${consumer}" ${flags})
 elseif(MODE STREQUAL "subdirectory")
   run("configure consumer (add_subdirectory)" "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${consumer_build}"
       ${configure_options} -DCONSUMER_USE_SUBDIRECTORY=ON "-DBLIP_SOURCE_DIR=${BLIP_SOURCE_DIR}")
+  run("build consumer" "${CMAKE_COMMAND}" --build "${consumer_build}")
+  set(consumer "${consumer_build}/blip_consumer")
 else()
-  message(FATAL_ERROR "MODE must be install or subdirectory, not '${MODE}'")
+  message(FATAL_ERROR "MODE must be install, pkgconfig or subdirectory, not '${MODE}'")
 endif()
 
-run("build consumer" "${CMAKE_COMMAND}" --build "${consumer_build}")
-run("run consumer" "${consumer_build}/blip_consumer" "${WORK_DIR}" "${FIXTURES_DIR}")
+run("run consumer" "${consumer}" "${WORK_DIR}" "${FIXTURES_DIR}")
 message(STATUS "${last_output}")
+if(NOT EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors")
+  message(STATUS "SKIPPED: the consumer could not generate: no fixture model at ${FIXTURES_DIR}/blip_caption "
+                 "(set BLIP_FIXTURES_DIR); every other step passed")
+endif()

@@ -1,5 +1,5 @@
-// Helpers shared by the tests: where the fixtures are, skipping when they are
-// absent, and comparing float tensors with a tolerance scaled by magnitude.
+// Helpers shared by the tests: where the fixtures are, skipping (skip.hpp) when
+// they are absent, and comparing float tensors with a tolerance scaled by magnitude.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "blip/core/tensor.hpp"
+#include "skip.hpp"
 
 namespace blip::test {
 
@@ -60,13 +61,12 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
   stream << text;
 }
 
-// True when `path` exists; otherwise prints a clear skip message and returns
-// false so the test can return early (CTest still shows it as passed; the
-// message says what was skipped and why).
+// True when `path` exists; otherwise records a skipped check (skip.hpp: the
+// program then ends with status 77, which CTest reports as skipped, not passed),
+// says what is missing and where, and returns false so the test can return early.
 inline bool have_or_skip(const std::string& path, const char* what) {
   if (std::filesystem::exists(path)) return true;
-  std::printf("SKIPPED: %s not found at %s (set BLIP_FIXTURES_DIR / BLIP_ASSETS_DIR)\n", what, path.c_str());
-  MESSAGE("SKIPPED: ", what, " not found at ", path);
+  skip(std::string(what) + " not found at " + path + " (set BLIP_FIXTURES_DIR / BLIP_ASSETS_DIR)");
   return false;
 }
 

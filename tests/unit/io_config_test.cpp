@@ -720,7 +720,7 @@ ScriptRun run_download_script(const std::string& environment, const std::string&
 
 TEST_CASE("download_hf_model.sh fails fast and clearly when the server is unreachable") {
   if (std::system("command -v curl > /dev/null 2>&1") != 0) {
-    MESSAGE("SKIPPED: curl is not installed");
+    blip::test::skip("curl is not installed");
     return;
   }
   const fs::path destination = scratch_dir("download_offline") / "blip-vqa-base";

@@ -61,7 +61,7 @@ long resident_pages(const void* data, std::size_t bytes) {
 bool pagemap_readable() {
   static const std::vector<std::uint8_t> two_pages(2 * page_size());
   if (resident_pages(two_pages.data(), two_pages.size()) >= 0) return true;
-  MESSAGE("SKIPPED: /proc/self/pagemap is not readable here");
+  blip::test::skip("/proc/self/pagemap is not readable here");
   return false;
 }
 

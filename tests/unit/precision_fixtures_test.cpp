@@ -106,7 +106,7 @@ TEST_CASE("bf16, f16, int8 and int4 Linear weights reproduce Hugging Face with t
   CHECK(cases.size() >= 7);
   for (const std::string& case_name : cases) {
     if (!std::filesystem::exists(blip::test::fixture(case_name + "/case.json"))) {
-      MESSAGE("SKIPPED: fixture ", case_name, " absent");
+      blip::test::skip("fixture " + case_name + " absent");
       continue;
     }
     for (const blip::WeightPrecision precision :
