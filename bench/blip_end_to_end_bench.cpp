@@ -10,6 +10,7 @@
 // BLIP_BENCH_ACTIVATIONS=f32|bf16 what bf16 weights multiply (default f32); both are printed in the context.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -92,6 +93,27 @@ void caption_generate(benchmark::State& state, std::int64_t beams) {
   state.counters["max_rss_MiB"] = blip::bench::peak_rss_mib();
 }
 
+// N images captioned in one call (greedy, 20 new tokens each): the GEMMs get N times the rows and each decode
+// step streams every weight once for all N rows, so the time per image should fall with N. The counter
+// seconds_per_image is the figure to compare across N.
+void caption_batch(benchmark::State& state, std::int64_t images) {
+  if (skip_without_models(state)) return;
+  const auto& model = load_model<blip::BlipForConditionalGeneration>("caption");
+  const blip::Tensor<const float>& one = inputs().pixel_values;
+  blip::Tensor<float> batch(blip::Shape{images, one.dim(1), one.dim(2), one.dim(3)});
+  for (std::int64_t image = 0; image < images; ++image)
+    std::copy(one.data(), one.data() + one.numel(), batch.data() + image * one.numel());
+  for (auto _ : state) {
+    const blip::ImageEmbeddings embeddings = model.vision_model.forward(batch);
+    blip::BlipDecoderSession session = model.caption_session(embeddings, {}, {});
+    benchmark::DoNotOptimize(blip::generation::generate_session(session, exactly(20, 1)));
+  }
+  state.counters["seconds_per_image"] =
+      benchmark::Counter(static_cast<double>(images), benchmark::Counter::kIsIterationInvariantRate |
+                                                          benchmark::Counter::kInvert);
+  state.counters["max_rss_MiB"] = blip::bench::peak_rss_mib();
+}
+
 void vqa_generate(benchmark::State& state) {
   if (skip_without_models(state)) return;
   const auto& model = load_model<blip::BlipForQuestionAnswering>("vqa");
@@ -117,6 +139,9 @@ const bool kContextAdded = [] {
 BENCHMARK(caption_vision_encoder)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK_CAPTURE(caption_generate, 20_greedy, 1)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK_CAPTURE(caption_generate, 20_beam3, 3)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(caption_batch, 1_image, 1)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(caption_batch, 4_images, 4)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(caption_batch, 8_images, 8)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(vqa_generate)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 BENCHMARK_MAIN();

@@ -76,6 +76,12 @@ inline int run_command_line(const std::vector<std::string>& arguments, std::ostr
         out << kUsage;
         return 0;
       }
+#ifdef BLIP_PROJECT_VERSION  // defined for the programs (blip_program_options), not for tests including this
+      if (argument == "--version") {
+        out << "blip_weights " BLIP_PROJECT_VERSION "\n";
+        return 0;
+      }
+#endif
       if (argument.rfind("--", 0) == 0 && argument.size() > 2) {
         std::string name = argument, value;
         const std::size_t equals = argument.find('=');
