@@ -76,6 +76,9 @@ inline std::vector<std::string> read_image_list(const std::string& folder_or_lis
     check(!paths.empty(), folder_or_list, ": no image files in the folder (jpg, jpeg, png, bmp, gif, ppm, pgm, pnm)");
     return paths;
   }
+  // One image given where a list belongs would otherwise fail as "line 1 is not valid UTF-8".
+  check(!has_image_extension(folder_or_list), folder_or_list,
+        ": an image file; --images takes a folder of images or a file listing one image path per line");
   for (auto& [number, line] : read_nonblank_lines(folder_or_list, "image paths")) {
     try {
       require_regular_file(line);

@@ -221,6 +221,8 @@ sys.stdout.buffer.write(struct.pack('<Q', len(header)) + header + b'\\0' * 4)" >
     printf '%s\n%s\n' "${images[0]}" "$work/nope.png" > "$work/list.txt"
     expect_error 1 "list.txt: line 2: cannot open $work/nope.png" \
       "$bin/blip_embed" "$fixtures/blip_itm" --images "$work/list.txt" --out "$work/i.safetensors"
+    expect_error 1 "skimage_coffee.png: an image file; --images takes a folder of images or a file listing" \
+      "$bin/blip_embed" "$fixtures/blip_itm" --images "${images[0]}" --out "$work/i.safetensors"
     printf '\xff\xfe\n' > "$work/bad_texts.txt"
     expect_error 1 "bad_texts.txt: line 1 is not valid UTF-8" \
       "$bin/blip_embed" "$fixtures/blip_itm" --texts "$work/bad_texts.txt" --out "$work/i.safetensors"
