@@ -8,7 +8,9 @@
 //   nn/          transformer blocks: ViT, BERT layer with cross-attention, Q-Former, OPT
 //   models/      BLIP and BLIP-2 as Hugging Face ships them
 //   generation/  greedy, beam search and sampling, as Hugging Face's generate()
-//   tasks/       Captioner, VisualQA (+ Conversation), ImageTextMatcher: what applications call
+//   tasks/       Captioner, VisualQA (+ Conversation), ImageTextMatcher, the retrieval index: what applications call
+//   evaluation/  the papers' metrics (caption, VQA, retrieval Recall@K), on core/ alone; included on demand,
+//                except retrieval.hpp, which the retrieval index (tasks/) scores with
 #pragma once
 
 #include "blip/core/dtype.hpp"
@@ -27,5 +29,6 @@
 #include "blip/models/blip2.hpp"
 #include "blip/tasks/captioner.hpp"
 #include "blip/tasks/image_text_matcher.hpp"
+#include "blip/tasks/retrieval_index.hpp"
 #include "blip/tasks/visual_qa.hpp"
 #include "blip/text/tokenizer.hpp"

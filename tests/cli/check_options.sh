@@ -11,7 +11,7 @@ tokenizer="$assets/tokenizers/blip-image-captioning-base"
 image="$assets/images/skimage_coffee.png"
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
-programs=(blip_caption blip_vqa blip_chat blip_match blip_tokenize blip_eval blip_run_case)
+programs=(blip_caption blip_vqa blip_chat blip_match blip_tokenize blip_eval blip_run_case blip_embed blip_search)
 # blip_server is built only where cpp-httplib is installed.
 [ -x "$bin/blip_server" ] && programs+=(blip_server)
 # expect STATUS COMMAND...: runs COMMAND (stdout to $work/out, stderr to $work/err) within 120 s and

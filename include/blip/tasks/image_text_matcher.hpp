@@ -91,6 +91,45 @@ class ImageTextMatcher {
     return model_->text_features(batch.input_ids, batch.attention_mask);
   }
 
+  // ITM re-ranking of retrieval candidates (evaluation/retrieval.hpp): the ITM head's "match"
+  // logit, itm_head(...)[:, 1] before any softmax (the value BLIP's retrieval evaluation adds to
+  // the ITC score), of ONE image (pixel_values [1, 3, H, W]) against each text. The vision
+  // encoder runs once; the texts `chunk` at a time, so memory is one chunk of pairs (a
+  // re-ranked COCO image meets ~1,500 texts; cross-attention scores for all at once would take GBs).
+  std::vector<float> match_logits(const Tensor<float>& pixels, const std::vector<std::string>& texts,
+                                  std::int64_t chunk = 32) const {
+    check(pixels.rank() == 4 && pixels.dim(0) == 1, "match_logits: pixel_values must hold one image [1, 3, H, W], got ",
+          pixels.shape());
+    check(chunk > 0, "match_logits: chunk must be > 0, got ", chunk);
+    for (std::size_t index = 0; index < texts.size(); ++index)
+      check(!texts[index].empty(), "match_logits: text ", index, " is empty");
+    const ImageEmbeddings embeddings =
+        blip2_model_ ? blip2_model_->vision_model.forward(pixels) : model_->vision_model.forward(pixels);
+    std::vector<float> logits;
+    logits.reserve(texts.size());
+    for (std::size_t first = 0; first < texts.size(); first += static_cast<std::size_t>(chunk)) {
+      const std::size_t count = std::min(texts.size() - first, static_cast<std::size_t>(chunk));
+      const BatchEncoding batch =
+          encode_batch(*folder_.tokenizer, std::vector<std::string>(texts.begin() + first, texts.begin() + first + count), true);
+      Tensor<float> chunk_logits;
+      if (blip2_model_) {
+        // BLIP-2 ITM pairs text row r with image row r: the image's states once per text.
+        const Tensor<float>& states = embeddings.last_hidden_state;
+        ImageEmbeddings repeated;
+        repeated.last_hidden_state =
+            Tensor<float>(Shape{static_cast<std::int64_t>(count), states.dim(1), states.dim(2)});
+        for (std::size_t row = 0; row < count; ++row)
+          std::copy_n(states.data(), states.numel(), repeated.last_hidden_state.data() + row * states.numel());
+        chunk_logits = blip2_model_->image_text_matching(repeated, batch.input_ids, batch.attention_mask).logits;
+      } else {
+        // BLIP scores text row r against image r / (rows / images): one image, all rows.
+        chunk_logits = model_->image_text_matching(embeddings, batch.input_ids, batch.attention_mask).logits;
+      }
+      for (std::size_t row = 0; row < count; ++row) logits.push_back(chunk_logits.at(static_cast<std::int64_t>(row), 1));
+    }
+    return logits;
+  }
+
   bool is_blip2() const { return blip2_model_ != nullptr; }
   const BlipForImageTextRetrieval& model() const {
     check(model_ != nullptr, folder_.directory, " holds a BLIP-2 model: use blip2_model()");
