@@ -2,6 +2,8 @@
 // BLIP or BLIP-2 captioning model folder, batch by batch.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,12 @@ const std::string kUsage =
                 "                         counts as a failure, unless --overwrite\n"
                 "  --overwrite            with --sidecar: replace existing .txt files (a regular file is replaced\n"
                 "                         by rename, never left half-written)\n"
+                "  --coco-results FILE    also write FILE: the captions as a COCO caption results file, [{\"image_id\",\n"
+                "                         \"caption\"}], for blip_eval caption; needs --coco-annotations\n"
+                "  --coco-annotations A   the COCO caption annotation file whose \"images\" give each file name's\n"
+                "                         image_id (matched by base name; an image not listed there is a failure).\n"
+                "                         The --prompt is cut off the front of each caption, as BLIP's evaluation\n"
+                "                         does (Hugging Face returns the caption with its prompt)\n"
                 "A progress line (images done, images/s, ETA) goes to stderr when it is a terminal.\n"
                 "\n"
                 "model options:\n"
@@ -58,13 +66,40 @@ const std::string kUsage =
     "  --help                 this text\n"
     "Load progress and timings go to stderr.\n" +
     std::string(blip::examples::kGenerationDefaultsHelp);
+// COCO caption annotations' "images": file base name -> "id" (kept as JSON: COCO ids are numbers, other sets'
+// may be strings).
+std::map<std::string, nlohmann::json> coco_image_ids_by_file_name(const std::string& annotations_path) {
+  const nlohmann::json annotations = blip::read_json_file(annotations_path);
+  blip::check(annotations.is_object() && annotations.contains("images") && annotations["images"].is_array(),
+              annotations_path, ": expected a COCO caption annotation file with an \"images\" array");
+  std::map<std::string, nlohmann::json> ids;
+  for (const nlohmann::json& image : annotations["images"]) {
+    blip::check(image.is_object() && image.contains("id") && image.contains("file_name") &&
+                    image["file_name"].is_string(),
+                annotations_path, ": each of \"images\" needs an \"id\" and a \"file_name\"");
+    ids[std::filesystem::path(image["file_name"].get<std::string>()).filename().string()] = image["id"];
+  }
+  return ids;
+}
+
+// BLIP's evaluation cuts the prompt off its captions (models/blip.py: caption[len(self.prompt):]); Hugging Face
+// returns the caption with it. Cut when the caption starts with it (whitespace around it trimmed).
+std::string without_prompt(const std::string& caption, const std::string& prompt) {
+  std::string stem = prompt;
+  while (!stem.empty() && stem.back() == ' ') stem.pop_back();
+  if (stem.empty() || caption.compare(0, stem.size(), stem) != 0) return caption;
+  std::size_t start = stem.size();
+  while (start < caption.size() && caption[start] == ' ') ++start;
+  return caption.substr(start);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   namespace examples = blip::examples;
   return examples::run_program(
       argc, argv, "blip_caption", kUsage.c_str(),
-      examples::with({"--prompt", "--batch", "--list"}, examples::generation_options_with_values()),
+      examples::with({"--prompt", "--batch", "--list", "--coco-results", "--coco-annotations"},
+                     examples::generation_options_with_values()),
       examples::with({"--json", "--csv", "--sidecar", "--overwrite", "--recursive", "--no-read-ahead"},
                      examples::generation_switches()),
       [](const examples::CommandLine& command) {
@@ -100,6 +135,14 @@ int main(int argc, char** argv) {
           }
         }
         const std::string prompt = examples::valid_utf8_text(command.value("--prompt"), "blip_caption", "--prompt");
+        // --coco-results: file base names -> COCO image ids, read before the model loads.
+        const std::string coco_results = command.value("--coco-results");
+        if (coco_results.empty() != command.value("--coco-annotations").empty())
+          examples::usage_fail("--coco-results and --coco-annotations go together");
+        const std::map<std::string, nlohmann::json> coco_image_ids =
+            coco_results.empty() ? std::map<std::string, nlohmann::json>{}
+                                 : coco_image_ids_by_file_name(command.value("--coco-annotations"));
+        nlohmann::json coco_captions = nlohmann::json::array();
         const examples::OutputFormat format = json                     ? examples::OutputFormat::Json
                                               : command.has("--csv") ? examples::OutputFormat::Csv
                                                                      : examples::OutputFormat::Text;
@@ -140,6 +183,15 @@ int main(int argc, char** argv) {
                 continue;
               }
             }
+            if (!coco_results.empty()) {
+              const auto id = coco_image_ids.find(std::filesystem::path(entry.path).filename().string());
+              if (id == coco_image_ids.end()) {
+                writer.error(entry.path, entry.path + ": not among the images of " +
+                                             command.value("--coco-annotations") + " (matched by file name)");
+                continue;
+              }
+              coco_captions.push_back({{"image_id", id->second}, {"caption", without_prompt(best.text, prompt)}});
+            }
             writer.result({entry.path, best.text}, best.score);
             ++captioned;
           }
@@ -147,6 +199,7 @@ int main(int argc, char** argv) {
           progress.advance(batch.entries.size());
         }
         progress.clear();
+        if (!coco_results.empty()) examples::write_sidecar(coco_results, coco_captions.dump(), /*overwrite=*/true);
         const std::string done = "captioned " + std::to_string(captioned) + " images";
         blip::log_step(true, done.c_str(), started);
         if (writer.errors() > 0) {

@@ -147,6 +147,33 @@ assert rows[4][0] == sys.argv[3] and rows[4][1] == "" and "no such file" in rows
 assert len(rows) == 5
 PY
     ;;
+  coco_results)  # --coco-results: a COCO results file blip_eval caption scores; the prompt cut off; unknown images fail
+    python3 - "$work/annotations.json" "${images[@]:0:3}" <<'PY'
+import json, os, sys
+images = [{"id": 100 + i, "file_name": "val/" + os.path.basename(p)} for i, p in enumerate(sys.argv[2:])]
+annotations = [{"image_id": 100 + i, "id": i, "caption": "a photo of something"} for i in range(len(images))]
+json.dump({"images": images, "annotations": annotations}, open(sys.argv[1], "w"))
+PY
+    "${caption[@]}" "${images[@]:0:4}" --prompt "a picture of" --json --coco-annotations "$work/annotations.json" \
+      --coco-results "$work/results.json" > "$work/out" 2> "$work/err"
+    [ $? -eq 1 ] || fail "an image missing from the annotations: exit status not 1"
+    grep -qF "not among the images of $work/annotations.json" "$work/err" || fail "no message: $(cat "$work/err")"
+    python3 - "$work/out" "$work/results.json" <<'PY' || fail "results file: $(cat "$work/results.json")"
+import json, os, sys
+records = [json.loads(line) for line in open(sys.argv[1])]
+results = json.load(open(sys.argv[2]))
+assert [r["image_id"] for r in results] == [100, 101, 102], results
+for record, result in zip(records[:3], results):
+    assert record["caption"].startswith("a picture of"), record
+    assert result["caption"] == record["caption"][len("a picture of"):].lstrip(" "), (record, result)
+assert "error" in records[3], records[3]
+PY
+    "$bin/blip_eval" caption --annotations "$work/annotations.json" --results "$work/results.json" > "$work/scores" \
+      2> "$work/err" || fail "blip_eval on the results: $(cat "$work/err")"
+    grep -qF '"CIDEr"' "$work/scores" || fail "no scores: $(cat "$work/scores")"
+    "${caption[@]}" "${images[0]}" --coco-results "$work/results.json" > /dev/null 2> "$work/err"
+    [ $? -eq 2 ] && grep -qF "go together" "$work/err" || fail "--coco-results alone: $(cat "$work/err")"
+    ;;
   batch_single)  # a batch's captions are each image's alone (greedy and beam search)
     for flags in "--batch 5" "--batch 5 --beams 3" "--batch 12 --prompt a-picture-of"; do
       # shellcheck disable=SC2086
