@@ -1,6 +1,7 @@
 # `cmake --install` puts in place:
 #   include/blip/...                      the headers (component "development")
-#   lib/cmake/blip/blipConfig.cmake ...   the CMake package: find_package(blip), then blip::blip
+#   lib/libblip_compiled.a                blip::compiled, the facade blip/api.hpp compiled (BLIP_BUILD_COMPILED)
+#   lib/cmake/blip/blipConfig.cmake ...   the CMake package: find_package(blip), then blip::blip or blip::compiled
 #   share/pkgconfig/blip.pc               the pkg-config file: pkg-config --cflags --libs blip
 #   bin/blip_caption, ... blip_weights    the programs, when built (BLIP_BUILD_EXAMPLES; component "programs")
 # `cmake --install build --component development` installs the library alone.
@@ -9,6 +10,10 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/blip" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" COMPONENT development)
 install(TARGETS blip EXPORT blipTargets)
+if(BLIP_BUILD_COMPILED)  # blip::compiled, the static library behind blip/api.hpp
+  install(TARGETS blip_compiled EXPORT blipTargets
+          ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT development)
+endif()
 install(EXPORT blipTargets NAMESPACE blip:: DESTINATION "${CMAKE_INSTALL_LIBDIR}/cmake/blip" COMPONENT development)
 
 set(BLIP_INSTALLED_OPENMP ${BLIP_USE_OPENMP})

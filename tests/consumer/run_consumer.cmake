@@ -1,7 +1,9 @@
 # Builds and runs the consumer project against blip; see CMakeLists.txt here.
 # Inputs (-D): MODE (install | pkgconfig | subdirectory), BLIP_SOURCE_DIR, BLIP_BUILD_DIR,
 # BLIP_VERSION, PROGRAMS (comma-separated program targets the install must hold), PKG_CONFIG,
-# CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER, GENERATOR, FIXTURES_DIR.
+# CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER, GENERATOR, FIXTURES_DIR, ASSETS_DIR.
+# Two consumer programs: blip_consumer (blip/blip.hpp, header-only) and facade_caption
+# (blip/api.hpp; its code from blip::compiled, or, with pkg-config, from a BLIP_IMPLEMENTATION file).
 # Ends with "SKIPPED: ..." (the test's SKIP_REGULAR_EXPRESSION) only after every step passed,
 # when the fixtures were absent so the consumer could not generate.
 cmake_minimum_required(VERSION 3.16)
@@ -25,11 +27,15 @@ if(MODE STREQUAL "install" OR MODE STREQUAL "pkgconfig")
   run("install blip into ${prefix}" "${CMAKE_COMMAND}" --install "${BLIP_BUILD_DIR}" --prefix "${prefix}")
   message(STATUS "${last_output}")
   foreach(installed IN ITEMS include/blip/io/safetensors.hpp include/blip/blip.hpp lib/cmake/blip/blipConfig.cmake
-                             share/pkgconfig/blip.pc)
+                             include/blip/api.hpp include/blip/api_impl.hpp share/pkgconfig/blip.pc)
     if(NOT EXISTS "${prefix}/${installed}")
       message(FATAL_ERROR "the install did not put ${installed} under ${prefix}")
     endif()
   endforeach()
+  file(GLOB_RECURSE compiled_library "${prefix}/lib*/libblip_compiled.a")
+  if(NOT compiled_library)
+    message(FATAL_ERROR "the install did not put blip::compiled (libblip_compiled.a) under ${prefix}/lib*")
+  endif()
 endif()
 
 if(MODE STREQUAL "install")
@@ -81,6 +87,10 @@ elseif(MODE STREQUAL "pkgconfig")
   set(consumer "${consumer_build}/blip_consumer")
   run("compile consumer with pkg-config's flags" "${CXX_COMPILER}" -std=c++17 -O2
       "${CONSUMER_SOURCE_DIR}/main.cpp" -o "${consumer}" ${flags})
+  # Without CMake the facade's code comes from one file of the program that defines BLIP_IMPLEMENTATION.
+  run("compile the facade program and its implementation file with pkg-config's flags" "${CXX_COMPILER}"
+      -std=c++17 -O2 "${CONSUMER_SOURCE_DIR}/facade_caption.cpp" "${CONSUMER_SOURCE_DIR}/facade_implementation.cpp"
+      -o "${consumer_build}/facade_caption" ${flags})
 elseif(MODE STREQUAL "subdirectory")
   run("configure consumer (add_subdirectory)" "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${consumer_build}"
       ${configure_options} -DCONSUMER_USE_SUBDIRECTORY=ON "-DBLIP_SOURCE_DIR=${BLIP_SOURCE_DIR}")
@@ -92,6 +102,18 @@ endif()
 
 run("run consumer" "${consumer}" "${WORK_DIR}" "${FIXTURES_DIR}")
 message(STATUS "${last_output}")
+# The facade program captions a photo with the fixture model (random weights: the words are garbage,
+# but a line comes out and the exit status is 0).
+set(facade_tokenizer "${ASSETS_DIR}/tokenizers/blip-image-captioning-base")
+set(facade_image "${ASSETS_DIR}/images/skimage_coffee.png")
+if(EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors" AND EXISTS "${facade_tokenizer}" AND EXISTS "${facade_image}")
+  run("run facade_caption" "${consumer_build}/facade_caption" "${FIXTURES_DIR}/blip_caption" "${facade_image}"
+      "${facade_tokenizer}")
+  message(STATUS "facade_caption: ${last_output}")
+elseif(EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors")
+  message(STATUS "SKIPPED: facade_caption could not run: no tokenizer at ${facade_tokenizer} or no photo at "
+                 "${facade_image} (set BLIP_ASSETS_DIR); every other step passed")
+endif()
 if(NOT EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors")
   message(STATUS "SKIPPED: the consumer could not generate: no fixture model at ${FIXTURES_DIR}/blip_caption "
                  "(set BLIP_FIXTURES_DIR); every other step passed")

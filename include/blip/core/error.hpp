@@ -13,12 +13,9 @@
 #include <string_view>
 #include <utility>
 
-namespace blip {
+#include "blip/core/error_type.hpp"
 
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
-};
+namespace blip {
 
 namespace detail {
 template <class... Parts>
