@@ -3,7 +3,7 @@
 Linear kernels (bench/linear_bench.cpp), same shapes, same thread count. In bfloat16 PyTorch runs oneDNN's matmul
 (AVX512-BF16 or AMX where the CPU has them), the path blipcpp's bf16 kernels are measured against.
 
-    python3 bench/pytorch_linear_bench.py [--threads 2] [--min-time 0.5] [--dtype float32,bfloat16] [--shapes a,b]
+    /usr/bin/python3 bench/pytorch_linear_bench.py [--threads 2] [--min-time 0.5] [--dtype float32,bfloat16] [--shapes a,b]
 
 Prints one JSON line per shape and dtype: the median seconds per call over repetitions of at least --min-time, and
 the same counters linear_bench reports (FLOP/s; weight bytes/s for decode shapes, weights rotated through copies

@@ -19,7 +19,10 @@
 
 namespace blip::weights_tools {
 
-class Sha256 {
+// The Merkle–Damgård frame SHA-1 and SHA-256 share: 64-byte blocks, the message padded with 0x80, zeros and its
+// bit length (big-endian), the digest the state words in hex. `Hash` provides compress(block) and state_.
+template <class Hash>
+class BlockHash {
  public:
   void update(const void* data, std::size_t size) {
     const auto* bytes = static_cast<const std::uint8_t*>(data);
@@ -29,13 +32,13 @@ class Sha256 {
       std::memcpy(block_ + block_used_, bytes, take);
       block_used_ += take, bytes += take, size -= take;
       if (block_used_ == sizeof block_) {
-        compress(block_);
+        static_cast<Hash*>(this)->compress(block_);
         block_used_ = 0;
       }
     }
   }
 
-  // The digest as 64 lowercase hex digits. Ends the computation.
+  // The digest as lowercase hex digits (8 per state word). Ends the computation.
   std::string hex_digest() {
     const std::uint64_t bit_count = total_bytes_ * 8;
     const std::uint8_t one_bit = 0x80, zero = 0;
@@ -46,7 +49,7 @@ class Sha256 {
     update(length, 8);
     std::string hex;
     char digits[9];
-    for (std::uint32_t word : state_) {
+    for (std::uint32_t word : static_cast<Hash*>(this)->state_) {
       std::snprintf(digits, sizeof digits, "%08x", word);
       hex += digits;
     }
@@ -54,6 +57,14 @@ class Sha256 {
   }
 
  private:
+  std::uint8_t block_[64];
+  std::size_t block_used_ = 0;
+  std::uint64_t total_bytes_ = 0;
+};
+
+class Sha256 : public BlockHash<Sha256> {
+ private:
+  friend class BlockHash<Sha256>;
   static std::uint32_t rotate_right(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
   void compress(const std::uint8_t* block) {
@@ -90,48 +101,13 @@ class Sha256 {
 
   std::array<std::uint32_t, 8> state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::uint8_t block_[64];
-  std::size_t block_used_ = 0;
-  std::uint64_t total_bytes_ = 0;
 };
 
 // SHA-1, for git blob ids only (git names objects by it; not for security:
 // the weights, where it matters, are checked by SHA-256).
-class Sha1 {
- public:
-  void update(const void* data, std::size_t size) {
-    const auto* bytes = static_cast<const std::uint8_t*>(data);
-    total_bytes_ += size;
-    while (size > 0) {
-      const std::size_t take = std::min(size, sizeof block_ - block_used_);
-      std::memcpy(block_ + block_used_, bytes, take);
-      block_used_ += take, bytes += take, size -= take;
-      if (block_used_ == sizeof block_) {
-        compress(block_);
-        block_used_ = 0;
-      }
-    }
-  }
-
-  // The digest as 40 lowercase hex digits. Ends the computation.
-  std::string hex_digest() {
-    const std::uint64_t bit_count = total_bytes_ * 8;
-    const std::uint8_t one_bit = 0x80, zero = 0;
-    update(&one_bit, 1);
-    while (block_used_ != 56) update(&zero, 1);
-    std::uint8_t length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<std::uint8_t>(bit_count >> (56 - 8 * i));
-    update(length, 8);
-    std::string hex;
-    char digits[9];
-    for (std::uint32_t word : state_) {
-      std::snprintf(digits, sizeof digits, "%08x", word);
-      hex += digits;
-    }
-    return hex;
-  }
-
+class Sha1 : public BlockHash<Sha1> {
  private:
+  friend class BlockHash<Sha1>;
   static std::uint32_t rotate_left(std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
   void compress(const std::uint8_t* block) {
@@ -154,9 +130,6 @@ class Sha1 {
   }
 
   std::array<std::uint32_t, 5> state_{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
-  std::uint8_t block_[64];
-  std::size_t block_used_ = 0;
-  std::uint64_t total_bytes_ = 0;
 };
 
 inline std::string sha256_hex(const std::string& text) {

@@ -358,34 +358,44 @@ constexpr blip::WeightPrecision kNarrowPrecisions[] = {blip::WeightPrecision::BF
                                                        blip::WeightPrecision::Int8, blip::WeightPrecision::Int4};
 }  // namespace
 
-TEST_CASE("linear: bf16, f16 and int8 weights on every path match the naive reference over the same weights") {
+namespace {
+struct Shape3 {
+  std::int64_t rows, in, out;
+};
+
+// Every variant against the naive reference at every shape, with and without bias, in `precision` weights times
+// `activations`; reports each variant's largest error / bound.
+void check_variants_at_shapes(const std::vector<Shape3>& shapes, blip::WeightPrecision precision,
+                              blip::ActivationPrecision activations, std::mt19937& generator) {
+  for (const Variant& variant : variants_to_test(precision, activations)) {
+    double worst_ratio = 0;
+    for (const Shape3& shape : shapes) {
+      for (bool with_bias : {true, false}) {
+        const Problem problem = make_problem(shape.rows, shape.in, shape.out, with_bias, 3, 7, generator, -1.0f, 1.0f,
+                                             precision, activations);
+        CAPTURE(variant.name);
+        CAPTURE(shape.rows);
+        CAPTURE(shape.in);
+        CAPTURE(shape.out);
+        const double ratio = run_and_compare(variant, problem);
+        worst_ratio = std::max(worst_ratio, ratio);
+        CHECK(ratio <= 1.0);
+      }
+    }
+    MESSAGE(variant.name, ": largest error / bound = ", worst_ratio);
+  }
+}
+}  // namespace
+
+TEST_CASE("linear: bf16, f16, int8 and int4 weights on every path match the naive reference over the same weights") {
   // The reference multiplies by the packed weights widened to f32 (weight_value), so the same f32 bound holds:
   // what differs from f32 weights is the weights, not the arithmetic.
   std::mt19937 generator(31337);
-  struct Shape3 {
-    std::int64_t rows, in, out;
-  };
-  const Shape3 shapes[] = {{1, 1, 1},     {1, 17, 5},    {3, 33, 65},   {5, 100, 33},  {8, 300, 97}, {12, 16, 32},
-                           {13, 385, 64}, {25, 769, 70}, {1, 768, 300}, {40, 768, 96}, {6, 7, 1},    {200, 400, 100}};
-  for (blip::WeightPrecision precision : kNarrowPrecisions) {
-    for (const Variant& variant : variants_to_test(precision)) {
-      double worst_ratio = 0;
-      for (const Shape3& shape : shapes) {
-        for (bool with_bias : {true, false}) {
-          const Problem problem =
-              make_problem(shape.rows, shape.in, shape.out, with_bias, 3, 7, generator, -1.0f, 1.0f, precision);
-          CAPTURE(variant.name);
-          CAPTURE(shape.rows);
-          CAPTURE(shape.in);
-          CAPTURE(shape.out);
-          const double ratio = run_and_compare(variant, problem);
-          worst_ratio = std::max(worst_ratio, ratio);
-          CHECK(ratio <= 1.0);
-        }
-      }
-      MESSAGE(variant.name, ": largest error / bound = ", worst_ratio);
-    }
-  }
+  const std::vector<Shape3> shapes = {{1, 1, 1},     {1, 17, 5},    {3, 33, 65},   {5, 100, 33},
+                                      {8, 300, 97},  {12, 16, 32},  {13, 385, 64}, {25, 769, 70},
+                                      {1, 768, 300}, {40, 768, 96}, {6, 7, 1},     {200, 400, 100}};
+  for (blip::WeightPrecision precision : kNarrowPrecisions)
+    check_variants_at_shapes(shapes, precision, blip::ActivationPrecision::F32, generator);
 }
 
 TEST_CASE("linear: every row count of the decode and register-tile range, narrow weights") {
@@ -489,29 +499,10 @@ TEST_CASE("linear: bf16 activations on every path (the bf16 dot product where th
   // summation error, so the f32 bound holds. Odd depths (a last k without a partner), depth blocks (> 384),
   // partial panels, every row count of a tile and beyond it.
   std::mt19937 generator(4242);
-  struct Shape3 {
-    std::int64_t rows, in, out;
-  };
-  const Shape3 shapes[] = {{1, 1, 1},      {1, 17, 5},    {2, 2, 33},    {3, 33, 65},  {5, 100, 33},
-                           {8, 301, 97},   {12, 16, 32},  {13, 385, 64}, {25, 769, 70}, {1, 768, 300},
-                           {40, 767, 96},  {6, 7, 1},     {200, 400, 100}, {11, 1025, 40}};
-  for (const Variant& variant : variants_to_test(blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16)) {
-    double worst_ratio = 0;
-    for (const Shape3& shape : shapes) {
-      for (bool with_bias : {true, false}) {
-        const Problem problem = make_problem(shape.rows, shape.in, shape.out, with_bias, 3, 7, generator, -1.0f, 1.0f,
-                                             blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16);
-        CAPTURE(variant.name);
-        CAPTURE(shape.rows);
-        CAPTURE(shape.in);
-        CAPTURE(shape.out);
-        const double ratio = run_and_compare(variant, problem);
-        worst_ratio = std::max(worst_ratio, ratio);
-        CHECK(ratio <= 1.0);
-      }
-    }
-    MESSAGE(variant.name, ": largest error / bound = ", worst_ratio);
-  }
+  const std::vector<Shape3> shapes = {{1, 1, 1},     {1, 17, 5},   {2, 2, 33},      {3, 33, 65},   {5, 100, 33},
+                                      {8, 301, 97},  {12, 16, 32}, {13, 385, 64},   {25, 769, 70}, {1, 768, 300},
+                                      {40, 767, 96}, {6, 7, 1},    {200, 400, 100}, {11, 1025, 40}};
+  check_variants_at_shapes(shapes, blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16, generator);
   for (const Variant& variant : variants_to_test(blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16)) {
     for (std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 24, 25}) {
       const Problem problem = make_problem(rows, 131, 70, true, 1, 2, generator, -1.0f, 1.0f,

@@ -230,7 +230,7 @@ class LinearWeights {
   std::int64_t int4_blocks() const { return (in_features_ + detail::kInt4BlockSize - 1) / detail::kInt4BlockSize; }
 
  private:
-  // Panels [panel_count][in_features][kPanelWidth] of Element, zero-padded past out_features; int8 scales.
+  // The weight packed as the kernels of Element read it.
   template <class Element>
   void pack(const detail::StoredMatrix& weight) {
     if constexpr (std::is_same_v<Element, detail::Int4Pair>)
@@ -239,58 +239,76 @@ class LinearWeights {
       pack_elements<Element>(weight);
   }
 
+  // Panels [panel_count][in_features][kPanelWidth] of Element, zero-padded past out_features; int8 scales.
   template <class Element>
   void pack_elements(const detail::StoredMatrix& weight) {
-    packed_size_ = static_cast<std::size_t>(panel_count_ * in_features_ * detail::kPanelWidth) * sizeof(Element);
-    packed_owner_ = detail::allocate_packed_weights(packed_size_);
-    packed_ = static_cast<const std::uint8_t*>(packed_owner_.get());
-    Element* packed = static_cast<Element*>(packed_owner_.get());
-    float* scales = nullptr;
-    if (std::is_same_v<Element, std::int8_t>) {
-      Tensor<float> scale_tensor(Shape{panel_count_ * detail::kPanelWidth});
-      std::fill(scale_tensor.data(), scale_tensor.data() + scale_tensor.numel(), 0.0f);
-      scales = scale_tensor.data();
-      packed_scales_ = scale_tensor;
-    }
-    const std::int64_t in_features = in_features_, out_features = out_features_;
-    parallel_for(
-        0, panel_count_,
-        [&](std::int64_t panel) {
-          thread_local std::vector<float> row;
-          row.resize(static_cast<std::size_t>(in_features));
-          const std::int64_t first_output = panel * detail::kPanelWidth;
-          const std::int64_t columns = std::min<std::int64_t>(detail::kPanelWidth, out_features - first_output);
-          Element* destination = packed + panel * in_features * detail::kPanelWidth;
-          for (std::int64_t column = 0; column < columns; ++column) {
-            weight.read_row(first_output + column, row.data());
-            float scale = 1.0f;
-            if (scales != nullptr) {
-              float largest = 0.0f;
-              for (float value : row) largest = std::max(largest, std::abs(value));
-              scale = detail::int8_scale(largest);
-              scales[first_output + column] = scale;
-            }
-            for (std::int64_t k = 0; k < in_features; ++k)
-              detail::narrow(row[static_cast<std::size_t>(k)], scale, destination[k * detail::kPanelWidth + column]);
-          }
-        },
-        4);
+    Element* packed = static_cast<Element*>(allocate_panels(
+        static_cast<std::size_t>(panel_count_ * in_features_ * detail::kPanelWidth) * sizeof(Element)));
+    float* scales = std::is_same_v<Element, std::int8_t> ? allocate_scales(panel_count_ * detail::kPanelWidth) : nullptr;
+    const std::int64_t in_features = in_features_;
+    for_each_weight_row(weight, [&](std::int64_t panel, std::int64_t column, const std::vector<float>& row) {
+      Element* destination = packed + panel * in_features * detail::kPanelWidth;
+      float scale = 1.0f;
+      if (scales != nullptr) {
+        float largest = 0.0f;
+        for (float value : row) largest = std::max(largest, std::abs(value));
+        scale = detail::int8_scale(largest);
+        scales[panel * detail::kPanelWidth + column] = scale;
+      }
+      for (std::int64_t k = 0; k < in_features; ++k)
+        detail::narrow(row[static_cast<std::size_t>(k)], scale, destination[k * detail::kPanelWidth + column]);
+    });
   }
 
   // Int4 panels (two weights per byte, weight_formats.hpp) and their block scales.
   void pack_int4(const detail::StoredMatrix& weight) {
     const std::int64_t blocks = int4_blocks();
-    packed_size_ = static_cast<std::size_t>(panel_count_ * in_features_) * row_bytes_;
-    packed_owner_ = detail::allocate_packed_weights(packed_size_);
-    packed_ = static_cast<const std::uint8_t*>(packed_owner_.get());
-    std::uint8_t* packed = static_cast<std::uint8_t*>(packed_owner_.get());
-    std::memset(packed, 0x88, packed_size_);  // q = 0 in both nibbles, also for the padding columns
-    Tensor<float> scale_tensor(Shape{panel_count_ * blocks * detail::kPanelWidth});
-    std::fill(scale_tensor.data(), scale_tensor.data() + scale_tensor.numel(), 0.0f);
-    float* scales = scale_tensor.data();
-    packed_scales_ = scale_tensor;
-    const std::int64_t in_features = in_features_, out_features = out_features_;
     const std::size_t row_bytes = row_bytes_;
+    auto* packed = static_cast<std::uint8_t*>(allocate_panels(static_cast<std::size_t>(panel_count_ * in_features_) * row_bytes));
+    std::memset(packed, 0x88, packed_size_);  // q = 0 in both nibbles, also for the padding columns
+    float* scales = allocate_scales(panel_count_ * blocks * detail::kPanelWidth);
+    const std::int64_t in_features = in_features_;
+    for_each_weight_row(weight, [&](std::int64_t panel, std::int64_t column, const std::vector<float>& row) {
+      std::uint8_t* destination = packed + static_cast<std::size_t>(panel * in_features) * row_bytes;
+      const int shift = column < 16 ? 0 : 4;
+      const std::uint8_t keep = column < 16 ? 0xf0 : 0x0f;
+      for (std::int64_t block = 0; block < blocks; ++block) {
+        const std::int64_t begin = block * detail::kInt4BlockSize;
+        const std::int64_t end = std::min(in_features, begin + detail::kInt4BlockSize);
+        float largest = 0.0f;
+        for (std::int64_t k = begin; k < end; ++k) largest = std::max(largest, std::abs(row[k]));
+        const float scale = detail::int4_scale(largest);
+        scales[(panel * blocks + block) * detail::kPanelWidth + column] = scale;
+        for (std::int64_t k = begin; k < end; ++k) {
+          const int nibble = detail::int4_quantize(row[k], scale) + detail::kInt4Offset;
+          std::uint8_t& byte = destination[static_cast<std::size_t>(k) * row_bytes + column % 16];
+          byte = static_cast<std::uint8_t>((byte & keep) | (nibble << shift));
+        }
+      }
+    });
+  }
+
+  // Zero-filled panel storage of `bytes` (allocate_packed_weights), kept by this object.
+  void* allocate_panels(std::size_t bytes) {
+    packed_size_ = bytes;
+    packed_owner_ = detail::allocate_packed_weights(bytes);
+    packed_ = static_cast<const std::uint8_t*>(packed_owner_.get());
+    return packed_owner_.get();
+  }
+
+  // `count` zero scales, kept by this object.
+  float* allocate_scales(std::int64_t count) {
+    Tensor<float> scales(Shape{count});
+    std::fill(scales.data(), scales.data() + count, 0.0f);
+    packed_scales_ = scales;
+    return scales.data();
+  }
+
+  // Calls visit(panel, column, row) for every output feature (column: its place in the panel), with its weight
+  // row read as f32 into `row`; the panels in parallel, each thread with its own row buffer.
+  template <class Visit>
+  void for_each_weight_row(const detail::StoredMatrix& weight, Visit&& visit) const {
+    const std::int64_t in_features = in_features_, out_features = out_features_;
     parallel_for(
         0, panel_count_,
         [&](std::int64_t panel) {
@@ -298,24 +316,9 @@ class LinearWeights {
           row.resize(static_cast<std::size_t>(in_features));
           const std::int64_t first_output = panel * detail::kPanelWidth;
           const std::int64_t columns = std::min<std::int64_t>(detail::kPanelWidth, out_features - first_output);
-          std::uint8_t* destination = packed + static_cast<std::size_t>(panel * in_features) * row_bytes;
           for (std::int64_t column = 0; column < columns; ++column) {
             weight.read_row(first_output + column, row.data());
-            const int shift = column < 16 ? 0 : 4;
-            const std::uint8_t keep = column < 16 ? 0xf0 : 0x0f;
-            for (std::int64_t block = 0; block < blocks; ++block) {
-              const std::int64_t begin = block * detail::kInt4BlockSize;
-              const std::int64_t end = std::min(in_features, begin + detail::kInt4BlockSize);
-              float largest = 0.0f;
-              for (std::int64_t k = begin; k < end; ++k) largest = std::max(largest, std::abs(row[k]));
-              const float scale = detail::int4_scale(largest);
-              scales[(panel * blocks + block) * detail::kPanelWidth + column] = scale;
-              for (std::int64_t k = begin; k < end; ++k) {
-                const int nibble = detail::int4_quantize(row[k], scale) + detail::kInt4Offset;
-                std::uint8_t& byte = destination[static_cast<std::size_t>(k) * row_bytes + column % 16];
-                byte = static_cast<std::uint8_t>((byte & keep) | (nibble << shift));
-              }
-            }
+            visit(panel, column, row);
           }
         },
         4);

@@ -107,32 +107,48 @@ BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void reorder_columns_avx512(const ColumnOr
   }
 }
 
-template <int Rows, class Element>
-BLIP_TARGET_AVX512 void linear_micro_kernel_avx512(const MicroTile& tile) {
+// The f32-activation kernel, over a weight format `Weights` that turns one panel row (one k, 32 columns) into two
+// f32 vectors `first` and `second` (Weights::load), Weights::kRowBytes apart, whose lanes hold the columns
+// Weights::kOrder says (null: columns 0..15 and 16..31). Per k: the load, Rows broadcasts, 2 · Rows FMAs.
+template <int Rows, class Weights>
+BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_widening(const MicroTile& tile) {
   static_assert(kPanelWidth == 32, "the AVX-512 tile holds two 16-float vectors per row");
-  __m512 low[Rows], high[Rows];
+  __m512 first[Rows], second[Rows];
   BLIP_UNROLL
   for (int r = 0; r < Rows; ++r) {
-    low[r] = _mm512_setzero_ps();
-    high[r] = _mm512_setzero_ps();
+    first[r] = _mm512_setzero_ps();
+    second[r] = _mm512_setzero_ps();
   }
   const float* rows = tile.rows;
-  const Element* panel = static_cast<const Element*>(tile.panel);
+  const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
   for (std::int64_t k = 0; k < tile.depth; ++k) {
-    const __m512 weight_low = load16_avx512(panel);
-    const __m512 weight_high = load16_avx512(panel + 16);
+    __m512 weights_first, weights_second;
+    Weights::load(panel, weights_first, weights_second);
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
       const __m512 activation = _mm512_set1_ps(rows[r]);
-      low[r] = _mm512_fmadd_ps(activation, weight_low, low[r]);
-      high[r] = _mm512_fmadd_ps(activation, weight_high, high[r]);
+      first[r] = _mm512_fmadd_ps(activation, weights_first, first[r]);
+      second[r] = _mm512_fmadd_ps(activation, weights_second, second[r]);
     }
     rows += row_stride;
-    panel += kPanelWidth;
+    panel += Weights::kRowBytes;
   }
-  store_tile_avx512<Rows>(tile, low, high);
+  if constexpr (Weights::kOrder != nullptr) reorder_columns_avx512<Rows>(*Weights::kOrder, first, second);
+  store_tile_avx512<Rows>(tile, first, second);
 }
+
+// f32, f16, int8: 16 columns per widening load, in column order.
+template <class Element>
+struct Avx512Elements {
+  static constexpr std::int64_t kRowBytes = kPanelWidth * static_cast<std::int64_t>(sizeof(Element));
+  static constexpr const ColumnOrder* kOrder = nullptr;
+  static BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void load(const std::uint8_t* row, __m512& first, __m512& second) {
+    const Element* weights = reinterpret_cast<const Element*>(row);
+    first = load16_avx512(weights);
+    second = load16_avx512(weights + 16);
+  }
+};
 
 // bf16 weights, f32 activations, widened without a shuffle: one 64-byte load holds the 32 columns' bf16 of one
 // k, as 16 32-bit lanes (column 2i in the low half of lane i, column 2i + 1 in the high half). Shifting each lane
@@ -144,66 +160,29 @@ inline constexpr int kEvenColumns[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 
 inline constexpr int kOddColumns[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
 inline constexpr ColumnOrder kEvenOddOrder{kEvenColumns, kOddColumns};
 
-template <int Rows>
-BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_bf16_weights(const MicroTile& tile) {
-  __m512 even[Rows], odd[Rows];
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    even[r] = _mm512_setzero_ps();
-    odd[r] = _mm512_setzero_ps();
+struct Avx512Bf16EvenOdd {
+  static constexpr std::int64_t kRowBytes = kPanelWidth * 2;
+  static constexpr const ColumnOrder* kOrder = &kEvenOddOrder;
+  static BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void load(const std::uint8_t* row, __m512& even, __m512& odd) {
+    const __m512i weights = _mm512_loadu_si512(row);
+    even = _mm512_castsi512_ps(_mm512_slli_epi32(weights, 16));
+    odd = _mm512_castsi512_ps(_mm512_and_si512(weights, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
   }
-  const __m512i upper_halves = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
-  const float* rows = tile.rows;
-  const BFloat16* panel = static_cast<const BFloat16*>(tile.panel);
-  const std::int64_t row_stride = tile.row_stride;
-  for (std::int64_t k = 0; k < tile.depth; ++k) {
-    const __m512i weights = _mm512_loadu_si512(panel);
-    const __m512 weight_even = _mm512_castsi512_ps(_mm512_slli_epi32(weights, 16));
-    const __m512 weight_odd = _mm512_castsi512_ps(_mm512_and_si512(weights, upper_halves));
-    BLIP_UNROLL
-    for (int r = 0; r < Rows; ++r) {
-      const __m512 activation = _mm512_set1_ps(rows[r]);
-      even[r] = _mm512_fmadd_ps(activation, weight_even, even[r]);
-      odd[r] = _mm512_fmadd_ps(activation, weight_odd, odd[r]);
-    }
-    rows += row_stride;
-    panel += kPanelWidth;
-  }
-  reorder_columns_avx512<Rows>(kEvenOddOrder, even, odd);
-  store_tile_avx512<Rows>(tile, even, odd);
-}
+};
 
 // Int4 weights (two per byte, weight_formats.hpp): one 16-byte load per k, zero-extended to 16 lanes; the low
 // nibbles are columns 0..15, the high ones 16..31, each minus the offset 8 and converted to f32. The driver calls
 // this once per 32-input block with that block's scales in tile.scale (store_tile_avx512 multiplies the sums).
-template <int Rows>
-BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_int4(const MicroTile& tile) {
-  __m512 low[Rows], high[Rows];
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    low[r] = _mm512_setzero_ps();
-    high[r] = _mm512_setzero_ps();
+struct Avx512Int4 {
+  static constexpr std::int64_t kRowBytes = kPanelWidth / 2;
+  static constexpr const ColumnOrder* kOrder = nullptr;
+  static BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void load(const std::uint8_t* row, __m512& low, __m512& high) {
+    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
+    const __m512i offset = _mm512_set1_epi32(kInt4Offset);
+    low = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0f)), offset));
+    high = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), offset));
   }
-  const __m512i low_nibble = _mm512_set1_epi32(0x0f);
-  const __m512i offset = _mm512_set1_epi32(kInt4Offset);
-  const float* rows = tile.rows;
-  const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
-  const std::int64_t row_stride = tile.row_stride;
-  for (std::int64_t k = 0; k < tile.depth; ++k) {
-    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel)));
-    const __m512 weight_low = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, low_nibble), offset));
-    const __m512 weight_high = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), offset));
-    BLIP_UNROLL
-    for (int r = 0; r < Rows; ++r) {
-      const __m512 activation = _mm512_set1_ps(rows[r]);
-      low[r] = _mm512_fmadd_ps(activation, weight_low, low[r]);
-      high[r] = _mm512_fmadd_ps(activation, weight_high, high[r]);
-    }
-    rows += row_stride;
-    panel += kPanelWidth / 2;
-  }
-  store_tile_avx512<Rows>(tile, low, high);
-}
+};
 
 // Builds the by-rows table of a kernel template: Kernel::run<Rows> for Rows = 1 .. sizeof...(RowIndices).
 template <class Kernel, int... RowIndices>
@@ -217,11 +196,11 @@ struct Avx512Kernel {
   template <int Rows>
   static void run(const MicroTile& tile) {
     if constexpr (std::is_same_v<Element, BFloat16>)
-      linear_micro_kernel_avx512_bf16_weights<Rows>(tile);
+      linear_micro_kernel_avx512_widening<Rows, Avx512Bf16EvenOdd>(tile);
     else if constexpr (std::is_same_v<Element, Int4Pair>)
-      linear_micro_kernel_avx512_int4<Rows>(tile);
+      linear_micro_kernel_avx512_widening<Rows, Avx512Int4>(tile);
     else
-      linear_micro_kernel_avx512<Rows, Element>(tile);
+      linear_micro_kernel_avx512_widening<Rows, Avx512Elements<Element>>(tile);
   }
 };
 
