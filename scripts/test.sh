@@ -10,4 +10,4 @@ scripts/install_dependencies.sh
 cmake -B build -DCMAKE_BUILD_TYPE=Release -DBLIP_NATIVE=ON \
   ${BLIP_FIXTURES_DIR:+-DBLIP_FIXTURES_DIR="$BLIP_FIXTURES_DIR"} ${BLIP_ASSETS_DIR:+-DBLIP_ASSETS_DIR="$BLIP_ASSETS_DIR"}
 cmake --build build -j"$(nproc)"
-ctest --test-dir build --output-on-failure
+ctest --test-dir build --output-on-failure -j"$(nproc)"

@@ -31,7 +31,7 @@ case $check in
     for program in "${programs[@]}"; do
       expect 0 "$bin/$program" --version
       [ "$(head -n 1 "$work/out")" = "$program $version" ] || fail "$program --version printed: $(head -n 3 "$work/out")"
-      grep -q "^kernels: \(avx512\|avx2\|portable\) (picked at run time" "$work/out" || fail "$program --version: no kernel line"
+      grep -q "^kernels: \(avx512-bf16\|avx512\|avx2\|portable\) (picked at run time" "$work/out" || fail "$program --version: no kernel line"
       [ ! -s "$work/err" ] || fail "$program --version wrote to stderr: $(cat "$work/err")"
       expect 0 "$bin/$program" --help
       grep -qF -- "--version prints" "$work/out" || fail "$program --help does not mention --version"

@@ -227,7 +227,7 @@ sys.stdout.buffer.write(struct.pack('<Q', len(header)) + header + b'\\0' * 4)" >
     expect_error 1 "bad_texts.txt: line 1 is not valid UTF-8" \
       "$bin/blip_embed" "$fixtures/blip_itm" --texts "$work/bad_texts.txt" --out "$work/i.safetensors"
     [ ! -e "$work/i.safetensors" ] || fail "an index was written after an error"
-    expect_error 1 "option --captions is required" \
+    expect_error 2 "option --captions is required" \
       "$bin/blip_eval" retrieval "$fixtures/blip_itm" --images "$assets/images"
     printf '{"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": []}' > "$work/nocap.json"
     expect_error 1 "nocap.json: image 1 (x.jpg) has no caption" \

@@ -398,6 +398,7 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
   bool gray16 = false;
   std::optional<GifFirstFrame> gif;
   DeclaredSize declared;
+  std::string jpeg_table_error;  // a Huffman / quantization table a JPEG uses but never defines
   switch (format) {
     case Format::Unknown:
       fail(name, ": not a supported image (unrecognised signature; supported formats: JPEG, PNG, BMP, GIF, ",
@@ -407,7 +408,7 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
       if (!scan.complete)
         fail(name, ": truncated JPEG (no end-of-image marker in its ", size,
              " bytes; Pillow rejects it as 'image file is truncated')");
-      if (!scan.table_error.empty()) fail(name, ": ", scan.table_error);
+      jpeg_table_error = scan.table_error;  // reported after the pixel limit, which comes first
       orientation = exif::jpeg_orientation(scan);
       declared = DeclaredSize{scan.width, scan.height};
       // Adobe CMYK (what Photoshop and libjpeg write) converts like Pillow's
@@ -454,6 +455,8 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
            " (a decompression-bomb guard, like Pillow's; pass a larger max_pixels to load it anyway)");
   };
   check_pixel_limit(declared.width, declared.height);
+  // stb_image would read the undefined table's uninitialised memory (found by image_decode_fuzz).
+  if (!jpeg_table_error.empty()) fail(name, ": ", jpeg_table_error);
 
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(decode_bytes, static_cast<int>(decode_size), &width, &height, &channels))
