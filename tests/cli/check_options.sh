@@ -14,17 +14,6 @@ source "$(dirname "$0")/common.sh"
 programs=(blip_caption blip_vqa blip_chat blip_match blip_tokenize blip_eval blip_run_case blip_embed blip_search)
 # blip_server is built only where cpp-httplib is installed.
 [ -x "$bin/blip_server" ] && programs+=(blip_server)
-# expect STATUS COMMAND...: runs COMMAND (stdout to $work/out, stderr to $work/err) within 120 s and
-# checks its exit status.
-expect() {
-  local want=$1
-  shift
-  timeout 120 "$@" > "$work/out" 2> "$work/err"
-  local got=$?
-  [ "$got" -eq "$want" ] || fail "$(basename "$1") ${*:2}: exit status $got, expected $want; stderr: $(head -c 600 "$work/err")"
-}
-has() { grep -qF -- "$1" "$work/err" || fail "stderr lacks '$1': $(head -c 600 "$work/err")"; }
-lacks() { ! grep -qF -- "$1" "$work/err" || fail "stderr has '$1': $(head -c 600 "$work/err")"; }
 
 case $check in
   version)  # every program: "<program> <version>" first, exit 0; --help says so

@@ -12,17 +12,7 @@ tokenizer="$assets/tokenizers/blip-image-captioning-base"
 image="$assets/images/skimage_coffee.png"
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
-# expect STATUS COMMAND...: runs COMMAND (stdout to $work/out, stderr to $work/err) within 60 s and
-# checks its exit status (124 = it hung, 134 = abort, 139 = segmentation fault).
-expect() {
-  local want=$1
-  shift
-  timeout 60 "$@" > "$work/out" 2> "$work/err"
-  local got=$?
-  [ "$got" -eq "$want" ] || fail "$(basename "$1"): exit status $got, expected $want; stderr: $(head -c 600 "$work/err")"
-}
-has() { grep -qF -- "$1" "$work/err" || fail "stderr lacks '$1': $(head -c 600 "$work/err")"; }
-lacks() { ! grep -qF -- "$1" "$work/err" || fail "stderr has '$1': $(head -c 600 "$work/err")"; }
+expect_seconds=60  # every check here must answer quickly
 model_copy() {  # a copy of the blip_caption fixture folder to edit
   mkdir -p "$work/$1" && cp "$fixtures/blip_caption/config.json" "$fixtures/blip_caption/model.safetensors" "$work/$1/"
 }

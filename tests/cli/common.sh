@@ -9,3 +9,16 @@ need() {
   done
 }
 fail() { echo "FAIL: $*"; exit 1; }
+
+# expect STATUS COMMAND...: runs COMMAND (stdout to $work/out, stderr to $work/err) within $expect_seconds
+# (default 120) and checks its exit status (124 = it hung, 134 = abort, 139 = segmentation fault).
+expect() {
+  local want=$1
+  shift
+  timeout "${expect_seconds:-120}" "$@" > "$work/out" 2> "$work/err"
+  local got=$?
+  [ "$got" -eq "$want" ] || fail "$(basename "$1") ${*:2}: exit status $got, expected $want; stderr: $(head -c 600 "$work/err")"
+}
+# has TEXT / lacks TEXT: whether the last expect's stderr contains TEXT.
+has() { grep -qF -- "$1" "$work/err" || fail "stderr lacks '$1': $(head -c 600 "$work/err")"; }
+lacks() { ! grep -qF -- "$1" "$work/err" || fail "stderr has '$1': $(head -c 600 "$work/err")"; }
