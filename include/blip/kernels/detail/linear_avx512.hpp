@@ -184,13 +184,6 @@ struct Avx512Int4 {
   }
 };
 
-// Builds the by-rows table of a kernel template: Kernel::run<Rows> for Rows = 1 .. sizeof...(RowIndices).
-template <class Kernel, int... RowIndices>
-const MicroKernel* micro_kernel_table(std::integer_sequence<int, RowIndices...>) {
-  static const MicroKernel table[] = {&Kernel::template run<RowIndices + 1>...};
-  return table;
-}
-
 template <class Element>
 struct Avx512Kernel {
   template <int Rows>

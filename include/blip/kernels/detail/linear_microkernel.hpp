@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "blip/core/dtype.hpp"
 #include "blip/kernels/detail/cpu_dispatch.hpp"
@@ -50,6 +51,14 @@ struct MicroTile {
 using MicroKernel = void (*)(const MicroTile& tile);
 
 enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs };
+
+// Builds the by-rows table of a kernel template: Kernel::run<Rows> for Rows = 1 .. sizeof...(RowIndices).
+template <class Kernel, int... RowIndices>
+const MicroKernel* micro_kernel_table(std::integer_sequence<int, RowIndices...>) {
+  static const MicroKernel table[] = {&Kernel::template run<RowIndices + 1>...};
+  return table;
+}
+
 
 // The micro-kernels of one ISA path, indexed by row count - 1.
 struct MicroKernelSet {

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "blip/kernels/detail/linear_microkernel.hpp"
 #include "blip/kernels/detail/weight_formats.hpp"
@@ -189,11 +190,17 @@ void linear_micro_kernel_portable(const MicroTile& tile) {
 #endif
 
 template <class Element>
+struct PortableKernel {
+  template <int Rows>
+  static void run(const MicroTile& tile) {
+    linear_micro_kernel_portable<Rows, Element>(tile);
+  }
+};
+
+template <class Element>
 MicroKernelSet linear_micro_kernels_portable_for() {
-  static const MicroKernel by_rows[kPortableMaxRows] = {linear_micro_kernel_portable<1, Element>,
-                                                        linear_micro_kernel_portable<2, Element>,
-                                                        linear_micro_kernel_portable<3, Element>};
-  return MicroKernelSet{KernelPath::Portable, kPrecisionOf<Element>, kPortableMaxRows, by_rows};
+  return MicroKernelSet{KernelPath::Portable, kPrecisionOf<Element>, kPortableMaxRows,
+                        micro_kernel_table<PortableKernel<Element>>(std::make_integer_sequence<int, kPortableMaxRows>{})};
 }
 
 inline MicroKernelSet linear_micro_kernels_portable(WeightPrecision precision = WeightPrecision::F32) {
@@ -204,11 +211,17 @@ inline MicroKernelSet linear_micro_kernels_portable(WeightPrecision precision = 
 
 // The plain-array kernels as a set, so tests cover them on every compiler.
 template <class Element>
+struct PlainKernel {
+  template <int Rows>
+  static void run(const MicroTile& tile) {
+    linear_micro_kernel_plain<Rows, Element>(tile);
+  }
+};
+
+template <class Element>
 MicroKernelSet linear_micro_kernels_plain_for() {
-  static const MicroKernel by_rows[kPortableMaxRows] = {linear_micro_kernel_plain<1, Element>,
-                                                        linear_micro_kernel_plain<2, Element>,
-                                                        linear_micro_kernel_plain<3, Element>};
-  return MicroKernelSet{KernelPath::Portable, kPrecisionOf<Element>, kPortableMaxRows, by_rows};
+  return MicroKernelSet{KernelPath::Portable, kPrecisionOf<Element>, kPortableMaxRows,
+                        micro_kernel_table<PlainKernel<Element>>(std::make_integer_sequence<int, kPortableMaxRows>{})};
 }
 
 inline MicroKernelSet linear_micro_kernels_plain(WeightPrecision precision = WeightPrecision::F32) {
@@ -251,12 +264,17 @@ BLIP_TARGET_AVX2 void linear_micro_kernel_avx2(const MicroTile& tile) {
 }
 
 template <class Element>
+struct Avx2Kernel {
+  template <int Rows>
+  static void run(const MicroTile& tile) {
+    linear_micro_kernel_avx2<Rows, Element>(tile);
+  }
+};
+
+template <class Element>
 MicroKernelSet linear_micro_kernels_avx2_for() {
-  static const MicroKernel by_rows[kAvx2MaxRows] = {
-      linear_micro_kernel_avx2<1, Element>, linear_micro_kernel_avx2<2, Element>,
-      linear_micro_kernel_avx2<3, Element>, linear_micro_kernel_avx2<4, Element>,
-      linear_micro_kernel_avx2<5, Element>, linear_micro_kernel_avx2<6, Element>};
-  return MicroKernelSet{KernelPath::Avx2, kPrecisionOf<Element>, kAvx2MaxRows, by_rows};
+  return MicroKernelSet{KernelPath::Avx2, kPrecisionOf<Element>, kAvx2MaxRows,
+                        micro_kernel_table<Avx2Kernel<Element>>(std::make_integer_sequence<int, kAvx2MaxRows>{})};
 }
 
 inline MicroKernelSet linear_micro_kernels_avx2(WeightPrecision precision = WeightPrecision::F32) {
