@@ -187,20 +187,15 @@ class LinearWeights {
   // q · scale). For the naive reference and tests; slow.
   float weight_value(std::int64_t output, std::int64_t input) const {
     const std::int64_t panel = output / detail::kPanelWidth, column = output % detail::kPanelWidth;
-    if (precision_ == WeightPrecision::Int4) {
-      const float scale = int4_block_scales(panel, input / detail::kInt4BlockSize)[column];
-      return static_cast<float>(detail::int4_at(static_cast<const std::uint8_t*>(panel_at(panel, input)),
-                                                static_cast<int>(column))) *
-             scale;
-    }
-    const std::int64_t index = (panel * in_features_ + input) * detail::kPanelWidth + column;
-    const float scale = packed_scales_.empty() ? 1.0f : packed_scales_.data()[output];
     return detail::with_packed_element(precision_, [&](auto element) -> float {
       using Element = decltype(element);
       if constexpr (std::is_same_v<Element, detail::Int4Pair>) {
-        return 0.0f;  // handled above
+        const float scale = int4_block_scales(panel, input / detail::kInt4BlockSize)[column];
+        const auto* row = static_cast<const std::uint8_t*>(panel_at(panel, input));
+        return static_cast<float>(detail::int4_at(row, static_cast<int>(column))) * scale;
       } else {
-        return detail::widen(reinterpret_cast<const Element*>(packed_)[index], scale);
+        const float scale = precision_ == WeightPrecision::Int8 ? packed_scales_.data()[output] : 1.0f;
+        return detail::widen(static_cast<const Element*>(panel_at(panel, input))[column], scale);
       }
     });
   }
