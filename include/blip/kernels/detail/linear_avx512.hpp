@@ -109,7 +109,8 @@ BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void reorder_columns_avx512(const ColumnOr
 
 // The f32-activation kernel, over a weight format `Weights` that turns one panel row (one k, 32 columns) into two
 // f32 vectors `first` and `second` (Weights::load), Weights::kRowBytes apart, whose lanes hold the columns
-// Weights::kOrder says (null: columns 0..15 and 16..31). Per k: the load, Rows broadcasts, 2 · Rows FMAs.
+// Weights::kOrder says when Weights::kReordered (otherwise columns 0..15 and 16..31). Per k: the load, Rows
+// broadcasts, 2 · Rows FMAs.
 template <int Rows, class Weights>
 BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_widening(const MicroTile& tile) {
   static_assert(kPanelWidth == 32, "the AVX-512 tile holds two 16-float vectors per row");
@@ -134,7 +135,9 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_widening(const MicroTile& til
     rows += row_stride;
     panel += Weights::kRowBytes;
   }
-  if constexpr (Weights::kOrder != nullptr) reorder_columns_avx512<Rows>(*Weights::kOrder, first, second);
+  // A bool, not `kOrder != nullptr`: GCC does not fold the address of an inline variable against null under
+  // -fsanitize=undefined (it keeps null checks), so that comparison is not a constant expression there.
+  if constexpr (Weights::kReordered) reorder_columns_avx512<Rows>(*Weights::kOrder, first, second);
   store_tile_avx512<Rows>(tile, first, second);
 }
 
@@ -142,6 +145,7 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_widening(const MicroTile& til
 template <class Element>
 struct Avx512Elements {
   static constexpr std::int64_t kRowBytes = kPanelWidth * static_cast<std::int64_t>(sizeof(Element));
+  static constexpr bool kReordered = false;
   static constexpr const ColumnOrder* kOrder = nullptr;
   static BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void load(const std::uint8_t* row, __m512& first, __m512& second) {
     const Element* weights = reinterpret_cast<const Element*>(row);
@@ -162,6 +166,7 @@ inline constexpr ColumnOrder kEvenOddOrder{kEvenColumns, kOddColumns};
 
 struct Avx512Bf16EvenOdd {
   static constexpr std::int64_t kRowBytes = kPanelWidth * 2;
+  static constexpr bool kReordered = true;
   static constexpr const ColumnOrder* kOrder = &kEvenOddOrder;
   static BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void load(const std::uint8_t* row, __m512& even, __m512& odd) {
     const __m512i weights = _mm512_loadu_si512(row);
@@ -175,6 +180,7 @@ struct Avx512Bf16EvenOdd {
 // this once per 32-input block with that block's scales in tile.scale (store_tile_avx512 multiplies the sums).
 struct Avx512Int4 {
   static constexpr std::int64_t kRowBytes = kPanelWidth / 2;
+  static constexpr bool kReordered = false;
   static constexpr const ColumnOrder* kOrder = nullptr;
   static BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void load(const std::uint8_t* row, __m512& low, __m512& high) {
     const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
