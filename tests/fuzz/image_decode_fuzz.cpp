@@ -1,8 +1,10 @@
 // libFuzzer target: image files through decode_image (JPEG, PNG, BMP, GIF,
 // binary PPM/PGM, EXIF orientation) and BLIP's preprocessing. Any byte string
 // must decode to a consistent RGB image or throw blip::Error; a decoded image
-// must preprocess to finite pixel values. The pixel limit is lowered so that
-// a header claiming a large image is refused rather than decoded slowly.
+// must preprocess to finite pixel values. The pixel limit is lowered (65,536
+// pixels, e.g. 256x256: every format's multi-block, interlaced and progressive
+// paths still run) so that a header claiming a large image is refused rather
+// than decoded slowly: at 2^20 pixels the fuzzer ran about 70 inputs a second.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<std::uint8_t> bytes(data, data + size);
   blip::Image image;
   try {
-    image = blip::decode_image(bytes.data(), bytes.size(), "fuzz-image", /*max_pixels=*/1 << 20);
+    image = blip::decode_image(bytes.data(), bytes.size(), "fuzz-image", /*max_pixels=*/1 << 16);
   } catch (const blip::Error&) {
     return 0;
   }
