@@ -20,6 +20,7 @@ namespace blip::weights_tools {
 inline constexpr const char* kUsage =
     "usage: blip_weights shard IN OUT_DIR (--shards N | --max-shard-size BYTES)\n"
     "       blip_weights convert IN OUT --dtype bf16|f16|f32\n"
+    "       blip_weights convert MODEL OUT_DIR --precision int8|int4\n"
     "       blip_weights list IN\n"
     "       blip_weights inspect MODEL [--json]\n"
     "       blip_weights make-random CONFIG_DIR OUT_DIR [--dtype f32|bf16|f16] [--seed N] [--max-shard-size BYTES]\n"
@@ -37,6 +38,11 @@ inline constexpr const char* kUsage =
     "             .to(torch.bfloat16)); integer tensors are copied. A sharded IN stays sharded the same\n"
     "             way in the folder OUT; a single file goes to OUT if it ends in .safetensors, else into\n"
     "             the folder OUT under its own name.\n"
+    "             --precision int8|int4 instead: every Linear weight MODEL's loader packs is stored\n"
+    "             quantized (int8: one scale per output feature; int4: one per 32 inputs) as <name> +\n"
+    "             <name>_scale, everything else as it was, sharded as MODEL is, in the folder OUT_DIR\n"
+    "             with MODEL's configs and tokenizer files (docs/weights.md: the format). blipcpp loads\n"
+    "             it in that precision, exactly as MODEL loaded with --precision int8|int4.\n"
     "list         prints each tensor's name, dtype, shape and bytes, then the totals.\n"
     "inspect      list, plus the model class config.json names and the tensors its blipcpp loader asks\n"
     "             for that are missing, mis-shaped, or present but unused (\"unexpected\"). --json: one\n"
@@ -53,7 +59,8 @@ inline constexpr const char* kUsage =
     "             else HF_ENDPOINT, else https://huggingface.co; HF_TOKEN for gated repositories.\n"
     "             Resumes partial files; checks sizes and the sha256 of the weights.\n"
     "\n"
-    "shard, convert and make-random write only weights (make-random also copies the configs).\n"
+    "shard, convert and make-random write only weights (make-random and convert --precision also copy the\n"
+    "configs).\n"
     "Exit status: 0 done, 1 failed (unreadable input, write error, download error, inspect: would not\n"
     "load), 2 bad command line.\n";
 
@@ -63,7 +70,8 @@ inline constexpr const char* kUsage =
 inline int run_command_line(const std::vector<std::string>& arguments, std::ostream& out, std::ostream& err) {
   try {
     static const std::vector<std::string> value_options{"--shards",   "--max-shard-size", "--dtype",    "--seed",
-                                                        "--revision", "--cache-dir",      "--endpoint", "--include"};
+                                                        "--revision", "--cache-dir",      "--endpoint", "--include",
+                                                        "--precision"};
     static const std::vector<std::string> flag_options{"--json"};
     const auto is_one_of = [](const std::string& name, const std::vector<std::string>& list) {
       return std::find(list.begin(), list.end(), name) != list.end();
@@ -135,8 +143,23 @@ inline int run_command_line(const std::vector<std::string>& arguments, std::ostr
     }
     if (command == "convert") {
       want_positional(2, "IN OUT");
-      allow_only({"--dtype"});
-      if (!options.count("--dtype")) usage_fail("convert: --dtype bf16|f16|f32 is required");
+      allow_only({"--dtype", "--precision"});
+      if (options.count("--dtype") && options.count("--precision"))
+        usage_fail("convert: give --dtype (a float type) or --precision (int8 or int4), not both");
+      if (options.count("--precision")) {
+        WeightPrecision precision = WeightPrecision::AsStored;
+        if (!parse_weight_precision(option("--precision"), precision) || !is_checkpoint_quantization(precision))
+          usage_fail("--precision '", clip(option("--precision")), "': expected int8 or int4 (for bf16, f16 or f32 "
+                     "use --dtype)");
+        const QuantizeResult result = quantize_checkpoint(positional[1], positional[2], precision);
+        out << positional[1] << " (" << result.model_class << "): " << result.quantized << " Linear weights -> "
+            << weight_precision_name(precision) << ", " << result.kept << " tensors kept; " << result.bytes_before
+            << " -> " << result.bytes_after << " bytes\n";
+        for (const std::string& file : result.files) out << "  " << file << "\n";
+        for (const std::string& file : result.copied) out << "  " << file << " (copied)\n";
+        return 0;
+      }
+      if (!options.count("--dtype")) usage_fail("convert: --dtype bf16|f16|f32 (or --precision int8|int4) is required");
       const DType target = parse_float_dtype(option("--dtype"));
       const ConvertResult result = convert_checkpoint(positional[1], positional[2], target);
       out << positional[1] << ": " << result.converted << " floating tensors -> " << dtype_name(target) << ", "

@@ -31,6 +31,7 @@
 #include "blip/io/config.hpp"
 #include "blip/io/json_file.hpp"
 #include "blip/io/model_location.hpp"
+#include "blip/io/quantized_checkpoint.hpp"
 #include "blip/io/weight_store.hpp"
 #include "blip/models/blip.hpp"
 #include "blip/models/blip2.hpp"
@@ -202,6 +203,21 @@ inline const std::vector<std::string>& model_folder_side_files() {
   return names;
 }
 
+// Copies the side files (above) `from` holds into `to`; returns their names.
+inline std::vector<std::string> copy_model_side_files(const std::filesystem::path& from, const std::filesystem::path& to) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> copied;
+  std::error_code error;
+  for (const std::string& name : model_folder_side_files()) {
+    const fs::path source = from / name;
+    if (!fs::is_regular_file(source, error)) continue;
+    fs::copy_file(source, to / name, fs::copy_options::overwrite_existing, error);
+    if (error) fail((to / name).string(), ": cannot copy ", source.string(), " (", error.message(), ")");
+    copied.push_back(name);
+  }
+  return copied;
+}
+
 struct RandomOptions {
   DType dtype = DType::F32;
   std::uint64_t seed = 0;
@@ -325,13 +341,143 @@ inline RandomResult make_random_checkpoint(const std::string& config_folder, con
     write_index(folder / kIndexFileName, nlohmann::json{{"total_size", result.total_size}}, weight_map);
     result.files.push_back((folder / kIndexFileName).string());
   }
-  for (const std::string& name : model_folder_side_files()) {
-    const fs::path source = fs::path(config_folder) / name;
-    if (!fs::is_regular_file(source, error)) continue;
-    fs::copy_file(source, folder / name, fs::copy_options::overwrite_existing, error);
-    if (error) fail((folder / name).string(), ": cannot copy ", source.string(), " (", error.message(), ")");
-    result.copied.push_back(name);
+  result.copied = copy_model_side_files(config_folder, folder);
+  return result;
+}
+
+// ---- quantize (convert --precision int8|int4) ------------------------------------
+
+struct QuantizeResult {
+  std::string model_class;
+  std::size_t quantized = 0;  // Linear weights stored as q + scales
+  std::size_t kept = 0;       // tensors copied as they were
+  std::uint64_t bytes_before = 0, bytes_after = 0;
+  std::vector<std::string> files;   // weights written (files, then the index when sharded)
+  std::vector<std::string> copied;  // config and tokenizer files copied
+};
+
+// The Linear weight `info` of `file` quantized to `precision` into `writer`: <name> and <name>_scale
+// (io/quantized_checkpoint.hpp), row by row with core/quantization.hpp's rules, as LinearWeights does at load.
+inline std::uint64_t add_quantized_weight(SafetensorsWriter& writer, const SafetensorsFile& file, const TensorInfo& info,
+                                          WeightPrecision precision) {
+  const std::int64_t rows = info.shape[0], columns = info.shape[1];
+  const Tensor<const float> weight = file.to_f32(info.name);
+  const Shape weight_shape = quantized_weight_shape(precision, rows, columns);
+  const Shape scale_shape = quantized_scale_shape(precision, rows, columns);
+  std::vector<std::uint8_t> quantized(static_cast<std::size_t>(weight_shape.numel()));
+  Tensor<float> scales(scale_shape);
+  const std::int64_t row_bytes = weight_shape[1], scales_per_row = precision == WeightPrecision::Int8 ? 1 : scale_shape[1];
+  parallel_for(0, rows, [&](std::int64_t row) {
+    const float* values = weight.data() + row * columns;
+    std::uint8_t* destination = quantized.data() + row * row_bytes;
+    if (precision == WeightPrecision::Int8)
+      scales.data()[row] = quantization::quantize_row_int8(values, columns, reinterpret_cast<std::int8_t*>(destination));
+    else
+      quantization::quantize_row_int4(values, columns, destination, scales.data() + row * scales_per_row);
+  }, 16);
+  writer.add_raw(info.name, quantized_weight_dtype(precision), weight_shape, quantized.data(), quantized.size());
+  writer.add<float>(info.name + kQuantizationScaleSuffix, scales);
+  return quantized.size() + scales.bytes();
+}
+
+// Writes into `output_folder` the checkpoint of MODEL (a model folder or a Hub id in the local cache) with every
+// Linear weight the model packs at load stored quantized to `precision` (int8 or int4), everything else as it
+// was, sharded the same way, and copies the config and tokenizer files next to it. Which tensors are Linear
+// weights comes from the model's own load() (record_expected_weights): a tensor it also reads as floats (a tied
+// embedding) stays as it is. Loading the result with the precision left as stored runs bit-identically to
+// loading MODEL with that precision.
+inline QuantizeResult quantize_checkpoint(const std::string& model, const std::string& output_folder,
+                                          WeightPrecision precision) {
+  namespace fs = std::filesystem;
+  if (!is_checkpoint_quantization(precision))
+    usage_fail("--precision ", weight_precision_name(precision), ": expected int8 or int4");
+  std::error_code error;
+  if (fs::is_regular_file(model, error))
+    usage_fail(model, ": --precision needs a model folder with config.json, not a file (which tensors are Linear "
+               "weights comes from the model)");
+  const std::string folder = resolve_model_folder(model);
+  if (!fs::is_regular_file(fs::path(folder) / "config.json", error))
+    usage_fail(model, ": --precision needs a model folder with config.json (which tensors are Linear weights "
+               "comes from the model)");
+  const Checkpoint checkpoint = open_input(folder);
+  for (const SafetensorsFile& file : checkpoint.files())
+    if (quantization_from_metadata(file.metadata(), file.path()) != WeightPrecision::AsStored)
+      usage_fail(file.path(), ": is quantized already; convert its original checkpoint");
+  const ExpectedWeights expected = record_expected_weights(folder, checkpoint);
+  if (!expected.load_error.empty()) fail(folder, ": the model's load() stopped: ", expected.load_error);
+  std::set<std::string> linear_weights;
+  for (const RequestedWeight& request : expected.requested) {
+    if (request.found == RequestedWeight::Found::Absent && !request.optional)
+      fail(folder, ": the model needs tensor '", request.name, "' ", request.expected,
+           ", which the checkpoint does not hold (blip_weights inspect lists every difference)");
+    if (request.found == RequestedWeight::Found::WrongShape)
+      fail(folder, ": tensor '", request.name, "' has shape ", request.stored_shape, " but the model expects ",
+           request.expected, " (blip_weights inspect lists every difference)");
+    if (request.packed_as_linear && !request.read_as_floats && request.found == RequestedWeight::Found::Yes &&
+        is_floating(request.stored_dtype))
+      linear_weights.insert(request.name);
   }
+  for (const std::string& name : linear_weights)
+    if (checkpoint.contains(name + kQuantizationScaleSuffix))
+      fail(folder, ": holds a tensor '", name, kQuantizationScaleSuffix, "', the name the scales of '", name,
+           "' would take");
+
+  QuantizeResult result;
+  result.model_class = expected.model_class;
+  std::set<std::string> source_dtypes;
+  for (const std::string& name : linear_weights) source_dtypes.insert(dtype_name(checkpoint.info(name).dtype));
+  std::string quantized_from;
+  for (const std::string& dtype : source_dtypes) quantized_from += (quantized_from.empty() ? "" : ",") + dtype;
+
+  const bool sharded = is_sharded(checkpoint);
+  const fs::path input_folder = checkpoint_folder(checkpoint);
+  std::set<std::string> written;
+  std::vector<fs::path> relative_files;
+  for (const SafetensorsFile& file : checkpoint.files()) {
+    relative_files.push_back(fs::absolute(file.path()).lexically_relative(input_folder));
+    written.insert(relative_files.back().begin()->string());
+  }
+  if (sharded) written.insert(fs::path(checkpoint.path()).filename().string());
+  const fs::path output(output_folder);
+  prepare_output_folder(output, written, checkpoint);
+
+  std::map<std::string, std::string> weight_map;
+  for (std::size_t i = 0; i < checkpoint.files().size(); ++i) {
+    const SafetensorsFile& file = checkpoint.files()[i];
+    SafetensorsWriter writer;
+    for (const SourceTensor& tensor : tensors_in_order(checkpoint)) {
+      if (tensor.file != &file) continue;
+      const TensorInfo& info = *tensor.info;
+      result.bytes_before += info.bytes();
+      const std::string shard = relative_files[i].generic_string();
+      weight_map[info.name] = shard;
+      if (linear_weights.count(info.name)) {
+        result.bytes_after += add_quantized_weight(writer, file, info, precision);
+        weight_map[info.name + kQuantizationScaleSuffix] = shard;
+        ++result.quantized;
+      } else {
+        writer.add_raw(info.name, info.dtype, info.shape, file.raw_data(info.name), info.bytes());
+        result.bytes_after += info.bytes();
+        ++result.kept;
+      }
+    }
+    for (const auto& [key, value] : file.metadata()) writer.set_metadata(key, value);
+    if (file.metadata().count("format") == 0) writer.set_metadata("format", "pt");
+    writer.set_metadata(kQuantizationKey, weight_precision_name(precision));
+    writer.set_metadata(kQuantizationFormatKey, kQuantizationFormatVersion);
+    writer.set_metadata(kQuantizedFromKey, quantized_from);
+    writer.set_metadata(kQuantizationMethodKey, quantization_method(precision));
+    const fs::path path = output / relative_files[i];
+    fs::create_directories(path.parent_path(), error);
+    writer.write(path.string());
+    result.files.push_back(path.string());
+  }
+  if (sharded) {
+    const fs::path index = output / fs::path(checkpoint.path()).filename();
+    write_index(index, nlohmann::json{{"total_size", result.bytes_after}}, weight_map);
+    result.files.push_back(index.string());
+  }
+  result.copied = copy_model_side_files(folder, output);
   return result;
 }
 

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -489,4 +490,213 @@ TEST_CASE("blip_weights: errors name the file or argument; exit status 2 for a b
   std::ostringstream out, err;
   CHECK(tools::run_command_line({"--help"}, out, err) == 0);
   CHECK(contains(out.str(), "usage: blip_weights"));
+}
+
+namespace {
+
+// Every output of `actual` bit-identical to `expected` (floats) or equal (ids).
+void check_identical_outputs(const CaseOutputs& actual, const CaseOutputs& expected, const std::string& what) {
+  REQUIRE(actual.names == expected.names);
+  for (const std::string& name : actual.names) {
+    INFO(what, ": output ", name);
+    const auto& value = actual.tensors.at(name);
+    const auto& reference = expected.tensors.at(name);
+    REQUIRE(value.index() == reference.index());
+    if (std::holds_alternative<blip::Tensor<float>>(value))
+      CHECK_MESSAGE(bits_equal(std::get<blip::Tensor<float>>(value), std::get<blip::Tensor<float>>(reference)),
+                    "float output differs");
+    else
+      CHECK(id_mismatches(std::get<blip::Tensor<std::int64_t>>(value), std::get<blip::Tensor<std::int64_t>>(reference)) == 0);
+  }
+}
+
+// A copy of the checkpoint file `path` with `edit` applied to each tensor before it is written (and the
+// metadata replaced by `metadata` when given).
+void rewrite_checkpoint(const std::string& path, const std::function<void(blip::SafetensorsWriter&, const blip::SafetensorsFile&,
+                                                                          const blip::TensorInfo&)>& edit,
+                        const std::map<std::string, std::string>* metadata = nullptr) {
+  const std::string original = path + ".original";
+  fs::rename(path, original);
+  {
+    const blip::SafetensorsFile file = blip::SafetensorsFile::open(original);
+    blip::SafetensorsWriter writer;
+    for (const blip::TensorInfo& info : file.tensors()) edit(writer, file, info);
+    for (const auto& [key, value] : metadata ? *metadata : file.metadata()) writer.set_metadata(key, value);
+    writer.write(path);
+  }
+  fs::remove(original);
+}
+
+}  // namespace
+
+TEST_CASE("blip_weights convert --precision int8 / int4: every fixture case runs from the quantized checkpoint "
+          "bit-identically to quantizing the original at load") {
+  if (!blip::test::have_or_skip(blip::test::fixtures_dir(), "fixtures folder")) return;
+  const std::vector<std::string> directories = supported_case_directories();
+  CHECK(directories.size() >= 7);
+  for (const std::string& directory : directories) {
+    for (const blip::WeightPrecision precision : {blip::WeightPrecision::Int8, blip::WeightPrecision::Int4}) {
+      const std::string precision_name = blip::weight_precision_name(precision);
+      const std::string what = case_name(directory) + " " + precision_name;
+      MESSAGE(what);
+      const std::string copy = scratch_folder(case_name(directory) + "/" + precision_name);
+      std::ostringstream out, err;
+      REQUIRE(tools::run_command_line({"convert", directory, copy, "--precision", precision_name}, out, err) == 0);
+      copy_case_files(directory, copy);  // case.json and the inputs (config.json came with the conversion)
+
+      // The file: Linear weights as q + scales, marked in the metadata; a tensor the model also reads as
+      // floats (OPT's embedding, which its LM head is tied to) kept as it was.
+      const blip::Checkpoint checkpoint = blip::Checkpoint::open(copy);
+      const blip::Checkpoint original = blip::Checkpoint::open(directory);
+      CHECK(checkpoint.files().front().metadata().at("blipcpp_quantization") == precision_name);
+      CHECK(checkpoint.files().front().metadata().at("blipcpp_quantized_from") == "F32");
+      std::size_t quantized = 0;
+      for (const std::string& name : checkpoint.names()) {
+        const blip::DType dtype = checkpoint.info(name).dtype;
+        if (dtype == blip::DType::I8 || dtype == blip::DType::U8) {
+          ++quantized;
+          CHECK(checkpoint.contains(name + "_scale"));
+          CHECK(dtype == (precision == blip::WeightPrecision::Int8 ? blip::DType::I8 : blip::DType::U8));
+        }
+      }
+      CHECK(quantized >= 8);
+      CHECK(contains(out.str(), std::to_string(quantized) + " Linear weights -> " + precision_name));
+      if (original.contains("language_model.model.decoder.embed_tokens.weight"))
+        CHECK(checkpoint.info("language_model.model.decoder.embed_tokens.weight").dtype == blip::DType::F32);
+      const tools::Inspection inspection = tools::inspect_model(copy);
+      CHECK_MESSAGE(inspection.loadable(), what, ": blip_weights inspect finds the quantized folder unloadable");
+      CHECK(inspection.expected.unexpected.empty());
+
+      // Loaded as stored: the same q and scales reach the same kernels as quantizing at load.
+      blip::WeightOptions at_load;
+      at_load.linear_precision = precision;
+      const CaseOutputs reference = CaseRunner(directory, at_load).run();
+      check_identical_outputs(CaseRunner(copy).run(), reference, what + " as stored");
+
+      // Asked for f32, the weights are q · scale: the same function, other rounding of the sums. Not where
+      // the LM head is tied to an embedding the file keeps as floats (OPT: no lm_head tensor), since that
+      // head is then f32 here and int8 / int4 in the reference.
+      if (original.contains("language_model.model.decoder.embed_tokens.weight") &&
+          !original.contains("language_model.lm_head.weight")) {
+        MESSAGE(what, ": tied LM head, read-as-f32 comparison not applicable");
+        continue;
+      }
+      blip::WeightOptions widened;
+      widened.linear_precision = blip::WeightPrecision::F32;
+      const CaseOutputs dequantized = CaseRunner(copy, widened).run();
+      for (const std::string& name : dequantized.names) {
+        if (!std::holds_alternative<blip::Tensor<float>>(dequantized.tensors.at(name)) || ends_with(name, "_scores")) continue;
+        const double error = blip::test::max_relative_error(std::get<blip::Tensor<float>>(dequantized.tensors.at(name)),
+                                                            std::get<blip::Tensor<float>>(reference.tensors.at(name)));
+        INFO(what, " read as f32: output ", name);
+        CHECK(error <= 1e-4);
+      }
+    }
+  }
+}
+
+TEST_CASE("a quantized checkpoint: a sharded model stays sharded; damaged or unknown ones are refused by name") {
+  const std::string directory = blip::test::fixture("blip_caption");
+  if (!blip::test::have_or_skip(directory, "blip_caption fixture")) return;
+
+  // Sharded in, sharded out: the scales go to their weight's shard, in the index too.
+  const std::string sharded = scratch_folder("quantized/sharded_input");
+  copy_case_files(directory, sharded);
+  tools::ShardOptions two;
+  two.shard_count = 2;
+  tools::shard_checkpoint(directory + "/model.safetensors", sharded, two);
+  const std::string sharded_int8 = scratch_folder("quantized/sharded_int8");
+  const tools::QuantizeResult result = tools::quantize_checkpoint(sharded, sharded_int8, blip::WeightPrecision::Int8);
+  CHECK(result.files.size() == 3);
+  CHECK(result.bytes_after < result.bytes_before);
+  copy_case_files(directory, sharded_int8);
+  const nlohmann::json index = blip::test::load_json(sharded_int8 + "/model.safetensors.index.json");
+  const std::string head = "text_decoder.cls.predictions.decoder.weight";
+  CHECK(index.at("weight_map").at(head + "_scale") == index.at("weight_map").at(head));
+  blip::WeightOptions at_load;
+  at_load.linear_precision = blip::WeightPrecision::Int8;
+  check_identical_outputs(CaseRunner(sharded_int8).run(), CaseRunner(directory, at_load).run(), "two shards, int8");
+
+  const std::string quantized = scratch_folder("quantized/damaged");
+  REQUIRE(tools::quantize_checkpoint(directory, quantized, blip::WeightPrecision::Int4).quantized > 0);
+  copy_case_files(directory, quantized);
+  const std::string file = quantized + "/model.safetensors";
+  const auto load_error = [&]() -> std::string {
+    try {
+      CaseRunner(quantized).run();
+    } catch (const blip::Error& error) {
+      return error.what();
+    }
+    return "(loaded)";
+  };
+
+  // Already quantized: convert refuses (exit 2), naming the file.
+  std::ostringstream out, err;
+  const int twice = tools::run_command_line({"convert", quantized, scratch_folder("quantized/twice"), "--precision", "int8"}, out, err);
+  CHECK_MESSAGE(twice == 2, err.str());
+  CHECK(contains(err.str(), "quantized already"));
+  // Bad arguments.
+  CHECK(run_tool({"convert", directory, scratch_folder("quantized/bad"), "--precision", "int3"}).first == 2);
+  CHECK(run_tool({"convert", directory, scratch_folder("quantized/bad"), "--precision", "bf16"}).first == 2);
+  CHECK(run_tool({"convert", directory, scratch_folder("quantized/bad"), "--precision", "int8", "--dtype", "f32"}).first == 2);
+  const auto [status, errors] = run_tool({"convert", file, scratch_folder("quantized/bad"), "--precision", "int8"});
+  CHECK(status == 2);
+  CHECK(contains(errors, "config.json"));
+
+  // A scale of the wrong shape.
+  const std::string scale = head + "_scale";
+  rewrite_checkpoint(file, [&](blip::SafetensorsWriter& writer, const blip::SafetensorsFile& source, const blip::TensorInfo& info) {
+    if (info.name == scale) {
+      blip::Tensor<float> wrong(blip::Shape{info.shape[0], info.shape[1] + 1});
+      std::fill(wrong.data(), wrong.data() + wrong.numel(), 1.0f);
+      writer.add<float>(info.name, wrong);
+    } else {
+      writer.add_raw(info.name, info.dtype, info.shape, source.raw_data(info.name), info.bytes());
+    }
+  });
+  std::string message = load_error();
+  CHECK(contains(message, scale));
+  CHECK(contains(message, "scales"));
+
+  // Weights of the other quantized type (I8 in an int4 file), and weights without their scales.
+  const auto requantize = [&] {
+    fs::remove_all(quantized);
+    tools::quantize_checkpoint(directory, quantized, blip::WeightPrecision::Int4);
+    copy_case_files(directory, quantized);
+  };
+  requantize();
+  rewrite_checkpoint(file, [&](blip::SafetensorsWriter& writer, const blip::SafetensorsFile& source, const blip::TensorInfo& info) {
+    if (info.name == head) {
+      const std::vector<std::uint8_t> zeros(static_cast<std::size_t>(info.shape[0] * info.shape[1] * 2), 0);
+      writer.add_raw(info.name, blip::DType::I8, blip::Shape{info.shape[0], info.shape[1] * 2}, zeros.data(), zeros.size());
+    } else {
+      writer.add_raw(info.name, info.dtype, info.shape, source.raw_data(info.name), info.bytes());
+    }
+  });
+  message = load_error();
+  CHECK(contains(message, head));
+  CHECK(contains(message, "stores its weights as U8"));
+  requantize();
+  rewrite_checkpoint(file, [&](blip::SafetensorsWriter& writer, const blip::SafetensorsFile& source, const blip::TensorInfo& info) {
+    if (info.name != scale) writer.add_raw(info.name, info.dtype, info.shape, source.raw_data(info.name), info.bytes());
+  });
+  message = load_error();
+  CHECK(contains(message, head));
+  CHECK(contains(message, "no scales"));
+
+  // Metadata this blipcpp does not know: another quantization, another format version.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"blipcpp_quantization", "int3"}, {"blipcpp_quantization_format", "2"}}) {
+    requantize();
+    std::map<std::string, std::string> metadata = blip::SafetensorsFile::open(file).metadata();
+    metadata[key] = value;
+    rewrite_checkpoint(file, [&](blip::SafetensorsWriter& writer, const blip::SafetensorsFile& source,
+                                 const blip::TensorInfo& info) {
+      writer.add_raw(info.name, info.dtype, info.shape, source.raw_data(info.name), info.bytes());
+    }, &metadata);
+    message = load_error();
+    INFO(key, " = ", value, ": ", message);
+    CHECK(contains(message, "model.safetensors"));
+    CHECK(contains(message, value));
+  }
 }

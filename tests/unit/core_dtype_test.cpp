@@ -1,10 +1,15 @@
-// f16 / bf16 <-> f32 conversion against known bit patterns.
+// f16 / bf16 <-> f32 conversion against known bit patterns; int8 / int4 quantization of a row
+// (core/quantization.hpp) worked by hand.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <vector>
 #include <limits>
 
 #include "blip/core/dtype.hpp"
+#include "blip/core/quantization.hpp"
+#include "blip/core/stored_matrix.hpp"
 #include "blip/core/tensor.hpp"
 
 using namespace blip;
@@ -92,4 +97,71 @@ TEST_CASE("Tensor views, reshape, slices and Eigen maps share storage") {
   auto copy = tensor.clone();
   copy.at(0, 0, 0) = 100.0f;
   CHECK(tensor.at(0, 0, 0) == 0.0f);
+}
+
+TEST_CASE("int8 and int4 quantization of a row, worked by hand, and read back through StoredMatrix") {
+  // int8: the largest magnitude 2.54 gives scale 0.02; 0.03 / 0.02 = 1.5 rounds to even (2), -0.05 / 0.02 = -2.5
+  // to even (-2), 2.54 -> 127, -1.0 -> -50.
+  const float row[] = {0.03f, -0.05f, 2.54f, -1.0f, 0.0f};
+  std::int8_t q[5];
+  const float scale = quantization::quantize_row_int8(row, 5, q);
+  CHECK(scale == 2.54f / 127.0f);
+  CHECK(q[0] == static_cast<std::int8_t>(std::nearbyint(0.03f / scale)));
+  CHECK(q[2] == 127);
+  CHECK(q[3] == -50);
+  CHECK(q[4] == 0);
+  const float zeros[3] = {0, 0, 0};
+  std::int8_t zero_q[3];
+  CHECK(quantization::quantize_row_int8(zeros, 3, zero_q) == 0.0f);  // a zero row: scale 0, q 0
+  CHECK(zero_q[1] == 0);
+
+  // int4 over 35 inputs: two blocks (32 + 3). Block 0: max 7 -> scale 1, q = round-half-even(w), clamped;
+  // block 1: max 1.4 -> scale 0.2. Bytes: input 2j in the low nibble, 2j + 1 in the high one, q + 8.
+  std::vector<float> values(35, 0.0f);
+  values[0] = 2.5f;   // -> 2 (ties to even)
+  values[1] = -7.0f;  // -> -7
+  values[2] = 3.5f;   // -> 4
+  values[31] = 7.0f;  // -> 7
+  values[32] = 1.4f;  // block 1 -> 7
+  values[33] = -0.3f; // -0.3 / 0.2 is near -1.5: the stored q is whatever int4_quantize gives
+  values[34] = 0.1f;
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(quantization::int4_row_bytes(35)));
+  std::vector<float> scales(static_cast<std::size_t>(quantization::int4_blocks(35)));
+  REQUIRE(bytes.size() == 18);
+  REQUIRE(scales.size() == 2);
+  quantization::quantize_row_int4(values.data(), 35, bytes.data(), scales.data());
+  CHECK(scales[0] == 1.0f);
+  CHECK(scales[1] == 1.4f / 7.0f);
+  CHECK(bytes[0] == ((-7 + 8) << 4 | (2 + 8)));
+  CHECK(bytes[1] == (8 << 4 | (4 + 8)));
+  CHECK(bytes[15] == ((7 + 8) << 4 | 8));
+  CHECK((bytes[16] & 0x0f) == 7 + 8);
+  CHECK(quantization::int4_in_row(bytes.data(), 33) == quantization::int4_quantize(-0.3f, scales[1]));
+  CHECK((bytes[17] >> 4) == 8);  // the padding nibble of an odd row: q = 0
+
+  // StoredMatrix reads a quantized row back as q · scale.
+  StoredMatrix matrix;
+  matrix.dtype = DType::U8;
+  matrix.data = bytes.data();
+  matrix.rows = 1;
+  matrix.columns = 35;
+  matrix.quantization = WeightPrecision::Int4;
+  matrix.scales = scales.data();
+  CHECK(matrix.bytes() == 18);
+  std::vector<float> read(35);
+  matrix.read_row(0, read.data());
+  CHECK(read[0] == 2.0f);
+  CHECK(read[1] == -7.0f);
+  CHECK(read[32] == 7.0f * scales[1]);
+  CHECK(read[5] == 0.0f);
+  StoredMatrix int8_matrix;
+  int8_matrix.dtype = DType::I8;
+  int8_matrix.data = q;
+  int8_matrix.rows = 1;
+  int8_matrix.columns = 5;
+  int8_matrix.quantization = WeightPrecision::Int8;
+  int8_matrix.scales = &scale;
+  float int8_read[5];
+  int8_matrix.read_row(0, int8_read);
+  CHECK(int8_read[3] == -50.0f * scale);
 }

@@ -20,6 +20,15 @@
 //     then not change while the model is alive; replace them with `mv`.
 // F16 / BF16 (and integer) weights are converted to f32 once, when fetched.
 //
+// Quantized checkpoints (io/quantized_checkpoint.hpp, written by blip_weights
+// convert --precision int8|int4): a Linear weight stored quantized is handed
+// to LinearWeights as its q and scales (StoredMatrix::quantization) and, with
+// the precision left AsStored, packed as it is: bit-identical to quantizing
+// the original checkpoint at load. AsStored then means the file's precision
+// for every Linear, so a tied head (kept as floats in the file) is quantized
+// at load the same way. Asked for another precision, or read as floats, a
+// quantized weight is q · scale.
+//
 // Checkpoints often hold more than a model needs (extra copies of tied
 // weights, buffers such as position_ids, heads of other tasks). Those are not
 // an error: `unused()` lists them so tools can report them, much like the
@@ -51,6 +60,7 @@
 #include "blip/core/mapped_file.hpp"
 #include "blip/core/stored_matrix.hpp"
 #include "blip/core/tensor.hpp"
+#include "blip/io/quantized_checkpoint.hpp"
 #include "blip/io/safetensors.hpp"
 
 namespace blip {
@@ -87,12 +97,26 @@ struct RequestedWeight {
   Found found = Found::NoCheckpoint;
   Shape stored_shape;     // the checkpoint's shape when found is Yes or WrongShape
   DType stored_dtype = DType::F32;
+  // How load() read it: packed as a Linear weight (get_matrix_for_repacking), read as floats (get,
+  // get_or_empty, get_for_repacking), or both. blip_weights convert --precision quantizes the tensors
+  // only ever packed: the others must stay floats.
+  bool packed_as_linear = false;
+  bool read_as_floats = false;
 };
 
 class WeightStore {
  public:
   explicit WeightStore(Checkpoint checkpoint, WeightOptions options = {})
-      : checkpoint_(std::move(checkpoint)), options_(options), usage_(std::make_shared<Usage>()) {}
+      : checkpoint_(std::move(checkpoint)), options_(options), usage_(std::make_shared<Usage>()) {
+    // One quantization for the whole checkpoint: shards of different precisions are not one model.
+    for (const SafetensorsFile& file : checkpoint_.files()) {
+      const WeightPrecision file_quantization = quantization_from_metadata(file.metadata(), file.path());
+      if (file_quantization != quantization_ && &file != &checkpoint_.files().front())
+        fail(checkpoint_.path(), ": its files are quantized differently (", file.path(), ": ",
+             weight_precision_name(file_quantization), ", others: ", weight_precision_name(quantization_), ")");
+      quantization_ = file_quantization;
+    }
+  }
 
   // A .safetensors file, an index .json, or a folder (see Checkpoint::open).
   static WeightStore open(const std::string& model_dir_or_file, WeightOptions options = {}) {
@@ -139,7 +163,7 @@ class WeightStore {
   // of its own and hands the mapped pages back (LinearWeights::prepare): may
   // be a view of the mapped file whatever the residency, to save a copy.
   Tensor<const float> get_for_repacking(const std::string& name, const Shape& expected) const {
-    if (recording_) return stand_in(name, expected, /*optional=*/false);
+    if (recording_) return stand_in(name, expected, /*optional=*/false, Access::Floats);
     if (!checkpoint_.contains(name))
       fail(checkpoint_.path(), ": the model needs tensor '", name, "' ", expected,
            " but the checkpoint has no such tensor (wrong checkpoint for this model type, or a config mismatch?)");
@@ -151,19 +175,20 @@ class WeightStore {
   // present is still shape-checked.
   Tensor<const float> get_or_empty(const std::string& name, const Shape& expected) const {
     if (recording_ && (recording_without_checkpoint_ || checkpoint_.contains(name)))
-      return stand_in(name, expected, /*optional=*/true);
-    if (recording_) record(name, expected, /*optional=*/true);  // absent: the model takes its fallback
+      return stand_in(name, expected, /*optional=*/true, Access::Floats);
+    if (recording_) record(name, expected, /*optional=*/true, Access::Floats);  // absent: the model takes its fallback
     if (!checkpoint_.contains(name)) return Tensor<const float>();
     return keep(fetch(name, expected));
   }
 
   // The weight `name` [rows, columns] in its stored type (f32, f16 or bf16:
-  // a view of the mapped file; other or misaligned types: converted to f32),
-  // for a kernel that packs it at load without an f32 copy in between.
+  // a view of the mapped file; quantized: its q and scales; other or
+  // misaligned types: converted to f32), for a kernel that packs it at load
+  // without an f32 copy in between.
   StoredMatrix get_matrix_for_repacking(const std::string& name, std::int64_t rows, std::int64_t columns) const {
     const Shape expected{rows, columns};
     if (recording_) {
-      const Tensor<const float> zeros = stand_in(name, expected, /*optional=*/false);
+      const Tensor<const float> zeros = stand_in(name, expected, /*optional=*/false, Access::PackedAsLinear);
       StoredMatrix matrix = StoredMatrix::of(zeros.data(), rows, columns);
       matrix.owner = std::make_shared<Tensor<const float>>(zeros);
       return matrix;
@@ -171,7 +196,12 @@ class WeightStore {
     if (!checkpoint_.contains(name))
       fail(checkpoint_.path(), ": the model needs tensor '", name, "' ", expected,
            " but the checkpoint has no such tensor (wrong checkpoint for this model type, or a config mismatch?)");
+    if (quantization_of(name) != WeightPrecision::AsStored) return quantized_matrix(name, rows, columns);
     const TensorInfo& info = checkpoint_.info(name);
+    if (quantization_ != WeightPrecision::AsStored && (info.dtype == DType::I8 || info.dtype == DType::U8))
+      fail(checkpoint_.path(), ": the Linear weight '", name, "' is ", dtype_name(info.dtype), " in a ",
+           weight_precision_name(quantization_), " checkpoint but has no scales '", name, kQuantizationScaleSuffix,
+           "' (a damaged or partly copied quantized checkpoint?)");
     const bool floating = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16;
     const std::uint8_t* data = checkpoint_.file_of(name).raw_data(name);
     if (!floating || reinterpret_cast<std::uintptr_t>(data) % dtype_size(info.dtype) != 0) {
@@ -191,6 +221,8 @@ class WeightStore {
     // A recording store's model is thrown away: int8 packs its zeros in a
     // quarter of f32's memory, which matters when inspecting a 15 GB model.
     if (recording_) return WeightPrecision::Int8;
+    if (options_.linear_precision == WeightPrecision::AsStored && quantization_ != WeightPrecision::AsStored)
+      return quantization_;
     return resolve_weight_precision(options_.linear_precision,
                                     checkpoint_.contains(name) ? checkpoint_.info(name).dtype : DType::F32);
   }
@@ -201,6 +233,9 @@ class WeightStore {
   const WeightOptions& options() const { return options_; }
 
   bool contains(const std::string& name) const { return checkpoint_.contains(name); }
+
+  // Int8 or Int4 for a quantized checkpoint (io/quantized_checkpoint.hpp), else AsStored.
+  WeightPrecision checkpoint_quantization() const { return quantization_; }
 
   // Checkpoint tensors never fetched so far, in checkpoint order.
   std::vector<std::string> unused() const {
@@ -229,12 +264,20 @@ class WeightStore {
     std::int64_t zeros_count = 0;
   };
 
-  // Records the request (the first time `name` is asked for) and marks a
-  // tensor the checkpoint holds as used, so unused() lists the unexpected ones.
-  void record(const std::string& name, const Shape& expected, bool optional) const {
+  enum class Access { PackedAsLinear, Floats };
+
+  // Records the request (the first time `name` is asked for; later requests
+  // only add how it was read) and marks a tensor the checkpoint holds as used,
+  // so unused() lists the unexpected ones.
+  void record(const std::string& name, const Shape& expected, bool optional, Access access) const {
     std::lock_guard<std::mutex> lock(usage_->mutex);
-    if (!usage_->requested_names.insert(name).second) return;
+    if (!usage_->requested_names.insert(name).second) {
+      for (RequestedWeight& earlier : usage_->requested)
+        if (earlier.name == name) (access == Access::PackedAsLinear ? earlier.packed_as_linear : earlier.read_as_floats) = true;
+      return;
+    }
     RequestedWeight request;
+    (access == Access::PackedAsLinear ? request.packed_as_linear : request.read_as_floats) = true;
     request.name = name;
     request.expected = expected;
     request.optional = optional;
@@ -246,15 +289,21 @@ class WeightStore {
       const TensorInfo& info = checkpoint_.info(name);
       request.stored_shape = info.shape;
       request.stored_dtype = info.dtype;
-      request.found = info.shape == expected ? RequestedWeight::Found::Yes : RequestedWeight::Found::WrongShape;
+      // A quantized weight matches in its stored form (and brings its scales).
+      const WeightPrecision quantized = quantization_of(name);
+      const Shape stored_form = quantized != WeightPrecision::AsStored && expected.rank() == 2
+                                    ? quantized_weight_shape(quantized, expected[0], expected[1])
+                                    : expected;
+      request.found = info.shape == stored_form ? RequestedWeight::Found::Yes : RequestedWeight::Found::WrongShape;
       usage_->fetched.insert(name);
+      if (quantized != WeightPrecision::AsStored) usage_->fetched.insert(name + kQuantizationScaleSuffix);
     }
     usage_->requested.push_back(std::move(request));
   }
 
   // Zeros of shape `expected` standing in for the weight `name` (recorded).
-  Tensor<const float> stand_in(const std::string& name, const Shape& expected, bool optional) const {
-    record(name, expected, optional);
+  Tensor<const float> stand_in(const std::string& name, const Shape& expected, bool optional, Access access) const {
+    record(name, expected, optional, access);
     const std::int64_t count = std::max<std::int64_t>(expected.numel(), 1);
     std::lock_guard<std::mutex> lock(usage_->mutex);
     if (usage_->zeros_count < count) {
@@ -277,7 +326,54 @@ class WeightStore {
     usage_->fetched.insert(name);
   }
 
+  // Int8 or Int4 when `name` is a quantized weight (an I8 / U8 tensor with its scales in a quantized
+  // checkpoint), else AsStored. An integer tensor without scales is an id or mask buffer, not quantized.
+  WeightPrecision quantization_of(const std::string& name) const {
+    if (quantization_ == WeightPrecision::AsStored || !checkpoint_.contains(name)) return WeightPrecision::AsStored;
+    const DType dtype = checkpoint_.info(name).dtype;
+    if ((dtype != DType::I8 && dtype != DType::U8) || !checkpoint_.contains(name + kQuantizationScaleSuffix))
+      return WeightPrecision::AsStored;
+    if (dtype != quantized_weight_dtype(quantization_))
+      fail(checkpoint_.path(), ": tensor '", name, "' is ", dtype_name(dtype), " with scales, but a ",
+           weight_precision_name(quantization_), " checkpoint stores its weights as ",
+           dtype_name(quantized_weight_dtype(quantization_)));
+    return quantization_;
+  }
+
+  // The quantized weight `name` of logical shape [rows, columns], with its scales, shapes checked.
+  StoredMatrix quantized_matrix(const std::string& name, std::int64_t rows, std::int64_t columns) const {
+    const WeightPrecision precision = quantization_of(name);
+    const TensorInfo& info = checkpoint_.info(name);
+    const Shape stored = quantized_weight_shape(precision, rows, columns);
+    if (info.shape != stored)
+      fail(checkpoint_.path(), ": tensor '", name, "' (", weight_precision_name(precision), ") has shape ", info.shape,
+           " but the model's weight ", Shape{rows, columns}, " is stored as ", stored, " in ",
+           weight_precision_name(precision), " (does the config match this checkpoint?)");
+    const std::string scale_name = name + kQuantizationScaleSuffix;
+    const Shape scale_shape = quantized_scale_shape(precision, rows, columns);
+    const TensorInfo& scale_info = checkpoint_.info(scale_name);
+    if (scale_info.shape != scale_shape || scale_info.dtype != DType::F32)
+      fail(checkpoint_.path(), ": tensor '", scale_name, "' is ", dtype_name(scale_info.dtype), " ", scale_info.shape,
+           " but the ", weight_precision_name(precision), " scales of ", Shape{rows, columns}, " are F32 ", scale_shape);
+    auto scales = std::make_shared<Tensor<const float>>(checkpoint_.to_f32(scale_name));
+    mark_fetched(name);
+    mark_fetched(scale_name);
+    StoredMatrix matrix{info.dtype, checkpoint_.file_of(name).raw_data(name), rows, columns, scales};
+    matrix.quantization = precision;
+    matrix.scales = scales->data();
+    return matrix;
+  }
+
   Tensor<const float> fetch(const std::string& name, const Shape& expected) const {
+    if (quantization_of(name) != WeightPrecision::AsStored) {
+      // A quantized weight read as floats (q · scale).
+      if (expected.rank() != 2)
+        fail(checkpoint_.path(), ": tensor '", name, "' is quantized but the model expects shape ", expected);
+      const StoredMatrix matrix = quantized_matrix(name, expected[0], expected[1]);
+      Tensor<float> weight(expected);
+      for (std::int64_t row = 0; row < matrix.rows; ++row) matrix.read_row(row, weight.data() + row * matrix.columns);
+      return weight;
+    }
     check_shape(name, checkpoint_.info(name), expected);
     Tensor<const float> weight = checkpoint_.to_f32(name);
     mark_fetched(name);
@@ -299,6 +395,7 @@ class WeightStore {
   std::shared_ptr<Usage> usage_;
   bool recording_ = false;
   bool recording_without_checkpoint_ = false;
+  WeightPrecision quantization_ = WeightPrecision::AsStored;  // the checkpoint's (quantization_from_metadata)
 };
 
 }  // namespace blip

@@ -143,7 +143,12 @@ class LinearWeights {
       check(bias.rank() == 1 && bias.dim(0) == out_features, "LinearWeights::prepare: bias must be [",
             out_features, "] to match weight [", out_features, ", ", in_features, "], got shape ", bias.shape());
     }
-    precision = resolve_weight_precision(precision, weight.dtype == DType::F32 ? DType::F32 : weight.dtype);
+    // AsStored: the stored type, or the precision a quantized checkpoint holds (packed from its q and scales
+    // as stored, so bit-identical to quantizing the original weights here). Another precision than a quantized
+    // weight's goes through its q · scale.
+    precision = weight.quantized() && precision == WeightPrecision::AsStored
+                    ? weight.quantization
+                    : resolve_weight_precision(precision, weight.dtype);
 
     LinearWeights prepared;
     prepared.precision_ = precision;
@@ -156,7 +161,7 @@ class LinearWeights {
     detail::with_packed_element(precision, [&](auto element) { prepared.pack<decltype(element)>(weight); });
     // From here on the kernels read only the panels; when `weight` is a view
     // of a mapped checkpoint, its resident pages go (a no-op for other memory).
-    release_mapped_pages(weight.data, static_cast<std::size_t>(out_features * in_features) * dtype_size(weight.dtype));
+    release_mapped_pages(weight.data, weight.bytes());
 
     if (has_bias) {
       Tensor<float> padded_bias(Shape{prepared.panel_count_ * detail::kPanelWidth});
@@ -234,51 +239,75 @@ class LinearWeights {
       pack_elements<Element>(weight);
   }
 
-  // Panels [panel_count][in_features][kPanelWidth] of Element, zero-padded past out_features; int8 scales.
+  // Panels [panel_count][in_features][kPanelWidth] of Element, zero-padded past out_features; int8 scales
+  // (quantized per row here, or taken as stored from an int8 checkpoint).
   template <class Element>
   void pack_elements(const detail::StoredMatrix& weight) {
     Element* packed = static_cast<Element*>(allocate_panels(
         static_cast<std::size_t>(panel_count_ * in_features_ * detail::kPanelWidth) * sizeof(Element)));
-    float* scales = std::is_same_v<Element, std::int8_t> ? allocate_scales(panel_count_ * detail::kPanelWidth) : nullptr;
+    constexpr bool int8 = std::is_same_v<Element, std::int8_t>;
+    float* scales = int8 ? allocate_scales(panel_count_ * detail::kPanelWidth) : nullptr;
+    const bool stored_int8 = int8 && weight.quantization == WeightPrecision::Int8;
     const std::int64_t in_features = in_features_;
-    for_each_weight_row(weight, [&](std::int64_t panel, std::int64_t column, const std::vector<float>& row) {
-      Element* destination = packed + panel * in_features * detail::kPanelWidth;
-      float scale = 1.0f;
-      if (scales != nullptr) {
-        float largest = 0.0f;
-        for (float value : row) largest = std::max(largest, std::abs(value));
-        scale = detail::int8_scale(largest);
+    for_each_weight_row(weight, /*read_as_f32=*/!stored_int8,
+                        [&](std::int64_t panel, std::int64_t column, std::int64_t output, const std::vector<float>& row) {
+      Element* destination = packed + panel * in_features * detail::kPanelWidth + column;
+      if constexpr (int8) {
+        thread_local std::vector<std::int8_t> quantized;
+        const std::int8_t* q = nullptr;
+        float scale = 0.0f;
+        if (stored_int8) {
+          q = weight.int8_row(output);
+          scale = weight.int8_scale(output);
+        } else {
+          quantized.resize(static_cast<std::size_t>(in_features));
+          scale = quantization::quantize_row_int8(row.data(), in_features, quantized.data());
+          q = quantized.data();
+        }
         scales[panel * detail::kPanelWidth + column] = scale;
+        for (std::int64_t k = 0; k < in_features; ++k) destination[k * detail::kPanelWidth] = q[k];
+      } else {
+        for (std::int64_t k = 0; k < in_features; ++k)
+          detail::narrow(row[static_cast<std::size_t>(k)], 1.0f, destination[k * detail::kPanelWidth]);
       }
-      for (std::int64_t k = 0; k < in_features; ++k)
-        detail::narrow(row[static_cast<std::size_t>(k)], scale, destination[k * detail::kPanelWidth + column]);
     });
   }
 
-  // Int4 panels (two weights per byte, weight_formats.hpp) and their block scales.
+  // Int4 panels (two weights per byte, weight_formats.hpp) and their block scales (quantized per row here, or
+  // taken as stored from an int4 checkpoint).
   void pack_int4(const detail::StoredMatrix& weight) {
     const std::int64_t blocks = int4_blocks();
     const std::size_t row_bytes = row_bytes_;
     auto* packed = static_cast<std::uint8_t*>(allocate_panels(static_cast<std::size_t>(panel_count_ * in_features_) * row_bytes));
     std::memset(packed, 0x88, packed_size_);  // q = 0 in both nibbles, also for the padding columns
     float* scales = allocate_scales(panel_count_ * blocks * detail::kPanelWidth);
+    const bool stored_int4 = weight.quantization == WeightPrecision::Int4;
     const std::int64_t in_features = in_features_;
-    for_each_weight_row(weight, [&](std::int64_t panel, std::int64_t column, const std::vector<float>& row) {
-      std::uint8_t* destination = packed + static_cast<std::size_t>(panel * in_features) * row_bytes;
+    for_each_weight_row(weight, /*read_as_f32=*/!stored_int4,
+                        [&](std::int64_t panel, std::int64_t column, std::int64_t output, const std::vector<float>& row) {
+      thread_local std::vector<std::uint8_t> quantized;
+      thread_local std::vector<float> quantized_scales;
+      const std::uint8_t* q = nullptr;
+      const float* row_scales = nullptr;
+      if (stored_int4) {
+        q = weight.int4_row(output);
+        row_scales = weight.int4_scales(output);
+      } else {
+        quantized.resize(static_cast<std::size_t>(quantization::int4_row_bytes(in_features)));
+        quantized_scales.resize(static_cast<std::size_t>(blocks));
+        quantization::quantize_row_int4(row.data(), in_features, quantized.data(), quantized_scales.data());
+        q = quantized.data();
+        row_scales = quantized_scales.data();
+      }
+      for (std::int64_t block = 0; block < blocks; ++block)
+        scales[(panel * blocks + block) * detail::kPanelWidth + column] = row_scales[block];
+      std::uint8_t* destination = packed + static_cast<std::size_t>(panel * in_features) * row_bytes + column % 16;
       const int shift = column < 16 ? 0 : 4;
       const std::uint8_t keep = column < 16 ? 0xf0 : 0x0f;
-      for (std::int64_t block = 0; block < blocks; ++block) {
-        const std::int64_t begin = block * detail::kInt4BlockSize;
-        const std::int64_t end = std::min(in_features, begin + detail::kInt4BlockSize);
-        float largest = 0.0f;
-        for (std::int64_t k = begin; k < end; ++k) largest = std::max(largest, std::abs(row[k]));
-        const float scale = detail::int4_scale(largest);
-        scales[(panel * blocks + block) * detail::kPanelWidth + column] = scale;
-        for (std::int64_t k = begin; k < end; ++k) {
-          const int nibble = detail::int4_quantize(row[k], scale) + detail::kInt4Offset;
-          std::uint8_t& byte = destination[static_cast<std::size_t>(k) * row_bytes + column % 16];
-          byte = static_cast<std::uint8_t>((byte & keep) | (nibble << shift));
-        }
+      for (std::int64_t k = 0; k < in_features; ++k) {
+        const int nibble = quantization::int4_in_row(q, k) + detail::kInt4Offset;
+        std::uint8_t& byte = destination[static_cast<std::size_t>(k) * row_bytes];
+        byte = static_cast<std::uint8_t>((byte & keep) | (nibble << shift));
       }
     });
   }
@@ -299,21 +328,22 @@ class LinearWeights {
     return scales.data();
   }
 
-  // Calls visit(panel, column, row) for every output feature (column: its place in the panel), with its weight
-  // row read as f32 into `row`; the panels in parallel, each thread with its own row buffer.
+  // Calls visit(panel, column, output, row) for every output feature `output` (column: its place in the
+  // panel), with its weight row read as f32 into `row` when `read_as_f32` (else `row` is empty: the visitor
+  // reads the stored row itself); the panels in parallel, each thread with its own row buffer.
   template <class Visit>
-  void for_each_weight_row(const detail::StoredMatrix& weight, Visit&& visit) const {
+  void for_each_weight_row(const detail::StoredMatrix& weight, bool read_as_f32, Visit&& visit) const {
     const std::int64_t in_features = in_features_, out_features = out_features_;
     parallel_for(
         0, panel_count_,
         [&](std::int64_t panel) {
           thread_local std::vector<float> row;
-          row.resize(static_cast<std::size_t>(in_features));
+          row.resize(read_as_f32 ? static_cast<std::size_t>(in_features) : 0);
           const std::int64_t first_output = panel * detail::kPanelWidth;
           const std::int64_t columns = std::min<std::int64_t>(detail::kPanelWidth, out_features - first_output);
           for (std::int64_t column = 0; column < columns; ++column) {
-            weight.read_row(first_output + column, row.data());
-            visit(panel, column, row);
+            if (read_as_f32) weight.read_row(first_output + column, row.data());
+            visit(panel, column, first_output + column, row);
           }
         },
         4);

@@ -7,22 +7,15 @@
 //   F16   blip::Float16: IEEE binary16 (widened by vcvtph2ps / F16C)
 //   Int8  std::int8_t q with one f32 scale per output feature: w ≈ q · scale
 //
-// Int8 quantization (symmetric, per output feature, as torch's
-// per-channel symmetric qint8 with the range [-127, 127]):
-//   scale = max_k |w[o, k]| / 127            (f32 division; a zero row gets scale 0)
-//   q     = round-half-even(w / scale)       (f32 division, then nearbyint)
-// so |w - q · scale| ≤ scale / 2 for every weight of the row.
-//
-// Int4 quantization (symmetric, blocks of kInt4BlockSize = 32 input features of
-// one output feature, as llama.cpp's Q4 formats and torch's groupwise schemes):
-//   scale = max_k∈block |w[o, k]| / 7         (f32 division; an all-zero block gets scale 0)
-//   q     = round-half-even(w / scale), clamped to [-7, 7]
-// Two weights per byte, as q + 8 (1 .. 15): in a panel's row of one k (16 bytes),
-// byte j holds column j in its low nibble and column j + 16 in its high one, so
-// one 16-byte load widens to the panel's two halves with a mask and a shift.
-// The scales are f32, [panel][block][32 columns]; a block past in_features is
-// zero-padded. The kernels sum x · q per block and multiply by the block's scales
-// (the driver calls them once per block: linear.hpp).
+// Int8 and int4 quantization (which scale, which q) is core/quantization.hpp's;
+// what this file adds is where the q and scales sit in a packed panel:
+//   Int8: q in the panel like any element, scales [panel_count · 32] per output feature.
+//   Int4: two weights per byte, as q + 8 (1 .. 15): in a panel's row of one k (16 bytes),
+//         byte j holds column j in its low nibble and column j + 16 in its high one, so
+//         one 16-byte load widens to the panel's two halves with a mask and a shift.
+//         The scales are f32, [panel][block][32 columns]; a block past in_features is
+//         zero-padded. The kernels sum x · q per block and multiply by the block's scales
+//         (the driver calls them once per block: linear.hpp).
 #pragma once
 
 #include <cmath>
@@ -31,6 +24,7 @@
 
 #include "blip/core/dtype.hpp"
 #include "blip/core/error.hpp"
+#include "blip/core/quantization.hpp"
 #include "blip/core/stored_matrix.hpp"
 
 namespace blip::kernels::detail {
@@ -47,8 +41,8 @@ struct Int4Pair {
 };
 template <> struct PackedElement<WeightPrecision::Int4> { using type = Int4Pair; };
 
-inline constexpr std::int64_t kInt4BlockSize = 32;
-inline constexpr int kInt4Offset = 8;  // stored nibble = q + 8
+using quantization::kInt4BlockSize;
+using quantization::kInt4Offset;
 
 // The precision whose packed element is `Element`.
 template <class Element> inline constexpr WeightPrecision kPrecisionOf = WeightPrecision::F32;
@@ -93,21 +87,9 @@ inline float widen(std::int8_t value, float scale) { return static_cast<float>(v
 inline void narrow(float value, float, float& out) { out = value; }
 inline void narrow(float value, float, BFloat16& out) { out = f32_to_bf16(value); }
 inline void narrow(float value, float, Float16& out) { out = f32_to_f16(value); }
-inline void narrow(float value, float scale, std::int8_t& out) {
-  const float q = scale > 0.0f ? std::nearbyint(value / scale) : 0.0f;
-  out = static_cast<std::int8_t>(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
-}
+inline void narrow(float value, float scale, std::int8_t& out) { out = quantization::int8_quantize(value, scale); }
 
-// The int8 scale of one output feature from its weights.
-inline float int8_scale(float max_magnitude) { return max_magnitude / 127.0f; }
-
-// Int4: the scale of one block from its largest magnitude, one weight's q, and q back from its nibble.
-inline float int4_scale(float max_magnitude) { return max_magnitude / 7.0f; }
-inline int int4_quantize(float value, float scale) {
-  const float q = scale > 0.0f ? std::nearbyint(value / scale) : 0.0f;
-  return static_cast<int>(q > 7.0f ? 7.0f : q < -7.0f ? -7.0f : q);
-}
-// The q of column `column` (0 .. 31) in a panel row of 16 bytes.
+// Int4: the q of column `column` (0 .. 31) in a panel row of 16 bytes.
 inline int int4_at(const std::uint8_t* row, int column) {
   const std::uint8_t byte = row[column % 16];
   return static_cast<int>(column < 16 ? byte & 0x0f : byte >> 4) - kInt4Offset;

@@ -1,0 +1,96 @@
+// blip/core/quantization.hpp: symmetric int8 and int4 weight quantization.
+// These are the rules as numbers, with no memory layout attached. One
+// definition is used in three places: packing Linear weights at load
+// (kernels/linear.hpp), writing a quantized checkpoint (blip_weights convert
+// --precision) and reading one back (StoredMatrix). Because all three share it,
+// a checkpoint quantized ahead of time runs bit-identically to the same weights
+// quantized at load.
+//
+// Int8, per output feature (torch's per-channel symmetric qint8 with the range [-127, 127]):
+//   scale = max_k |w[o, k]| / 127            (f32 division; a zero row gets scale 0)
+//   q     = round-half-even(w / scale)       (f32 division, then nearbyint), clamped to [-127, 127]
+//   so |w - q · scale| ≤ scale / 2 for every weight of the row.
+//
+// Int4, in blocks of kInt4BlockSize = 32 input features of one output feature
+// (as llama.cpp's Q4 formats and torch's group-wise schemes):
+//   scale = max_k∈block |w[o, k]| / 7         (f32 division; an all-zero block gets scale 0)
+//   q     = round-half-even(w / scale), clamped to [-7, 7]
+//   stored as the nibble q + 8 (1 .. 15)
+//
+// One output feature's row as a quantized checkpoint stores it (row-major, as
+// the HF weight [out_features, in_features] it replaces; docs/weights.md):
+//   int8: in_features int8 q, and one f32 scale per row
+//   int4: ceil(in_features / 2) bytes, where byte j holds input 2j in its low
+//         nibble and input 2j + 1 in its high one (an odd row ends with the
+//         nibble 8, q = 0), and ceil(in_features / 32) f32 scales per row
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace blip::quantization {
+
+inline constexpr std::int64_t kInt4BlockSize = 32;
+inline constexpr int kInt4Offset = 8;  // stored nibble = q + 8
+
+inline std::int64_t int4_blocks(std::int64_t in_features) { return (in_features + kInt4BlockSize - 1) / kInt4BlockSize; }
+inline std::int64_t int4_row_bytes(std::int64_t in_features) { return (in_features + 1) / 2; }
+
+// The int8 scale of one output feature from its largest weight magnitude, and one weight's q.
+inline float int8_scale(float max_magnitude) { return max_magnitude / 127.0f; }
+inline std::int8_t int8_quantize(float value, float scale) {
+  const float q = scale > 0.0f ? std::nearbyint(value / scale) : 0.0f;
+  return static_cast<std::int8_t>(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
+}
+
+// The int4 scale of one block from its largest magnitude, and one weight's q.
+inline float int4_scale(float max_magnitude) { return max_magnitude / 7.0f; }
+inline int int4_quantize(float value, float scale) {
+  const float q = scale > 0.0f ? std::nearbyint(value / scale) : 0.0f;
+  return static_cast<int>(q > 7.0f ? 7.0f : q < -7.0f ? -7.0f : q);
+}
+
+// One row of `count` weights to int8: q[0 .. count), and the row's scale returned.
+inline float quantize_row_int8(const float* row, std::int64_t count, std::int8_t* q) {
+  float largest = 0.0f;
+  for (std::int64_t k = 0; k < count; ++k) largest = std::max(largest, std::abs(row[k]));
+  const float scale = int8_scale(largest);
+  for (std::int64_t k = 0; k < count; ++k) q[k] = int8_quantize(row[k], scale);
+  return scale;
+}
+
+// One row of `count` weights to int4 in the checkpoint layout above: bytes[0 .. int4_row_bytes(count)),
+// scales[0 .. int4_blocks(count)).
+inline void quantize_row_int4(const float* row, std::int64_t count, std::uint8_t* bytes, float* scales) {
+  std::fill(bytes, bytes + int4_row_bytes(count), static_cast<std::uint8_t>(kInt4Offset | kInt4Offset << 4));
+  for (std::int64_t block = 0; block < int4_blocks(count); ++block) {
+    const std::int64_t begin = block * kInt4BlockSize, end = std::min(count, begin + kInt4BlockSize);
+    float largest = 0.0f;
+    for (std::int64_t k = begin; k < end; ++k) largest = std::max(largest, std::abs(row[k]));
+    const float scale = int4_scale(largest);
+    scales[block] = scale;
+    for (std::int64_t k = begin; k < end; ++k) {
+      const int nibble = int4_quantize(row[k], scale) + kInt4Offset;
+      std::uint8_t& byte = bytes[k / 2];
+      byte = static_cast<std::uint8_t>(k % 2 == 0 ? (byte & 0xf0) | nibble : (byte & 0x0f) | nibble << 4);
+    }
+  }
+}
+
+// The q of input `k` in an int4 row of the checkpoint layout (-8 .. 7: a file may hold the nibble 0).
+inline int int4_in_row(const std::uint8_t* bytes, std::int64_t k) {
+  const std::uint8_t byte = bytes[k / 2];
+  return static_cast<int>(k % 2 == 0 ? byte & 0x0f : byte >> 4) - kInt4Offset;
+}
+
+// A quantized row back to f32: w = q · scale.
+inline void dequantize_row_int8(const std::int8_t* q, std::int64_t count, float scale, float* out) {
+  for (std::int64_t k = 0; k < count; ++k) out[k] = static_cast<float>(q[k]) * scale;
+}
+inline void dequantize_row_int4(const std::uint8_t* bytes, std::int64_t count, const float* scales, float* out) {
+  for (std::int64_t k = 0; k < count; ++k)
+    out[k] = static_cast<float>(int4_in_row(bytes, k)) * scales[k / kInt4BlockSize];
+}
+
+}  // namespace blip::quantization
