@@ -195,9 +195,14 @@ inline BlipModelFolder open_blip_model_folder(const std::string& folder_or_repo_
   weight_options.linear_activations = options.activation_precision;
   folder.weights = std::make_shared<const WeightStore>(WeightStore::open(directory, weight_options));
   log_step(options.verbose, "mapped the weights", started);
+  const WeightPrecision quantized = folder.weights->checkpoint_quantization();
+  const std::string as_stored = quantized == WeightPrecision::AsStored
+                                    ? " (the checkpoint's own type)"
+                                    : std::string(": ") + weight_precision_name(quantized) +
+                                          " (a checkpoint quantized by blip_weights convert)";
   if (options.verbose)
     std::fprintf(stderr, "[blip] Linear weights in %s%s%s; %s\n", weight_precision_name(options.weight_precision),
-                 options.weight_precision == WeightPrecision::AsStored ? " (the checkpoint's own type)" : "",
+                 options.weight_precision == WeightPrecision::AsStored ? as_stored.c_str() : "",
                  options.activation_precision == ActivationPrecision::BF16
                      ? ", bf16 weights times bf16 activations"
                      : "",
