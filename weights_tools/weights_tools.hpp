@@ -39,6 +39,7 @@
 
 #include "blip/core/dtype.hpp"
 #include "blip/core/error.hpp"
+#include "blip/io/quantized_checkpoint.hpp"
 #include "blip/io/safetensors.hpp"
 
 namespace blip::weights_tools {
@@ -365,6 +366,11 @@ inline void convert_file(const SafetensorsFile& file, const std::string& output_
 inline ConvertResult convert_checkpoint(const std::string& input, const std::string& output, DType target) {
   namespace fs = std::filesystem;
   const Checkpoint checkpoint = open_input(input);
+  // A quantized checkpoint's scales must stay f32 (io/quantized_checkpoint.hpp): convert its original instead.
+  for (const SafetensorsFile& file : checkpoint.files())
+    if (quantization_from_metadata(file.metadata(), file.path()) != WeightPrecision::AsStored)
+      usage_fail(file.path(), ": is a quantized checkpoint; --dtype converts float checkpoints (convert the "
+                 "original, then quantize that)");
   ConvertResult result;
   if (!is_sharded(checkpoint)) {
     const SafetensorsFile& file = checkpoint.files().at(0);

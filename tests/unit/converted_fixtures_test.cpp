@@ -635,6 +635,10 @@ TEST_CASE("a quantized checkpoint: a sharded model stays sharded; damaged or unk
   const int twice = tools::run_command_line({"convert", quantized, scratch_folder("quantized/twice"), "--precision", "int8"}, out, err);
   CHECK_MESSAGE(twice == 2, err.str());
   CHECK(contains(err.str(), "quantized already"));
+  // --dtype would turn the f32 scales into bf16: refused too.
+  const auto [dtype_status, dtype_errors] = run_tool({"convert", quantized, scratch_folder("quantized/bf16"), "--dtype", "bf16"});
+  CHECK(dtype_status == 2);
+  CHECK(contains(dtype_errors, "quantized checkpoint"));
   // Bad arguments.
   CHECK(run_tool({"convert", directory, scratch_folder("quantized/bad"), "--precision", "int3"}).first == 2);
   CHECK(run_tool({"convert", directory, scratch_folder("quantized/bad"), "--precision", "bf16"}).first == 2);
