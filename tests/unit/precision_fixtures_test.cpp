@@ -137,13 +137,17 @@ TEST_CASE("bf16 weights times bf16 activations reproduce Hugging Face with every
   // Rounding to bf16 makes the comparison all-or-nothing: an f32 input within an f32 ulp or two of a bf16 rounding
   // boundary (where blipcpp's and torch's f32 sums, in different orders, land on different sides) rounds one way
   // here and the other way in HF, a 2^-8 relative step in one input, which then shows in every later output at
-  // about 1e-3. Without such a flip the results agree as closely as f32 ones do (1e-7 .. 1e-6), ids exactly. So:
-  // every case within kFlippedTolerance, and at least half of them exact (1e-4 and every id); on the reference
-  // machine 4 of the 7 cases are exact. The exact ones prove that the same Linear layers round their input as in HF
-  // (a layer rounded on one side only moves the outputs by ~5e-3: the mutation check at the end).
+  // about 1e-3. Without such a flip the results agree as closely as f32 ones do (1e-7 .. 1e-6), ids exactly.
+  // Which cases flip depends on the summation order, so on the kernel path and build: 3 of the 7 cases flipped
+  // in the Release build on Zen 5 (AVX512-BF16), 4 in the portable sanitizer build. So: every case within
+  // kFlippedTolerance, and at least one exact (1e-4 and every id). An exact case proves that the same Linear
+  // layers round their input as in HF: a layer rounded on one side only moves the outputs by ~5e-3, which the
+  // mutation check at the end shows on the closest case.
   if (!blip::test::have_or_skip(blip::test::fixtures_dir(), "fixtures folder")) return;
   constexpr double kFlippedTolerance = 3e-2;
-  int exact = 0, compared = 0;
+  int exact = 0;
+  std::string closest_case;
+  double closest_error = INFINITY;
   for (const std::string& case_name : precision_cases()) {
     if (!std::filesystem::exists(blip::test::fixture(case_name + "/case.json"))) {
       MESSAGE("SKIPPED: fixture ", case_name, " absent");
@@ -153,7 +157,10 @@ TEST_CASE("bf16 weights times bf16 activations reproduce Hugging Face with every
                                                          blip::ActivationPrecision::BF16);
     const bool is_exact = comparison.worst_float_error <= 1e-4 && comparison.id_mismatches == 0;
     exact += is_exact;
-    ++compared;
+    if (is_exact && comparison.worst_float_error < closest_error) {
+      closest_error = comparison.worst_float_error;
+      closest_case = case_name;
+    }
     // What rounding the activations costs, against HF with bf16 weights and f32 activations (accuracy table).
     const Comparison against_f32_activations =
         compare_with_reference(case_name, blip::WeightPrecision::BF16, "bf16", blip::ActivationPrecision::BF16);
@@ -163,14 +170,11 @@ TEST_CASE("bf16 weights times bf16 activations reproduce Hugging Face with every
             against_f32_activations.id_mismatches);
     CHECK(comparison.worst_float_error <= kFlippedTolerance);
   }
-  if (compared > 0) CHECK(2 * exact >= compared);
-  // The rounding is seen: bf16 weights with f32 activations are far from the bf16-activation reference.
-  if (std::filesystem::exists(blip::test::fixture("blip_caption/case.json"))) {
-    const Comparison rounded = compare_with_reference("blip_caption", blip::WeightPrecision::BF16, "bf16-activations",
-                                                      blip::ActivationPrecision::BF16);
-    const Comparison unrounded = compare_with_reference("blip_caption", blip::WeightPrecision::BF16, "bf16-activations");
-    MESSAGE("blip_caption against the bf16-activation reference: ", rounded.worst_float_error,
-            " with bf16 activations, ", unrounded.worst_float_error, " with f32 activations");
-    CHECK(unrounded.worst_float_error > 10 * rounded.worst_float_error);
-  }
+  REQUIRE(exact >= 1);
+  // The rounding is seen: on the closest case, bf16 weights with f32 activations are far from the bf16-activation
+  // reference that the bf16-activation run matches.
+  const Comparison unrounded = compare_with_reference(closest_case, blip::WeightPrecision::BF16, "bf16-activations");
+  MESSAGE(closest_case, " against the bf16-activation reference: ", closest_error, " with bf16 activations, ",
+          unrounded.worst_float_error, " with f32 activations");
+  CHECK(unrounded.worst_float_error > 100 * std::max(closest_error, 1e-6));
 }
