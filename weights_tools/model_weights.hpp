@@ -442,10 +442,11 @@ inline QuantizeResult quantize_checkpoint(const std::string& model, const std::s
   prepare_output_folder(output, written, checkpoint);
 
   std::map<std::string, std::string> weight_map;
+  const std::vector<SourceTensor> tensors = tensors_in_order(checkpoint);
   for (std::size_t i = 0; i < checkpoint.files().size(); ++i) {
     const SafetensorsFile& file = checkpoint.files()[i];
     SafetensorsWriter writer;
-    for (const SourceTensor& tensor : tensors_in_order(checkpoint)) {
+    for (const SourceTensor& tensor : tensors) {
       if (tensor.file != &file) continue;
       const TensorInfo& info = *tensor.info;
       result.bytes_before += info.bytes();
