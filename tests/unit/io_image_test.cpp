@@ -483,6 +483,8 @@ TEST_CASE("image processor configs: real checkpoints, defaults and bad files") {
   };
   CHECK(parse_error(R"({"resample": 0})").find("NEAREST") != std::string::npos);
   CHECK(parse_error(R"({"resample": 9})").find("unknown resample") != std::string::npos);
+  // 2^32 + 2 would become BILINEAR under an int cast.
+  CHECK(parse_error(R"({"resample": 4294967298})").find("unknown resample 4294967298") != std::string::npos);
   CHECK(parse_error(R"({"size": {"shortest_edge": 224}})").find("size") != std::string::npos);
   CHECK(parse_error(R"({"size": -3})").find("positive") != std::string::npos);
   CHECK(parse_error(R"({"image_mean": [0.5, 0.5]})").find("image_mean") != std::string::npos);

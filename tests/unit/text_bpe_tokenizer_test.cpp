@@ -202,7 +202,15 @@ TEST_CASE("byte-level BPE loader errors name the file and what was expected") {
     folder.write("vocab.json", R"({"a": "zero"})");
     folder.copy(source, "merges.txt");
     CHECK_THROWS_WITH_AS(blip::load_byte_level_bpe_tokenizer(folder.path.string()),
-                         doctest::Contains("vocab.json: the id of 'a' is not an integer"), blip::Error);
+                         doctest::Contains("vocab.json: the id of 'a' must be an integer, got \"zero\""),
+                         blip::Error);
+    folder.write("vocab.json", R"({"a": 1e300})");
+    CHECK_THROWS_WITH_AS(blip::load_byte_level_bpe_tokenizer(folder.path.string()),
+                         doctest::Contains("vocab.json: the id of 'a' must be an integer, got 1e+300"), blip::Error);
+    folder.write("vocab.json", R"({"a": 18446744073709551615})");
+    CHECK_THROWS_WITH_AS(blip::load_byte_level_bpe_tokenizer(folder.path.string()),
+                         doctest::Contains("vocab.json: the id of 'a' must be an integer, got 18446744073709551615"),
+                         blip::Error);
   }
   SUBCASE("malformed tokenizer.json merges") {
     TemporaryFolder folder("bad_json_merge");

@@ -429,6 +429,31 @@ TEST_CASE("Unigram tokenizer.json errors name the file and what was expected") {
     CHECK_THROWS_WITH_AS(blip::load_tokenizer(folder.path.string()),
                          doctest::Contains("tokenizer.json: precompiled_charsmap: invalid base64"), blip::Error);
   }
+  SUBCASE("ids that are not integers (a float beyond int64 was undefined behaviour; found by fuzzing)") {
+    write(R"("normalizer": null, "pre_tokenizer": null, "decoder": null, "post_processor": null,
+             "added_tokens": [{"id": 5.31845e+22, "content": "<x>", "special": true}])");
+    CHECK_THROWS_WITH_AS(blip::load_tokenizer(folder.path.string()),
+                         doctest::Contains("the id of added token '<x>' must be an integer, got 5.31845e+22"),
+                         blip::Error);
+    folder.write("tokenizer.json", R"({"model": {"type": "Unigram", "unk_id": 1e30, "vocab": [["<unk>", 0.0]]},
+      "normalizer": null, "pre_tokenizer": null, "decoder": null, "post_processor": null, "added_tokens": []})");
+    CHECK_THROWS_WITH_AS(blip::load_tokenizer(folder.path.string()),
+                         doctest::Contains("model.unk_id must be an integer, got 1e+30"), blip::Error);
+  }
+  SUBCASE("a Strip decoder with a negative count") {
+    write(R"("normalizer": null, "pre_tokenizer": null, "post_processor": null, "added_tokens": [],
+             "decoder": {"type": "Strip", "content": " ", "start": -1, "stop": 0})");
+    CHECK_THROWS_WITH_AS(blip::load_tokenizer(folder.path.string()),
+                         doctest::Contains("the Strip decoder's start and stop must be >= 0, got -1 and 0"), blip::Error);
+  }
+  SUBCASE("no unk_id: loads, and text with an uncovered character is refused naming it, as Rust does") {
+    folder.write("tokenizer.json", R"({"model": {"type": "Unigram", "vocab": [["<unk>", 0.0], ["a", -1.0]]},
+      "normalizer": null, "pre_tokenizer": null, "decoder": null, "post_processor": null, "added_tokens": []})");
+    const std::unique_ptr<blip::Tokenizer> tokenizer = blip::load_tokenizer(folder.path.string());
+    CHECK(tokenizer->encode("aa").ids == Ids{1, 1});
+    CHECK_THROWS_WITH_AS(tokenizer->encode("ab"), doctest::Contains("the text has a character ('b') that no piece covers"),
+                         blip::Error);
+  }
   SUBCASE("a minimal valid file: no normalizer, no pre-tokenizer, no decoder") {
     write(R"("normalizer": null, "pre_tokenizer": null, "decoder": null, "post_processor": null, "added_tokens": [])");
     const std::unique_ptr<blip::Tokenizer> tokenizer = blip::load_tokenizer(folder.path.string());

@@ -611,7 +611,12 @@ inline ImageProcessorConfig parse_image_processor_config(const nlohmann::json& j
     if (it->is_null()) {
       config.resample = 2;  // HF's resize() falls back to BILINEAR when resample is None
     } else if (it->is_number_integer()) {
-      config.resample = it->get<int>();
+      const std::int64_t resample = json_integer(*it, source, "\"resample\"");
+      // validate_config names the supported filters; checked here first so that a plain int cast
+      // cannot turn 2^32 + 2 into BILINEAR.
+      check(resample >= 0 && resample <= 5, source, ": unknown resample ", resample,
+            "; expected a PIL filter number: 1 LANCZOS, 2 BILINEAR, 3 BICUBIC, 4 BOX, 5 HAMMING");
+      config.resample = static_cast<int>(resample);
     } else {
       fail(source, ": \"resample\" must be a PIL filter number, got ", clip(it->dump()));
     }

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -71,6 +72,18 @@ inline nlohmann::json parse_json_text(std::string_view text, const std::string& 
 inline nlohmann::json read_json_file(const std::filesystem::path& path, std::uint64_t max_bytes = kMaxJsonFileBytes) {
   const std::string name = path.string();
   return parse_json_text(read_regular_file(name, max_bytes, "a JSON file"), name);
+}
+
+// The integer `value`, or a blip::Error "<source>: <what> must be an integer, got <value>".
+// nlohmann's get<std::int64_t>() would convert a float with a C++ cast (1e30 is undefined
+// behaviour) and wrap an unsigned above 2^63 into a negative id; the Rust readers behind
+// transformers' tokenizer.json and configs accept only integers, and so does this.
+inline std::int64_t json_integer(const nlohmann::json& value, const std::string& source, std::string_view what) {
+  const bool fits = value.is_number_integer() &&
+                    !(value.is_number_unsigned() &&
+                      value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+  if (!fits) fail(source, ": ", what, " must be an integer, got ", clip(value.dump()));
+  return value.get<std::int64_t>();
 }
 
 // A model folder's configuration file (kMaxConfigFileBytes).

@@ -159,9 +159,7 @@ inline BlipModelFolder open_blip_model_folder(const std::string& folder_or_repo_
     if (std::filesystem::exists(processor_file)) {
       const nlohmann::json processor = read_config_json_file(processor_file);
       if (processor.contains("num_query_tokens") && !processor.at("num_query_tokens").is_null()) {
-        check(processor.at("num_query_tokens").is_number_integer(), processor_file,
-              ": num_query_tokens must be an integer");
-        folder.processor_query_tokens = processor.at("num_query_tokens").get<std::int64_t>();
+        folder.processor_query_tokens = json_integer(processor.at("num_query_tokens"), processor_file, "num_query_tokens");
       }
     }
   } else {

@@ -446,7 +446,8 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
       const nlohmann::json& model = root.at("model");
       check(model.value("type", "") == "WordPiece", file, ": model type '", model.value("type", ""),
             "' is not WordPiece");
-      for (const auto& [token, id] : model.at("vocab").items()) vocabulary.emplace_back(token, id.get<std::int64_t>());
+      for (const auto& [token, id] : model.at("vocab").items())
+        vocabulary.emplace_back(token, json_integer(id, file, "the id of vocab entry '" + clip(token) + "'"));
       options.unk_token = model.value("unk_token", options.unk_token);
       options.continuing_subword_prefix = model.value("continuing_subword_prefix", options.continuing_subword_prefix);
       options.max_input_chars_per_word = model.value("max_input_chars_per_word", options.max_input_chars_per_word);
@@ -477,8 +478,9 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
         options.sequence_template = parse_template_processing(post_processor, file);
       } else if (post_type == "BertProcessing") {
         const auto cls = post_processor.at("cls"), sep = post_processor.at("sep");
-        options.sequence_template = {{{cls.at(0).get<std::string>(), cls.at(1).get<std::int64_t>()}},
-                                     {{sep.at(0).get<std::string>(), sep.at(1).get<std::int64_t>()}}};
+        options.sequence_template = {
+            {{cls.at(0).get<std::string>(), json_integer(cls.at(1), file, "BertProcessing's cls id")}},
+            {{sep.at(0).get<std::string>(), json_integer(sep.at(1), file, "BertProcessing's sep id")}}};
       } else {
         fail(file, ": post_processor '", clip(post_type), "' is not supported (expected TemplateProcessing or BertProcessing)");
       }
@@ -490,7 +492,8 @@ inline std::unique_ptr<BertTokenizer> load_bert_tokenizer(const std::string& dir
               file, ": added token '", clip(content), "' uses lstrip/rstrip/single_word, which is not supported");
         check(!entry.value("normalized", !special), file, ": added token '", clip(content),
               "' is matched after normalization (normalized=true), which is not supported");
-        added_tokens.push_back({content, entry.at("id").get<std::int64_t>(), special});
+        added_tokens.push_back(
+            {content, json_integer(entry.at("id"), file, "the id of added token '" + clip(content) + "'"), special});
       }
     } else if (fs::exists(vocab_txt)) {
       // transformers' BertConverter: the default BERT pipeline around vocab.txt, one token per line.

@@ -479,7 +479,8 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
       check(model.value("unk_token", nlohmann::json()).is_null(), file,
             ": a BPE unk_token is not supported (byte-level BPE has none)");
       options.ignore_merges = model.value("ignore_merges", false);
-      for (const auto& [token, id] : model.at("vocab").items()) vocabulary.emplace_back(token, id.get<std::int64_t>());
+      for (const auto& [token, id] : model.at("vocab").items())
+        vocabulary.emplace_back(token, json_integer(id, file, "the id of vocab entry '" + clip(token) + "'"));
       std::size_t rank = 0;
       for (const nlohmann::json& merge : model.at("merges")) {
         // Two spellings: "a b" (older files) and ["a", "b"] (tokenizers >= 0.20).
@@ -527,7 +528,7 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
               "' is not supported (expected TemplateProcessing, ByteLevel or null)");
       }
       for (const nlohmann::json& entry : root.at("added_tokens")) {
-        added_tokens.push_back(bpe_detail::parse_added_token(entry, entry.at("id").get<std::int64_t>(), file));
+        added_tokens.push_back(bpe_detail::parse_added_token(entry, json_integer(entry.at("id"), file, "an added token's id"), file));
       }
     } else if (fs::exists(vocab_json) || fs::exists(merges_txt)) {
       check(fs::exists(vocab_json), "byte-level BPE folder ", directory, " has merges.txt but no vocab.json");
@@ -535,9 +536,7 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
       const nlohmann::json vocab = text_detail::read_tokenizer_json(vocab_json);
       check(vocab.is_object() && !vocab.empty(), vocab_json.string(), ": expected a non-empty {\"token\": id} object");
       for (const auto& [token, id] : vocab.items()) {
-        check(id.is_number_integer(), vocab_json.string(), ": the id of '", clip(token),
-              "' is not an integer: ", clip(id.dump()));
-        vocabulary.emplace_back(token, id.get<std::int64_t>());
+        vocabulary.emplace_back(token, json_integer(id, vocab_json.string(), "the id of '" + clip(token) + "'"));
       }
       merges = bpe_detail::read_merges_txt(merges_txt);
       // GPT2Converter: ByteLevel(add_prefix_space), and TemplateProcessing "bos $A" when add_bos_token.
@@ -576,7 +575,9 @@ inline std::unique_ptr<ByteLevelBpeTokenizer> load_byte_level_bpe_tokenizer(cons
       check(legacy.is_object(), added_json.string(), ": expected a {\"token\": id} object");
       for (const auto& [content, id] : legacy.items()) {
         if (has_added(content)) continue;
-        added_tokens.push_back({content, id.get<std::int64_t>(), false, false, false, true});
+        added_tokens.push_back(
+            {content, json_integer(id, added_json.string(), "the id of '" + clip(content) + "'"), false, false, false,
+             true});
       }
     }
     // The special tokens transformers knows (bos/eos/unk/pad, GPT2Tokenizer's defaults

@@ -428,8 +428,12 @@ inline Decoder parse_decoder(const nlohmann::json& object, const std::string& fi
   } else if (type == "Strip") {
     step.kind = DecoderStep::Kind::kStrip;
     step.strip_character = unicode::decode_utf8(sentencepiece_detail::parse_single_character(object, "content", file))[0];
-    step.strip_start = object.at("start").get<std::size_t>();
-    step.strip_stop = object.at("stop").get<std::size_t>();
+    const std::int64_t start = json_integer(object.at("start"), file, "the Strip decoder's start");
+    const std::int64_t stop = json_integer(object.at("stop"), file, "the Strip decoder's stop");
+    check(start >= 0 && stop >= 0, file, ": the Strip decoder's start and stop must be >= 0, got ", start, " and ",
+          stop);
+    step.strip_start = static_cast<std::size_t>(start);
+    step.strip_stop = static_cast<std::size_t>(stop);
   } else if (type == "Replace") {
     step.kind = DecoderStep::Kind::kReplace;
     step.pattern = sentencepiece_detail::parse_replace_pattern(object.at("pattern"), file);

@@ -220,12 +220,11 @@ inline void add_transformers_tokens(AddedVocabulary& added, const AddedTokenMode
       name(files.config);
       name(files.special_map);
       for (const auto& [content, id] : files.added_tokens_json.items()) {
-        check(id.is_number_integer(), added_file, ": the id of '", clip(content), "' is not an integer: ",
-              clip(id.dump()));
-        check_token_id(id.get<std::int64_t>(), model.size + static_cast<std::int64_t>(files.added_tokens_json.size()),
-                       content, added_file);
+        const std::int64_t token_id = json_integer(id, added_file, "the id of '" + clip(content) + "'");
+        check_token_id(token_id, model.size + static_cast<std::int64_t>(files.added_tokens_json.size()), content,
+                       added_file);
         const bool special = std::find(named.begin(), named.end(), content) != named.end();
-        decoder[id.get<std::int64_t>()] = AddedToken{content, 0, special, false, false, !special};
+        decoder[token_id] = AddedToken{content, 0, special, false, false, !special};
       }
     }
     for (const AddedToken& token : backend_tokens) decoder[token.id] = token;

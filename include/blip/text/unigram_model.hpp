@@ -138,8 +138,9 @@ class UnigramModel {
         if (end + 1 - start == character_bytes) has_single_character_piece = true;
       }
       if (!has_single_character_piece) {
-        check(unk_id_.has_value(), "UnigramModel: the text has a character that no piece covers, and the model has "
-              "no unk_id (Rust: \"Encountered an unknown token but `unk_id` is missing\")");
+        check(unk_id_.has_value(), "UnigramModel: the text has a character ('",
+              clip(word.substr(start, character_bytes)), "') that no piece covers, and the model has no unk_id ",
+              "(Rust: \"Encountered an unknown token but `unk_id` is missing\")");
         offer(start + character_bytes, *unk_id_, unk_score);
       }
     }

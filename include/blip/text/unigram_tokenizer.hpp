@@ -260,7 +260,8 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_tokenizer_json(c
       pieces.emplace_back(entry.at(0).get<std::string>(), entry.at(1).get<double>());
     }
     std::optional<std::int64_t> unk_id;
-    if (model_json.contains("unk_id") && !model_json.at("unk_id").is_null()) unk_id = model_json.at("unk_id").get<std::int64_t>();
+    if (model_json.contains("unk_id") && !model_json.at("unk_id").is_null()) 
+      unk_id = json_integer(model_json.at("unk_id"), file, "model.unk_id");
     check(!unk_id || (*unk_id >= 0 && *unk_id < static_cast<std::int64_t>(pieces.size())), file, ": unk_id ",
           unk_id.value_or(0), " is outside the vocabulary of ", pieces.size());
     UnigramModel model(std::move(pieces), unk_id, model_json.value("byte_fallback", false));
@@ -288,7 +289,7 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_tokenizer_json(c
     const nlohmann::json added_entries = root.value("added_tokens", nlohmann::json::array());
     for (const nlohmann::json& entry : added_entries) {
       AddedToken token = added_token_from_json(entry, file);
-      token.id = entry.at("id").get<std::int64_t>();
+      token.id = json_integer(entry.at("id"), file, "the id of added token '" + clip(token.content) + "'");
       check_token_id(token.id, static_cast<std::int64_t>(model.size() + added_entries.size()), token.content, file);
       backend_tokens.push_back(token);
       // Rust gives the id by content (warning when it differs from the file's).
