@@ -109,6 +109,9 @@ struct InputCache {
   std::vector<Weights> copies;
 };
 
+std::int64_t weight_count(const Tensor<float>& weight) { return weight.numel(); }
+std::int64_t weight_count(const LinearWeights& weight) { return weight.in_features() * weight.out_features(); }
+
 template <class Weights, class Make>
 InputCache<Weights>& cached_inputs(const LinearShape& shape, Make make_weights, const std::string& variant = "",
                                    std::int64_t bytes_per_weight = 4) {
@@ -119,6 +122,11 @@ InputCache<Weights>& cached_inputs(const LinearShape& shape, Make make_weights, 
     cache.x = random_tensor(Shape{shape.rows, shape.in}, 1);
     for (std::int64_t copy = 0; copy < weight_copies(shape, bytes_per_weight); ++copy)
       cache.copies.push_back(make_weights(copy));
+    // Every copy must hold out x in weights: a build that got this wrong (see row_major_inputs) handed
+    // OpenBLAS an empty tensor, which it read far past its end.
+    for (const Weights& weights : cache.copies)
+      blip::check(weight_count(weights) == shape.in * shape.out, "linear_bench: ", shape.name, ": a weight copy has ",
+                  weight_count(weights), " weights, expected ", shape.out, " x ", shape.in);
     cache.shape_name = key;
   }
   return cache;
@@ -155,10 +163,18 @@ void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path
   set_counters(state, shape, static_cast<double>(copies.front().packed_bytes()) / (shape.in * shape.out));
 }
 
+// The row-major f32 weights [out, in] that the Eigen and OpenBLAS runs read. The Shape is built here, once:
+// built inside the lambda, GCC 12.2 at -O2/-O3 made it [0, 0] (right at -O1, with clang, and with
+// -fno-tree-pre; UBSan reported nothing), so those runs got empty tensors (docs/kernels.md).
+const InputCache<Tensor<float>>& row_major_inputs(const LinearShape& shape) {
+  const Shape weight_shape{shape.out, shape.in};
+  return cached_inputs<Tensor<float>>(shape,
+                                      [&weight_shape](std::int64_t copy) { return random_tensor(weight_shape, 100 + copy); });
+}
+
 void run_eigen(benchmark::State& state, const LinearShape& shape) {
   using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const InputCache<Tensor<float>>& inputs = cached_inputs<Tensor<float>>(
-      shape, [&](std::int64_t copy) { return random_tensor(Shape{shape.out, shape.in}, 100 + copy); });
+  const InputCache<Tensor<float>>& inputs = row_major_inputs(shape);
   const Tensor<float>& x = inputs.x;
   const std::vector<Tensor<float>>& copies = inputs.copies;
   Tensor<float> y(Shape{shape.rows, shape.out});
@@ -175,8 +191,7 @@ void run_eigen(benchmark::State& state, const LinearShape& shape) {
 
 #ifdef BLIP_BENCH_HAVE_OPENBLAS
 void run_openblas(benchmark::State& state, const LinearShape& shape) {
-  const InputCache<Tensor<float>>& inputs = cached_inputs<Tensor<float>>(
-      shape, [&](std::int64_t copy) { return random_tensor(Shape{shape.out, shape.in}, 100 + copy); });
+  const InputCache<Tensor<float>>& inputs = row_major_inputs(shape);
   const Tensor<float>& x = inputs.x;
   const std::vector<Tensor<float>>& copies = inputs.copies;
   Tensor<float> y(Shape{shape.rows, shape.out});
