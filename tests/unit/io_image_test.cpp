@@ -488,6 +488,12 @@ TEST_CASE("image processor configs: real checkpoints, defaults and bad files") {
   CHECK(parse_error(R"({"size": {"shortest_edge": 224}})").find("size") != std::string::npos);
   CHECK(parse_error(R"({"size": -3})").find("positive") != std::string::npos);
   CHECK(parse_error(R"({"image_mean": [0.5, 0.5]})").find("image_mean") != std::string::npos);
+  // Beyond float range: HF's float32 pixels would all be inf.
+  CHECK(parse_error(R"({"image_mean": 1e300})").find("\"image_mean\" must be a number within float range") !=
+        std::string::npos);
+  CHECK(parse_error(R"({"image_std": [0.2, -1e39, 0.4]})").find("\"image_std\"[1] must be a number within float") !=
+        std::string::npos);
+  CHECK(parse_error(R"({"rescale_factor": 1e37})").find("takes pixel values beyond float range") != std::string::npos);
   CHECK(parse_error(R"({"image_std": [0.5, 0, 0.5]})").find("zero") != std::string::npos);
   CHECK(parse_error(R"({"image_processor_type": "CLIPImageProcessor"})").find("CLIPImageProcessor") !=
         std::string::npos);

@@ -39,10 +39,12 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -554,11 +556,20 @@ inline int json_positive_int(const nlohmann::json& value, const std::string& key
   return static_cast<int>(value.get<std::int64_t>());
 }
 
+// A number a float holds. The pixel arithmetic is float32, as in HF; 1e300 would become inf (a
+// double-to-float conversion out of range is undefined behaviour besides) and every pixel with it.
+inline float json_float(const nlohmann::json& value, const std::string& what, const std::string& source) {
+  const double number = value.get<double>();
+  if (!(std::fabs(number) <= static_cast<double>(std::numeric_limits<float>::max())))
+    fail(source, ": ", what, " must be a number within float range (|x| <= 3.4e38), got ", clip(value.dump()));
+  return static_cast<float>(number);
+}
+
 inline std::array<float, 3> json_channel_values(const nlohmann::json& value, const std::string& key,
                                                 const std::string& source) {
   std::array<float, 3> result{};
   if (value.is_number()) {
-    result.fill(static_cast<float>(value.get<double>()));
+    result.fill(json_float(value, "\"" + key + "\"", source));
     return result;
   }
   if (!value.is_array() || value.size() != 3)
@@ -566,7 +577,7 @@ inline std::array<float, 3> json_channel_values(const nlohmann::json& value, con
          clip(value.dump()));
   for (std::size_t c = 0; c < 3; ++c) {
     if (!value[c].is_number()) fail(source, ": \"", key, "\"[", c, "] must be a number, got ", clip(value[c].dump()));
-    result[c] = static_cast<float>(value[c].get<double>());
+    result[c] = json_float(value[c], "\"" + key + "\"[" + std::to_string(c) + "]", source);
   }
   return result;
 }
@@ -630,6 +641,9 @@ inline ImageProcessorConfig parse_image_processor_config(const nlohmann::json& j
   if (auto it = json.find("rescale_factor"); it != json.end()) {
     if (!it->is_number()) fail(source, ": \"rescale_factor\" must be a number, got ", clip(it->dump()));
     config.rescale_factor = it->get<double>();
+    // u8 * rescale_factor is rounded to float: 255 * factor must stay within float range.
+    check(std::fabs(config.rescale_factor) * 255.0 <= static_cast<double>(std::numeric_limits<float>::max()), source,
+          ": \"rescale_factor\" ", clip(it->dump()), " takes pixel values beyond float range");
   }
   if (auto it = json.find("image_mean"); it != json.end() && !it->is_null())
     config.image_mean = json_channel_values(*it, "image_mean", source);
