@@ -74,15 +74,19 @@ inline nlohmann::json read_json_file(const std::filesystem::path& path, std::uin
   return parse_json_text(read_regular_file(name, max_bytes, "a JSON file"), name);
 }
 
+// Whether `value` is an integer that get<std::int64_t>() returns unchanged. nlohmann's
+// get<std::int64_t>() would convert a float with a C++ cast (1e30 is undefined behaviour) and
+// wrap an unsigned above 2^63 into a negative number; the Rust readers behind transformers'
+// tokenizer.json and configs accept only integers, and so does every reader here.
+inline bool json_is_int64(const nlohmann::json& value) {
+  return value.is_number_integer() &&
+         !(value.is_number_unsigned() &&
+           value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+}
+
 // The integer `value`, or a blip::Error "<source>: <what> must be an integer, got <value>".
-// nlohmann's get<std::int64_t>() would convert a float with a C++ cast (1e30 is undefined
-// behaviour) and wrap an unsigned above 2^63 into a negative id; the Rust readers behind
-// transformers' tokenizer.json and configs accept only integers, and so does this.
 inline std::int64_t json_integer(const nlohmann::json& value, const std::string& source, std::string_view what) {
-  const bool fits = value.is_number_integer() &&
-                    !(value.is_number_unsigned() &&
-                      value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
-  if (!fits) fail(source, ": ", what, " must be an integer, got ", clip(value.dump()));
+  if (!json_is_int64(value)) fail(source, ": ", what, " must be an integer, got ", clip(value.dump()));
   return value.get<std::int64_t>();
 }
 

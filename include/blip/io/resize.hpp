@@ -57,7 +57,7 @@ inline const char* resample_filter_name(ResampleFilter filter) {
 
 // Maps PIL's resample number (as stored in preprocessor_config.json) to a
 // filter; throws for NEAREST (0) and unknown numbers, naming `where`.
-inline ResampleFilter resample_filter_from_pil(int pil_resample, const std::string& where) {
+inline ResampleFilter resample_filter_from_pil(std::int64_t pil_resample, const std::string& where) {
   switch (pil_resample) {
     case 1: return ResampleFilter::Lanczos;
     case 2: return ResampleFilter::Bilinear;

@@ -260,7 +260,7 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_tokenizer_json(c
       pieces.emplace_back(entry.at(0).get<std::string>(), entry.at(1).get<double>());
     }
     std::optional<std::int64_t> unk_id;
-    if (model_json.contains("unk_id") && !model_json.at("unk_id").is_null()) 
+    if (model_json.contains("unk_id") && !model_json.at("unk_id").is_null())
       unk_id = json_integer(model_json.at("unk_id"), file, "model.unk_id");
     check(!unk_id || (*unk_id >= 0 && *unk_id < static_cast<std::int64_t>(pieces.size())), file, ": unk_id ",
           unk_id.value_or(0), " is outside the vocabulary of ", pieces.size());

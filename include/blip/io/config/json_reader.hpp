@@ -195,10 +195,7 @@ class ObjectReader {
  private:
   std::int64_t as_integer(const std::string& key, const json& value) const {
     if (!value.is_number_integer()) wrong_type(key, "an integer", value);
-    if (value.is_number_unsigned() &&
-        value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      wrong_type(key, "an integer that fits in 64 bits", value);
-    }
+    if (!json_is_int64(value)) wrong_type(key, "an integer that fits in 64 bits", value);
     return value.get<std::int64_t>();
   }
 
