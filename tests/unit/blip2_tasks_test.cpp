@@ -13,6 +13,8 @@
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
+namespace blip2_tasks_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 bool have_inputs(const char* fixture_case) {
@@ -272,3 +274,5 @@ TEST_CASE("Captioner and VisualQA on BLIP-2 Flan-T5: [0] + new tokens, right-pad
   chat.ask("why?");
   CHECK(chat.turns().size() == 2);
 }
+
+}  // namespace blip2_tasks_test

@@ -11,6 +11,8 @@
 
 #include "allocation_counter.hpp"
 
+namespace blip_allocation_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 // Starts `session` for `images` × `beams` rows, then counts allocations over
@@ -70,3 +72,5 @@ TEST_CASE("BLIP-2 decoding steps (OPT and T5) allocate nothing, greedy or with b
     }
   }
 }
+
+}  // namespace blip_allocation_test

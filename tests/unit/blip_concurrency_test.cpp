@@ -12,6 +12,8 @@
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
+namespace blip_concurrency_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 blip::Tensor<float> random_pixels(std::int64_t image_size, std::int64_t batch, unsigned seed) {
@@ -93,3 +95,5 @@ TEST_CASE("a shared Blip2ForConditionalGeneration (OPT and Flan-T5) gives every 
     check_concurrent_equals_serial(kRequests, run);
   }
 }
+
+}  // namespace blip_concurrency_test

@@ -10,6 +10,8 @@
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
+namespace blip_tasks_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 bool have_inputs() {
@@ -151,3 +153,5 @@ TEST_CASE("tasks: bad input gets a clear error") {
   CHECK_THROWS_WITH_AS(blip::Captioner::load("/nonexistent/model"), doctest::Contains("/nonexistent/model"),
                        blip::Error);
 }
+
+}  // namespace blip_tasks_test

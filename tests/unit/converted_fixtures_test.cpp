@@ -26,6 +26,8 @@
 #include "parity/case_runner.hpp"
 #include "test_support.hpp"
 
+namespace converted_fixtures_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -704,3 +706,5 @@ TEST_CASE("a quantized checkpoint: a sharded model stays sharded; damaged or unk
     CHECK(contains(message, value));
   }
 }
+
+}  // namespace converted_fixtures_test

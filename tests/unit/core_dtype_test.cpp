@@ -12,6 +12,8 @@
 #include "blip/core/stored_matrix.hpp"
 #include "blip/core/tensor.hpp"
 
+namespace core_dtype_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 
 TEST_CASE("f16 -> f32 known bit patterns") {
@@ -165,3 +167,5 @@ TEST_CASE("int8 and int4 quantization of a row, worked by hand, and read back th
   int8_matrix.read_row(0, int8_read);
   CHECK(int8_read[3] == -50.0f * scale);
 }
+
+}  // namespace core_dtype_test

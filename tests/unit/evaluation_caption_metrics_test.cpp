@@ -11,6 +11,8 @@
 #include "blip/evaluation/cider.hpp"
 #include "test_support.hpp"
 
+namespace evaluation_caption_metrics_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using blip::evaluation::cider_d;
@@ -153,3 +155,5 @@ TEST_CASE("BLEU and CIDEr-D agree with pycocoevalcap on random corpora") {
   CHECK(worst_bleu <= 1e-12);
   CHECK(worst_cider <= 1e-12);
 }
+
+}  // namespace evaluation_caption_metrics_test

@@ -9,6 +9,8 @@
 #include "blip/evaluation/vqa_format.hpp"
 #include "test_support.hpp"
 
+namespace evaluation_formats_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using nlohmann::json;
@@ -132,3 +134,5 @@ TEST_CASE("blip_eval's reference files score as pycocoevalcap and vqaEval.py sco
   CHECK(json(blip::evaluation::vqa_accuracy_json(blip::evaluation::evaluate_vqa(questions))) ==
         blip::test::load_json(cli + "vqa_expected.json"));
 }
+
+}  // namespace evaluation_formats_test

@@ -8,6 +8,8 @@
 
 #include "blip/evaluation/ptb_tokenizer.hpp"
 
+namespace evaluation_ptb_tokenizer_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using blip::evaluation::coco_tokenize;
@@ -141,3 +143,5 @@ TEST_CASE("the text helpers: Python's str.split() / str.strip(), lenient UTF-8, 
   CHECK(blip::evaluation::encode_utf8(U"\u00E9\u20AC\U0001F436") == "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x90\xB6");
   CHECK(blip::evaluation::to_lower_utf8("\u0130STANBUL \u0178 \u1E9E") == "i\u0307stanbul \u00FF \u00DF");
 }
+
+}  // namespace evaluation_ptb_tokenizer_test

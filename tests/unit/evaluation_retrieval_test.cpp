@@ -10,6 +10,8 @@
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
+namespace evaluation_retrieval_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using blip::evaluation::RecallOptions;
@@ -268,3 +270,5 @@ TEST_CASE("retrieval index: another family's index is refused, a broken file is 
   CHECK_THROWS_WITH(blip::check_index_matches_model(loaded, path, blip_matcher, false),
                     doctest::Contains("was made by a BLIP-2 model (2 query embeddings of 3 per image) but"));
 }
+
+}  // namespace evaluation_retrieval_test

@@ -10,6 +10,8 @@
 #include "blip/evaluation/vqa_format.hpp"
 #include "test_support.hpp"
 
+namespace evaluation_vqa_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using blip::evaluation::vqa_process_digit_article;
@@ -155,3 +157,5 @@ TEST_CASE("normalisation and accuracy agree with vqaEval.py") {
   CHECK(sets >= 200);
   CHECK(worst <= 1e-12);
 }
+
+}  // namespace evaluation_vqa_test

@@ -10,6 +10,8 @@
 #include "support/arguments.hpp"
 #include "test_support.hpp"
 
+namespace examples_support_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using blip::examples::CommandLine;
@@ -135,3 +137,5 @@ TEST_CASE("a sampling run gets a random seed unless --seed fixes it") {
   CHECK(seed_of({"--sample", "--seed", "4611686018427387904"}) == 4611686018427387904ULL);  // 2^62, the largest
   CHECK_FALSE(blip::examples::generation_options_from(parse({"--seed=42"}), model).do_sample);
 }
+
+}  // namespace examples_support_test

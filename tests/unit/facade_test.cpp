@@ -13,6 +13,8 @@
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
+namespace facade_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 const std::string kBertTokenizer = "tokenizers/blip-image-captioning-base";
@@ -280,3 +282,5 @@ TEST_CASE("facade errors are blip::api::Error with the library's message") {
   CHECK_THROWS_WITH_AS(facade.caption_batch(std::vector<std::string>{}, facade.default_options()),
                        "caption_batch: no image paths given", blip::api::Error);
 }
+
+}  // namespace facade_test

@@ -12,6 +12,8 @@
 #include "parity/case_runner.hpp"
 #include "test_support.hpp"
 
+namespace fixtures_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 std::vector<std::string> blip_case_directories() {
@@ -65,3 +67,5 @@ TEST_CASE("every fixture case reproduces Hugging Face's outputs") {
     SUBCASE(directory.c_str()) { check_case(directory); }
   }
 }
+
+}  // namespace fixtures_test

@@ -15,6 +15,8 @@
 
 #include "allocation_counter.hpp"
 
+namespace generation_allocation_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::generation;
 
@@ -159,3 +161,5 @@ TEST_CASE("group beam search allocates nothing per token") {
   options.repetition_penalty = 1.2;
   check_no_allocation_while_generating(options);
 }
+
+}  // namespace generation_allocation_test

@@ -27,6 +27,8 @@
 #include "blip/generation/generate.hpp"
 #include "test_support.hpp"
 
+namespace generation_logits_processors_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::generation;
 using nlohmann::json;
@@ -234,7 +236,7 @@ TEST_CASE("repetition penalty applies once per distinct id, no-repeat-ngram bans
 
 TEST_CASE("options are validated with errors that name the option") {
   const auto message_of = [](const GenerationOptions& options, std::int64_t prompt_length = 1) {
-    return ::message_of([&] {
+    return generation_logits_processors_test::message_of([&] {
       validate_options(options);
       resolve_lengths(options, prompt_length);
     });
@@ -604,3 +606,5 @@ TEST_CASE("softmax gives exactly 0 to -inf and to scores that underflow, with or
   log_softmax(in.data(), log_out.data(), static_cast<std::int64_t>(in.size()));
   CHECK(log_out[1] == -inf);
 }
+
+}  // namespace generation_logits_processors_test

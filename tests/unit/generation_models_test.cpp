@@ -28,6 +28,8 @@
 #include "blip/models/blip2.hpp"
 #include "test_support.hpp"
 
+namespace generation_models_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using nlohmann::json;
 
@@ -99,3 +101,5 @@ TEST_CASE("group beam search and every processor on BLIP, BLIP-2 + OPT and BLIP-
   }
   MESSAGE("model cases: ", cases, ", worst sequences_scores relative error ", worst_score_error);
 }
+
+}  // namespace generation_models_test

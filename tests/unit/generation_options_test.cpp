@@ -19,6 +19,8 @@
 #include "blip/io/config.hpp"
 #include "blip/tasks/model_folder.hpp"
 
+namespace generation_options_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using nlohmann::json;
@@ -218,3 +220,5 @@ TEST_CASE("the three keys a hand copy once dropped: early_stopping, min_new_toke
   CHECK(options.num_return_sequences == 2);
   CHECK(options.num_beams == 3);
 }
+
+}  // namespace generation_options_test

@@ -17,6 +17,8 @@
 #include "blip/generation/generate.hpp"
 #include "test_support.hpp"
 
+namespace generation_sampling_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::generation;
 
@@ -261,3 +263,5 @@ TEST_CASE("beam sampling: deterministic per seed, hypotheses ordered, prompts ke
     }
   }
 }
+
+}  // namespace generation_sampling_test

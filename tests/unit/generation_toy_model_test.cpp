@@ -25,6 +25,8 @@
 #include "blip/generation/generate.hpp"
 #include "test_support.hpp"
 
+namespace generation_toy_model_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::generation;
 using nlohmann::json;
@@ -227,3 +229,5 @@ TEST_CASE("generate reproduces HF generate() on the toy model: ids, sequences_sc
   CHECK(greedy_cases >= 15);
   CHECK(sample_cases >= 8);
 }
+
+}  // namespace generation_toy_model_test

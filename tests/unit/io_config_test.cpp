@@ -28,6 +28,8 @@
 #include <sys/wait.h>  // WEXITSTATUS, for the download script test
 #endif
 
+namespace io_config_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using nlohmann::json;
@@ -744,3 +746,5 @@ TEST_CASE("download_hf_model.sh rejects bad arguments with usage") {
   check_error_mentions(bad_repo.output, {"owner/name", "not-a-repo-id"});
 }
 #endif
+
+}  // namespace io_config_test

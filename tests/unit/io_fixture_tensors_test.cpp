@@ -20,6 +20,8 @@
 #include "blip/io/safetensors.hpp"
 #include "test_support.hpp"
 
+namespace io_fixture_tensors_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace fs = std::filesystem;
 using namespace blip;
 using Json = nlohmann::json;
@@ -420,3 +422,5 @@ TEST_CASE("the tables reproduce the real BLIP-2 checkpoints' weight indexes name
     MESSAGE(model, ": ", listed.size(), " names in the index, ", derived.size(), " derived from config.json");
   }
 }
+
+}  // namespace io_fixture_tensors_test

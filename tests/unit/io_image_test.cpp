@@ -41,6 +41,8 @@
 #include "blip/io/safetensors.hpp"
 #include "test_support.hpp"
 
+namespace io_image_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -1094,3 +1096,5 @@ TEST_CASE("fuzz: the EXIF, JPEG and PNG parsers and the decoder survive random m
   CHECK(decoded > 0);
   CHECK(rejected > 0);
 }
+
+}  // namespace io_image_test

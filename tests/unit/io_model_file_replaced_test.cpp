@@ -26,6 +26,8 @@
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
+namespace io_model_file_replaced_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -144,3 +146,5 @@ TEST_CASE("WeightStore::get copies a mapped weight under Copied and views it und
   REQUIRE(copy.numel() == view.numel());
   for (std::int64_t i = 0; i < copy.numel(); ++i) CHECK(copy.data()[i] == view.data()[i]);
 }
+
+}  // namespace io_model_file_replaced_test

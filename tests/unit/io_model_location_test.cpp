@@ -11,6 +11,8 @@
 #include "blip/io/model_location.hpp"
 #include "test_support.hpp"
 
+namespace io_model_location_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -146,3 +148,5 @@ TEST_CASE("a repository id in the cache resolves to its snapshot; folders stay f
     CHECK(contains(error_of("Salesforce/blip-image-captioning-base", "broken"), "does not hold a commit hash"));
   }
 }
+
+}  // namespace io_model_location_test

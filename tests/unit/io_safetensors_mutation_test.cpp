@@ -34,6 +34,8 @@
 #endif
 #endif
 
+namespace io_safetensors_mutation_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace fs = std::filesystem;
 using namespace blip;
 
@@ -518,3 +520,5 @@ TEST_CASE("mutated safetensors files either load consistently or throw blip::Err
     CHECK(loaded[kDuplicateKey] == 0);  // duplicate keys are always rejected
   }
 }
+
+}  // namespace io_safetensors_mutation_test

@@ -17,6 +17,8 @@
 #include "blip/io/safetensors.hpp"
 #include "test_support.hpp"
 
+namespace io_safetensors_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace fs = std::filesystem;
 using namespace blip;
 
@@ -609,3 +611,5 @@ TEST_CASE("the real BLIP-2 OPT 2.7b index: a missing shard names index and shard
   if (!test::have_or_skip(index, "blip2-opt-2.7b weight index")) return;
   CHECK_ERROR(Checkpoint::open(index), index + ": shard 'model-00001-of-00002.safetensors'");
 }
+
+}  // namespace io_safetensors_test

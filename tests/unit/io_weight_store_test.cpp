@@ -12,6 +12,8 @@
 #include "blip/io/weight_store.hpp"
 #include "test_support.hpp"
 
+namespace io_weight_store_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace fs = std::filesystem;
 using namespace blip;
 
@@ -196,3 +198,5 @@ TEST_CASE("recording without a checkpoint: the full layout, optional tensors inc
   for (const RequestedWeight& request : requested) CHECK(request.found == RequestedWeight::Found::NoCheckpoint);
   CHECK(store.unused().empty());
 }
+
+}  // namespace io_weight_store_test

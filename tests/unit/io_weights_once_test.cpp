@@ -29,6 +29,8 @@
 #include "blip/nn/loading.hpp"
 #include "test_support.hpp"
 
+namespace io_weights_once_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace fs = std::filesystem;
 using namespace blip;
 
@@ -222,3 +224,5 @@ TEST_CASE("after loading a BLIP-2 model, its mapping holds next to none of the w
   MESSAGE("resident after loading: ", resident, " of ", file_pages, " pages of ", directory);
   CHECK(resident < file_pages / 5);
 }
+
+}  // namespace io_weights_once_test

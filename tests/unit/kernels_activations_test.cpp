@@ -16,6 +16,8 @@
 #include "blip/kernels/softmax.hpp"
 #include "test_support.hpp"
 
+namespace kernels_activations_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::kernels;
 
@@ -277,3 +279,5 @@ TEST_CASE("masked_softmax_rows: -10000, finfo.min and -inf masks, fully masked r
   // -inf masks are clamped to finfo.min: the one open key gets everything.
   CHECK(fast[4 * width + 1] == doctest::Approx(1.0).epsilon(1e-6));
 }
+
+}  // namespace kernels_activations_test

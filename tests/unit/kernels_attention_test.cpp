@@ -23,6 +23,8 @@
 #include "blip/kernels/attention.hpp"
 #include "test_support.hpp"
 
+namespace kernels_attention_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::kernels;
 
@@ -401,3 +403,5 @@ TEST_CASE("attention rejects inconsistent views with a clear message") {
   CHECK_THROWS_WITH_AS(attention(problem.query, problem.key, problem.value, options, problem.fast_view),
                        doctest::Contains("mask_query_tokens"), blip::Error);
 }
+
+}  // namespace kernels_attention_test

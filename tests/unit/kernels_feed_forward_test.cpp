@@ -20,6 +20,8 @@
 #include "blip/kernels/feed_forward.hpp"
 #include "test_support.hpp"
 
+namespace kernels_feed_forward_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::kernels;
 
@@ -144,3 +146,5 @@ TEST_CASE("feed-forward shape errors name the layers") {
   CHECK_THROWS_WITH_AS(feed_forward(x, fc1, Activation::GeluErf, fc2_ok, Tensor<float>(Shape{3}), y),
                        doctest::Contains("hidden scratch has 3 elements, needs 16"), blip::Error);
 }
+
+}  // namespace kernels_feed_forward_test

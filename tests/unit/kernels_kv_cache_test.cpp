@@ -14,6 +14,8 @@
 #include "blip/kernels/kv_cache.hpp"
 #include "test_support.hpp"
 
+namespace kernels_kv_cache_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::kernels;
 
@@ -220,3 +222,5 @@ TEST_CASE("assign_rows starts every beam from its entry's prompt cache, into a l
   too_short.allocate(entries * beams, heads, prompt - 1, head_dim);
   CHECK_THROWS_AS(too_short.assign_rows(prompt_cache, source.data()), blip::Error);
 }
+
+}  // namespace kernels_kv_cache_test

@@ -27,6 +27,8 @@
 #include "blip/kernels/linear.hpp"
 #include "test_support.hpp"
 
+namespace kernels_linear_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using blip::Error;
@@ -581,3 +583,5 @@ TEST_CASE("linear packing: int4 is within half a step of its block's scale, bloc
     CHECK(packed.packed_bytes() == static_cast<std::size_t>(panels * in * 16 + panels * blocks * 32 * 4));
   }
 }
+
+}  // namespace kernels_linear_test

@@ -12,6 +12,8 @@
 #include "blip/kernels/normalization.hpp"
 #include "test_support.hpp"
 
+namespace kernels_normalization_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::kernels;
 
@@ -142,3 +144,5 @@ TEST_CASE("normalization rejects bad arguments with a clear message") {
   CHECK_THROWS_WITH_AS(layer_norm(x, 1, 0, nullptr, nullptr, 1e-5f, y), doctest::Contains("width > 0"), blip::Error);
   CHECK_THROWS_WITH_AS(rms_norm(x, 1, 4, nullptr, -1.0f, y), doctest::Contains("eps must be >= 0"), blip::Error);
 }
+
+}  // namespace kernels_normalization_test

@@ -13,6 +13,8 @@
 #include "blip/kernels/patch_embedding.hpp"
 #include "test_support.hpp"
 
+namespace kernels_patch_embedding_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using blip::Error;
@@ -151,3 +153,5 @@ TEST_CASE("patch_embedding rejects mismatched shapes with a clear message") {
   CHECK_THROWS_WITH_AS(PatchEmbeddingWeights::prepare(Tensor<float>(Shape{8, 3, 4, 4}), Tensor<float>(Shape{7})),
                        doctest::Contains("conv bias must be [8]"), Error);
 }
+
+}  // namespace kernels_patch_embedding_test

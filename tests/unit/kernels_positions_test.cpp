@@ -16,6 +16,8 @@
 #include "blip/kernels/positions.hpp"
 #include "test_support.hpp"
 
+namespace kernels_positions_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 using namespace blip;
 using namespace blip::kernels;
 
@@ -149,3 +151,5 @@ TEST_CASE("t5_position_bias equals HF compute_bias, and its decode slice") {
   for (std::int64_t h = 0; h < heads; ++h)
     for (std::int64_t j = 0; j < 5; ++j) CHECK(step[h * 5 + j] == decoder[(h * 5 + 4) * 5 + j]);
 }
+
+}  // namespace kernels_positions_test

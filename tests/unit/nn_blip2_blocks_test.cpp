@@ -23,6 +23,8 @@
 #include "reference_blocks.hpp"
 #include "test_support.hpp"
 
+namespace nn_blip2_blocks_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using namespace blip::test::reference;
@@ -333,3 +335,5 @@ TEST_CASE("ViT: BLIP-2's separate q_bias / v_bias load as the fused qkv bias wit
   for (std::int64_t i = 0; i < a.numel(); ++i) difference = std::max(difference, std::abs(double(a.data()[i]) - c.data()[i]));
   CHECK(difference > 1e-3);
 }
+
+}  // namespace nn_blip2_blocks_test

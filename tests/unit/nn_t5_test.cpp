@@ -20,6 +20,8 @@
 #include "reference_blocks.hpp"
 #include "test_support.hpp"
 
+namespace nn_t5_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using namespace blip::test::reference;
@@ -267,3 +269,5 @@ TEST_CASE("T5: a missing relative_attention_bias is reported by its checkpoint n
                        doctest::Contains("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
                        blip::Error);
 }
+
+}  // namespace nn_t5_test

@@ -21,6 +21,8 @@
 #include "parity/case_runner.hpp"
 #include "test_support.hpp"
 
+namespace precision_accuracy_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 struct Setting {
@@ -121,3 +123,5 @@ TEST_CASE("precision accuracy: each Linear precision against HF's f32 outputs on
     }
   }
 }
+
+}  // namespace precision_accuracy_test

@@ -29,6 +29,8 @@
 #include "parity/case_runner.hpp"
 #include "test_support.hpp"
 
+namespace precision_fixtures_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 struct Comparison {
@@ -178,3 +180,5 @@ TEST_CASE("bf16 weights times bf16 activations reproduce Hugging Face with every
           unrounded.worst_float_error, " with f32 activations");
   CHECK(unrounded.worst_float_error > 100 * std::max(closest_error, 1e-6));
 }
+
+}  // namespace precision_fixtures_test

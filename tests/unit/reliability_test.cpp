@@ -36,6 +36,8 @@
 #include <unistd.h>
 #endif
 
+namespace reliability_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -514,3 +516,5 @@ TEST_CASE("15: NaN weights are an error at the first generation step, not an emp
   CHECK(message.find("token 7") != std::string::npos);
   CHECK(message.find("NaN or Inf values") != std::string::npos);
 }
+
+}  // namespace reliability_test

@@ -19,6 +19,8 @@
 #include "blip/text/tokenizer.hpp"
 #include "test_support.hpp"
 
+namespace text_bert_tokenizer_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 using blip::test::asset;
@@ -423,3 +425,5 @@ TEST_CASE("tokenize_json_lines: one JSON line out per line in, errors name the l
     CHECK(output.str().empty());
   }
 }
+
+}  // namespace text_bert_tokenizer_test

@@ -17,6 +17,8 @@
 #include "test_support.hpp"
 #include "text_tokenizer_fixtures.hpp"
 
+namespace text_bpe_tokenizer_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -228,3 +230,5 @@ TEST_CASE("decode: negative ids are an error, unknown ids are dropped") {
   CHECK_THROWS_WITH_AS(tokenizer.decode({102, -1}), doctest::Contains("id -1 is not a token id"), blip::Error);
   CHECK(tokenizer.decode({102, 1000000, 693}) == "a woman");
 }
+
+}  // namespace text_bpe_tokenizer_test

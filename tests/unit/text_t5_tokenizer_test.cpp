@@ -21,6 +21,8 @@
 #include "test_support.hpp"
 #include "text_tokenizer_fixtures.hpp"
 
+namespace text_t5_tokenizer_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -461,3 +463,5 @@ TEST_CASE("Unigram tokenizer.json errors name the file and what was expected") {
     CHECK(tokenizer->decode({1, 1}) == "a a");  // without a decoder, Rust joins tokens with ' '
   }
 }
+
+}  // namespace text_t5_tokenizer_test

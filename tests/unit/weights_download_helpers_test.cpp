@@ -12,6 +12,8 @@
 #include "../../weights_tools/hub_download.hpp"
 #include "test_support.hpp"
 
+namespace weights_download_helpers_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 namespace tools = blip::weights_tools;
 namespace download = blip::weights_tools::download_detail;
@@ -81,3 +83,5 @@ TEST_CASE("endpoints, URL encoding, patterns and repository paths") {
   for (const char* bad : {"../x", "a/../../x", "/etc/passwd", "", "./x"})
     CHECK_THROWS_AS_MESSAGE(download::check_repository_path(bad), blip::Error, bad);
 }
+
+}  // namespace weights_download_helpers_test

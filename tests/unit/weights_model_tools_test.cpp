@@ -18,6 +18,8 @@
 #include "parity/case_runner.hpp"
 #include "test_support.hpp"
 
+namespace weights_model_tools_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -235,3 +237,5 @@ TEST_CASE("make-random: bf16, sharding, seeds and errors") {
   CHECK(tools::run_command_line({"make-random", fixture, single.string(), "--seed", "-1"}, out, err) == 2);
   CHECK(tools::run_command_line({"make-random", "/no/such/folder", single.string()}, out, err) == 2);
 }
+
+}  // namespace weights_model_tools_test

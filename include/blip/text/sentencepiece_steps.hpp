@@ -247,7 +247,7 @@ struct DecoderStep {
   }
 };
 
-struct Decoder {
+struct TokenizerDecoder {
   std::vector<DecoderStep> steps;
 
   // Rust Decoder::decode: the chain, then the pieces concatenated.
@@ -407,8 +407,8 @@ inline Metaspace parse_metaspace_pre_tokenizer(const nlohmann::json& object, con
 }
 
 // tokenizer.json "decoder".
-inline Decoder parse_decoder(const nlohmann::json& object, const std::string& file) {
-  Decoder decoder;
+inline TokenizerDecoder parse_decoder(const nlohmann::json& object, const std::string& file) {
+  TokenizerDecoder decoder;
   const std::string type = sentencepiece_detail::json_type(object);
   if (type == "Sequence") {
     for (const nlohmann::json& inner : object.at("decoders")) {

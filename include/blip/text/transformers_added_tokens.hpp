@@ -64,7 +64,7 @@ struct SpecialTokenDefaults {
 };
 
 // The special tokens transformers ends up with: attribute -> content, and the additional ones.
-struct SpecialTokens {
+struct TokenizerSpecialTokens {
   std::map<std::string, std::string> attributes;
   std::vector<std::string> additional;
 
@@ -149,12 +149,12 @@ struct TransformersTokenizerFiles {
 
   // The special tokens after step 2 (config values, overridden in the legacy case by
   // special_tokens_map.json), with the class's defaults for what neither sets.
-  SpecialTokens special_tokens(const SpecialTokenDefaults& defaults) const {
-    SpecialTokens tokens;
+  TokenizerSpecialTokens special_tokens(const SpecialTokenDefaults& defaults) const {
+    TokenizerSpecialTokens tokens;
     std::vector<std::string> additional;
     bool additional_configured = false;
     auto take = [&](const nlohmann::json& source) {
-      for (const char* attribute : SpecialTokens::kAttributes) {
+      for (const char* attribute : TokenizerSpecialTokens::kAttributes) {
         if (!source.contains(attribute)) continue;
         if (const auto content = added_tokens_detail::token_content(source.at(attribute))) {
           tokens.attributes[attribute] = *content;
@@ -189,7 +189,8 @@ struct TransformersTokenizerFiles {
 // converted tokenizer); `special_tokens`: from TransformersTokenizerFiles::special_tokens.
 inline void add_transformers_tokens(AddedVocabulary& added, const AddedTokenModel& model,
                                     const TransformersTokenizerFiles& files,
-                                    const std::vector<AddedToken>& backend_tokens, const SpecialTokens& special_tokens) {
+                                    const std::vector<AddedToken>& backend_tokens,
+                                    const TokenizerSpecialTokens& special_tokens) {
   const std::string config_file = (files.folder / "tokenizer_config.json").string();
   const std::string added_file = (files.folder / "added_tokens.json").string();
   std::map<std::int64_t, AddedToken> decoder;  // added_tokens_decoder, by id
@@ -206,7 +207,7 @@ inline void add_transformers_tokens(AddedVocabulary& added, const AddedTokenMode
       // The special tokens named in the config files (not the class defaults) make an entry special.
       std::vector<std::string> named;
       auto name = [&](const nlohmann::json& source) {
-        for (const char* attribute : SpecialTokens::kAttributes) {
+        for (const char* attribute : TokenizerSpecialTokens::kAttributes) {
           if (source.contains(attribute)) {
             if (const auto content = added_tokens_detail::token_content(source.at(attribute))) named.push_back(*content);
           }

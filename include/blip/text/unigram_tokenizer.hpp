@@ -55,7 +55,7 @@ namespace blip {
 struct UnigramTokenizerOptions {
   Normalizer normalizer;
   std::optional<Metaspace> pre_tokenizer;  // none: each normalized piece is one word
-  Decoder decoder;                         // no steps: tokens joined with ' ' (Rust without a decoder)
+  TokenizerDecoder decoder;                // no steps: tokens joined with ' ' (Rust without a decoder)
   SequenceTemplate sequence_template;      // T5: nothing before, </s> after
   std::optional<std::string> pad_token;    // T5: <pad>
   bool clean_up_tokenization_spaces = true;  // transformers' default when tokenizer_config.json is silent
@@ -201,7 +201,7 @@ namespace unigram_detail {
 // them (tokenizer_config.json "extra_ids", default 100) are appended to additional_special_tokens
 // unless those already hold some, in which case their number must match. Any other class gets
 // what the files say, as the generic PreTrainedTokenizerFast does.
-inline SpecialTokens special_tokens_of(const TransformersTokenizerFiles& files, bool t5_by_default) {
+inline TokenizerSpecialTokens special_tokens_of(const TransformersTokenizerFiles& files, bool t5_by_default) {
   const std::string config_file = (files.folder / "tokenizer_config.json").string();
   const std::string tokenizer_class = files.config.value("tokenizer_class", std::string());
   const bool t5 = tokenizer_class.rfind("T5Tokenizer", 0) == 0 || (tokenizer_class.empty() && t5_by_default);
@@ -211,7 +211,7 @@ inline SpecialTokens special_tokens_of(const TransformersTokenizerFiles& files, 
   SpecialTokenDefaults defaults;
   defaults.attributes = {{"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"pad_token", "<pad>"}};
   for (std::int64_t i = 0; i < extra_ids; ++i) defaults.additional.push_back("<extra_id_" + std::to_string(i) + ">");
-  SpecialTokens tokens = files.special_tokens(defaults);
+  TokenizerSpecialTokens tokens = files.special_tokens(defaults);
   const auto sentinels = std::count_if(tokens.additional.begin(), tokens.additional.end(), [](const std::string& token) {
     return token.find("<extra_id_") != std::string::npos;
   });
@@ -233,7 +233,7 @@ inline AddedTokenModel added_token_model(const UnigramModel& model, const Normal
   return result;
 }
 
-inline void apply_tokenizer_config(const TransformersTokenizerFiles& files, const SpecialTokens& special_tokens,
+inline void apply_tokenizer_config(const TransformersTokenizerFiles& files, const TokenizerSpecialTokens& special_tokens,
                                    UnigramTokenizerOptions& options) {
   options.pad_token = special_tokens.get("pad_token");
   if (files.config.contains("clean_up_tokenization_spaces")) {
@@ -296,7 +296,7 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_tokenizer_json(c
       register_added_token(added, token, token_model);
     }
     const TransformersTokenizerFiles files = TransformersTokenizerFiles::read(folder);
-    const SpecialTokens special_tokens = unigram_detail::special_tokens_of(files, /*t5_by_default=*/false);
+    const TokenizerSpecialTokens special_tokens = unigram_detail::special_tokens_of(files, /*t5_by_default=*/false);
     add_transformers_tokens(added, token_model, files, backend_tokens, special_tokens);
     unigram_detail::apply_tokenizer_config(files, special_tokens, options);
     return std::make_unique<UnigramTokenizer>(std::move(model), std::move(added), std::move(options));
@@ -383,7 +383,7 @@ inline std::unique_ptr<UnigramTokenizer> unigram_tokenizer_from_sentencepiece(co
         register_added_token(added, AddedToken{piece.piece, 0, control, false, false, false}, token_model);
       }
     }
-    const SpecialTokens special_tokens = unigram_detail::special_tokens_of(files, /*t5_by_default=*/true);
+    const TokenizerSpecialTokens special_tokens = unigram_detail::special_tokens_of(files, /*t5_by_default=*/true);
     add_transformers_tokens(added, token_model, files, {}, special_tokens);
     unigram_detail::apply_tokenizer_config(files, special_tokens, options);
     return std::make_unique<UnigramTokenizer>(std::move(model), std::move(added), std::move(options));
