@@ -10,10 +10,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "blip/core/error_type.hpp"
 #include "blip/core/tensor.hpp"
 #include "skip.hpp"
 
@@ -59,6 +61,32 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
   std::ofstream stream(path, std::ios::binary);
   REQUIRE_MESSAGE(static_cast<bool>(stream), "cannot write ", path.string());
   stream << text;
+}
+
+// The message of the blip::Error that `call` throws; "" when it throws nothing. Any other exception
+// type fails the check: the library reports every failure as blip::Error.
+template <class Call>
+std::string error_of(Call&& call) {
+  try {
+    call();
+  } catch (const blip::Error& error) {
+    return error.what();
+  } catch (const std::exception& error) {
+    FAIL_CHECK("expected blip::Error, got std::exception: ", error.what());
+  }
+  return "";
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+inline bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream stream(path, std::ios::binary);
+  REQUIRE_MESSAGE(static_cast<bool>(stream), "cannot open ", path);
+  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
 }
 
 // True when `path` exists; otherwise records a skipped check (skip.hpp: the

@@ -28,6 +28,9 @@
 
 namespace converted_fixtures_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
 
+using blip::test::contains;
+using blip::test::ends_with;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -104,10 +107,6 @@ std::int64_t id_mismatches(const blip::Tensor<std::int64_t>& a, const blip::Tens
   std::int64_t count = 0;
   for (std::int64_t i = 0; i < a.numel(); ++i) count += a.data()[i] != b.data()[i];
   return count;
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // How bf16 changed logits [..., V]: largest absolute error, RMS error, and the
@@ -278,8 +277,6 @@ std::pair<int, std::string> run_tool(const std::vector<std::string>& arguments) 
   const int status = tools::run_command_line(arguments, out, err);
   return {status, err.str()};
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -11,6 +11,9 @@
 
 namespace evaluation_formats_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
 
+using blip::test::error_of;
+using blip::test::contains;
+
 namespace {
 
 using nlohmann::json;
@@ -22,19 +25,6 @@ json coco_annotations() {
                     {"image_id": 1, "caption": "A brown dog."}, {"image_id": 2, "caption": "A bird."},
                     {"image_id": 3, "caption": "Two cats."}]})");
 }
-
-// The message of the blip::Error that `function` throws ("" when it does not throw).
-template <class Function>
-std::string error_of(Function&& function) {
-  try {
-    function();
-  } catch (const blip::Error& error) {
-    return error.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -13,6 +13,8 @@
 
 namespace io_model_location_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
 
+using blip::test::contains;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -59,8 +61,6 @@ std::string error_of(const std::string& argument, const std::string& revision = 
   }
   return "";
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

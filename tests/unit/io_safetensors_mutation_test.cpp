@@ -36,6 +36,8 @@
 
 namespace io_safetensors_mutation_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
 
+using blip::test::read_bytes;
+
 namespace fs = std::filesystem;
 using namespace blip;
 
@@ -47,11 +49,6 @@ using OrderedJson = nlohmann::ordered_json;
 std::uint64_t env_or(const char* name, std::uint64_t fallback) {
   const char* text = std::getenv(name);
   return text && *text ? std::strtoull(text, nullptr, 10) : fallback;
-}
-
-Bytes read_bytes(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  return Bytes((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
 }
 
 // Our own small helpers on mt19937_64 so the sequence is the same with any

@@ -19,6 +19,9 @@
 
 namespace io_safetensors_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
 
+using blip::test::error_of;
+using blip::test::read_bytes;
+
 namespace fs = std::filesystem;
 using namespace blip;
 
@@ -28,11 +31,6 @@ fs::path scratch_dir() {
   const fs::path dir = fs::path(BLIP_TEST_BINARY_DIR) / "io_safetensors_test_files";
   fs::create_directories(dir);
   return dir;
-}
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
 }
 
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
@@ -81,18 +79,6 @@ Tensor<T> iota_tensor(const Shape& shape, double start, double step) {
   Tensor<T> tensor(shape);
   for (std::int64_t i = 0; i < tensor.numel(); ++i) tensor.data()[i] = static_cast<T>(start + step * i);
   return tensor;
-}
-
-// The message of the blip::Error that `action` throws ("<no error>" if none;
-// any other exception type escapes and fails the test).
-template <class Action>
-std::string error_of(Action&& action) {
-  try {
-    action();
-  } catch (const blip::Error& error) {
-    return error.what();
-  }
-  return "<no error>";
 }
 
 #define CHECK_ERROR(expression, fragment)                                                              \

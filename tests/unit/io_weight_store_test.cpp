@@ -14,20 +14,12 @@
 
 namespace io_weight_store_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
 
+using blip::test::error_of;
+
 namespace fs = std::filesystem;
 using namespace blip;
 
 namespace {
-
-template <class Action>
-std::string error_of(Action&& action) {
-  try {
-    action();
-  } catch (const blip::Error& error) {
-    return error.what();
-  }
-  return "<no error>";
-}
 
 Tensor<float> ramp(const Shape& shape, float start) {
   Tensor<float> tensor(shape);

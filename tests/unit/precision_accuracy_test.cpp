@@ -23,6 +23,8 @@
 
 namespace precision_accuracy_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
 
+using blip::test::ends_with;
+
 namespace {
 
 struct Setting {
@@ -67,10 +69,6 @@ void compare_ids(const blip::Tensor<std::int64_t>& actual, const blip::Tensor<st
   for (std::int64_t s = 0; s < sequences; ++s)
     accuracy.identical_sequences += std::equal(actual.data() + s * length, actual.data() + (s + 1) * length,
                                                reference.data() + s * length);
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace

@@ -38,6 +38,8 @@
 
 namespace reliability_test {  // one namespace per file: see "Areas" in tests/CMakeLists.txt
 
+using blip::test::error_of;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -69,22 +71,6 @@ fs::path tokenizer_copy(const std::string& name, const std::string& source, void
   edit(root);
   write_text(directory / "tokenizer.json", root.dump());
   return directory;
-}
-
-// The error message `call` throws as blip::Error ("" and a failed check when it
-// throws nothing or something else).
-template <class Call>
-std::string error_of(Call&& call) {
-  try {
-    call();
-  } catch (const blip::Error& error) {
-    return error.what();
-  } catch (const std::exception& error) {
-    FAIL_CHECK("expected blip::Error, got std::exception: ", error.what());
-    return "";
-  }
-  FAIL_CHECK("expected blip::Error, nothing was thrown");
-  return "";
 }
 
 #if defined(__unix__)
