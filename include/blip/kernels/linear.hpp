@@ -505,27 +505,41 @@ inline void run_tile(MicroKernel kernel, MicroTile& micro, const LinearWeights& 
   micro.rows = rows;
 }
 
-// Decode: all rows (1 token × up to 12 beams) fit one register tile. No depth
-// blocking, so each weight panel is streamed from memory exactly once, front
-// to back; the threads take contiguous runs of panels (a few MB each).
-inline void linear_single_row_tile(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride,
+// Rows up to which Linear streams each weight panel once, whole (decode: 1 token × up to 12 beams, or a
+// few images' beams). Above it the many-rows driver blocks the depth instead.
+inline constexpr std::int64_t kMaxStreamedRows = 12;
+
+// Decode: few rows. No depth blocking: each weight panel is streamed from memory once, front to back, and
+// every row tile multiplies it in turn. AVX-512's tile holds all 12 rows; AVX2's holds 6 and the portable
+// kernel's 3, so there the second and later tiles read the panel again from L1/L2 (a panel is in × 32
+// weights: 320 KiB for 2560 f32 inputs), not from memory. (Given to the depth-blocked driver instead, 8 rows
+// on AVX2 ran at a quarter of the bandwidth.) Each (row, output) sum runs over the whole depth in one call,
+// as with one tile, so a row's results do not depend on how many rows come with it. The threads take
+// contiguous runs of panels (a few MB each).
+inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride,
                                    std::int64_t rows, const LinearWeights& weights, float* y, std::int64_t y_stride) {
   const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
   const std::int64_t panel_count = weights.panel_count();
-  // One f32 row is already laid out as a packed tile; anything else is packed here, by the calling thread
-  // (≤ 12 × in floats, microseconds), so the threads never wait for each other.
+  const std::int64_t tile_rows = std::min<std::int64_t>(rows, kernels.max_rows);
+  const std::int64_t tiles = (rows + tile_rows - 1) / tile_rows;
+  // One f32 row is already laid out as a packed tile; anything else is packed here, tile after tile, by the
+  // calling thread (≤ 12 × in floats, microseconds), so the threads never wait for each other.
   const float* packed_rows = x;
-  std::int64_t row_stride = 1;
+  std::int64_t row_stride = 1, packed_tile_size = 0;
   if (rows > 1 || kernels.row_packing != RowPacking::F32) {
-    float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(rows * (depth + 1)));
-    pack_rows(x, x_stride, rows, depth, packed, rows, kernels.row_packing);
+    packed_tile_size = tile_rows * (depth + 1);  // + 1: a bf16 pair past an odd depth
+    float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(tiles * packed_tile_size));
+    for (std::int64_t tile = 0; tile < tiles; ++tile) {
+      const std::int64_t first_row = tile * tile_rows;
+      pack_rows(x + first_row * x_stride, x_stride, std::min(tile_rows, rows - first_row), depth,
+                packed + tile * packed_tile_size, tile_rows, kernels.row_packing);
+    }
     packed_rows = packed;
-    row_stride = rows;
+    row_stride = tile_rows;
   }
   const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count);
   const std::int64_t item_panels = panels_per_item(panel_count, threads, 2 * kItemsPerThread);
   const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
-  const MicroKernel kernel = kernels.by_rows[rows - 1];
   const float* bias = weights.packed_bias();
   const float* scales = weights.packed_scales();
 
@@ -534,18 +548,20 @@ inline void linear_single_row_tile(const MicroKernelSet& kernels, const float* x
 #endif
   for (std::int64_t item = 0; item < items; ++item) {
     MicroTile micro;
-    micro.depth = depth;
-    micro.rows = packed_rows;
     micro.row_stride = row_stride;
     micro.out_stride = y_stride;
     const std::int64_t last_panel = std::min(panel_count, (item + 1) * item_panels);
     for (std::int64_t panel = item * item_panels; panel < last_panel; ++panel) {
       const std::int64_t first_output = panel * kPanelWidth;
-      micro.out = y + first_output;
       micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, outputs - first_output));
       micro.bias = bias ? bias + first_output : nullptr;
       micro.scale = scales ? scales + first_output : nullptr;
-      run_tile(kernel, micro, weights, panel, 0, depth, false);
+      for (std::int64_t tile = 0; tile < tiles; ++tile) {
+        const std::int64_t first_row = tile * tile_rows;
+        micro.rows = packed_rows + tile * packed_tile_size;
+        micro.out = y + first_row * y_stride + first_output;
+        run_tile(kernels.by_rows[std::min(tile_rows, rows - first_row) - 1], micro, weights, panel, 0, depth, false);
+      }
     }
   }
 }
@@ -641,8 +657,8 @@ inline void linear_blocked(const MicroKernelSet& kernels, const float* x, std::i
         "linear: micro-kernels for ", kernels.row_packing == RowPacking::F32 ? "f32" : "bf16",
         " activations given a layer with ", activation_precision_name(weights.activation_precision()), " activations");
   if (rows == 0) return;
-  if (rows <= kernels.max_rows)
-    linear_single_row_tile(kernels, x, x_stride, rows, weights, y, y_stride);
+  if (rows <= std::max<std::int64_t>(kernels.max_rows, kMaxStreamedRows))
+    linear_streamed_panels(kernels, x, x_stride, rows, weights, y, y_stride);
   else
     linear_many_rows(kernels, x, x_stride, rows, weights, y, y_stride);
 }
