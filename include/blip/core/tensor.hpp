@@ -24,6 +24,7 @@
 #include <string>
 #include <type_traits>
 
+#include "blip/core/buffer_cache.hpp"
 #include "blip/core/dtype.hpp"
 #include "blip/core/error.hpp"
 
@@ -89,15 +90,10 @@ inline std::ostream& operator<<(std::ostream& stream, const Shape& shape) {
 namespace detail {
 // 64-byte aligned, zero-filled storage; 64 bytes is one cache line and one
 // AVX-512 register, so every row of a freshly allocated tensor can be loaded
-// with aligned instructions when its width allows.
-inline std::shared_ptr<void> allocate_aligned(std::size_t bytes) {
-  constexpr std::size_t kAlignment = 64;
-  const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
-  void* memory = std::aligned_alloc(kAlignment, rounded);
-  if (!memory) throw std::bad_alloc();
-  std::memset(memory, 0, rounded);
-  return std::shared_ptr<void>(memory, [](void* pointer) { std::free(pointer); });
-}
+// with aligned instructions when its width allows. Large blocks come from, and
+// go back to, the buffer cache (core/buffer_cache.hpp), so a request reuses the
+// previous request's pages instead of faulting in fresh ones.
+inline std::shared_ptr<void> allocate_aligned(std::size_t bytes) { return BufferCache::instance().allocate(bytes); }
 }  // namespace detail
 
 template <class T>
