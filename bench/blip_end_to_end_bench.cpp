@@ -7,7 +7,7 @@
 //
 // Without BLIP_BENCH_MODEL_DIR every benchmark reports that it was skipped.
 // BLIP_BENCH_PRECISION=as-stored|f32|bf16|f16|int8|int4 picks the Linear weights' precision (default as-stored),
-// BLIP_BENCH_ACTIVATIONS=f32|bf16 what bf16 weights multiply (default f32); both are printed in the context.
+// BLIP_BENCH_ACTIVATIONS=f32|bf16|int8 what bf16 / int8 weights multiply (default f32); both are printed in the context.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -45,7 +45,7 @@ blip::WeightOptions weight_options() {
   blip::check(precision == nullptr || blip::parse_weight_precision(precision, options.linear_precision),
               "BLIP_BENCH_PRECISION: expected as-stored, f32, bf16, f16, int8 or int4");
   blip::check(activations == nullptr || blip::parse_activation_precision(activations, options.linear_activations),
-              "BLIP_BENCH_ACTIVATIONS: expected f32 or bf16");
+              "BLIP_BENCH_ACTIVATIONS: expected f32, bf16 or int8");
   return options;
 }
 

@@ -61,8 +61,9 @@ const std::string kUsage =
     "  --threads N            threads for the kernels (default: OMP_NUM_THREADS or all cores)\n"
     "  --precision P          Linear weights in P: as-stored (default: the checkpoint's f32 / bf16 / f16),\n"
     "                         f32, bf16, f16, int8 (one scale per output feature) or int4 (one per 32 inputs)\n"
-    "  --activations A        what bf16 weights multiply: f32 (default) or bf16 (AVX512-BF16 dot products\n"
-    "                         where the CPU has them; PyTorch's bf16 arithmetic)\n"
+    "  --activations A        what narrow weights multiply: f32 (default); bf16, with bf16 weights (AVX512-BF16\n"
+    "                         dot products where the CPU has them; PyTorch's bf16 arithmetic); or int8, with\n"
+    "                         int8 weights (each layer's input quantized per row; AVX512-VNNI dot products)\n"
     "  --help                 this text\n"
     "Load progress and timings go to stderr.\n" +
     std::string(blip::examples::kGenerationDefaultsHelp);

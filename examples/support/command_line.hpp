@@ -204,11 +204,14 @@ inline LoadOptions load_options_from(const CommandLine& command) {
     usage_fail("option --precision expects as-stored, f32, bf16, f16, int8 or int4, got '", clip(precision), "'");
   const std::string activations = command.value("--activations");
   if (!activations.empty() && !parse_activation_precision(activations, options.activation_precision))
-    usage_fail("option --activations expects f32 or bf16, got '", clip(activations), "'");
-  if (options.activation_precision == ActivationPrecision::BF16 && options.weight_precision != WeightPrecision::BF16 &&
+    usage_fail("option --activations expects f32, bf16 or int8, got '", clip(activations), "'");
+  const WeightPrecision needed = weights_for_activations(options.activation_precision);
+  if (options.activation_precision != ActivationPrecision::F32 && options.weight_precision != needed &&
       options.weight_precision != WeightPrecision::AsStored)
-    usage_fail("option --activations bf16 applies to bf16 weights; it needs --precision bf16 (or as-stored with a "
-               "bf16 checkpoint), not --precision ", weight_precision_name(options.weight_precision));
+    usage_fail("option --activations ", activation_precision_name(options.activation_precision), " applies to ",
+               weight_precision_name(needed), " weights; it needs --precision ", weight_precision_name(needed),
+               " (or as-stored with a ", weight_precision_name(needed), " checkpoint), not --precision ",
+               weight_precision_name(options.weight_precision));
   options.verbose = true;
   return options;
 }

@@ -55,8 +55,9 @@ struct LoadOptions {
   // The Linear weights (the bulk of every model), as the programs' --precision: "as-stored" (the
   // checkpoint's own type), "f32", "bf16", "f16", "int8" or "int4".
   std::string precision = "as-stored";
-  // What bf16 Linear weights multiply: "f32" activations (the same results on every CPU) or "bf16"
-  // (AVX512-BF16 dot products where the CPU has them), as the programs' --activations.
+  // What narrow Linear weights multiply: "f32" activations (the same results on every CPU), "bf16" with bf16
+  // weights (AVX512-BF16 dot products where the CPU has them) or "int8" with int8 weights (each layer's input
+  // quantized per row; AVX512-VNNI dot products), as the programs' --activations.
   std::string activations = "f32";
   bool verbose = false;  // load progress and timings on stderr
 };

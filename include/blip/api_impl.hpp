@@ -59,7 +59,7 @@ const Model& loaded(const std::shared_ptr<const Model>& model, const char* task)
   check(parse_weight_precision(options.precision, library.weight_precision), "LoadOptions::precision: '",
         clip(options.precision), "' is not a precision; expected as-stored, f32, bf16, f16, int8 or int4");
   check(parse_activation_precision(options.activations, library.activation_precision),
-        "LoadOptions::activations: '", clip(options.activations), "' is not an activation precision; expected f32 or bf16");
+        "LoadOptions::activations: '", clip(options.activations), "' is not an activation precision; expected f32, bf16 or int8");
   return library;
 }
 

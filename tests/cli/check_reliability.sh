@@ -202,8 +202,15 @@ PY
       --activations bf16
     has "option --activations bf16 applies to bf16 weights"
     lacks "[blip]"
+    expect 0 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision int8 \
+      --activations int8
+    has "[blip] Linear weights in int8, int8 weights times int8 activations"
+    expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision bf16 \
+      --activations int8
+    has "option --activations int8 applies to int8 weights"
+    lacks "[blip]"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --activations f8
-    has "option --activations expects f32 or bf16"
+    has "option --activations expects f32, bf16 or int8"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --bogus
     has "unknown option --bogus"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --beams

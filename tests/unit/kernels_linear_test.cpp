@@ -72,7 +72,10 @@ std::vector<Variant> variants_to_test(blip::WeightPrecision precision = blip::We
       MESSAGE("kernel path ", blip::kernels::kernel_path_name(path), " not supported here: not tested");
   }
   kernel_detail::MicroKernelSet plain = kernel_detail::linear_micro_kernels_plain(precision);
-  if (activations == blip::ActivationPrecision::BF16) plain.row_packing = kernel_detail::RowPacking::F32RoundedToBF16;
+  if (activations == blip::ActivationPrecision::BF16 && precision == blip::WeightPrecision::BF16)
+    plain.row_packing = kernel_detail::RowPacking::F32RoundedToBF16;
+  if (activations == blip::ActivationPrecision::Int8 && precision == blip::WeightPrecision::Int8)
+    plain.row_packing = kernel_detail::RowPacking::F32RoundedToInt8;
   variants.push_back({"plain" + suffix, plain});
   return variants;
 }
@@ -205,7 +208,8 @@ TEST_CASE("linear: up to 12 rows, a row's outputs do not depend on the rows that
   for (const Case& precision : {Case{blip::WeightPrecision::F32, blip::ActivationPrecision::F32},
                                 Case{blip::WeightPrecision::Int8, blip::ActivationPrecision::F32},
                                 Case{blip::WeightPrecision::Int4, blip::ActivationPrecision::F32},
-                                Case{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16}}) {
+                                Case{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
+                                Case{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8}}) {
     const Problem problem = make_problem(12, 769, 70, true, 1, 2, generator, -1.0f, 1.0f, precision.weights,
                                          precision.activations);
     for (const Variant& variant : variants_to_test(precision.weights, precision.activations)) {
@@ -427,6 +431,19 @@ void check_variants_at_shapes(const std::vector<Shape3>& shapes, blip::WeightPre
     MESSAGE(variant.name, ": largest error / bound = ", worst_ratio);
   }
 }
+
+// Every row count of a register tile (1 .. 12) and beyond it, `in` inputs, every variant.
+void check_variants_at_every_row_count(std::int64_t in, blip::WeightPrecision precision,
+                                       blip::ActivationPrecision activations, std::mt19937& generator) {
+  for (const Variant& variant : variants_to_test(precision, activations)) {
+    for (std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 24, 25}) {
+      const Problem problem = make_problem(rows, in, 70, true, 1, 2, generator, -1.0f, 1.0f, precision, activations);
+      CAPTURE(variant.name);
+      CAPTURE(rows);
+      CHECK(run_and_compare(variant, problem) <= 1.0);
+    }
+  }
+}
 }  // namespace
 
 TEST_CASE("linear: bf16, f16, int8 and int4 weights on every path match the naive reference over the same weights") {
@@ -545,15 +562,7 @@ TEST_CASE("linear: bf16 activations on every path (the bf16 dot product where th
                                       {8, 301, 97},  {12, 16, 32}, {13, 385, 64},   {25, 769, 70}, {1, 768, 300},
                                       {40, 767, 96}, {6, 7, 1},    {200, 400, 100}, {11, 1025, 40}};
   check_variants_at_shapes(shapes, blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16, generator);
-  for (const Variant& variant : variants_to_test(blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16)) {
-    for (std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 24, 25}) {
-      const Problem problem = make_problem(rows, 131, 70, true, 1, 2, generator, -1.0f, 1.0f,
-                                           blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16);
-      CAPTURE(variant.name);
-      CAPTURE(rows);
-      CHECK(run_and_compare(variant, problem) <= 1.0);
-    }
-  }
+  check_variants_at_every_row_count(131, blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16, generator);
 }
 
 TEST_CASE("linear: bf16 activations really round the input (and only for bf16 weights)") {
@@ -621,6 +630,104 @@ TEST_CASE("linear packing: int4 is within half a step of its block's scale, bloc
     // 4 bits per weight plus one f32 scale per 32 inputs of each (padded) feature.
     const std::int64_t panels = (out + 31) / 32, blocks = (in + 31) / 32;
     CHECK(packed.packed_bytes() == static_cast<std::size_t>(panels * in * 16 + panels * blocks * 32 * 4));
+  }
+}
+
+// ---- int8 weights times int8 activations (vpdpbusd with AVX512-VNNI, quantized rows elsewhere) ----
+
+TEST_CASE("linear: int8 activations on every path (the int8 dot product where the CPU has it) match the naive "
+          "reference over the same quantized inputs") {
+  // The reference quantizes each row as the layer does (one scale per row) and sums q · scale in double; the
+  // dot-product kernel's integer sums are exact, so what is left is the f32 rounding of the scaling (or, on
+  // the other paths, of the f32 sums), within the f32 bound. Depths that are not a multiple of 4 (a last quad
+  // with 1 to 3 inputs), depth blocks (> 384), partial panels, every row count of a tile and beyond it.
+  std::mt19937 generator(8080);
+  if (!blip::kernels::avx512_int8_dot_supported())
+    MESSAGE("no AVX512-VNNI and VBMI here: the int8 dot product is not tested");
+  const std::vector<Shape3> shapes = {{1, 1, 1},     {1, 2, 5},    {2, 3, 33},      {3, 5, 65},    {5, 17, 33},
+                                      {8, 301, 97},  {12, 16, 32}, {13, 385, 64},   {25, 769, 70}, {1, 768, 300},
+                                      {40, 767, 96}, {6, 7, 1},    {200, 402, 100}, {11, 1025, 40}, {4, 6, 31}};
+  check_variants_at_shapes(shapes, blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8, generator);
+  check_variants_at_every_row_count(133, blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8, generator);
+}
+
+TEST_CASE("linear: int8 activations really quantize the input, per row (and only for int8 weights)") {
+  // Row [1, 0.004]: scale 1 / 127, and 0.004 becomes 1 step (0.508 rounds up) = 1/127. The weight column
+  // [0, 1] is exact in int8 (q 127, scale 1/127), so y = 1/127 with int8 activations and 0.004 without. The
+  // second row [0.004, 0] has its own scale (0.004 / 127) and keeps its 0.004 exactly enough.
+  Tensor<float> weight(Shape{1, 2});
+  weight.data()[0] = 0.0f;
+  weight.data()[1] = 1.0f;
+  Tensor<float> x(Shape{2, 2}), y(Shape{2, 1});
+  x.data()[0] = 1.0f;
+  x.data()[1] = 0.004f;
+  x.data()[2] = 0.0f;
+  x.data()[3] = 0.004f;
+  const LinearWeights quantized = LinearWeights::prepare(weight, {}, blip::WeightPrecision::Int8,
+                                                         blip::ActivationPrecision::Int8);
+  const LinearWeights exact = LinearWeights::prepare(weight, {}, blip::WeightPrecision::Int8);
+  const LinearWeights f32_weights = LinearWeights::prepare(weight, {}, blip::WeightPrecision::F32,
+                                                           blip::ActivationPrecision::Int8);
+  const LinearWeights bf16_weights = LinearWeights::prepare(weight, {}, blip::WeightPrecision::BF16,
+                                                            blip::ActivationPrecision::Int8);
+  CHECK(quantized.activation_precision() == blip::ActivationPrecision::Int8);
+  CHECK(f32_weights.activation_precision() == blip::ActivationPrecision::F32);
+  CHECK(bf16_weights.activation_precision() == blip::ActivationPrecision::F32);
+  for (KernelPath path : blip::kernels::kAllKernelPaths) {
+    if (!blip::kernels::kernel_path_supported(path)) continue;
+    CAPTURE(std::string(blip::kernels::kernel_path_name(path)));
+    kernel_detail::linear_using(path, x.data(), 2, 2, quantized, y.data(), 1);
+    CHECK(y.data()[0] == doctest::Approx(1.0 / 127.0).epsilon(1e-6));
+    CHECK(y.data()[1] == doctest::Approx(0.004).epsilon(1e-6));
+    kernel_detail::linear_using(path, x.data(), 2, 2, exact, y.data(), 1);
+    CHECK(y.data()[0] == doctest::Approx(0.004).epsilon(1e-6));
+    kernel_detail::linear_using(path, x.data(), 2, 2, f32_weights, y.data(), 1);
+    CHECK(y.data()[0] == doctest::Approx(0.004).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("linear: int8 activations, a row holding NaN or infinity gives NaN, a zero row gives the bias") {
+  std::mt19937 generator(31);
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    Problem problem = make_problem(3, 37, 40, true, 0, 0, generator, -1.0f, 1.0f, blip::WeightPrecision::Int8,
+                                   blip::ActivationPrecision::Int8);
+    problem.x.data()[problem.x_stride + 5] = bad;                                        // row 1
+    for (std::int64_t k = 0; k < problem.in; ++k) problem.x.data()[2 * problem.x_stride + k] = 0.0f;  // row 2
+    for (const Variant& variant : variants_to_test(blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8)) {
+      CAPTURE(variant.name);
+      std::vector<float> y = nan_filled(problem.rows * problem.y_stride);
+      kernel_detail::linear_blocked(variant.kernels, problem.x.data(), problem.x_stride, problem.rows,
+                                    problem.weights, y.data(), problem.y_stride);
+      std::int64_t finite_first = 0, nan_second = 0, bias_third = 0;
+      for (std::int64_t o = 0; o < problem.out; ++o) {
+        finite_first += std::isfinite(y[o]);
+        nan_second += std::isnan(y[problem.y_stride + o]);
+        bias_third += y[2 * problem.y_stride + o] == problem.bias.data()[o];
+      }
+      CHECK(finite_first == problem.out);
+      CHECK(nan_second == problem.out);
+      CHECK(bias_third == problem.out);
+    }
+  }
+}
+
+TEST_CASE("linear: int8 activations over a depth whose int32 sums would overflow are summed in pieces") {
+  // All inputs and weights in [0.99, 1]: every q · w is about 126 · 126, so 140,001 inputs sum to about 2.2e9,
+  // past int32 (the + 128 offset wraps harmlessly; the true sum must fit). The driver splits the depth into calls
+  // of kInt8QuadMaxDepth inputs; without that this fails. (Only the integer kernel is concerned; the f32
+  // kernels' sequential sums of 140,001 positive terms are beyond the f32 bound.)
+  std::mt19937 generator(99);
+  const std::int64_t in = 140001;
+  if (!blip::kernels::avx512_int8_dot_supported()) MESSAGE("no AVX512-VNNI and VBMI here: nothing to test");
+  for (std::int64_t rows : {1, 3}) {
+    const Problem problem = make_problem(rows, in, 35, false, 0, 0, generator, 0.99f, 1.0f,
+                                         blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8);
+    for (const Variant& variant : variants_to_test(blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8)) {
+      if (variant.kernels.row_packing != kernel_detail::RowPacking::Int8Quads) continue;
+      CAPTURE(variant.name);
+      CAPTURE(rows);
+      CHECK(run_and_compare(variant, problem) <= 1.0);
+    }
   }
 }
 

@@ -81,6 +81,7 @@ TEST_CASE("precision accuracy: each Linear precision against HF's f32 outputs on
       {"bf16 x bf16 activations", blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16, 0.08},
       {"f16", blip::WeightPrecision::F16, blip::ActivationPrecision::F32, 0.01},
       {"int8", blip::WeightPrecision::Int8, blip::ActivationPrecision::F32, 0.1},
+      {"int8 x int8 activations", blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8, 0.15},
       // 15 levels per block of 32 inputs: on models 16 .. 64 wide that is a coarse weight, and logit errors of the
       // order of the logits themselves are expected (its exactness is precision_fixtures_test's job).
       {"int4", blip::WeightPrecision::Int4, blip::ActivationPrecision::F32, 2.0},

@@ -216,26 +216,39 @@ inline WeightPrecision resolve_weight_precision(WeightPrecision requested, DType
   }
 }
 
-// What a Linear layer with bf16 weights multiplies them by:
+// What a Linear layer multiplies its weights by:
 //   F32   the f32 activations as they are (the default): the products are exact f32 products of the stored
 //         weights, the same on every CPU, and match HF run in f32 on the bf16-rounded weights;
-//   BF16  the activations rounded to bf16 (round to nearest even) at the input of each such layer, sums in
-//         f32: what AVX512-BF16's vdpbf16ps multiplies (two products per lane, twice the f32 FMA rate), and
-//         what PyTorch's bf16 matmuls do. CPUs without it round the same way and multiply in f32, so results
-//         agree across CPUs up to the order of the sums. Applies to layers with bf16 weights only; others
-//         keep f32 activations.
-enum class ActivationPrecision : std::uint8_t { F32, BF16 };
+//   BF16  for bf16 weights: the activations rounded to bf16 (round to nearest even) at the input of each such
+//         layer, sums in f32: what AVX512-BF16's vdpbf16ps multiplies (two products per lane, twice the f32 FMA
+//         rate), and what PyTorch's bf16 matmuls do. CPUs without it round the same way and multiply in f32,
+//         so results agree across CPUs up to the order of the sums;
+//   Int8  for int8 weights: each input row quantized to int8 at the input of each such layer, symmetric, one
+//         scale per row (its largest magnitude / 127, round to nearest even: the weights' own rule), sums
+//         exact in int32 and scaled once: what AVX512-VNNI's vpdpbusd multiplies (four products per lane), the
+//         scheme of llama.cpp's q8 activations and PyTorch's dynamic quantization. CPUs without it quantize
+//         the same way and multiply q · scale in f32.
+// Each applies to layers with weights of its precision only; others keep f32 activations.
+enum class ActivationPrecision : std::uint8_t { F32, BF16, Int8 };
 
 inline constexpr const char* activation_precision_name(ActivationPrecision precision) {
-  return precision == ActivationPrecision::BF16 ? "bf16" : "f32";
+  return precision == ActivationPrecision::BF16 ? "bf16" : precision == ActivationPrecision::Int8 ? "int8" : "f32";
 }
 
-// "f32" or "bf16"; false for anything else.
+// "f32", "bf16" or "int8"; false for anything else.
 inline bool parse_activation_precision(std::string_view name, ActivationPrecision& out) {
   if (name == "f32") out = ActivationPrecision::F32;
   else if (name == "bf16") out = ActivationPrecision::BF16;
+  else if (name == "int8") out = ActivationPrecision::Int8;
   else return false;
   return true;
+}
+
+// The weight precision whose layers an activation precision applies to (F32: every layer).
+inline constexpr WeightPrecision weights_for_activations(ActivationPrecision precision) {
+  return precision == ActivationPrecision::BF16   ? WeightPrecision::BF16
+         : precision == ActivationPrecision::Int8 ? WeightPrecision::Int8
+                                                  : WeightPrecision::F32;
 }
 
 // Any element type to f32 (used by generic readers and writers).

@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 
 namespace blip::quantization {
@@ -49,6 +50,22 @@ inline float int4_scale(float max_magnitude) { return max_magnitude / 7.0f; }
 inline int int4_quantize(float value, float scale) {
   const float q = scale > 0.0f ? std::nearbyint(value / scale) : 0.0f;
   return static_cast<int>(q > 7.0f ? 7.0f : q < -7.0f ? -7.0f : q);
+}
+
+// The int8 scale of one row of activations (ActivationPrecision::Int8), quantized at a layer's input with the
+// weights' rule: q = int8_quantize(x, scale). A row holding NaN or ±inf gets a NaN scale (and q = 0 through
+// activation_int8_quantize), so its outputs are NaN, as in f32, rather than the garbage of a NaN cast to int.
+inline float activation_int8_scale(const float* row, std::int64_t count) {
+  float largest = 0.0f;
+  for (std::int64_t k = 0; k < count; ++k) {
+    const float magnitude = std::abs(row[k]);
+    if (std::isnan(magnitude)) return std::numeric_limits<float>::quiet_NaN();
+    largest = std::max(largest, magnitude);
+  }
+  return std::isfinite(largest) ? int8_scale(largest) : std::numeric_limits<float>::quiet_NaN();
+}
+inline std::int8_t activation_int8_quantize(float value, float scale) {
+  return std::isfinite(scale) ? int8_quantize(value, scale) : std::int8_t{0};
 }
 
 // One row of `count` weights to int8: q[0 .. count), and the row's scale returned.

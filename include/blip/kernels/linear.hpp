@@ -24,7 +24,10 @@
 //     bf16 weights may be told to round its input to bf16; then on CPUs with
 //     AVX512-BF16 the rows are packed as bf16 pairs and vdpbf16ps multiplies two
 //     k per instruction (detail/linear_avx512.hpp); elsewhere the rows are
-//     rounded as they are packed and the f32 kernels run.
+//     rounded as they are packed and the f32 kernels run. Likewise a layer with
+//     int8 weights may be told to quantize its input to int8 per row; then on
+//     CPUs with AVX512-VNNI the rows are packed as int8 quads and vpdpbusd
+//     multiplies four k per instruction, exactly, in int32.
 //   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_portable.hpp)
 //     keeps a 12 × 32 tile of y in registers over a whole depth block.
 //   * Blocking: rows are packed one row block (~192 rows) at a time; per depth
@@ -45,9 +48,8 @@
 //     reference reads the panels too (weight_value), widened by scalar code.
 // The instruction set is chosen at run time (detail/cpu_dispatch.hpp).
 //
-// Roadmap: AMX tiles for bf16 prefill and VNNI / AMX int8 dot products
-// (activations quantized per row) as further kernel sets behind the same
-// calls; int4 panels with block-wise scales.
+// Roadmap: AMX tiles for bf16 and int8 prefill, and AVX-VNNI (256-bit) int8
+// dot products for the AVX2 path, as further kernel sets behind the same calls.
 #pragma once
 
 #include <algorithm>
@@ -152,7 +154,7 @@ class LinearWeights {
 
     LinearWeights prepared;
     prepared.precision_ = precision;
-    prepared.activations_ = precision == WeightPrecision::BF16 ? activations : ActivationPrecision::F32;
+    prepared.activations_ = weights_for_activations(activations) == precision ? activations : ActivationPrecision::F32;
     prepared.bias_ = has_bias ? bias : Tensor<const float>();
     prepared.in_features_ = in_features;
     prepared.out_features_ = out_features;
@@ -407,7 +409,13 @@ inline std::int64_t balanced_block(std::int64_t total, std::int64_t limit, std::
 //   F32               packed[k * packed_stride + r] = x[r * x_stride + k] for k < depth;
 //   F32RoundedToBF16  the same values rounded to bf16 (round to nearest even) and widened back;
 //   BF16Pairs         32-bit words packed[i * packed_stride + r] = bf16(x[r, 2i]) | bf16(x[r, 2i + 1]) << 16
-//                     for i < ceil(depth / 2), the high half zero past the depth.
+//                     for i < ceil(depth / 2), the high half zero past the depth;
+//   F32RoundedToInt8  q · s, each row quantized to int8 over the whole depth with its own scale s;
+//   Int8Quads         32-bit words packed[i * packed_stride + r] holding the bytes q[r, 4i + j] + 128, j = 0..3
+//                     (byte j = bits 8j..8j+7), 128 past the depth, for i < ceil(depth / 4); then the row
+//                     scales, as floats, at packed[ceil(depth / 4) * packed_stride + r].
+inline std::int64_t int8_quads(std::int64_t depth) { return (depth + 3) / 4; }
+
 inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, std::int64_t depth, float* packed,
                       std::int64_t packed_stride, RowPacking packing = RowPacking::F32) {
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -433,30 +441,59 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
         }
         break;
       }
+      case RowPacking::F32RoundedToInt8: {
+        const float scale = quantization::activation_int8_scale(source, depth);
+        float* destination = packed + r;
+        for (std::int64_t k = 0; k < depth; ++k)
+          destination[k * packed_stride] = quantization::activation_int8_quantize(source[k], scale) * scale;
+        break;
+      }
+      case RowPacking::Int8Quads: {
+        const float scale = quantization::activation_int8_scale(source, depth);
+        std::uint32_t* destination = reinterpret_cast<std::uint32_t*>(packed) + r;
+        for (std::int64_t k = 0; k < depth; k += 4) {
+          std::uint32_t word = 0;
+          for (std::int64_t j = 0; j < 4; ++j) {
+            const int q = k + j < depth ? quantization::activation_int8_quantize(source[k + j], scale) : 0;
+            word |= static_cast<std::uint32_t>(q + 128) << (8 * j);
+          }
+          destination[k / 4 * packed_stride] = word;
+        }
+        packed[int8_quads(depth) * packed_stride + r] = scale;
+        break;
+      }
     }
   }
 }
 
 // The micro-kernels of `path` for weights packed in `precision`, multiplied by activations in `activations`
-// (bf16 weights only): the bf16 dot product where the path has it, else the f32 kernels on rounded rows.
+// (bf16 with bf16 weights, int8 with int8 weights): the dot-product instructions where the CPU has them
+// (vdpbf16ps on the avx512-bf16 path; vpdpbusd on the AVX-512 paths with VNNI and VBMI), else the f32 kernels
+// on rounded or quantized rows.
 inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision precision = WeightPrecision::F32,
                                            ActivationPrecision activations = ActivationPrecision::F32) {
   check(kernel_path_supported(path), "linear: kernel path '", kernel_path_name(path),
         "' is not supported by this CPU or build");
   const bool bf16_activations = precision == WeightPrecision::BF16 && activations == ActivationPrecision::BF16;
+  const bool int8_activations = precision == WeightPrecision::Int8 && activations == ActivationPrecision::Int8;
   MicroKernelSet kernels;
   switch (path) {
 #if BLIP_X86_DISPATCH
     case KernelPath::Avx512Bf16:
       if (bf16_activations) return linear_micro_kernels_avx512_bf16_dot();
+      if (int8_activations && avx512_int8_dot_supported()) return linear_micro_kernels_avx512_int8_dot();
       kernels = linear_micro_kernels_avx512(precision);
       break;
-    case KernelPath::Avx512: kernels = linear_micro_kernels_avx512(precision); break;
+    case KernelPath::Avx512:
+      if (int8_activations && avx512_int8_dot_supported()) return linear_micro_kernels_avx512_int8_dot();
+      kernels = linear_micro_kernels_avx512(precision);
+      break;
     case KernelPath::Avx2: kernels = linear_micro_kernels_avx2(precision); break;
 #endif
     default: kernels = linear_micro_kernels_portable(precision); break;
   }
   if (bf16_activations) kernels.row_packing = RowPacking::F32RoundedToBF16;
+  if (int8_activations) kernels.row_packing = RowPacking::F32RoundedToInt8;
   return kernels;
 }
 
@@ -485,6 +522,17 @@ inline std::int64_t panels_per_item(std::int64_t panel_count, int threads, std::
 // multiplied by its own scales and added to the output (weight_formats.hpp); depth_begin is then a multiple of 32.
 inline void run_tile(MicroKernel kernel, MicroTile& micro, const LinearWeights& weights, std::int64_t panel,
                      std::int64_t depth_begin, std::int64_t depth_count, bool accumulate) {
+  if (micro.row_scales != nullptr && depth_count > kInt8QuadMaxDepth) {
+    // Int8 quads: int32 sums hold kInt8QuadMaxDepth inputs at most (linear_avx512.hpp); longer depths go in pieces.
+    const float* rows = micro.rows;
+    for (std::int64_t begin = 0; begin < depth_count; begin += kInt8QuadMaxDepth) {
+      micro.rows = rows + begin / 4 * micro.row_stride;
+      run_tile(kernel, micro, weights, panel, depth_begin + begin, std::min(kInt8QuadMaxDepth, depth_count - begin),
+               accumulate || begin > 0);
+    }
+    micro.rows = rows;
+    return;
+  }
   if (weights.precision() != WeightPrecision::Int4) {
     micro.panel = weights.panel_at(panel, depth_begin);
     micro.depth = depth_count;
@@ -537,6 +585,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     packed_rows = packed;
     row_stride = tile_rows;
   }
+  const bool quads = kernels.row_packing == RowPacking::Int8Quads;
   const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count);
   const std::int64_t item_panels = panels_per_item(panel_count, threads, 2 * kItemsPerThread);
   const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
@@ -559,6 +608,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
       for (std::int64_t tile = 0; tile < tiles; ++tile) {
         const std::int64_t first_row = tile * tile_rows;
         micro.rows = packed_rows + tile * packed_tile_size;
+        micro.row_scales = quads ? micro.rows + int8_quads(depth) * tile_rows : nullptr;
         micro.out = y + first_row * y_stride + first_output;
         run_tile(kernels.by_rows[std::min(tile_rows, rows - first_row) - 1], micro, weights, panel, 0, depth, false);
       }
@@ -578,15 +628,18 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
   const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
   const std::int64_t panel_count = weights.panel_count();
   const std::int64_t tile_rows = kernels.max_rows;
-  // bf16 pairs: every depth block but the last starts and ends at an even k, and a packed k-pair is one word.
+  // bf16 pairs / int8 quads: every depth block but the last starts and ends at an even k / a multiple of 4 k,
+  // and a packed k-pair / k-quad is one word.
   const bool pairs = kernels.row_packing == RowPacking::BF16Pairs;
+  const bool quads = kernels.row_packing == RowPacking::Int8Quads;
+  const std::int64_t inputs_per_word = pairs ? 2 : quads ? 4 : 1;
   // Int4: depth blocks of whole scale blocks.
-  const std::int64_t depth_granule =
-      pairs ? 2 : weights.precision() == WeightPrecision::Int4 ? kInt4BlockSize : 1;
+  const std::int64_t depth_granule = weights.precision() == WeightPrecision::Int4 ? kInt4BlockSize : inputs_per_word;
   const std::int64_t depth_block = balanced_block(depth, kMaxDepthBlock, depth_granule);
   const std::int64_t row_block = balanced_block(rows, kMaxRowBlock, tile_rows);
   const std::int64_t tiles_per_block = (row_block + tile_rows - 1) / tile_rows;
-  const std::int64_t packed_tile_size = tile_rows * depth;  // one tile: [depth][tile_rows]
+  // One tile: [depth][tile_rows] (+ 1: the row scales after an int8 tile's quads).
+  const std::int64_t packed_tile_size = tile_rows * (depth + 1);
   const std::int64_t buffer_size = tiles_per_block * packed_tile_size;
   float* buffers = linear_packing_scratch().reserve(static_cast<std::size_t>(2 * buffer_size));
   const float* bias = weights.packed_bias();
@@ -636,7 +689,9 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
             micro.scale = scales ? scales + first_output : nullptr;
             for (std::int64_t tile = 0; tile < block_tiles; ++tile) {
               const std::int64_t first_row = row_begin + tile * tile_rows;
-              micro.rows = packed + tile * packed_tile_size + (pairs ? depth_begin / 2 : depth_begin) * tile_rows;
+              const float* packed_tile = packed + tile * packed_tile_size;
+              micro.rows = packed_tile + depth_begin / inputs_per_word * tile_rows;
+              micro.row_scales = quads ? packed_tile + int8_quads(depth) * tile_rows : nullptr;
               micro.out = y + first_row * y_stride + first_output;
               run_tile(kernels.by_rows[std::min(tile_rows, rows - first_row) - 1], micro, weights, panel, depth_begin,
                        depth_count, depth_begin > 0);
@@ -653,9 +708,14 @@ inline void linear_blocked(const MicroKernelSet& kernels, const float* x, std::i
                            const LinearWeights& weights, float* y, std::int64_t y_stride) {
   check(kernels.precision == weights.precision(), "linear: ", weight_precision_name(kernels.precision),
         " micro-kernels given ", weight_precision_name(weights.precision()), " weights");
-  check((kernels.row_packing != RowPacking::F32) == (weights.activation_precision() == ActivationPrecision::BF16),
-        "linear: micro-kernels for ", kernels.row_packing == RowPacking::F32 ? "f32" : "bf16",
-        " activations given a layer with ", activation_precision_name(weights.activation_precision()), " activations");
+  const ActivationPrecision kernel_activations =
+      kernels.row_packing == RowPacking::F32                                                   ? ActivationPrecision::F32
+      : kernels.row_packing == RowPacking::F32RoundedToInt8 || kernels.row_packing == RowPacking::Int8Quads
+          ? ActivationPrecision::Int8
+          : ActivationPrecision::BF16;
+  check(kernel_activations == weights.activation_precision(), "linear: micro-kernels for ",
+        activation_precision_name(kernel_activations), " activations given a layer with ",
+        activation_precision_name(weights.activation_precision()), " activations");
   if (rows == 0) return;
   if (rows <= std::max<std::int64_t>(kernels.max_rows, kMaxStreamedRows))
     linear_streamed_panels(kernels, x, x_stride, rows, weights, y, y_stride);
@@ -714,7 +774,7 @@ inline void linear(Tensor<const float> x, const LinearWeights& weights, Tensor<f
 
 // The reference: plain loops over the weight as the kernels see it (the
 // stored weight in its precision, weight_value) and the input as the layer
-// rounds it (bf16 activations), accumulated in double, so its own rounding
+// rounds it (bf16, or int8 q · scale), accumulated in double, so its own rounding
 // error is negligible next to the f32 kernels'.
 inline void linear_naive(const float* x, std::int64_t x_stride, std::int64_t rows, const LinearWeights& weights,
                          float* y, std::int64_t y_stride) {
@@ -723,12 +783,18 @@ inline void linear_naive(const float* x, std::int64_t x_stride, std::int64_t row
   const Tensor<float> unpacked = weights.unpacked_weight();
   const float* weight = unpacked.data();
   const float* bias = weights.bias().data();
-  const bool round_input = weights.activation_precision() == ActivationPrecision::BF16;
+  const ActivationPrecision activations = weights.activation_precision();
   std::vector<double> input(static_cast<std::size_t>(in));
   for (std::int64_t r = 0; r < rows; ++r) {
+    const float int8_scale =
+        activations == ActivationPrecision::Int8 ? quantization::activation_int8_scale(x + r * x_stride, in) : 0.0f;
     for (std::int64_t k = 0; k < in; ++k) {
       const float value = x[r * x_stride + k];
-      input[static_cast<std::size_t>(k)] = round_input ? bf16_to_f32(f32_to_bf16(value)) : value;
+      input[static_cast<std::size_t>(k)] =
+          activations == ActivationPrecision::BF16   ? bf16_to_f32(f32_to_bf16(value))
+          : activations == ActivationPrecision::Int8 ? quantization::activation_int8_quantize(value, int8_scale) *
+                                                           static_cast<double>(int8_scale)
+                                                     : value;
     }
     for (std::int64_t o = 0; o < out; ++o) {
       double sum = bias ? static_cast<double>(bias[o]) : 0.0;

@@ -201,9 +201,9 @@ inline BlipModelFolder open_blip_model_folder(const std::string& folder_or_repo_
   if (options.verbose)
     std::fprintf(stderr, "[blip] Linear weights in %s%s%s; %s\n", weight_precision_name(options.weight_precision),
                  options.weight_precision == WeightPrecision::AsStored ? as_stored.c_str() : "",
-                 options.activation_precision == ActivationPrecision::BF16
-                     ? ", bf16 weights times bf16 activations"
-                     : "",
+                 options.activation_precision == ActivationPrecision::BF16   ? ", bf16 weights times bf16 activations"
+                 : options.activation_precision == ActivationPrecision::Int8 ? ", int8 weights times int8 activations"
+                                                                             : "",
                  options.weight_residency == WeightResidency::Copied
                      ? "the weight files are read while loading only"
                      : "the weights stay memory-mapped: do not change the files while this runs");

@@ -19,8 +19,12 @@
 // AVX512-BF16 dot product (vdpbf16ps: Cooper Lake, Sapphire Rapids, Zen 4 and
 // later); it differs from avx512 only where bf16 weights meet bf16 activations
 // (ActivationPrecision::BF16), and every other kernel treats it as avx512.
-// Roadmap: AMX (bf16 and int8 tiles) and VNNI (int8 dot products) will add
-// paths here, each kernel family picking its best one the same way.
+// AVX512-VNNI is not a path of its own either: on the AVX-512 paths, int8
+// weights meeting int8 activations (ActivationPrecision::Int8) use vpdpbusd
+// when the CPU has AVX512-VNNI and AVX512-VBMI (Ice Lake, Sapphire Rapids,
+// Zen 4 and later: avx512_int8_dot_supported()); elsewhere the same quantized
+// activations are multiplied by the f32 kernels.
+// Roadmap: AMX (bf16 and int8 tiles) will add a path here.
 #pragma once
 
 #include <cstdlib>
@@ -36,6 +40,7 @@
 #define BLIP_TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f")))
 #define BLIP_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define BLIP_TARGET_AVX512_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512bf16")))
+#define BLIP_TARGET_AVX512_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vnni,avx512vbmi")))
 #else
 #define BLIP_X86_DISPATCH 0
 #endif
@@ -124,6 +129,17 @@ inline KernelPath kernel_path_from_setting(const char* setting) {
   fail("BLIP_KERNEL=", name, ": unknown kernel path (expected portable, avx2, avx512 or avx512-bf16)");
 }
 }  // namespace detail
+
+// True when this build and CPU have the instructions of the int8 dot-product
+// kernel (linear_avx512.hpp: vpdpbusd from AVX512-VNNI, vpermt2b from AVX512-VBMI).
+inline bool avx512_int8_dot_supported() {
+#if BLIP_X86_DISPATCH
+  return kernel_path_supported(KernelPath::Avx512) && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
+#else
+  return false;
+#endif
+}
 
 // True on the AVX-512 paths (avx512 and avx512-bf16): kernels without a bf16-specific variant use their AVX-512 code.
 inline bool is_avx512_path(KernelPath path) { return path == KernelPath::Avx512 || path == KernelPath::Avx512Bf16; }

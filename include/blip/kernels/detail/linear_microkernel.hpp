@@ -21,6 +21,13 @@
 // inputs (x[r, 2i] in the low half, x[r, 2i + 1] in the high half, zero past the
 // depth), which is what vdpbf16ps multiplies: then `rows` advances by
 // row_stride words per PAIR of k, and depth blocks start at even k.
+// Int8 activations (ActivationPrecision::Int8, int8 weights) are quantized per
+// row over the whole depth (q = round(x / s), s = max|x| / 127): on CPUs with
+// AVX512-VNNI as int8 quads, one 32-bit word per row and four inputs, each byte
+// q + 128 (vpdpbusd multiplies an unsigned byte by a signed one; the kernel
+// subtracts 128 · Σ w), 128 past the depth; `rows` then advances by row_stride
+// words per QUAD of k, depth blocks start at multiples of 4, and the row scales
+// follow the quads (tile.row_scales). Elsewhere as the f32 values q · s.
 #pragma once
 
 #include <cstdint>
@@ -45,12 +52,18 @@ struct MicroTile {
   int columns = kPanelWidth;         // valid output features in this panel (the last one may be partial)
   const float* bias = nullptr;       // [kPanelWidth] zero-padded, aligned; added unless accumulating; may be null
   const float* scale = nullptr;      // [kPanelWidth] per-feature scales (int8 panels), else null
+  const float* row_scales = nullptr; // int8 quads: the quantization scale of each row of the tile, else null
   bool accumulate = false;           // out += tile (second and later depth blocks) instead of out = tile + bias
 };
 
 using MicroKernel = void (*)(const MicroTile& tile);
 
-enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs };
+// The most inputs one call over int8 quads may sum; the driver splits longer depths into calls of this many (a
+// multiple of 4). The int32 sums wrap (vpdpbusd does not saturate) and the + 128 offset is subtracted modulo
+// 2^32, so what must fit is the true Σ q · w: |q · w| ≤ 127 · 128 gives 132,000 inputs; this leaves a margin.
+inline constexpr std::int64_t kInt8QuadMaxDepth = 32768;
+
+enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs, F32RoundedToInt8, Int8Quads };
 
 // Builds the by-rows table of a kernel template: Kernel::run<Rows> for Rows = 1 .. sizeof...(RowIndices).
 template <class Kernel, int... RowIndices>
