@@ -731,4 +731,38 @@ TEST_CASE("linear: int8 activations over a depth whose int32 sums would overflow
   }
 }
 
+TEST_CASE("int8 quads: the AVX-512 packer gives the scalar packer's words and scale, bit for bit") {
+  if (!blip::kernels::kernel_path_supported(KernelPath::Avx512)) {
+    MESSAGE("no AVX-512 here: the AVX-512 packer is not tested");
+    return;
+  }
+  std::mt19937 generator(404);
+  std::uniform_real_distribution<float> distribution(-3.0f, 3.0f);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), infinity = std::numeric_limits<float>::infinity();
+  for (std::int64_t depth : {1, 2, 3, 4, 5, 15, 16, 17, 31, 33, 64, 100, 769}) {
+    for (int kind = 0; kind < 6; ++kind) {
+      std::vector<float> row(static_cast<std::size_t>(depth));
+      for (float& value : row) value = distribution(generator);
+      if (kind == 1) std::fill(row.begin(), row.end(), 0.0f);                 // scale 0: every q is 0
+      if (kind == 2) row[static_cast<std::size_t>(depth / 2)] = nan;         // NaN scale
+      if (kind == 3) row[static_cast<std::size_t>(depth - 1)] = -infinity;   // NaN scale
+      if (kind == 4) {                                                        // ties: x / scale = n + 0.5
+        for (std::int64_t k = 0; k < depth; ++k) row[static_cast<std::size_t>(k)] = static_cast<float>(k % 9) - 3.5f;
+        row[0] = 127.0f;                                                      // scale exactly 1
+      }
+      if (kind == 5) row[0] = 1e30f;                                          // one huge input, the rest q = 0
+      const std::int64_t stride = 3;
+      std::vector<std::uint32_t> scalar(static_cast<std::size_t>(kernel_detail::int8_quads(depth) * stride), 7u);
+      std::vector<std::uint32_t> vector = scalar;
+      const float scalar_scale = kernel_detail::pack_row_int8_quads(row.data(), depth, scalar.data(), stride);
+      const float vector_scale = kernel_detail::pack_row_int8_quads_avx512(row.data(), depth, vector.data(), stride);
+      CAPTURE(depth);
+      CAPTURE(kind);
+      CHECK(scalar == vector);
+      if (std::isnan(scalar_scale)) CHECK(std::isnan(vector_scale));
+      else CHECK(scalar_scale == vector_scale);
+    }
+  }
+}
+
 }  // namespace kernels_linear_test

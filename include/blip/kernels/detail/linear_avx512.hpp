@@ -22,9 +22,14 @@
 // linear_micro_kernel_avx512_int8_dot multiplies int8 quads with vpdpbusd.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 
+#include "blip/core/quantization.hpp"
 #include "blip/kernels/detail/linear_microkernel.hpp"
 #include "blip/kernels/detail/weight_formats.hpp"
 
@@ -315,28 +320,6 @@ inline constexpr Int8QuadGather kInt8QuadGather{};
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
-// One quad of k: the panel rows k..k+3 (weights_01: rows k, k + 1; weights_23: rows k + 2, k + 3) gathered into
-// column quads, their sums by all-ones bytes, and Rows dot products each.
-template <int Rows>
-BLIP_TARGET_AVX512_VNNI BLIP_ALWAYS_INLINE void int8_quad_step(__m512i weights_01, __m512i weights_23,
-                                                               const std::uint32_t* quads, __m512i (&first)[Rows],
-                                                               __m512i (&second)[Rows], __m512i& weight_sums_first,
-                                                               __m512i& weight_sums_second) {
-  const __m512i weights_first =
-      _mm512_permutex2var_epi8(weights_01, _mm512_load_si512(kInt8QuadGather.low), weights_23);
-  const __m512i weights_second =
-      _mm512_permutex2var_epi8(weights_01, _mm512_load_si512(kInt8QuadGather.high), weights_23);
-  const __m512i ones = _mm512_set1_epi8(1);
-  weight_sums_first = _mm512_dpbusd_epi32(weight_sums_first, ones, weights_first);
-  weight_sums_second = _mm512_dpbusd_epi32(weight_sums_second, ones, weights_second);
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    const __m512i activations = _mm512_set1_epi32(static_cast<int>(quads[r]));
-    first[r] = _mm512_dpbusd_epi32(first[r], activations, weights_first);
-    second[r] = _mm512_dpbusd_epi32(second[r], activations, weights_second);
-  }
-}
-
 template <int Rows>
 BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile& tile) {
   static_assert(kPanelWidth == 32, "a panel row is 32 int8 weights: two of them per 64-byte load");
@@ -347,25 +330,34 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile
     second[r] = _mm512_setzero_si512();
   }
   __m512i weight_sums_first = _mm512_setzero_si512(), weight_sums_second = _mm512_setzero_si512();
+  const __m512i gather_low = _mm512_load_si512(kInt8QuadGather.low);
+  const __m512i gather_high = _mm512_load_si512(kInt8QuadGather.high);
+  const __m512i ones = _mm512_set1_epi8(1);
   const std::uint32_t* quads = reinterpret_cast<const std::uint32_t*>(tile.rows);
   const std::int8_t* panel = static_cast<const std::int8_t*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
-  const std::int64_t full_quads = tile.depth / 4;
-  for (std::int64_t quad = 0; quad < full_quads; ++quad) {
-    int8_quad_step<Rows>(_mm512_loadu_si512(panel), _mm512_loadu_si512(panel + 2 * kPanelWidth), quads, first,
-                         second, weight_sums_first, weight_sums_second);
+  // A last quad of 1 to 3 k is read from a zero-padded copy of its own panel rows (the next ones may be another
+  // panel, or past the end). Plain loads throughout: masked loads in the loop cost AMD CPUs half the speed, and
+  // the loop body written once keeps GCC from spilling the accumulators.
+  const std::int64_t full_quads = tile.depth / 4, left = tile.depth % 4;
+  alignas(64) std::int8_t last_quad[4 * kPanelWidth] = {};
+  if (left > 0) std::memcpy(last_quad, panel + full_quads * 4 * kPanelWidth, static_cast<std::size_t>(left * kPanelWidth));
+  const std::int64_t quad_count = full_quads + (left > 0 ? 1 : 0);
+  for (std::int64_t quad = 0; quad < quad_count; ++quad) {
+    const std::int8_t* rows_k = quad < full_quads ? panel + quad * 4 * kPanelWidth : last_quad;
+    const __m512i weights_01 = _mm512_loadu_si512(rows_k);                   // panel rows k, k + 1
+    const __m512i weights_23 = _mm512_loadu_si512(rows_k + 2 * kPanelWidth);  // rows k + 2, k + 3
+    const __m512i weights_first = _mm512_permutex2var_epi8(weights_01, gather_low, weights_23);
+    const __m512i weights_second = _mm512_permutex2var_epi8(weights_01, gather_high, weights_23);
+    weight_sums_first = _mm512_dpbusd_epi32(weight_sums_first, ones, weights_first);
+    weight_sums_second = _mm512_dpbusd_epi32(weight_sums_second, ones, weights_second);
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      const __m512i activations = _mm512_set1_epi32(static_cast<int>(quads[r]));
+      first[r] = _mm512_dpbusd_epi32(first[r], activations, weights_first);
+      second[r] = _mm512_dpbusd_epi32(second[r], activations, weights_second);
+    }
     quads += row_stride;
-    panel += 4 * kPanelWidth;
-  }
-  // A last quad of 1 to 3 k reads only its own panel rows (the next ones may be another panel, or past the end);
-  // the rest count as zero weights. (Masked loads only here: in the loop they cost AMD CPUs half the speed.)
-  const std::int64_t left = tile.depth - 4 * full_quads;
-  if (left > 0) {
-    const __mmask64 rows_01 = left >= 2 ? ~__mmask64{0} : __mmask64{0xffffffffu};
-    const __mmask64 rows_23 = left == 3 ? __mmask64{0xffffffffu} : __mmask64{0};
-    int8_quad_step<Rows>(_mm512_maskz_loadu_epi8(rows_01, panel),
-                         _mm512_maskz_loadu_epi8(rows_23, panel + 2 * kPanelWidth), quads, first, second,
-                         weight_sums_first, weight_sums_second);
   }
   const __m512i offset_first = _mm512_slli_epi32(weight_sums_first, 7);
   const __m512i offset_second = _mm512_slli_epi32(weight_sums_second, 7);
@@ -382,6 +374,43 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile
 #pragma GCC diagnostic pop
 #endif
 
+// The int8 quads of one activation row (RowPacking::Int8Quads; linear.hpp: pack_rows_int8_quads is the scalar
+// reference): words destination[i · stride] = bytes q[4i + j] + 128 for i < ceil(depth / 4), 128 past the depth;
+// returns the row's scale. The same scale and q as the scalar code, bit for bit: the maximum is exact, the division
+// is IEEE's, and vcvtps2dq rounds to nearest even as std::nearbyint does in the default rounding mode. 16 inputs per
+// step, so that quantizing a ViT row costs little next to its products.
+BLIP_TARGET_AVX512 inline float pack_row_int8_quads_avx512(const float* source, std::int64_t depth,
+                                                           std::uint32_t* destination, std::int64_t stride) {
+  __m512 largest = _mm512_setzero_ps();
+  __mmask16 unordered = 0;
+  for (std::int64_t k = 0; k < depth; k += 16) {
+    const __mmask16 valid = depth - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (depth - k)) - 1u);
+    const __m512 values = _mm512_maskz_loadu_ps(valid, source + k);
+    unordered |= _mm512_cmp_ps_mask(values, values, _CMP_UNORD_Q);
+    largest = _mm512_max_ps(largest, _mm512_abs_ps(values));
+  }
+  const float maximum = _mm512_reduce_max_ps(largest);
+  const float scale = unordered == 0 && std::isfinite(maximum) ? quantization::int8_scale(maximum)
+                                                                : std::numeric_limits<float>::quiet_NaN();
+  const bool quantize = std::isfinite(scale) && scale > 0.0f;  // otherwise every q is 0
+  const __m512 divisor = _mm512_set1_ps(scale);
+  const __m512i lowest = _mm512_set1_epi32(-127), highest = _mm512_set1_epi32(127), offset = _mm512_set1_epi32(128);
+  for (std::int64_t k = 0; k < depth; k += 16) {
+    const std::int64_t left = depth - k;
+    const __mmask16 valid = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
+    __m512i q = _mm512_setzero_si512();
+    if (quantize) {
+      q = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_maskz_loadu_ps(valid, source + k), divisor));
+      q = _mm512_min_epi32(_mm512_max_epi32(q, lowest), highest);
+    }
+    alignas(16) std::uint32_t words[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(words), _mm512_cvtepi32_epi8(_mm512_add_epi32(q, offset)));
+    const std::int64_t word_count = left >= 16 ? 4 : (left + 3) / 4;
+    for (std::int64_t j = 0; j < word_count; ++j) destination[(k / 4 + j) * stride] = words[j];
+  }
+  return scale;
+}
+
 struct Avx512Int8DotKernel {
   template <int Rows>
   static void run(const MicroTile& tile) {
@@ -389,16 +418,14 @@ struct Avx512Int8DotKernel {
   }
 };
 
-// Rows per tile: 2 · Rows accumulators, the two weight-sum accumulators, the two gathered weight vectors, their
-// two gather indices, the all-ones bytes and a broadcast. With 12 rows (32 registers) GCC spilled accumulators
-// every k and the prefill ran at half speed; 8 keeps everything in registers.
-inline constexpr int kAvx512Int8DotMaxRows = 8;
-
+// 12 rows per tile, as the other AVX-512 kernels: 24 accumulators, the two weight sums, the two gathered vectors,
+// the ones and a broadcast stay in registers; GCC reloads the two gather indices from the stack (L1) each k.
+// (An earlier form, whose loop body was an inlined helper taking the accumulator arrays by reference, made GCC
+// store accumulators to the stack every k: half the speed.)
 inline MicroKernelSet linear_micro_kernels_avx512_int8_dot() {
-  return MicroKernelSet{
-      KernelPath::Avx512, WeightPrecision::Int8, kAvx512Int8DotMaxRows,
-      micro_kernel_table<Avx512Int8DotKernel>(std::make_integer_sequence<int, kAvx512Int8DotMaxRows>{}),
-      RowPacking::Int8Quads};
+  return MicroKernelSet{KernelPath::Avx512, WeightPrecision::Int8, kAvx512MaxRows,
+                        micro_kernel_table<Avx512Int8DotKernel>(std::make_integer_sequence<int, kAvx512MaxRows>{}),
+                        RowPacking::Int8Quads};
 }
 
 }  // namespace blip::kernels::detail
