@@ -40,6 +40,7 @@ struct Options {
   int runs = 3;
   std::int64_t new_tokens = 20;  // decode steps timed after the first token
   blip::WeightPrecision precision = blip::WeightPrecision::AsStored;  // --precision: the Linear weights' precision
+  blip::ActivationPrecision activations = blip::ActivationPrecision::F32;  // --activations: what bf16 / int8 weights multiply
 };
 
 // What `pytorch_blip2_baseline.py make` stored beside the weights.
@@ -108,8 +109,13 @@ Options parse_options(int argc, char** argv) {
       const std::string name = value();
       blip::check(blip::parse_weight_precision(name, options.precision),
                   "--precision expects as-stored, f32, bf16, f16, int8 or int4, got '", name, "'");
+    } else if (argument == "--activations") {
+      const std::string name = value();
+      blip::check(blip::parse_activation_precision(name, options.activations),
+                  "--activations expects f32, bf16 or int8, got '", name, "'");
     } else if (argument == "--help" || argument == "-h") {
       std::printf("usage: blip2_end_to_end_bench MODEL_DIR [--threads N] [--runs N] [--new-tokens N] [--precision P]\n"
+                  "                              [--activations f32|bf16|int8]\n"
                   "MODEL_DIR: a folder bench/pytorch_blip2_baseline.py make wrote (weights + bench_inputs.safetensors)\n");
       std::exit(0);
     } else if (options.model_dir.empty() && argument.rfind("--", 0) != 0) {
@@ -135,7 +141,8 @@ int run(const Options& options) {
     nlohmann::ordered_json line = {{"name", prefix + "_" + measurement},
                                    {"engine", "blipcpp"},
                                    {"threads", threads},
-                                   {"precision", blip::weight_precision_name(options.precision)}};
+                                   {"precision", blip::weight_precision_name(options.precision)},
+                                   {"activations", blip::activation_precision_name(options.activations)}};
     line.update(fields);
     std::printf("%s\n", line.dump().c_str());
     std::fflush(stdout);
@@ -145,6 +152,7 @@ int run(const Options& options) {
   const blip::ModelConfig config = blip::load_model_config(options.model_dir);
   blip::WeightOptions weight_options;
   weight_options.linear_precision = options.precision;
+  weight_options.linear_activations = options.activations;
   const blip::WeightStore store = blip::WeightStore::open(options.model_dir, weight_options);
   const auto model = blip::Blip2ForConditionalGeneration::load(store, blip::make_blip2_model_config(config.blip2));
   const double load_seconds = seconds_since(load_start);

@@ -9,6 +9,9 @@ Run through the oracle environment (../shared/oracle/README.md), in two steps:
     ../shared/oracle/env.sh bench/pytorch_blip2_baseline.py time /work/bench-models/blip2-opt-2.7b --threads 2 --runs 3
     OMP_NUM_THREADS=2 build/bench/blip2_end_to_end_bench /work/bench-models/blip2-opt-2.7b --threads 2 --runs 3
 Never run the two together: each holds the whole model in RAM.
+Without PyTorch building the weights (blipcpp alone, e.g. bf16 weights written directly):
+    build/weights_tools/blip_weights make-random ../shared/assets/tokenizers/blip2-opt-2.7b OUT --dtype bf16
+    ../shared/oracle/env.sh bench/pytorch_blip2_baseline.py inputs --variant blip2-opt-2.7b --out OUT
 
 `make` uses the real checkpoint's config.json (../shared/assets/tokenizers/<variant>) and the oracle's seeded
 initialisation (oracle.randomize, the one the fixtures use), saves with save_pretrained (2 GB shards; the oracle's
@@ -103,9 +106,7 @@ def cmd_make(args):
     variant = VARIANTS[args.variant]
     oracle = import_oracle(args.oracle, args.threads)
     import torch
-    from PIL import Image
-    from safetensors.torch import save_file
-    from transformers import Blip2Config, Blip2ForConditionalGeneration, BlipImageProcessor
+    from transformers import Blip2Config, Blip2ForConditionalGeneration
     from transformers.modeling_utils import no_init_weights
 
     asset_dir = os.path.join(ASSETS, variant["assets"])
@@ -136,7 +137,17 @@ def cmd_make(args):
     for name in TOKENIZER_FILES:
         if os.path.exists(os.path.join(asset_dir, name)):
             shutil.copyfile(os.path.join(asset_dir, name), os.path.join(args.out, name))
+    write_inputs(args.variant, config, args.out)
 
+
+def write_inputs(variant_name, config, out):
+    """bench_inputs.safetensors in `out`: the photo through BlipImageProcessor and the prompt's ids."""
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+    from transformers import BlipImageProcessor
+
+    variant = VARIANTS[variant_name]
     size = config.vision_config.image_size
     processor = BlipImageProcessor(size={"height": size, "width": size})  # bicubic, CLIP mean/std, as Blip2Processor
     pixel_values = processor(images=Image.open(os.path.join(ASSETS, IMAGE)).convert("RGB"),
@@ -144,8 +155,18 @@ def cmd_make(args):
     image_tokens = [config.image_token_index] * config.num_query_tokens if config.image_token_index is not None else []
     input_ids = torch.tensor([image_tokens + variant["prompt_ids"]], dtype=torch.int64)
     save_file({"pixel_values": pixel_values.contiguous(), "input_ids": input_ids},
-              os.path.join(args.out, "bench_inputs.safetensors"),
-              metadata={"variant": args.variant, "prompt": variant["prompt"], "image": IMAGE})
+              os.path.join(out, "bench_inputs.safetensors"),
+              metadata={"variant": variant_name, "prompt": variant["prompt"], "image": IMAGE})
+
+
+def cmd_inputs(args):
+    """Only bench_inputs.safetensors, for a folder made another way (blip_weights make-random CONFIG_DIR OUT,
+    from the same asset folder): blipcpp can then be timed on it without building the model in PyTorch."""
+    import_oracle(args.oracle, args.threads)
+    from transformers import Blip2Config
+
+    config = Blip2Config.from_pretrained(os.path.join(ASSETS, VARIANTS[args.variant]["assets"]))
+    write_inputs(args.variant, config, args.out)
 
 
 def cmd_time(args):
@@ -220,6 +241,10 @@ def main():
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--layers", type=int, help="every sub-model this deep (smoke test; default: the real config)")
     make.set_defaults(run=cmd_make)
+    inputs = commands.add_parser("inputs", parents=[common], help="write only bench_inputs.safetensors into a folder")
+    inputs.add_argument("--variant", choices=sorted(VARIANTS), default="blip2-opt-2.7b")
+    inputs.add_argument("--out", required=True, help="the model folder (e.g. from blip_weights make-random)")
+    inputs.set_defaults(run=cmd_inputs)
     measure = commands.add_parser("time", parents=[common], help="time PyTorch on a folder `make` wrote")
     measure.add_argument("model", help="the folder `make` wrote")
     measure.add_argument("--runs", type=int, default=3)
