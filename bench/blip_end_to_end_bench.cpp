@@ -144,12 +144,18 @@ const bool kContextAdded = [] {
 // Every benchmark first runs untimed for a second (at least one call), as the PyTorch script times after one
 // warm-up: the first call of a new shape faults in its buffers (the buffer cache then keeps them), and an 8-image
 // call takes 4 s, so without a warm-up its only timed call would be that first one.
-BENCHMARK(caption_vision_encoder)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MinWarmUpTime(1.0);
-BENCHMARK_CAPTURE(caption_generate, 20_greedy, 1)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MinWarmUpTime(1.0);
-BENCHMARK_CAPTURE(caption_generate, 20_beam3, 3)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MinWarmUpTime(1.0);
-BENCHMARK_CAPTURE(caption_batch, 1_image, 1)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MinWarmUpTime(1.0);
-BENCHMARK_CAPTURE(caption_batch, 4_images, 4)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MinWarmUpTime(1.0);
-BENCHMARK_CAPTURE(caption_batch, 8_images, 8)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MinWarmUpTime(1.0);
-BENCHMARK(vqa_generate)->Unit(benchmark::kMillisecond)->MinTime(2.0)->MinWarmUpTime(1.0);
+namespace {
+void end_to_end_timing(benchmark::internal::Benchmark* settings) {
+  settings->Unit(benchmark::kMillisecond)->MinTime(2.0)->MinWarmUpTime(1.0);
+}
+}  // namespace
+
+BENCHMARK(caption_vision_encoder)->Apply(end_to_end_timing);
+BENCHMARK_CAPTURE(caption_generate, 20_greedy, 1)->Apply(end_to_end_timing);
+BENCHMARK_CAPTURE(caption_generate, 20_beam3, 3)->Apply(end_to_end_timing);
+BENCHMARK_CAPTURE(caption_batch, 1_image, 1)->Apply(end_to_end_timing);
+BENCHMARK_CAPTURE(caption_batch, 4_images, 4)->Apply(end_to_end_timing);
+BENCHMARK_CAPTURE(caption_batch, 8_images, 8)->Apply(end_to_end_timing);
+BENCHMARK(vqa_generate)->Apply(end_to_end_timing);
 
 BENCHMARK_MAIN();

@@ -14,13 +14,13 @@
 //
 // What is kept: blocks of at least kMinimumCachedBytes, up to a total of
 // 1 GiB (set_buffer_cache_limit changes it); beyond that the oldest are freed
-// first. 1 GiB holds the whole working set of an 8-image BLIP-base batch (its
-// cross-attention keys and values alone are 340 MB); with 256 MiB a 4-image
-// batch still faulted its pages in on every call (2.0-2.4 s against 1.2 s). A request takes the
-// smallest cached block that fits with at most 1/8 to spare, so one request's
-// buffers are reused by the next one of the same shapes. release_cached_buffers()
-// gives everything back (after unloading a model, say). Memory that a reused
-// block hands out is zero-filled, like a fresh one.
+// first. With 256 MiB a 4-image BLIP-base batch still faulted its pages in on
+// every call (2.0-2.4 s against 1.2 s); an 8-image batch's cross-attention keys
+// and values alone are 340 MB. A request takes the smallest cached block that
+// fits with at most 1/8 to spare, so one request's buffers are reused by the
+// next one of the same shapes. release_cached_buffers() gives everything back
+// (after unloading a model, say). Memory that a reused block hands out is
+// zero-filled, like a fresh one.
 //
 // Under AddressSanitizer the cache starts disabled, so ASan's quarantine keeps
 // catching use-after-free in every test; a test that enables it gets cached
@@ -73,7 +73,8 @@ class BufferCache {
     return *cache;
   }
 
-  // `bytes` of zero-filled memory, 64-byte aligned, released by release().
+  // `bytes` of zero-filled memory, 64-byte aligned; the last owner's release
+  // hands it back to the cache (give), or to the system when it is not kept.
   std::shared_ptr<void> allocate(std::size_t bytes) {
     const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
     std::size_t capacity = rounded;

@@ -27,8 +27,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdint>
+#include <limits>
 
 namespace blip::quantization {
 

@@ -494,9 +494,7 @@ inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision prec
 #if BLIP_X86_DISPATCH
     case KernelPath::Avx512Bf16:
       if (bf16_activations) return linear_micro_kernels_avx512_bf16_dot();
-      if (int8_activations && avx512_int8_dot_supported()) return linear_micro_kernels_avx512_int8_dot();
-      kernels = linear_micro_kernels_avx512(precision);
-      break;
+      [[fallthrough]];  // every other kernel of avx512-bf16 is avx512's
     case KernelPath::Avx512:
       if (int8_activations && avx512_int8_dot_supported()) return linear_micro_kernels_avx512_int8_dot();
       kernels = linear_micro_kernels_avx512(precision);
@@ -588,7 +586,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
   const float* packed_rows = x;
   std::int64_t row_stride = 1, packed_tile_size = 0;
   if (rows > 1 || kernels.row_packing != RowPacking::F32) {
-    packed_tile_size = tile_rows * (depth + 1);  // + 1: a bf16 pair past an odd depth
+    packed_tile_size = tile_rows * (depth + 1);  // + 1: a bf16 pair past an odd depth, or an int8 tile's row scales
     float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(tiles * packed_tile_size));
     for (std::int64_t tile = 0; tile < tiles; ++tile) {
       const std::int64_t first_row = tile * tile_rows;

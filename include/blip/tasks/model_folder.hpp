@@ -198,12 +198,15 @@ inline BlipModelFolder open_blip_model_folder(const std::string& folder_or_repo_
                                     ? " (the checkpoint's own type)"
                                     : std::string(": ") + weight_precision_name(quantized) +
                                           " (a checkpoint quantized by blip_weights convert)";
+  const char* activations = activation_precision_name(options.activation_precision);
+  const std::string narrow_activations =
+      options.activation_precision == ActivationPrecision::F32
+          ? ""
+          : std::string(", ") + activations + " weights times " + activations + " activations";
   if (options.verbose)
     std::fprintf(stderr, "[blip] Linear weights in %s%s%s; %s\n", weight_precision_name(options.weight_precision),
                  options.weight_precision == WeightPrecision::AsStored ? as_stored.c_str() : "",
-                 options.activation_precision == ActivationPrecision::BF16   ? ", bf16 weights times bf16 activations"
-                 : options.activation_precision == ActivationPrecision::Int8 ? ", int8 weights times int8 activations"
-                                                                             : "",
+                 narrow_activations.c_str(),
                  options.weight_residency == WeightResidency::Copied
                      ? "the weight files are read while loading only"
                      : "the weights stay memory-mapped: do not change the files while this runs");

@@ -132,10 +132,12 @@ inline KernelPath kernel_path_from_setting(const char* setting) {
 
 // True when this build and CPU have the instructions of the int8 dot-product
 // kernel (linear_avx512.hpp: vpdpbusd from AVX512-VNNI, vpermt2b from AVX512-VBMI).
+// Asked on every Linear call that could use it, so decided once per process.
 inline bool avx512_int8_dot_supported() {
 #if BLIP_X86_DISPATCH
-  return kernel_path_supported(KernelPath::Avx512) && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
+  static const bool supported = kernel_path_supported(KernelPath::Avx512) && __builtin_cpu_supports("avx512bw") &&
+                                __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
+  return supported;
 #else
   return false;
 #endif

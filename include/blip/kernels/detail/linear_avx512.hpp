@@ -374,7 +374,7 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile
 #pragma GCC diagnostic pop
 #endif
 
-// The int8 quads of one activation row (RowPacking::Int8Quads; linear.hpp: pack_rows_int8_quads is the scalar
+// The int8 quads of one activation row (RowPacking::Int8Quads; linear.hpp: pack_row_int8_quads is the scalar
 // reference): words destination[i · stride] = bytes q[4i + j] + 128 for i < ceil(depth / 4), 128 past the depth;
 // returns the row's scale. The same scale and q as the scalar code, bit for bit: the maximum is exact, the division
 // is IEEE's, and vcvtps2dq rounds to nearest even as std::nearbyint does in the default rounding mode. 16 inputs per
