@@ -765,4 +765,37 @@ TEST_CASE("int8 quads: the AVX-512 packer gives the scalar packer's words and sc
   }
 }
 
+TEST_CASE("bf16 pairs: the AVX-512 packer gives the scalar packer's words, bit for bit") {
+  if (!blip::kernels::kernel_path_supported(KernelPath::Avx512)) {
+    MESSAGE("no AVX-512 here: the AVX-512 packer is not tested");
+    return;
+  }
+  std::mt19937 generator(405);
+  std::uniform_real_distribution<float> distribution(-3.0f, 3.0f);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), infinity = std::numeric_limits<float>::infinity();
+  for (std::int64_t depth : {1, 2, 3, 15, 16, 17, 31, 32, 33, 100, 769}) {
+    std::vector<float> row(static_cast<std::size_t>(depth));
+    for (float& value : row) value = distribution(generator);
+    // Specials where the depth allows: NaNs (quiet, signalling, negative), infinities, a denormal (which
+    // vcvtneps2bf16 would flush), ties to even both ways, the largest finite value (rounds to infinity).
+    const float specials[] = {nan,
+                              blip::bits_to_float(0xff800001u),
+                              -infinity,
+                              infinity,
+                              blip::bits_to_float(0x00012345u),
+                              blip::bits_to_float(0x3f808000u),
+                              blip::bits_to_float(0x3f818000u),
+                              std::numeric_limits<float>::max(),
+                              -0.0f};
+    for (std::size_t i = 0; i < std::size(specials) && 2 * i + 1 < row.size(); ++i) row[2 * i + 1] = specials[i];
+    const std::int64_t stride = 5;
+    std::vector<std::uint32_t> scalar(static_cast<std::size_t>((depth + 1) / 2 * stride), 7u);
+    std::vector<std::uint32_t> vector = scalar;
+    kernel_detail::pack_row_bf16_pairs(row.data(), depth, scalar.data(), stride);
+    kernel_detail::pack_row_bf16_pairs_avx512(row.data(), depth, vector.data(), stride);
+    CAPTURE(depth);
+    CHECK(scalar == vector);
+  }
+}
+
 }  // namespace kernels_linear_test

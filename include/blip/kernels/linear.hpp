@@ -432,6 +432,17 @@ inline float pack_row_int8_quads(const float* source, std::int64_t depth, std::u
   return scale;
 }
 
+// The BF16Pairs words of one row (destination[i · stride], i < ceil(depth / 2)). The scalar reference of
+// pack_row_bf16_pairs_avx512 (detail/linear_avx512.hpp), which pack_rows uses on x86.
+inline void pack_row_bf16_pairs(const float* source, std::int64_t depth, std::uint32_t* destination,
+                                std::int64_t stride) {
+  for (std::int64_t k = 0; k < depth; k += 2) {
+    const std::uint32_t even = f32_to_bf16(source[k]).bits;
+    const std::uint32_t odd = k + 1 < depth ? f32_to_bf16(source[k + 1]).bits : 0u;
+    destination[k / 2 * stride] = even | odd << 16;
+  }
+}
+
 inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, std::int64_t depth, float* packed,
                       std::int64_t packed_stride, RowPacking packing = RowPacking::F32) {
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -450,11 +461,12 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
       case RowPacking::BF16Pairs: {
         // The buffer is raw storage (ScratchBuffer), written and read as 32-bit words.
         std::uint32_t* destination = reinterpret_cast<std::uint32_t*>(packed) + r;
-        for (std::int64_t k = 0; k < depth; k += 2) {
-          const std::uint32_t even = f32_to_bf16(source[k]).bits;
-          const std::uint32_t odd = k + 1 < depth ? f32_to_bf16(source[k + 1]).bits : 0u;
-          destination[k / 2 * packed_stride] = even | odd << 16;
-        }
+#if BLIP_X86_DISPATCH
+        // Bf16 pairs come with the vdpbf16ps kernels, so with AVX-512: its packer gives the scalar one's bits.
+        pack_row_bf16_pairs_avx512(source, depth, destination, packed_stride);
+#else
+        pack_row_bf16_pairs(source, depth, destination, packed_stride);
+#endif
         break;
       }
       case RowPacking::F32RoundedToInt8: {
@@ -529,8 +541,8 @@ inline std::int64_t panels_per_item(std::int64_t panel_count, int threads, std::
 
 // Runs `kernel` for one tile over inputs [depth_begin, depth_begin + depth_count) of weight panel `panel`.
 // `micro` comes with rows (at depth_begin), row_stride, out, columns, bias and int8 scale set; `accumulate`:
-// whether the tile adds to what out holds. Int4 panels go block by block (32 inputs), each block's sums
-// multiplied by its own scales and added to the output (weight_formats.hpp); depth_begin is then a multiple of 32.
+// whether the tile adds to what out holds. Int4 panels also get the scales of their blocks from depth_begin on,
+// which is then a multiple of 32 (weight_formats.hpp).
 inline void run_tile(MicroKernel kernel, MicroTile& micro, const LinearWeights& weights, std::int64_t panel,
                      std::int64_t depth_begin, std::int64_t depth_count, bool accumulate) {
   if (micro.row_scales != nullptr && depth_count > kInt8QuadMaxDepth) {
@@ -544,24 +556,13 @@ inline void run_tile(MicroKernel kernel, MicroTile& micro, const LinearWeights& 
     micro.rows = rows;
     return;
   }
-  if (weights.precision() != WeightPrecision::Int4) {
-    micro.panel = weights.panel_at(panel, depth_begin);
-    micro.depth = depth_count;
-    micro.accumulate = accumulate;
-    kernel(micro);
-    return;
-  }
-  const float* rows = micro.rows;
-  const std::int64_t depth_end = depth_begin + depth_count;
-  for (std::int64_t block_begin = depth_begin; block_begin < depth_end; block_begin += kInt4BlockSize) {
-    micro.panel = weights.panel_at(panel, block_begin);
-    micro.depth = std::min(kInt4BlockSize, depth_end - block_begin);
-    micro.scale = weights.int4_block_scales(panel, block_begin / kInt4BlockSize);
-    micro.accumulate = accumulate || block_begin > depth_begin;
-    micro.rows = rows + (block_begin - depth_begin) * micro.row_stride;
-    kernel(micro);
-  }
-  micro.rows = rows;
+  micro.panel = weights.panel_at(panel, depth_begin);
+  micro.depth = depth_count;
+  micro.accumulate = accumulate;
+  micro.block_scales = weights.precision() == WeightPrecision::Int4
+                           ? weights.int4_block_scales(panel, depth_begin / kInt4BlockSize)
+                           : nullptr;
+  kernel(micro);
 }
 
 // Rows up to which Linear streams each weight panel once, whole (decode: 1 token × up to 12 beams, or a
@@ -610,6 +611,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     MicroTile micro;
     micro.row_stride = row_stride;
     micro.out_stride = y_stride;
+    micro.stream_weights = true;
     const std::int64_t last_panel = std::min(panel_count, (item + 1) * item_panels);
     for (std::int64_t panel = item * item_panels; panel < last_panel; ++panel) {
       const std::int64_t first_output = panel * kPanelWidth;

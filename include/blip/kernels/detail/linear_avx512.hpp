@@ -22,6 +22,7 @@
 // linear_micro_kernel_avx512_int8_dot multiplies int8 quads with vpdpbusd.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -130,7 +131,9 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_widening(const MicroTile& til
   const float* rows = tile.rows;
   const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
+  const bool stream = tile.stream_weights;
   for (std::int64_t k = 0; k < tile.depth; ++k) {
+    if (stream) prefetch_panel_row<Weights::kRowBytes>(panel, k);
     __m512 weights_first, weights_second;
     Weights::load(panel, weights_first, weights_second);
     BLIP_UNROLL
@@ -183,19 +186,50 @@ struct Avx512Bf16EvenOdd {
 };
 
 // Int4 weights (two per byte, weight_formats.hpp): one 16-byte load per k, zero-extended to 16 lanes; the low
-// nibbles are columns 0..15, the high ones 16..31, each minus the offset 8 and converted to f32. The driver calls
-// this once per 32-input block with that block's scales in tile.scale (store_tile_avx512 multiplies the sums).
-struct Avx512Int4 {
-  static constexpr std::int64_t kRowBytes = kPanelWidth / 2;
-  static constexpr bool kReordered = false;
-  static constexpr const ColumnOrder* kOrder = nullptr;
-  static BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void load(const std::uint8_t* row, __m512& low, __m512& high) {
-    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
-    const __m512i offset = _mm512_set1_epi32(kInt4Offset);
-    low = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0f)), offset));
-    high = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), offset));
+// nibbles are columns 0..15, the high ones 16..31. Each weight is widened to its value, (q + 8 - 8) · scale, as
+// it is loaded: one FMA per 16 columns, q_stored · scale - 8 · scale, with the scale of the current 32-input block
+// (exact but for the one rounding of the product, as the scalar q · scale). The tile then sums x · w as the f32
+// kernels do, so one call covers the whole depth and the accumulators stay in registers across blocks.
+template <int Rows>
+BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_int4(const MicroTile& tile) {
+  __m512 low[Rows], high[Rows];
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    low[r] = _mm512_setzero_ps();
+    high[r] = _mm512_setzero_ps();
   }
-};
+  const float* rows = tile.rows;
+  const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
+  const float* block_scales = tile.block_scales;
+  const std::int64_t row_stride = tile.row_stride;
+  const bool stream = tile.stream_weights;
+  const __m512i nibble = _mm512_set1_epi32(0x0f);
+  const __m512 minus_offset = _mm512_set1_ps(-static_cast<float>(kInt4Offset));
+  for (std::int64_t block_begin = 0; block_begin < tile.depth; block_begin += kInt4BlockSize) {
+    const __m512 scale_low = _mm512_loadu_ps(block_scales), scale_high = _mm512_loadu_ps(block_scales + 16);
+    const __m512 offset_low = _mm512_mul_ps(scale_low, minus_offset);
+    const __m512 offset_high = _mm512_mul_ps(scale_high, minus_offset);
+    block_scales += kPanelWidth;
+    const std::int64_t block_end = std::min(tile.depth, block_begin + kInt4BlockSize);
+    for (std::int64_t k = block_begin; k < block_end; ++k) {
+      if (stream) prefetch_panel_row<kPanelWidth / 2>(panel, k);
+      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel)));
+      const __m512 weights_low =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(bytes, nibble)), scale_low, offset_low);
+      const __m512 weights_high =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(bytes, 4)), scale_high, offset_high);
+      BLIP_UNROLL
+      for (int r = 0; r < Rows; ++r) {
+        const __m512 activation = _mm512_set1_ps(rows[r]);
+        low[r] = _mm512_fmadd_ps(activation, weights_low, low[r]);
+        high[r] = _mm512_fmadd_ps(activation, weights_high, high[r]);
+      }
+      rows += row_stride;
+      panel += kPanelWidth / 2;
+    }
+  }
+  store_tile_avx512<Rows>(tile, low, high);
+}
 
 template <class Element>
 struct Avx512Kernel {
@@ -204,7 +238,7 @@ struct Avx512Kernel {
     if constexpr (std::is_same_v<Element, BFloat16>)
       linear_micro_kernel_avx512_widening<Rows, Avx512Bf16EvenOdd>(tile);
     else if constexpr (std::is_same_v<Element, Int4Pair>)
-      linear_micro_kernel_avx512_widening<Rows, Avx512Int4>(tile);
+      linear_micro_kernel_avx512_int4<Rows>(tile);
     else
       linear_micro_kernel_avx512_widening<Rows, Avx512Elements<Element>>(tile);
   }
@@ -249,7 +283,9 @@ BLIP_TARGET_AVX512_BF16 void linear_micro_kernel_avx512_bf16_dot(const MicroTile
   const BFloat16* panel = static_cast<const BFloat16*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
   const std::int64_t pair_count = (tile.depth + 1) / 2;
+  const bool stream = tile.stream_weights;
   for (std::int64_t pair = 0; pair < pair_count; ++pair) {
+    if (stream) prefetch_panel_row<4 * kPanelWidth>(panel, pair);
     const __m512i even_k = _mm512_loadu_si512(panel);
     // An odd depth's last k has no partner row in the panel (the next one may be another panel or past the end).
     const bool has_odd_k = 2 * pair + 1 < tile.depth;
@@ -267,6 +303,31 @@ BLIP_TARGET_AVX512_BF16 void linear_micro_kernel_avx512_bf16_dot(const MicroTile
   }
   reorder_columns_avx512<Rows>(kInterleavedOrder, first, second);
   store_tile_avx512<Rows>(tile, first, second);
+}
+
+// The bf16 pairs of one activation row (RowPacking::BF16Pairs; linear.hpp: pack_row_bf16_pairs is the scalar
+// reference): words destination[i · stride] = bf16(x[2i]) | bf16(x[2i + 1]) << 16 for i < ceil(depth / 2), the
+// high half zero past the depth. f32_to_bf16's rounding on 16 lanes at a time, in integer arithmetic (round to
+// nearest even; a NaN stays a quiet NaN with its sign and top payload bits), so the bits are the scalar code's,
+// denormals included (vcvtneps2bf16 would flush those to zero). A ViT row of 768 inputs took 400 scalar steps.
+BLIP_TARGET_AVX512 inline void pack_row_bf16_pairs_avx512(const float* source, std::int64_t depth,
+                                                          std::uint32_t* destination, std::int64_t stride) {
+  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff), infinity = _mm512_set1_epi32(0x7f800000);
+  const __m512i rounding = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
+  for (std::int64_t k = 0; k < depth; k += 16) {
+    const std::int64_t left = depth - k;
+    const __mmask16 valid = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
+    const __m512i bits = _mm512_castps_si512(_mm512_maskz_loadu_ps(valid, source + k));
+    const __m512i upper = _mm512_srli_epi32(bits, 16);
+    const __m512i rounded =
+        _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(rounding, _mm512_and_si512(upper, one))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
+    const __m512i halves = _mm512_mask_or_epi32(rounded, nan, upper, quiet);
+    alignas(32) std::uint32_t words[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(words), _mm512_cvtepi32_epi16(halves));
+    const std::int64_t word_count = left >= 16 ? 8 : (left + 1) / 2;
+    for (std::int64_t j = 0; j < word_count; ++j) destination[(k / 2 + j) * stride] = words[j];
+  }
 }
 
 struct Avx512Bf16DotKernel {
@@ -342,22 +403,29 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile
   const std::int64_t full_quads = tile.depth / 4, left = tile.depth % 4;
   alignas(64) std::int8_t last_quad[4 * kPanelWidth] = {};
   if (left > 0) std::memcpy(last_quad, panel + full_quads * 4 * kPanelWidth, static_cast<std::size_t>(left * kPanelWidth));
-  const std::int64_t quad_count = full_quads + (left > 0 ? 1 : 0);
-  for (std::int64_t quad = 0; quad < quad_count; ++quad) {
-    const std::int8_t* rows_k = quad < full_quads ? panel + quad * 4 * kPanelWidth : last_quad;
-    const __m512i weights_01 = _mm512_loadu_si512(rows_k);                   // panel rows k, k + 1
-    const __m512i weights_23 = _mm512_loadu_si512(rows_k + 2 * kPanelWidth);  // rows k + 2, k + 3
-    const __m512i weights_first = _mm512_permutex2var_epi8(weights_01, gather_low, weights_23);
-    const __m512i weights_second = _mm512_permutex2var_epi8(weights_01, gather_high, weights_23);
-    weight_sums_first = _mm512_dpbusd_epi32(weight_sums_first, ones, weights_first);
-    weight_sums_second = _mm512_dpbusd_epi32(weight_sums_second, ones, weights_second);
-    BLIP_UNROLL
-    for (int r = 0; r < Rows; ++r) {
-      const __m512i activations = _mm512_set1_epi32(static_cast<int>(quads[r]));
-      first[r] = _mm512_dpbusd_epi32(first[r], activations, weights_first);
-      second[r] = _mm512_dpbusd_epi32(second[r], activations, weights_second);
+  // Two runs of the same loop: the full quads in the panel, then the padded copy (if any). (A select of the
+  // source inside one loop ran at half the speed at -O2, which does not split such a loop.)
+  const std::int8_t* run_start[2] = {panel, last_quad};
+  const std::int64_t run_quads[2] = {full_quads, left > 0 ? 1 : 0};
+  const bool stream = tile.stream_weights;
+  for (int run = 0; run < 2; ++run) {
+    const std::int8_t* rows_k = run_start[run];
+    for (std::int64_t quad = 0; quad < run_quads[run]; ++quad, rows_k += 4 * kPanelWidth) {
+      if (stream) prefetch_panel_row<4 * kPanelWidth>(rows_k, quad);
+      const __m512i weights_01 = _mm512_loadu_si512(rows_k);                   // panel rows k, k + 1
+      const __m512i weights_23 = _mm512_loadu_si512(rows_k + 2 * kPanelWidth);  // rows k + 2, k + 3
+      const __m512i weights_first = _mm512_permutex2var_epi8(weights_01, gather_low, weights_23);
+      const __m512i weights_second = _mm512_permutex2var_epi8(weights_01, gather_high, weights_23);
+      weight_sums_first = _mm512_dpbusd_epi32(weight_sums_first, ones, weights_first);
+      weight_sums_second = _mm512_dpbusd_epi32(weight_sums_second, ones, weights_second);
+      BLIP_UNROLL
+      for (int r = 0; r < Rows; ++r) {
+        const __m512i activations = _mm512_set1_epi32(static_cast<int>(quads[r]));
+        first[r] = _mm512_dpbusd_epi32(first[r], activations, weights_first);
+        second[r] = _mm512_dpbusd_epi32(second[r], activations, weights_second);
+      }
+      quads += row_stride;
     }
-    quads += row_stride;
   }
   const __m512i offset_first = _mm512_slli_epi32(weight_sums_first, 7);
   const __m512i offset_second = _mm512_slli_epi32(weight_sums_second, 7);

@@ -28,6 +28,14 @@
 // subtracts 128 · Σ w), 128 past the depth; `rows` then advances by row_stride
 // words per QUAD of k, depth blocks start at multiples of 4, and the row scales
 // follow the quads (tile.row_scales). Elsewhere as the f32 values q · s.
+//
+// Int4 panels come with one scale per output feature and 32-input block
+// (tile.block_scales); the kernel multiplies each widened q by its block's
+// scale as it loads it, so one call covers any depth that starts on a block.
+//
+// In decode (tile.stream_weights) the panel is read once, straight from memory;
+// the kernels then ask for it kStreamPrefetchBytes ahead of the loads
+// (prefetch_streamed_weights).
 #pragma once
 
 #include <cstdint>
@@ -53,8 +61,35 @@ struct MicroTile {
   const float* bias = nullptr;       // [kPanelWidth] zero-padded, aligned; added unless accumulating; may be null
   const float* scale = nullptr;      // [kPanelWidth] per-feature scales (int8 panels), else null
   const float* row_scales = nullptr; // int8 quads: the quantization scale of each row of the tile, else null
+  const float* block_scales = nullptr;  // int4: [blocks][kPanelWidth] scales of the blocks from the tile's first input
   bool accumulate = false;           // out += tile (second and later depth blocks) instead of out = tile + bias
+  bool stream_weights = false;       // the panel comes from memory, read once (decode): prefetch ahead
 };
+
+// How far ahead of its loads a decode kernel asks for the weights (8 KiB: a few µs of streaming at one core's
+// share of the bandwidth). With several rows per tile a decode step does enough arithmetic per weight byte that
+// the hardware prefetchers alone fall behind: on Zen 5, 8 and 12 rows of int8 or bf16 weights took 10 to 15%
+// longer without it (bench/linear_bench, beams8 and beams12 rows). Non-temporal: the weights are not read again.
+inline constexpr std::int64_t kStreamPrefetchBytes = 8192;
+
+BLIP_ALWAYS_INLINE void prefetch_streamed_weights(const void* weights) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(static_cast<const char*>(weights) + kStreamPrefetchBytes, 0, 0);
+#else
+  (void)weights;
+#endif
+}
+
+// Decode: prefetches the panel row of input k (RowBytes long), one request per 64-byte line (rows shorter than a
+// line: at every k that starts one).
+template <std::int64_t RowBytes>
+BLIP_ALWAYS_INLINE void prefetch_panel_row(const void* row, std::int64_t k) {
+  if constexpr (RowBytes >= 64) {
+    for (std::int64_t line = 0; line < RowBytes; line += 64) prefetch_streamed_weights(static_cast<const char*>(row) + line);
+  } else {
+    if (k % (64 / RowBytes) == 0) prefetch_streamed_weights(row);
+  }
+}
 
 using MicroKernel = void (*)(const MicroTile& tile);
 

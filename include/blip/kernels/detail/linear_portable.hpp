@@ -21,8 +21,8 @@
 // plain lane loops the compiler vectorises (bf16: zero-extend and shift; int8:
 // sign-extend and convert), and on the AVX2 path F16C's vcvtph2ps for f16
 // (every AVX2 CPU has F16C). Int8 sums are multiplied by the feature's scale
-// when stored; int4 panels (two weights per byte) are read by load_int4, and
-// their sums multiplied by the block's scales (the driver calls once per block).
+// when stored; int4 panels (two weights per byte) are read by load_int4 and
+// multiplied by their 32-input block's scales as they are loaded.
 #pragma once
 
 #include <algorithm>
@@ -67,13 +67,20 @@ template <class Element>
 inline constexpr std::int64_t kPanelRowBytes =
     std::is_same_v<Element, Int4Pair> ? kPanelWidth / 2 : kPanelWidth * static_cast<std::int64_t>(sizeof(Element));
 
-// Weight `column` (0 .. 31) of one panel row as f32 (int8 / int4: q; the scale comes at the store).
+// Weight `column` (0 .. 31) of one panel row as f32 (int8: q, the scale comes at the store; int4: q · the block's
+// scale of that column, `block_scales`).
 template <class Element>
-inline float panel_weight(const std::uint8_t* row, int column) {
+inline float panel_weight(const std::uint8_t* row, int column, const float* block_scales) {
   if constexpr (std::is_same_v<Element, Int4Pair>)
-    return static_cast<float>(int4_at(row, column));
+    return static_cast<float>(int4_at(row, column)) * block_scales[column];
   else
     return widen(reinterpret_cast<const Element*>(row)[column], 1.0f);
+}
+
+// Int4 panels are read in blocks of 32 inputs (one scale per column and block); the other precisions in one block.
+template <class Element>
+inline std::int64_t input_block_size(const MicroTile& tile) {
+  return std::is_same_v<Element, Int4Pair> ? kInt4BlockSize : std::max<std::int64_t>(tile.depth, 1);
 }
 
 // The same computation with plain float arrays (compilers without vector extensions).
@@ -85,10 +92,12 @@ void linear_micro_kernel_plain(const MicroTile& tile) {
     const float* rows = tile.rows;
     const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
     for (std::int64_t k = 0; k < tile.depth; ++k) {
+      const float* block_scales =
+          tile.block_scales != nullptr ? tile.block_scales + k / kInt4BlockSize * kPanelWidth : nullptr;
       for (int r = 0; r < Rows; ++r) {
         const float activation = rows[r];
         for (int c = 0; c < kPortableHalfWidth; ++c)
-          sums[r][c] += activation * panel_weight<Element>(panel, first_column + c);
+          sums[r][c] += activation * panel_weight<Element>(panel, first_column + c, block_scales);
       }
       rows += tile.row_stride;
       panel += kPanelRowBytes<Element>;
@@ -127,10 +136,13 @@ struct LaneLoader {
     BLIP_UNROLL
     for (int i = 0; i < kLanes; ++i) vector[i] = static_cast<float>(weights[i]);
   }
-  // Int4: columns [column, column + kLanes) of a panel row (never across column 16).
-  static BLIP_ALWAYS_INLINE void load_int4(const std::uint8_t* row, int column, Vector& vector) {
+  // Int4: columns [column, column + kLanes) of a panel row (never across column 16) times their block's scales:
+  // q · scale (`offset`, -8 · scale, is for the FMA form of the AVX2 loader).
+  static BLIP_ALWAYS_INLINE void load_int4(const std::uint8_t* row, int column, const Vector& scale, const Vector&,
+                                           Vector& vector) {
     BLIP_UNROLL
     for (int i = 0; i < kLanes; ++i) vector[i] = static_cast<float>(int4_at(row, column + i));
+    vector *= scale;
   }
 };
 
@@ -152,23 +164,40 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
     }
     const float* rows = tile.rows;
     const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
-    for (std::int64_t k = 0; k < tile.depth; ++k) {
-      Vector weights[kVectors];
-      BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v) {
-        if constexpr (std::is_same_v<Element, Int4Pair>)
-          Loader::load_int4(panel, first_column + v * kLanes, weights[v]);
-        else
-          Loader::load(reinterpret_cast<const Element*>(panel) + first_column + v * kLanes, weights[v]);
-      }
-      BLIP_UNROLL
-      for (int r = 0; r < Rows; ++r) {
-        const float activation = rows[r];
+    const bool stream = tile.stream_weights;
+    const std::int64_t block_size = input_block_size<Element>(tile);
+    for (std::int64_t block_begin = 0; block_begin < tile.depth; block_begin += block_size) {
+      // Int4: this block's scales of the tile's columns (and -8 times them), one vector per weight vector.
+      Vector block_scales[kVectors], block_offsets[kVectors];
+      if constexpr (std::is_same_v<Element, Int4Pair>) {
         BLIP_UNROLL
-        for (int v = 0; v < kVectors; ++v) sums[r][v] += activation * weights[v];
+        for (int v = 0; v < kVectors; ++v) {
+          std::memcpy(&block_scales[v], tile.block_scales + block_begin / kInt4BlockSize * kPanelWidth +
+                                            first_column + v * kLanes, sizeof(Vector));
+          block_offsets[v] = block_scales[v] * -static_cast<float>(kInt4Offset);
+        }
       }
-      rows += tile.row_stride;
-      panel += kPanelRowBytes<Element>;
+      const std::int64_t block_end = std::min(tile.depth, block_begin + block_size);
+      for (std::int64_t k = block_begin; k < block_end; ++k) {
+        if (stream) prefetch_panel_row<kPanelRowBytes<Element>>(panel, k);
+        Vector weights[kVectors];
+        BLIP_UNROLL
+        for (int v = 0; v < kVectors; ++v) {
+          if constexpr (std::is_same_v<Element, Int4Pair>) {
+            Loader::load_int4(panel, first_column + v * kLanes, block_scales[v], block_offsets[v], weights[v]);
+          } else {
+            Loader::load(reinterpret_cast<const Element*>(panel) + first_column + v * kLanes, weights[v]);
+          }
+        }
+        BLIP_UNROLL
+        for (int r = 0; r < Rows; ++r) {
+          const float activation = rows[r];
+          BLIP_UNROLL
+          for (int v = 0; v < kVectors; ++v) sums[r][v] += activation * weights[v];
+        }
+        rows += tile.row_stride;
+        panel += kPanelRowBytes<Element>;
+      }
     }
     for (int r = 0; r < Rows; ++r) {
       float values[kWidth];
@@ -249,11 +278,16 @@ struct Avx2Loader : LaneLoader<Float8> {
     const __m256 value = _mm256_cvtepi32_ps(widened);
     std::memcpy(&vector, &value, sizeof vector);
   }
-  // Int4: 8 bytes zero-extended; the low nibbles are columns < 16, the high ones the rest.
-  static BLIP_TARGET_AVX2 inline void load_int4(const std::uint8_t* row, int column, Float8& vector) {
+  // Int4: 8 bytes zero-extended; the low nibbles are columns < 16, the high ones the rest. The stored q + 8 times
+  // the scale plus -8 · scale in one FMA: (q + 8) · scale - 8 · scale, rounded once, is q · scale.
+  static BLIP_TARGET_AVX2 inline void load_int4(const std::uint8_t* row, int column, const Float8& scale,
+                                                const Float8& offset, Float8& vector) {
     const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + column % 16)));
     const __m256i nibbles = column < 16 ? _mm256_and_si256(bytes, _mm256_set1_epi32(0x0f)) : _mm256_srli_epi32(bytes, 4);
-    const __m256 value = _mm256_cvtepi32_ps(_mm256_sub_epi32(nibbles, _mm256_set1_epi32(kInt4Offset)));
+    __m256 scale_vector, offset_vector;
+    std::memcpy(&scale_vector, &scale, sizeof scale_vector);
+    std::memcpy(&offset_vector, &offset, sizeof offset_vector);
+    const __m256 value = _mm256_fmadd_ps(_mm256_cvtepi32_ps(nibbles), scale_vector, offset_vector);
     std::memcpy(&vector, &value, sizeof vector);
   }
 };

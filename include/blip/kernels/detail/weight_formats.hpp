@@ -14,8 +14,8 @@
 //         byte j holds column j in its low nibble and column j + 16 in its high one, so
 //         one 16-byte load widens to the panel's two halves with a mask and a shift.
 //         The scales are f32, [panel][block][32 columns]; a block past in_features is
-//         zero-padded. The kernels sum x · q per block and multiply by the block's scales
-//         (the driver calls them once per block: linear.hpp).
+//         zero-padded. The kernels widen each q to q · scale with its block's scale as they
+//         load it (MicroTile::block_scales), then sum x · w as for the other precisions.
 #pragma once
 
 #include <cmath>
