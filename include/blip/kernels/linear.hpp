@@ -39,7 +39,8 @@
 //     barrier per row block (two packing buffers alternate).
 //   * Decode (rows ≤ one register tile, e.g. 1 token × up to 12 beams): no depth
 //     blocking, so every weight is read from memory exactly once per call, and
-//     the threads split the output features into contiguous runs of panels.
+//     the threads split the output features into contiguous runs of panels; the
+//     kernels prefetch each panel 8 KiB ahead (MicroTile::stream_weights).
 //   * Results do not depend on the thread count: every output element is
 //     computed by the same sequence of operations whichever thread runs it.
 //   * Weights are held once: the original W is not kept, and when it is a view
