@@ -68,8 +68,8 @@ struct MicroTile {
 
 // How far ahead of its loads a decode kernel asks for the weights (8 KiB: a few µs of streaming at one core's
 // share of the bandwidth). With several rows per tile a decode step does enough arithmetic per weight byte that
-// the hardware prefetchers alone fall behind: on Zen 5, 8 and 12 rows of int8 or bf16 weights took 10 to 15%
-// longer without it (bench/linear_bench, beams8 and beams12 rows). Non-temporal: the weights are not read again.
+// the hardware prefetchers alone fall behind: on Zen 5, 8 and 12 rows of every precision ran 11 to 22% faster
+// with it (bench/linear_bench, beams8 and beams12 rows; docs/kernels.md). Non-temporal: not read again.
 inline constexpr std::int64_t kStreamPrefetchBytes = 8192;
 
 BLIP_ALWAYS_INLINE void prefetch_streamed_weights(const void* weights) {
