@@ -265,6 +265,10 @@ int main(int argc, char** argv) {
       run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::Int8,
                blip::ActivationPrecision::Int8);
     });
+    register_benchmark("blip-int4-int8-activations", shape, [shape](benchmark::State& state) {
+      run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::Int4,
+               blip::ActivationPrecision::Int8);
+    });
 #ifdef BLIP_BENCH_HAVE_OPENBLAS
     register_benchmark("openblas", shape, [shape](benchmark::State& state) { run_openblas(state, shape); });
 #endif

@@ -29,7 +29,7 @@ const char* const kUsage =
     "  --tokenizer DIR   tokenizer files from DIR instead of MODEL_DIR\n"
     "  --threads N       threads for the kernels\n"
     "  --precision P     Linear weights in P: as-stored (default), f32, bf16, f16, int8 or int4\n"
-    "  --activations A   what narrow weights multiply: f32 (default), bf16 (bf16 weights) or int8 (int8 weights)\n"
+    "  --activations A   what narrow weights multiply: f32 (default), bf16 (bf16 weights) or int8 (int8, int4 weights)\n"
     "  --json            one JSON object per pair\n"
     "  --help            this text\n"
     "Images are decoded one at a time and only their preprocessed pixels are kept; invalid UTF-8 bytes in a\n"

@@ -41,7 +41,7 @@ const std::string kUsage =
     "                         f32, bf16, f16, int8 (one scale per output feature) or int4 (one per 32 inputs)\n"
     "  --activations A        what narrow weights multiply: f32 (default); bf16, with bf16 weights (AVX512-BF16\n"
     "                         dot products where the CPU has them; PyTorch's bf16 arithmetic); or int8, with\n"
-    "                         int8 weights (each layer's input quantized per row; AVX512-VNNI dot products)\n"
+    "                         int8 or int4 weights (each layer's input quantized per row; AVX512-VNNI)\n"
     "  --help                 this text\n"
     "A progress line (answers done, answers/s, ETA) goes to stderr when it is a terminal.\n" +
     std::string(blip::examples::kGenerationDefaultsHelp);

@@ -205,13 +205,13 @@ inline LoadOptions load_options_from(const CommandLine& command) {
   const std::string activations = command.value("--activations");
   if (!activations.empty() && !parse_activation_precision(activations, options.activation_precision))
     usage_fail("option --activations expects f32, bf16 or int8, got '", clip(activations), "'");
-  const WeightPrecision needed = weights_for_activations(options.activation_precision);
-  if (options.activation_precision != ActivationPrecision::F32 && options.weight_precision != needed &&
-      options.weight_precision != WeightPrecision::AsStored)
+  if (options.weight_precision != WeightPrecision::AsStored &&
+      !activations_apply_to(options.activation_precision, options.weight_precision)) {
+    const char* needed = weights_for_activations_name(options.activation_precision);
     usage_fail("option --activations ", activation_precision_name(options.activation_precision), " applies to ",
-               weight_precision_name(needed), " weights; it needs --precision ", weight_precision_name(needed),
-               " (or as-stored with a ", weight_precision_name(needed), " checkpoint), not --precision ",
-               weight_precision_name(options.weight_precision));
+               needed, " weights; it needs --precision ", needed, " (or as-stored with a ", needed,
+               " checkpoint), not --precision ", weight_precision_name(options.weight_precision));
+  }
   options.verbose = true;
   return options;
 }

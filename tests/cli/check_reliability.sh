@@ -196,7 +196,7 @@ PY
     has "[blip] Linear weights in int4"
     expect 0 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision bf16 \
       --activations bf16
-    has "[blip] Linear weights in bf16, bf16 weights times bf16 activations"
+    has "[blip] Linear weights in bf16, times bf16 activations"
     # bf16 activations apply to bf16 weights only: asked with int8 weights it is a usage error, before loading.
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision int8 \
       --activations bf16
@@ -204,10 +204,13 @@ PY
     lacks "[blip]"
     expect 0 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision int8 \
       --activations int8
-    has "[blip] Linear weights in int8, int8 weights times int8 activations"
+    has "[blip] Linear weights in int8, times int8 activations"
+    expect 0 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision int4 \
+      --activations int8
+    has "[blip] Linear weights in int4, times int8 activations"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --precision bf16 \
       --activations int8
-    has "option --activations int8 applies to int8 weights"
+    has "option --activations int8 applies to int8 or int4 weights"
     lacks "[blip]"
     expect 2 "$bin/blip_caption" "$fixtures/blip_caption" "$image" --tokenizer "$tokenizer" --activations f8
     has "option --activations expects f32, bf16 or int8"

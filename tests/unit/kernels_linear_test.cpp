@@ -74,7 +74,8 @@ std::vector<Variant> variants_to_test(blip::WeightPrecision precision = blip::We
   kernel_detail::MicroKernelSet plain = kernel_detail::linear_micro_kernels_plain(precision);
   if (activations == blip::ActivationPrecision::BF16 && precision == blip::WeightPrecision::BF16)
     plain.row_packing = kernel_detail::RowPacking::F32RoundedToBF16;
-  if (activations == blip::ActivationPrecision::Int8 && precision == blip::WeightPrecision::Int8)
+  if (activations == blip::ActivationPrecision::Int8 &&
+      (precision == blip::WeightPrecision::Int8 || precision == blip::WeightPrecision::Int4))
     plain.row_packing = kernel_detail::RowPacking::F32RoundedToInt8;
   variants.push_back({"plain" + suffix, plain});
   return variants;
@@ -209,7 +210,8 @@ TEST_CASE("linear: up to 12 rows, a row's outputs do not depend on the rows that
                                 Case{blip::WeightPrecision::Int8, blip::ActivationPrecision::F32},
                                 Case{blip::WeightPrecision::Int4, blip::ActivationPrecision::F32},
                                 Case{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
-                                Case{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8}}) {
+                                Case{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8},
+                                Case{blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8}}) {
     const Problem problem = make_problem(12, 769, 70, true, 1, 2, generator, -1.0f, 1.0f, precision.weights,
                                          precision.activations);
     for (const Variant& variant : variants_to_test(precision.weights, precision.activations)) {
@@ -651,7 +653,24 @@ TEST_CASE("linear: int8 activations on every path (the int8 dot product where th
   check_variants_at_every_row_count(133, blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8, generator);
 }
 
-TEST_CASE("linear: int8 activations really quantize the input, per row (and only for int8 weights)") {
+TEST_CASE("linear: int4 weights times int8 activations on every path (the int8 dot product where the CPU has it) "
+          "match the naive reference") {
+  // The dot-product kernel sums each 32-input block exactly in int32 (its weights carry + 8, cancelled by the
+  // row's block offsets), then adds block sum · block scale in f32: the error left is f32 rounding, within the
+  // bound. Depths ending inside a quad (1 to 3 inputs) and inside a block, one block, depth blocks (> 384, whole
+  // blocks), partial panels, tiles of 6 rows and beyond.
+  std::mt19937 generator(8181);
+  if (!blip::kernels::avx512_int8_dot_supported())
+    MESSAGE("no AVX512-VNNI and VBMI here: the int4 x int8 dot product is not tested");
+  const std::vector<Shape3> shapes = {{1, 1, 1},     {1, 2, 5},    {2, 3, 33},      {3, 5, 65},     {5, 17, 33},
+                                      {8, 301, 97},  {12, 16, 32}, {13, 385, 64},   {25, 769, 70},  {1, 768, 300},
+                                      {40, 767, 96}, {6, 7, 1},    {200, 402, 100}, {11, 1025, 40}, {4, 6, 31},
+                                      {7, 32, 64},   {1, 33, 32},  {6, 36, 40},     {12, 2560, 96}};
+  check_variants_at_shapes(shapes, blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8, generator);
+  check_variants_at_every_row_count(133, blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8, generator);
+}
+
+TEST_CASE("linear: int8 activations really quantize the input, per row (and only for int8 and int4 weights)") {
   // Row [1, 0.004]: scale 1 / 127, and 0.004 becomes 1 step (0.508 rounds up) = 1/127. The weight column
   // [0, 1] is exact in int8 (q 127, scale 1/127), so y = 1/127 with int8 activations and 0.004 without. The
   // second row [0.004, 0] has its own scale (0.004 / 127) and keeps its 0.004 exactly enough.
@@ -670,7 +689,12 @@ TEST_CASE("linear: int8 activations really quantize the input, per row (and only
                                                            blip::ActivationPrecision::Int8);
   const LinearWeights bf16_weights = LinearWeights::prepare(weight, {}, blip::WeightPrecision::BF16,
                                                             blip::ActivationPrecision::Int8);
+  // Int4: the column [0, 1] is exact too (q 7, scale 1/7).
+  const LinearWeights int4_quantized = LinearWeights::prepare(weight, {}, blip::WeightPrecision::Int4,
+                                                              blip::ActivationPrecision::Int8);
+  const LinearWeights int4_exact = LinearWeights::prepare(weight, {}, blip::WeightPrecision::Int4);
   CHECK(quantized.activation_precision() == blip::ActivationPrecision::Int8);
+  CHECK(int4_quantized.activation_precision() == blip::ActivationPrecision::Int8);
   CHECK(f32_weights.activation_precision() == blip::ActivationPrecision::F32);
   CHECK(bf16_weights.activation_precision() == blip::ActivationPrecision::F32);
   for (KernelPath path : blip::kernels::kAllKernelPaths) {
@@ -683,17 +707,26 @@ TEST_CASE("linear: int8 activations really quantize the input, per row (and only
     CHECK(y.data()[0] == doctest::Approx(0.004).epsilon(1e-6));
     kernel_detail::linear_using(path, x.data(), 2, 2, f32_weights, y.data(), 1);
     CHECK(y.data()[0] == doctest::Approx(0.004).epsilon(1e-6));
+    kernel_detail::linear_using(path, x.data(), 2, 2, int4_quantized, y.data(), 1);
+    CHECK(y.data()[0] == doctest::Approx(1.0 / 127.0).epsilon(1e-6));
+    CHECK(y.data()[1] == doctest::Approx(0.004).epsilon(1e-6));
+    kernel_detail::linear_using(path, x.data(), 2, 2, int4_exact, y.data(), 1);
+    CHECK(y.data()[0] == doctest::Approx(0.004).epsilon(1e-6));
   }
 }
 
 TEST_CASE("linear: int8 activations, a row holding NaN or infinity gives NaN, a zero row gives the bias") {
   std::mt19937 generator(31);
-  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
-    Problem problem = make_problem(3, 37, 40, true, 0, 0, generator, -1.0f, 1.0f, blip::WeightPrecision::Int8,
+  for (const auto& [bad, precision] :
+       {std::pair{std::numeric_limits<float>::quiet_NaN(), blip::WeightPrecision::Int8},
+        std::pair{std::numeric_limits<float>::infinity(), blip::WeightPrecision::Int8},
+        std::pair{std::numeric_limits<float>::quiet_NaN(), blip::WeightPrecision::Int4},
+        std::pair{-std::numeric_limits<float>::infinity(), blip::WeightPrecision::Int4}}) {
+    Problem problem = make_problem(3, 37, 40, true, 0, 0, generator, -1.0f, 1.0f, precision,
                                    blip::ActivationPrecision::Int8);
     problem.x.data()[problem.x_stride + 5] = bad;                                        // row 1
     for (std::int64_t k = 0; k < problem.in; ++k) problem.x.data()[2 * problem.x_stride + k] = 0.0f;  // row 2
-    for (const Variant& variant : variants_to_test(blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8)) {
+    for (const Variant& variant : variants_to_test(precision, blip::ActivationPrecision::Int8)) {
       CAPTURE(variant.name);
       std::vector<float> y = nan_filled(problem.rows * problem.y_stride);
       kernel_detail::linear_blocked(variant.kernels, problem.x.data(), problem.x_stride, problem.rows,
@@ -754,15 +787,47 @@ TEST_CASE("int8 quads: the AVX-512 packer gives the scalar packer's words and sc
       const std::int64_t stride = 3;
       std::vector<std::uint32_t> scalar(static_cast<std::size_t>(kernel_detail::int8_quads(depth) * stride), 7u);
       std::vector<std::uint32_t> vector = scalar;
-      const float scalar_scale = kernel_detail::pack_row_int8_quads(row.data(), depth, scalar.data(), stride);
-      const float vector_scale = kernel_detail::pack_row_int8_quads_avx512(row.data(), depth, vector.data(), stride);
-      CAPTURE(depth);
-      CAPTURE(kind);
-      CHECK(scalar == vector);
-      if (std::isnan(scalar_scale)) CHECK(std::isnan(vector_scale));
-      else CHECK(scalar_scale == vector_scale);
+      for (int byte_offset : {128, 0}) {  // the unsigned quads of int8 weights, the signed ones of int4 weights
+        const float scalar_scale =
+            kernel_detail::pack_row_int8_quads(row.data(), depth, scalar.data(), stride, byte_offset);
+        const float vector_scale =
+            kernel_detail::pack_row_int8_quads_avx512(row.data(), depth, vector.data(), stride, byte_offset);
+        CAPTURE(depth);
+        CAPTURE(kind);
+        CAPTURE(byte_offset);
+        CHECK(scalar == vector);
+        if (std::isnan(scalar_scale)) CHECK(std::isnan(vector_scale));
+        else CHECK(scalar_scale == vector_scale);
+      }
     }
   }
+}
+
+TEST_CASE("int8 signed quads: the bytes are q, and each 32-input block's offset is -8 times its sum of q") {
+  // Row k -> x = k - 20 over 70 inputs: scale 49 / 127, and the blocks [0, 32), [32, 64), [64, 70) (the last one
+  // ending inside a quad). The offsets are checked against sums of the q the words hold, and the words against
+  // the unsigned quads (the same q, + 128).
+  const std::int64_t depth = 70, stride = 2;
+  std::vector<float> row(static_cast<std::size_t>(depth));
+  for (std::int64_t k = 0; k < depth; ++k) row[static_cast<std::size_t>(k)] = static_cast<float>(k - 20);
+  std::vector<std::uint32_t> signed_words(static_cast<std::size_t>(kernel_detail::int8_quads(depth) * stride));
+  std::vector<std::uint32_t> unsigned_words = signed_words;
+  kernel_detail::pack_row_int8_quads(row.data(), depth, signed_words.data(), stride, 0);
+  kernel_detail::pack_row_int8_quads(row.data(), depth, unsigned_words.data(), stride);
+  std::vector<std::int32_t> offsets(3 * stride, 1);
+  kernel_detail::int4_block_offsets(signed_words.data(), depth, stride, offsets.data());
+  std::int32_t sums[3] = {};
+  for (std::int64_t k = 0; k < 72; ++k) {
+    const std::uint32_t word = signed_words[static_cast<std::size_t>(k / 4 * stride)];
+    const auto q = static_cast<std::int8_t>(word >> (8 * (k % 4)) & 0xffu);
+    const auto unsigned_q = static_cast<int>(unsigned_words[static_cast<std::size_t>(k / 4 * stride)] >> (8 * (k % 4)) & 0xffu) - 128;
+    CAPTURE(k);
+    CHECK(static_cast<int>(q) == unsigned_q);
+    if (k >= depth) CHECK(q == 0);
+    sums[k / 32] += q;
+  }
+  CHECK(sums[0] < 0);  // the first block's inputs are mostly negative: a sign error would show
+  for (int block = 0; block < 3; ++block) CHECK(offsets[static_cast<std::size_t>(block * stride)] == -8 * sums[block]);
 }
 
 TEST_CASE("bf16 pairs: the AVX-512 packer gives the scalar packer's words, bit for bit") {

@@ -85,6 +85,7 @@ TEST_CASE("precision accuracy: each Linear precision against HF's f32 outputs on
       // 15 levels per block of 32 inputs: on models 16 .. 64 wide that is a coarse weight, and logit errors of the
       // order of the logits themselves are expected (its exactness is precision_fixtures_test's job).
       {"int4", blip::WeightPrecision::Int4, blip::ActivationPrecision::F32, 2.0},
+      {"int4 x int8 activations", blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8, 2.0},
   };
   const char* cases[] = {"blip_caption", "blip_vqa", "blip_itm", "blip2_opt", "blip2_opt_imgtok", "blip2_t5", "blip2_itm"};
   std::printf("precision accuracy | setting | logits max rel. error | mean rel. error | top-1 agreement | identical "

@@ -223,12 +223,13 @@ inline WeightPrecision resolve_weight_precision(WeightPrecision requested, DType
 //         layer, sums in f32: what AVX512-BF16's vdpbf16ps multiplies (two products per lane, twice the f32 FMA
 //         rate), and what PyTorch's bf16 matmuls do. CPUs without it round the same way and multiply in f32,
 //         so results agree across CPUs up to the order of the sums;
-//   Int8  for int8 weights: each input row quantized to int8 at the input of each such layer, symmetric, one
-//         scale per row (its largest magnitude / 127, round to nearest even: the weights' own rule), sums
-//         exact in int32 and scaled once: what AVX512-VNNI's vpdpbusd multiplies (four products per lane), the
-//         scheme of llama.cpp's q8 activations and PyTorch's dynamic quantization. CPUs without it quantize
-//         the same way and multiply q · scale in f32.
-// Each applies to layers with weights of its precision only; others keep f32 activations.
+//   Int8  for int8 and int4 weights: each input row quantized to int8 at the input of each such layer,
+//         symmetric, one scale per row (its largest magnitude / 127, round to nearest even: the weights' own
+//         rule), sums exact in int32 (int8 weights: over the whole row; int4: over each 32-input block, then
+//         times the block's scale in f32) and scaled once: what AVX512-VNNI's vpdpbusd multiplies (four products
+//         per lane), the scheme of llama.cpp's q8 activations and PyTorch's dynamic quantization. CPUs without
+//         it quantize the same way and multiply q · scale in f32.
+// Each applies to layers with weights of its precisions only (activations_apply_to); others keep f32 activations.
 enum class ActivationPrecision : std::uint8_t { F32, BF16, Int8 };
 
 inline constexpr const char* activation_precision_name(ActivationPrecision precision) {
@@ -244,11 +245,23 @@ inline bool parse_activation_precision(std::string_view name, ActivationPrecisio
   return true;
 }
 
-// The weight precision whose layers an activation precision applies to (F32: every layer).
-inline constexpr WeightPrecision weights_for_activations(ActivationPrecision precision) {
-  return precision == ActivationPrecision::BF16   ? WeightPrecision::BF16
-         : precision == ActivationPrecision::Int8 ? WeightPrecision::Int8
-                                                  : WeightPrecision::F32;
+// Whether Linear layers with `weights` (a resolved precision, not AsStored) take `activations`: bf16
+// activations go with bf16 weights, int8 ones with int8 and int4 weights (the precisions their dot-product
+// kernels multiply), f32 with every layer.
+inline constexpr bool activations_apply_to(ActivationPrecision activations, WeightPrecision weights) {
+  switch (activations) {
+    case ActivationPrecision::BF16: return weights == WeightPrecision::BF16;
+    case ActivationPrecision::Int8: return weights == WeightPrecision::Int8 || weights == WeightPrecision::Int4;
+    case ActivationPrecision::F32: break;
+  }
+  return true;
+}
+
+// The weight precisions an activation precision applies to, for messages ("bf16", "int8 or int4").
+inline constexpr const char* weights_for_activations_name(ActivationPrecision activations) {
+  return activations == ActivationPrecision::BF16   ? "bf16"
+         : activations == ActivationPrecision::Int8 ? "int8 or int4"
+                                                    : "any";
 }
 
 // Any element type to f32 (used by generic readers and writers).

@@ -155,7 +155,7 @@ class LinearWeights {
 
     LinearWeights prepared;
     prepared.precision_ = precision;
-    prepared.activations_ = weights_for_activations(activations) == precision ? activations : ActivationPrecision::F32;
+    prepared.activations_ = activations_apply_to(activations, precision) ? activations : ActivationPrecision::F32;
     prepared.bias_ = has_bias ? bias : Tensor<const float>();
     prepared.in_features_ = in_features;
     prepared.out_features_ = out_features;
@@ -415,22 +415,45 @@ inline std::int64_t balanced_block(std::int64_t total, std::int64_t limit, std::
 //   Int8Quads         32-bit words packed[i * packed_stride + r] holding the bytes q[r, 4i + j] + 128, j = 0..3
 //                     (byte j = bits 8j..8j+7), 128 past the depth, for i < ceil(depth / 4); then the row
 //                     scales, as floats, at packed[ceil(depth / 4) * packed_stride + r].
+//   Int8SignedQuads   the same words with the bytes q[r, 4i + j] themselves (two's complement, 0 past the depth);
+//                     then per 32-input block b the int32 -8 · Σ_{k in b} q[r, k] at
+//                     packed[(ceil(depth / 4) + b) * packed_stride + r]; then the row scales, after those blocks.
 inline std::int64_t int8_quads(std::int64_t depth) { return (depth + 3) / 4; }
 
-// The Int8Quads words of one row (destination[i · stride], i < int8_quads(depth)); returns its scale. The scalar
-// reference of pack_row_int8_quads_avx512 (detail/linear_avx512.hpp), which pack_rows uses on x86.
+// Floats one packed tile of `tile_rows` rows over `depth` inputs takes, for every packing: at most depth words
+// per row, + 2: a bf16 pair past an odd depth, or an int8 tile's row scales and (signed quads) block offsets.
+inline std::int64_t packed_tile_floats(std::int64_t depth, std::int64_t tile_rows) { return tile_rows * (depth + 2); }
+
+// The Int8Quads words of one row (destination[i · stride], i < int8_quads(depth)), each byte q + byte_offset (128:
+// Int8Quads, 0: Int8SignedQuads); returns its scale. The scalar reference of pack_row_int8_quads_avx512
+// (detail/linear_avx512.hpp), which pack_rows uses on x86.
 inline float pack_row_int8_quads(const float* source, std::int64_t depth, std::uint32_t* destination,
-                                 std::int64_t stride) {
+                                 std::int64_t stride, int byte_offset = 128) {
   const float scale = quantization::activation_int8_scale(source, depth);
   for (std::int64_t k = 0; k < depth; k += 4) {
     std::uint32_t word = 0;
     for (std::int64_t j = 0; j < 4; ++j) {
       const int q = k + j < depth ? quantization::activation_int8_quantize(source[k + j], scale) : 0;
-      word |= static_cast<std::uint32_t>(q + 128) << (8 * j);
+      word |= (static_cast<std::uint32_t>(q + byte_offset) & 0xffu) << (8 * j);
     }
     destination[k / 4 * stride] = word;
   }
   return scale;
+}
+
+// Int8SignedQuads: from a row's signed quads (quads[i · stride]), each 32-input block's -8 · Σ q
+// (offsets[b · stride]): what the int4 dot-product kernel's sums start from, to cancel the + 8 its unsigned
+// weights carry (detail/linear_avx512.hpp: linear_micro_kernel_avx512_int4_dot).
+inline void int4_block_offsets(const std::uint32_t* quads, std::int64_t depth, std::int64_t stride,
+                               std::int32_t* offsets) {
+  constexpr std::int64_t kQuadsPerBlock = kInt4BlockSize / 4;
+  const std::int64_t quad_count = int8_quads(depth);
+  for (std::int64_t first = 0; first < quad_count; first += kQuadsPerBlock) {
+    std::int32_t sum = 0;
+    for (std::int64_t i = first; i < std::min(quad_count, first + kQuadsPerBlock); ++i)
+      for (int j = 0; j < 4; ++j) sum += static_cast<std::int8_t>(quads[i * stride] >> (8 * j) & 0xffu);
+    offsets[first / kQuadsPerBlock * stride] = -kInt4Offset * sum;
+  }
 }
 
 // The BF16Pairs words of one row (destination[i · stride], i < ceil(depth / 2)). The scalar reference of
@@ -477,15 +500,23 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
           destination[k * packed_stride] = quantization::activation_int8_quantize(source[k], scale) * scale;
         break;
       }
-      case RowPacking::Int8Quads: {
+      case RowPacking::Int8Quads:
+      case RowPacking::Int8SignedQuads: {
+        const bool signed_bytes = packing == RowPacking::Int8SignedQuads;
         std::uint32_t* destination = reinterpret_cast<std::uint32_t*>(packed) + r;
 #if BLIP_X86_DISPATCH
         // Int8 quads come with the VNNI kernels, so with AVX-512: its packer gives the scalar one's bits, faster.
-        const float scale = pack_row_int8_quads_avx512(source, depth, destination, packed_stride);
+        const float scale = pack_row_int8_quads_avx512(source, depth, destination, packed_stride, signed_bytes ? 0 : 128);
 #else
-        const float scale = pack_row_int8_quads(source, depth, destination, packed_stride);
+        const float scale = pack_row_int8_quads(source, depth, destination, packed_stride, signed_bytes ? 0 : 128);
 #endif
-        packed[int8_quads(depth) * packed_stride + r] = scale;
+        std::int64_t scale_word = int8_quads(depth);
+        if (signed_bytes) {
+          int4_block_offsets(destination, depth, packed_stride,
+                             reinterpret_cast<std::int32_t*>(packed + scale_word * packed_stride) + r);
+          scale_word += (depth + kInt4BlockSize - 1) / kInt4BlockSize;
+        }
+        packed[scale_word * packed_stride + r] = scale;
         break;
       }
     }
@@ -493,7 +524,7 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
 }
 
 // The micro-kernels of `path` for weights packed in `precision`, multiplied by activations in `activations`
-// (bf16 with bf16 weights, int8 with int8 weights): the dot-product instructions where the CPU has them
+// (bf16 with bf16 weights, int8 with int8 or int4 weights): the dot-product instructions where the CPU has them
 // (vdpbf16ps on the avx512-bf16 path; vpdpbusd on the AVX-512 paths with VNNI and VBMI), else the f32 kernels
 // on rounded or quantized rows.
 inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision precision = WeightPrecision::F32,
@@ -501,7 +532,8 @@ inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision prec
   check(kernel_path_supported(path), "linear: kernel path '", kernel_path_name(path),
         "' is not supported by this CPU or build");
   const bool bf16_activations = precision == WeightPrecision::BF16 && activations == ActivationPrecision::BF16;
-  const bool int8_activations = precision == WeightPrecision::Int8 && activations == ActivationPrecision::Int8;
+  const bool int8_activations = activations == ActivationPrecision::Int8 &&
+                                (precision == WeightPrecision::Int8 || precision == WeightPrecision::Int4);
   MicroKernelSet kernels;
   switch (path) {
 #if BLIP_X86_DISPATCH
@@ -509,7 +541,9 @@ inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision prec
       if (bf16_activations) return linear_micro_kernels_avx512_bf16_dot();
       [[fallthrough]];  // every other kernel of avx512-bf16 is avx512's
     case KernelPath::Avx512:
-      if (int8_activations && avx512_int8_dot_supported()) return linear_micro_kernels_avx512_int8_dot();
+      if (int8_activations && avx512_int8_dot_supported())
+        return precision == WeightPrecision::Int8 ? linear_micro_kernels_avx512_int8_dot()
+                                                  : linear_micro_kernels_avx512_int4_dot();
       kernels = linear_micro_kernels_avx512(precision);
       break;
     case KernelPath::Avx2: kernels = linear_micro_kernels_avx2(precision); break;
@@ -540,14 +574,42 @@ inline std::int64_t panels_per_item(std::int64_t panel_count, int threads, std::
   return std::max<std::int64_t>(1, panel_count / (items_per_thread * threads));
 }
 
+// Where an int8 tile's row scales and block offsets sit after its quads (pack_rows), for the drivers.
+struct IntegerRowLayout {
+  std::int64_t scales_at = -1;         // floats from the tile's start to its row scales; -1: not int8 quads
+  std::int64_t block_offsets_at = -1;  // floats from the tile's start to its block offsets; -1: none
+  std::int64_t tile_rows = 0;
+  // Sets micro.row_scales and micro.row_block_offsets for the tile at `packed_tile` from input depth_begin on
+  // (a multiple of 32 with block offsets).
+  void point(MicroTile& micro, const float* packed_tile, std::int64_t depth_begin) const {
+    micro.row_scales = scales_at >= 0 ? packed_tile + scales_at : nullptr;
+    micro.row_block_offsets =
+        block_offsets_at >= 0
+            ? reinterpret_cast<const std::int32_t*>(packed_tile + block_offsets_at) + depth_begin / kInt4BlockSize * tile_rows
+            : nullptr;
+  }
+};
+
+inline IntegerRowLayout integer_row_layout(RowPacking packing, std::int64_t depth, std::int64_t tile_rows) {
+  IntegerRowLayout layout;
+  layout.tile_rows = tile_rows;
+  if (packing == RowPacking::Int8Quads) layout.scales_at = int8_quads(depth) * tile_rows;
+  if (packing == RowPacking::Int8SignedQuads) {
+    layout.block_offsets_at = int8_quads(depth) * tile_rows;
+    layout.scales_at = (int8_quads(depth) + (depth + kInt4BlockSize - 1) / kInt4BlockSize) * tile_rows;
+  }
+  return layout;
+}
+
 // Runs `kernel` for one tile over inputs [depth_begin, depth_begin + depth_count) of weight panel `panel`.
 // `micro` comes with rows (at depth_begin), row_stride, out, columns, bias and int8 scale set; `accumulate`:
 // whether the tile adds to what out holds. Int4 panels also get the scales of their blocks from depth_begin on,
 // which is then a multiple of 32 (weight_formats.hpp).
 inline void run_tile(MicroKernel kernel, MicroTile& micro, const LinearWeights& weights, std::int64_t panel,
                      std::int64_t depth_begin, std::int64_t depth_count, bool accumulate) {
-  if (micro.row_scales != nullptr && depth_count > kInt8QuadMaxDepth) {
+  if (micro.row_scales != nullptr && micro.row_block_offsets == nullptr && depth_count > kInt8QuadMaxDepth) {
     // Int8 quads: int32 sums hold kInt8QuadMaxDepth inputs at most (linear_avx512.hpp); longer depths go in pieces.
+    // (Signed quads for int4 weights sum 32 inputs at a time.)
     const float* rows = micro.rows;
     for (std::int64_t begin = 0; begin < depth_count; begin += kInt8QuadMaxDepth) {
       micro.rows = rows + begin / 4 * micro.row_stride;
@@ -588,7 +650,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
   const float* packed_rows = x;
   std::int64_t row_stride = 1, packed_tile_size = 0;
   if (rows > 1 || kernels.row_packing != RowPacking::F32) {
-    packed_tile_size = tile_rows * (depth + 1);  // + 1: a bf16 pair past an odd depth, or an int8 tile's row scales
+    packed_tile_size = packed_tile_floats(depth, tile_rows);
     float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(tiles * packed_tile_size));
     for (std::int64_t tile = 0; tile < tiles; ++tile) {
       const std::int64_t first_row = tile * tile_rows;
@@ -598,7 +660,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     packed_rows = packed;
     row_stride = tile_rows;
   }
-  const bool quads = kernels.row_packing == RowPacking::Int8Quads;
+  const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, tile_rows);
   const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count);
   const std::int64_t item_panels = panels_per_item(panel_count, threads, 2 * kItemsPerThread);
   const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
@@ -622,7 +684,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
       for (std::int64_t tile = 0; tile < tiles; ++tile) {
         const std::int64_t first_row = tile * tile_rows;
         micro.rows = packed_rows + tile * packed_tile_size;
-        micro.row_scales = quads ? micro.rows + int8_quads(depth) * tile_rows : nullptr;
+        integer_rows.point(micro, micro.rows, 0);
         micro.out = y + first_row * y_stride + first_output;
         run_tile(kernels.by_rows[std::min(tile_rows, rows - first_row) - 1], micro, weights, panel, 0, depth, false);
       }
@@ -645,15 +707,15 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
   // bf16 pairs / int8 quads: every depth block but the last starts and ends at an even k / a multiple of 4 k,
   // and a packed k-pair / k-quad is one word.
   const bool pairs = kernels.row_packing == RowPacking::BF16Pairs;
-  const bool quads = kernels.row_packing == RowPacking::Int8Quads;
+  const bool quads = kernels.row_packing == RowPacking::Int8Quads || kernels.row_packing == RowPacking::Int8SignedQuads;
   const std::int64_t inputs_per_word = pairs ? 2 : quads ? 4 : 1;
   // Int4: depth blocks of whole scale blocks.
   const std::int64_t depth_granule = weights.precision() == WeightPrecision::Int4 ? kInt4BlockSize : inputs_per_word;
   const std::int64_t depth_block = balanced_block(depth, kMaxDepthBlock, depth_granule);
   const std::int64_t row_block = balanced_block(rows, kMaxRowBlock, tile_rows);
   const std::int64_t tiles_per_block = (row_block + tile_rows - 1) / tile_rows;
-  // One tile: [depth][tile_rows] (+ 1: the row scales after an int8 tile's quads).
-  const std::int64_t packed_tile_size = tile_rows * (depth + 1);
+  const std::int64_t packed_tile_size = packed_tile_floats(depth, tile_rows);
+  const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, tile_rows);
   const std::int64_t buffer_size = tiles_per_block * packed_tile_size;
   float* buffers = linear_packing_scratch().reserve(static_cast<std::size_t>(2 * buffer_size));
   const float* bias = weights.packed_bias();
@@ -705,7 +767,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
               const std::int64_t first_row = row_begin + tile * tile_rows;
               const float* packed_tile = packed + tile * packed_tile_size;
               micro.rows = packed_tile + depth_begin / inputs_per_word * tile_rows;
-              micro.row_scales = quads ? packed_tile + int8_quads(depth) * tile_rows : nullptr;
+              integer_rows.point(micro, packed_tile, depth_begin);
               micro.out = y + first_row * y_stride + first_output;
               run_tile(kernels.by_rows[std::min(tile_rows, rows - first_row) - 1], micro, weights, panel, depth_begin,
                        depth_count, depth_begin > 0);
@@ -724,7 +786,8 @@ inline void linear_blocked(const MicroKernelSet& kernels, const float* x, std::i
         " micro-kernels given ", weight_precision_name(weights.precision()), " weights");
   const ActivationPrecision kernel_activations =
       kernels.row_packing == RowPacking::F32                                                   ? ActivationPrecision::F32
-      : kernels.row_packing == RowPacking::F32RoundedToInt8 || kernels.row_packing == RowPacking::Int8Quads
+      : kernels.row_packing == RowPacking::F32RoundedToInt8 || kernels.row_packing == RowPacking::Int8Quads ||
+              kernels.row_packing == RowPacking::Int8SignedQuads
           ? ActivationPrecision::Int8
           : ActivationPrecision::BF16;
   check(kernel_activations == weights.activation_precision(), "linear: micro-kernels for ",

@@ -32,9 +32,10 @@ struct LoadOptions {
   // The precision of the Linear weights (the bulk of every model): as stored
   // (default), or converted at load to f32, bf16, f16, int8 or int4 (core/dtype.hpp).
   WeightPrecision weight_precision = WeightPrecision::AsStored;
-  // What the Linear layers with bf16 weights multiply them by: f32 activations (default; the same results
-  // on every CPU), or bf16 (vdpbf16ps where the CPU has AVX512-BF16, twice the f32 rate for prompts and
-  // images; PyTorch's bf16 arithmetic). Layers in other precisions keep f32 activations.
+  // What the Linear layers multiply their weights by: f32 activations (default; the same results on every
+  // CPU), bf16 for bf16 weights (vdpbf16ps where the CPU has AVX512-BF16, twice the f32 rate for prompts and
+  // images; PyTorch's bf16 arithmetic), or int8 for int8 and int4 weights (vpdpbusd where the CPU has
+  // AVX512-VNNI). Layers in other precisions keep f32 activations (core/dtype.hpp: activations_apply_to).
   ActivationPrecision activation_precision = ActivationPrecision::F32;
   // Copied: the weight files are read while loading only, so replacing or
   // truncating them later cannot reach the process (io/weight_store.hpp).
@@ -198,11 +199,10 @@ inline BlipModelFolder open_blip_model_folder(const std::string& folder_or_repo_
                                     ? " (the checkpoint's own type)"
                                     : std::string(": ") + weight_precision_name(quantized) +
                                           " (a checkpoint quantized by blip_weights convert)";
-  const char* activations = activation_precision_name(options.activation_precision);
   const std::string narrow_activations =
       options.activation_precision == ActivationPrecision::F32
           ? ""
-          : std::string(", ") + activations + " weights times " + activations + " activations";
+          : std::string(", times ") + activation_precision_name(options.activation_precision) + " activations";
   if (options.verbose)
     std::fprintf(stderr, "[blip] Linear weights in %s%s%s; %s\n", weight_precision_name(options.weight_precision),
                  options.weight_precision == WeightPrecision::AsStored ? as_stored.c_str() : "",

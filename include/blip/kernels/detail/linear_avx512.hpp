@@ -19,7 +19,8 @@
 // With bf16 activations (ActivationPrecision::BF16) on a CPU with AVX512-BF16,
 // linear_micro_kernel_avx512_bf16_dot multiplies bf16 pairs with vdpbf16ps; with
 // int8 activations (ActivationPrecision::Int8) on a CPU with AVX512-VNNI,
-// linear_micro_kernel_avx512_int8_dot multiplies int8 quads with vpdpbusd.
+// linear_micro_kernel_avx512_int8_dot multiplies int8 quads with vpdpbusd, and
+// linear_micro_kernel_avx512_int4_dot int4 weights by them.
 #pragma once
 
 #include <algorithm>
@@ -443,12 +444,14 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile
 #endif
 
 // The int8 quads of one activation row (RowPacking::Int8Quads; linear.hpp: pack_row_int8_quads is the scalar
-// reference): words destination[i · stride] = bytes q[4i + j] + 128 for i < ceil(depth / 4), 128 past the depth;
-// returns the row's scale. The same scale and q as the scalar code, bit for bit: the maximum is exact, the division
+// reference): words destination[i · stride] = bytes q[4i + j] + byte_offset for i < ceil(depth / 4), byte_offset
+// past the depth (128: the unsigned bytes of Int8Quads; 0: the signed ones of Int8SignedQuads); returns the row's
+// scale. The same scale and q as the scalar code, bit for bit: the maximum is exact, the division
 // is IEEE's, and vcvtps2dq rounds to nearest even as std::nearbyint does in the default rounding mode. 16 inputs per
 // step, so that quantizing a ViT row costs little next to its products.
 BLIP_TARGET_AVX512 inline float pack_row_int8_quads_avx512(const float* source, std::int64_t depth,
-                                                           std::uint32_t* destination, std::int64_t stride) {
+                                                           std::uint32_t* destination, std::int64_t stride,
+                                                           int byte_offset = 128) {
   __m512 largest = _mm512_setzero_ps();
   __mmask16 unordered = 0;
   for (std::int64_t k = 0; k < depth; k += 16) {
@@ -462,7 +465,8 @@ BLIP_TARGET_AVX512 inline float pack_row_int8_quads_avx512(const float* source, 
                                                                 : std::numeric_limits<float>::quiet_NaN();
   const bool quantize = std::isfinite(scale) && scale > 0.0f;  // otherwise every q is 0
   const __m512 divisor = _mm512_set1_ps(scale);
-  const __m512i lowest = _mm512_set1_epi32(-127), highest = _mm512_set1_epi32(127), offset = _mm512_set1_epi32(128);
+  const __m512i lowest = _mm512_set1_epi32(-127), highest = _mm512_set1_epi32(127);
+  const __m512i offset = _mm512_set1_epi32(byte_offset);
   for (std::int64_t k = 0; k < depth; k += 16) {
     const std::int64_t left = depth - k;
     const __mmask16 valid = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
@@ -494,6 +498,119 @@ inline MicroKernelSet linear_micro_kernels_avx512_int8_dot() {
   return MicroKernelSet{KernelPath::Avx512, WeightPrecision::Int8, kAvx512MaxRows,
                         micro_kernel_table<Avx512Int8DotKernel>(std::make_integer_sequence<int, kAvx512MaxRows>{}),
                         RowPacking::Int8Quads};
+}
+
+// ---- AVX512-VNNI: int4 weights times int8 activations (ActivationPrecision::Int8) ----
+//
+// The int4 panel layout as it is (weight_formats.hpp): per k, 16 bytes, byte j holding column j in its low nibble
+// and column j + 16 in its high one, stored as q + 8 (1 .. 15). Four k are one 64-byte load; one vpermb
+// (AVX512-VBMI) puts byte j of rows k .. k + 3 side by side in lane j, and a mask (low nibbles) or a shift and a
+// mask (high nibbles) leaves, per lane, the four weights of column j or j + 16 as unsigned bytes: vpdpbusd's
+// unsigned operand. The activations are the signed one (RowPacking::Int8SignedQuads: q itself, broadcast).
+// So the integer sums are Σ q · (w + 8) = Σ q · w + 8 · Σ q; each block's sums start from the row's -8 · Σ q over
+// that block (tile.row_block_offsets, computed when the rows are packed), which cancels the offset.
+// Each 32-input block has its own scale per column, so the exact int32 sums of a block are turned to f32 and
+// multiplied by it at the end of the block, into f32 sums:
+//   out[r, c] = (Σ_blocks float(Σ_{k in block} q[r, k] · w[k, c]) · scale[block, c]) · row_scale[r] (+ bias[c])
+// one FMA per block, in block order, so a result does not depend on the rows that come with it.
+// Registers: per row two int32 and two f32 accumulators, so 6 rows per tile (24 of the 32 zmm); 12 rows are two
+// tiles, the second reading the panel again from L1 or L2. Per four k of a tile of R rows: one load, one vpermb,
+// one shift, two masks and 2 · R vpdpbusd; per block, 2 · R conversions and FMAs.
+struct Int4QuadGather {
+  alignas(64) std::uint8_t bytes[64];  // byte 4 · lane + j = byte `lane` of panel row k + j: 16 · j + lane
+  constexpr Int4QuadGather() : bytes{} {
+    for (int lane = 0; lane < 16; ++lane)
+      for (int j = 0; j < 4; ++j) bytes[4 * lane + j] = static_cast<std::uint8_t>(16 * j + lane);
+  }
+};
+inline constexpr Int4QuadGather kInt4QuadGather{};
+inline constexpr int kAvx512Int4DotMaxRows = 6;
+
+template <int Rows>
+BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile& tile) {
+  static_assert(kPanelWidth == 32 && kInt4BlockSize % 4 == 0, "a panel row is 16 bytes: four of them per load");
+  constexpr std::int64_t kQuadBytes = 4 * kPanelWidth / 2;
+  __m512 low[Rows], high[Rows];
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    low[r] = _mm512_setzero_ps();
+    high[r] = _mm512_setzero_ps();
+  }
+  const __m512i gather = _mm512_load_si512(kInt4QuadGather.bytes);
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  const std::uint32_t* quads = reinterpret_cast<const std::uint32_t*>(tile.rows);
+  const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
+  const float* block_scales = tile.block_scales;
+  const std::int32_t* block_offsets = tile.row_block_offsets;
+  const std::int64_t row_stride = tile.row_stride;
+  // A depth that ends inside a quad (1 to 3 k) has its last block read from a copy of its own panel rows, zero-
+  // padded (the rows after them may be another panel's, or past the end): the missing rows meet activations that
+  // are 0. The source is chosen once per block, so the quad loop is one plain loop (a choice per quad, or two
+  // runs of the loop, made GCC copy every accumulator each quad).
+  constexpr std::int64_t kQuadsPerBlock = kInt4BlockSize / 4;
+  const std::int64_t quad_count = (tile.depth + 3) / 4;
+  const std::int64_t last_block_quad = (quad_count - 1) / kQuadsPerBlock * kQuadsPerBlock;
+  alignas(64) std::uint8_t last_block[kQuadsPerBlock * kQuadBytes];
+  const bool pad_last_block = tile.depth % 4 != 0;
+  if (pad_last_block) {
+    const std::size_t bytes = static_cast<std::size_t>((tile.depth - 4 * last_block_quad) * kPanelWidth / 2);
+    std::memcpy(last_block, panel + last_block_quad * kQuadBytes, bytes);
+    std::memset(last_block + bytes, 0, sizeof(last_block) - bytes);
+  }
+  const bool stream = tile.stream_weights;
+  for (std::int64_t block_quad = 0; block_quad < quad_count; block_quad += kQuadsPerBlock) {
+    __m512i sums_low[Rows], sums_high[Rows];
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      sums_low[r] = _mm512_set1_epi32(block_offsets[r]);
+      sums_high[r] = sums_low[r];
+    }
+    block_offsets += row_stride;
+    const std::int64_t block_quads = std::min(kQuadsPerBlock, quad_count - block_quad);
+    const std::uint8_t* rows_k = pad_last_block && block_quad == last_block_quad ? last_block : panel;
+    for (std::int64_t quad = 0; quad < block_quads; ++quad, rows_k += kQuadBytes) {
+      if (stream) prefetch_streamed_weights(rows_k);
+      const __m512i gathered = _mm512_permutexvar_epi8(gather, _mm512_loadu_si512(rows_k));
+      const __m512i weights_low = _mm512_and_si512(gathered, nibble);
+      const __m512i weights_high = _mm512_and_si512(_mm512_srli_epi16(gathered, 4), nibble);
+      BLIP_UNROLL
+      for (int r = 0; r < Rows; ++r) {
+        const __m512i activations = _mm512_set1_epi32(static_cast<int>(quads[r]));
+        sums_low[r] = _mm512_dpbusd_epi32(sums_low[r], weights_low, activations);
+        sums_high[r] = _mm512_dpbusd_epi32(sums_high[r], weights_high, activations);
+      }
+      quads += row_stride;
+    }
+    panel += block_quads * kQuadBytes;
+    const __m512 scale_low = _mm512_loadu_ps(block_scales), scale_high = _mm512_loadu_ps(block_scales + 16);
+    block_scales += kPanelWidth;
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      low[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_low[r]), scale_low, low[r]);
+      high[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_high[r]), scale_high, high[r]);
+    }
+  }
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    const __m512 row_scale = _mm512_set1_ps(tile.row_scales[r]);
+    low[r] = _mm512_mul_ps(low[r], row_scale);
+    high[r] = _mm512_mul_ps(high[r], row_scale);
+  }
+  store_tile_avx512<Rows>(tile, low, high);
+}
+
+struct Avx512Int4DotKernel {
+  template <int Rows>
+  static void run(const MicroTile& tile) {
+    linear_micro_kernel_avx512_int4_dot<Rows>(tile);
+  }
+};
+
+inline MicroKernelSet linear_micro_kernels_avx512_int4_dot() {
+  return MicroKernelSet{
+      KernelPath::Avx512, WeightPrecision::Int4, kAvx512Int4DotMaxRows,
+      micro_kernel_table<Avx512Int4DotKernel>(std::make_integer_sequence<int, kAvx512Int4DotMaxRows>{}),
+      RowPacking::Int8SignedQuads};
 }
 
 }  // namespace blip::kernels::detail

@@ -28,6 +28,9 @@
 // subtracts 128 · Σ w), 128 past the depth; `rows` then advances by row_stride
 // words per QUAD of k, depth blocks start at multiples of 4, and the row scales
 // follow the quads (tile.row_scales). Elsewhere as the f32 values q · s.
+// Int8 activations meeting int4 weights, on the same CPUs: int8 signed quads, each byte q itself (the weights
+// are the unsigned operand there), then per row and 32-input block the block's -8 · Σ q (tile.row_block_offsets:
+// int32, [blocks][row_stride]; it cancels the weights' + 8 offset), then the row scales.
 //
 // Int4 panels come with one scale per output feature and 32-input block
 // (tile.block_scales); the kernel multiplies each widened q by its block's
@@ -62,6 +65,7 @@ struct MicroTile {
   const float* scale = nullptr;      // [kPanelWidth] per-feature scales (int8 panels), else null
   const float* row_scales = nullptr; // int8 quads: the quantization scale of each row of the tile, else null
   const float* block_scales = nullptr;  // int4: [blocks][kPanelWidth] scales of the blocks from the tile's first input
+  const std::int32_t* row_block_offsets = nullptr;  // int8 signed quads: [blocks][row_stride] -8 · Σ q, else null
   bool accumulate = false;           // out += tile (second and later depth blocks) instead of out = tile + bias
   bool stream_weights = false;       // the panel comes from memory, read once (decode): prefetch ahead
 };
@@ -98,7 +102,7 @@ using MicroKernel = void (*)(const MicroTile& tile);
 // 2^32, so what must fit is the true Σ q · w: |q · w| ≤ 127 · 128 gives 132,000 inputs; this leaves a margin.
 inline constexpr std::int64_t kInt8QuadMaxDepth = 32768;
 
-enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs, F32RoundedToInt8, Int8Quads };
+enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs, F32RoundedToInt8, Int8Quads, Int8SignedQuads };
 
 // Builds the by-rows table of a kernel template: Kernel::run<Rows> for Rows = 1 .. sizeof...(RowIndices).
 template <class Kernel, int... RowIndices>
