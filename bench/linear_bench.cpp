@@ -265,6 +265,10 @@ int main(int argc, char** argv) {
       run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::Int8,
                blip::ActivationPrecision::Int8);
     });
+    if (blip::kernels::active_kernel_path() != KernelPath::Avx2 && blip::kernels::avx2_int8_dot_supported())
+      register_benchmark("blip-avx2-int8-activations", shape, [shape](benchmark::State& state) {
+        run_blip(state, shape, KernelPath::Avx2, blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8);
+      });
     register_benchmark("blip-int4-int8-activations", shape, [shape](benchmark::State& state) {
       run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::Int4,
                blip::ActivationPrecision::Int8);

@@ -645,7 +645,9 @@ TEST_CASE("linear: int8 activations on every path (the int8 dot product where th
   // with 1 to 3 inputs), depth blocks (> 384), partial panels, every row count of a tile and beyond it.
   std::mt19937 generator(8080);
   if (!blip::kernels::avx512_int8_dot_supported())
-    MESSAGE("no AVX512-VNNI and VBMI here: the int8 dot product is not tested");
+    MESSAGE("no AVX512-VNNI and VBMI here: the AVX-512 int8 dot product is not tested");
+  if (!blip::kernels::avx2_int8_dot_supported())
+    MESSAGE("no AVX-VNNI here: the avx2 path's int8 dot product is not tested");
   const std::vector<Shape3> shapes = {{1, 1, 1},     {1, 2, 5},    {2, 3, 33},      {3, 5, 65},    {5, 17, 33},
                                       {8, 301, 97},  {12, 16, 32}, {13, 385, 64},   {25, 769, 70}, {1, 768, 300},
                                       {40, 767, 96}, {6, 7, 1},    {200, 402, 100}, {11, 1025, 40}, {4, 6, 31}};
@@ -751,7 +753,8 @@ TEST_CASE("linear: int8 activations over a depth whose int32 sums would overflow
   // kernels' sequential sums of 140,001 positive terms are beyond the f32 bound.)
   std::mt19937 generator(99);
   const std::int64_t in = 140001;
-  if (!blip::kernels::avx512_int8_dot_supported()) MESSAGE("no AVX512-VNNI and VBMI here: nothing to test");
+  if (!blip::kernels::avx512_int8_dot_supported() && !blip::kernels::avx2_int8_dot_supported())
+    MESSAGE("no AVX512-VNNI and VBMI, nor AVX-VNNI, here: nothing to test");
   for (std::int64_t rows : {1, 3}) {
     const Problem problem = make_problem(rows, in, 35, false, 0, 0, generator, 0.99f, 1.0f,
                                          blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8);

@@ -26,8 +26,9 @@
 //     k per instruction (detail/linear_avx512.hpp); elsewhere the rows are
 //     rounded as they are packed and the f32 kernels run. Likewise a layer with
 //     int8 weights may be told to quantize its input to int8 per row; then on
-//     CPUs with AVX512-VNNI the rows are packed as int8 quads and vpdpbusd
-//     multiplies four k per instruction, exactly, in int32.
+//     CPUs with AVX512-VNNI (or, on the avx2 path, AVX-VNNI) the rows are packed
+//     as int8 quads and vpdpbusd multiplies four k per instruction, exactly, in
+//     int32; int4 weights take int8 activations too (AVX512-VNNI).
 //   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_portable.hpp)
 //     keeps a 12 × 32 tile of y in registers over a whole depth block.
 //   * Blocking: rows are packed one row block (~192 rows) at a time; per depth
@@ -49,8 +50,8 @@
 //     reference reads the panels too (weight_value), widened by scalar code.
 // The instruction set is chosen at run time (detail/cpu_dispatch.hpp).
 //
-// Roadmap: AMX tiles for bf16 and int8 prefill, and AVX-VNNI (256-bit) int8
-// dot products for the AVX2 path, as further kernel sets behind the same calls.
+// Roadmap: AMX tiles for bf16 and int8 prefill, as a further kernel set behind
+// the same calls.
 #pragma once
 
 #include <algorithm>
@@ -69,6 +70,7 @@
 #include "blip/core/threading.hpp"
 #include "blip/kernels/detail/cpu_dispatch.hpp"
 #include "blip/kernels/detail/linear_avx512.hpp"
+#include "blip/kernels/detail/linear_avx_vnni.hpp"
 #include "blip/kernels/detail/linear_microkernel.hpp"
 #include "blip/kernels/detail/linear_portable.hpp"
 #include "blip/kernels/detail/weight_formats.hpp"
@@ -504,11 +506,15 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
       case RowPacking::Int8SignedQuads: {
         const bool signed_bytes = packing == RowPacking::Int8SignedQuads;
         std::uint32_t* destination = reinterpret_cast<std::uint32_t*>(packed) + r;
+        const int byte_offset = signed_bytes ? 0 : 128;
 #if BLIP_X86_DISPATCH
-        // Int8 quads come with the VNNI kernels, so with AVX-512: its packer gives the scalar one's bits, faster.
-        const float scale = pack_row_int8_quads_avx512(source, depth, destination, packed_stride, signed_bytes ? 0 : 128);
+        // Int8 quads come with the VNNI kernels: AVX-512's (whose packer gives the scalar one's bits, faster) or
+        // AVX-VNNI's on the avx2 path, where the CPU may have no AVX-512.
+        const float scale = avx512_int8_dot_supported()
+                                ? pack_row_int8_quads_avx512(source, depth, destination, packed_stride, byte_offset)
+                                : pack_row_int8_quads(source, depth, destination, packed_stride, byte_offset);
 #else
-        const float scale = pack_row_int8_quads(source, depth, destination, packed_stride, signed_bytes ? 0 : 128);
+        const float scale = pack_row_int8_quads(source, depth, destination, packed_stride, byte_offset);
 #endif
         std::int64_t scale_word = int8_quads(depth);
         if (signed_bytes) {
@@ -525,8 +531,8 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
 
 // The micro-kernels of `path` for weights packed in `precision`, multiplied by activations in `activations`
 // (bf16 with bf16 weights, int8 with int8 or int4 weights): the dot-product instructions where the CPU has them
-// (vdpbf16ps on the avx512-bf16 path; vpdpbusd on the AVX-512 paths with VNNI and VBMI), else the f32 kernels
-// on rounded or quantized rows.
+// (vdpbf16ps on the avx512-bf16 path; vpdpbusd on the AVX-512 paths with VNNI and VBMI, and for int8 weights on
+// the avx2 path with AVX-VNNI), else the f32 kernels on rounded or quantized rows.
 inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision precision = WeightPrecision::F32,
                                            ActivationPrecision activations = ActivationPrecision::F32) {
   check(kernel_path_supported(path), "linear: kernel path '", kernel_path_name(path),
@@ -546,7 +552,11 @@ inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision prec
                                                   : linear_micro_kernels_avx512_int4_dot();
       kernels = linear_micro_kernels_avx512(precision);
       break;
-    case KernelPath::Avx2: kernels = linear_micro_kernels_avx2(precision); break;
+    case KernelPath::Avx2:
+      if (int8_activations && precision == WeightPrecision::Int8 && avx2_int8_dot_supported())
+        return linear_micro_kernels_avx2_int8_dot();
+      kernels = linear_micro_kernels_avx2(precision);
+      break;
 #endif
     default: kernels = linear_micro_kernels_portable(precision); break;
   }

@@ -22,7 +22,9 @@
 // AVX512-VNNI is not a path of its own either: on the AVX-512 paths, int8
 // weights meeting int8 activations (ActivationPrecision::Int8) use vpdpbusd
 // when the CPU has AVX512-VNNI and AVX512-VBMI (Ice Lake, Sapphire Rapids,
-// Zen 4 and later: avx512_int8_dot_supported()); elsewhere the same quantized
+// Zen 4 and later: avx512_int8_dot_supported()), and on the avx2 path the
+// 256-bit vpdpbusd of AVX-VNNI when the CPU has it (Alder Lake and later Intel
+// cores, Zen 5: avx2_int8_dot_supported()); elsewhere the same quantized
 // activations are multiplied by the f32 kernels.
 // Roadmap: AMX (bf16 and int8 tiles) will add a path here.
 #pragma once
@@ -41,6 +43,8 @@
 #define BLIP_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define BLIP_TARGET_AVX512_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512bf16")))
 #define BLIP_TARGET_AVX512_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vnni,avx512vbmi")))
+#define BLIP_TARGET_AVX_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#include <cpuid.h>
 #else
 #define BLIP_X86_DISPATCH 0
 #endif
@@ -137,6 +141,23 @@ inline bool avx512_int8_dot_supported() {
 #if BLIP_X86_DISPATCH
   static const bool supported = kernel_path_supported(KernelPath::Avx512) && __builtin_cpu_supports("avx512bw") &&
                                 __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
+  return supported;
+#else
+  return false;
+#endif
+}
+
+// True when this build and CPU have AVX-VNNI (the VEX-encoded 256-bit vpdpbusd) on top of the avx2 path
+// (linear_avx_vnni.hpp). Read from CPUID (leaf 7, sub-leaf 1, EAX bit 4) rather than __builtin_cpu_supports,
+// which older compilers do not know this feature by; the avx2 check covers the OS saving the ymm registers.
+inline bool avx2_int8_dot_supported() {
+#if BLIP_X86_DISPATCH
+  static const bool supported = [] {
+    if (!kernel_path_supported(KernelPath::Avx2)) return false;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0) return false;
+    return (eax >> 4 & 1u) != 0;
+  }();
   return supported;
 #else
   return false;
