@@ -350,6 +350,12 @@ class LinearWeights {
             if (read_as_f32) weight.read_row(first_output + column, row.data());
             visit(panel, column, first_output + column, row);
           }
+          // This panel's rows are packed: where they are a mapped checkpoint, their pages go now, so a large
+          // matrix is not in RAM twice while it is packed (BLIP-base's 94 MB f32 LM head was 89 MiB of its
+          // loading peak). Pages shared with the next panel's rows stay until prepare releases the whole matrix.
+          const std::size_t row_bytes = weight.bytes() / static_cast<std::size_t>(out_features);
+          release_mapped_pages(static_cast<const std::uint8_t*>(weight.data) + first_output * row_bytes,
+                               static_cast<std::size_t>(columns) * row_bytes);
         },
         4);
   }
