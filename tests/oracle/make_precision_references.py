@@ -23,6 +23,10 @@ recipe (oracle.run_recipe: the same calls, generation kwargs and inputs as the f
                       even) before the float32 product: blipcpp's ActivationPrecision::BF16. torch.nn.functional.linear
                       is wrapped for the run, which covers nn.Linear and the F.linear calls HF makes with a Linear's
                       weight (Blip2Attention's qkv); the patch embedding is a Conv2d and stays f32 on both sides.
+                      Inside the vision model, torch.matmul rounds both operands to bf16 too: the two attention
+                      products of every vision layer (q·kᵀ before the scale, and softmax weights · v), the vision
+                      model's only matmuls; blipcpp's AttentionOptions::products = BF16, which its vision
+                      transformer sets for bf16 activations. The text models' attention stays float32 on both sides.
 
 OUTDIR (default tests/data/precision) receives <case>.<precision>.safetensors: every *_ids output whole, and of
 every float output `sample_count(numel)` values at the flat indices i_j = j * numel // count (j = 0 .. count-1),
@@ -103,6 +107,40 @@ class RoundedLinearInputs:
         torch.nn.functional.linear = self.original
 
 
+class RoundedVisionAttentionProducts:
+    """While `vision_model` runs (between its forward pre-hook and hook), torch.matmul rounds both operands to
+    bf16 (nearest even) and multiplies in float32."""
+
+    def __init__(self, vision_model):
+        self.vision_model = vision_model
+
+    def __enter__(self):
+        self.original = torch.matmul
+        original = self.original
+        depth = [0]
+
+        def matmul(a, b, *args, **kwargs):
+            if depth[0] > 0:
+                return original(a.bfloat16().float(), b.bfloat16().float(), *args, **kwargs)
+            return original(a, b, *args, **kwargs)
+
+        def enter(module, inputs):
+            depth[0] += 1
+
+        def leave(module, inputs, output):
+            depth[0] -= 1
+
+        torch.matmul = matmul
+        self.hooks = [self.vision_model.register_forward_pre_hook(enter),
+                      self.vision_model.register_forward_hook(leave)]
+        return self
+
+    def __exit__(self, *exc):
+        torch.matmul = self.original
+        for hook in self.hooks:
+            hook.remove()
+
+
 def reduce_outputs(out):
     reduced, shapes = {}, {}
     for name, value in out.items():
@@ -139,14 +177,15 @@ def main():
             model.eval()
             linears = round_linear_weights(model, precision)
             inputs = load_file(os.path.join(case_dir, "inputs.safetensors"))
-            rounding = RoundedLinearInputs() if precision == "bf16-activations" else None
+            roundings = ([RoundedLinearInputs(), RoundedVisionAttentionProducts(model.vision_model)]
+                         if precision == "bf16-activations" else [])
             with torch.no_grad():
-                if rounding:
+                for rounding in roundings:
                     rounding.__enter__()
                 try:
                     out, calls, _ = oracle.run_recipe(case["kind"], model, inputs, case["params"], want_margins=False)
                 finally:
-                    if rounding:
+                    for rounding in reversed(roundings):
                         rounding.__exit__(None, None, None)
             reduced, shapes = reduce_outputs(out)
             metadata = {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "blip/kernels/attention.hpp"
@@ -31,6 +32,7 @@ using namespace blip::kernels;
 namespace {
 
 constexpr double kEps = FLT_EPSILON;
+constexpr double kBf16Unit = 1.0 / 512;  // bf16's unit roundoff, 2^-9
 constexpr float kLowest = std::numeric_limits<float>::lowest();
 
 enum class Layout { Projected, FusedQkv, HeadMajor };
@@ -131,7 +133,7 @@ struct Problem {
 
   // The bound in the header comment, per (row, head, token), checked over d.
   // Returns worst error / allowed.
-  double check_against_reference() const {
+  double check_against_reference(double bf16_rounding_allowance = 0.0) const {
     double max_query = 0, max_key = 0, max_value = 0;
     for (std::int64_t r = 0; r < query.rows; ++r)
       for (std::int64_t h = 0; h < c.heads; ++h)
@@ -145,10 +147,16 @@ struct Problem {
     double max_bias = 0;
     for (float b : bias) max_bias = std::max<double>(max_bias, std::fabs(b));
     const double max_score = options.scale * max_query * max_key + max_bias;
-    const double allowed = 2.0 * kEps *
-                           (4.0 + std::log2(static_cast<double>(c.key_tokens)) + max_score +
-                            options.scale * max_query * max_key) *
-                           max_value;
+    double allowed = 2.0 * kEps *
+                     (4.0 + std::log2(static_cast<double>(c.key_tokens)) + max_score +
+                      options.scale * max_query * max_key) *
+                     max_value;
+    // bf16 products: q, k, the softmax weights p and v each rounded to bf16 (relative error u = 2^-9). A score
+    // moves by at most 2u·scale·‖q‖‖k‖, which moves the weights by at most twice that in L1; rounding p and v
+    // adds 2u·Σp|v|. So |out - ref| <= (4u·scale·max‖q‖·max‖k‖ + 2u)·max|v|, allowed here with a factor 2.
+    if (options.products == ActivationPrecision::BF16 && bf16_rounding_allowance == 0.0)
+      allowed += 2.0 * (4.0 * kBf16Unit * options.scale * max_query * max_key + 2.0 * kBf16Unit) * max_value;
+    allowed += bf16_rounding_allowance * max_value;
     double worst = 0.0;
     for (std::size_t i = 0; i < fast_output.size(); ++i) {
       REQUIRE(!std::isnan(fast_output[i]));
@@ -169,7 +177,8 @@ struct Problem {
 
 }  // namespace
 
-TEST_CASE("attention matches the double reference over shapes and layouts") {
+// Shapes, layouts, masks, biases, causal and kv_group cases, every one checked against the reference.
+std::vector<Case> reference_cases() {
   std::vector<Case> cases;
   auto add = [&](Case c) { cases.push_back(c); };
   {
@@ -238,12 +247,53 @@ TEST_CASE("attention matches the double reference over shapes and layouts") {
     c.mask = MaskKind::None, c.layout = Layout::HeadMajor, c.seed = 13;
     add(c);
   }
+  return cases;
+}
+
+TEST_CASE("attention matches the double reference over shapes and layouts") {
+  const std::vector<Case> cases = reference_cases();
   double worst_ratio = 0.0;
   for (const Case& c : cases) {
     Problem problem(c);
     worst_ratio = std::max(worst_ratio, problem.run_and_check());
   }
   MESSAGE("worst error / allowed over ", cases.size(), " cases: ", worst_ratio);
+}
+
+TEST_CASE("bf16 products match the double reference within bf16's bound, and run where the CPU has them") {
+  const bool bf16_dot = kernels::detail::bf16_attention_uses_dot_product();
+  MESSAGE("bf16 products on this CPU / BLIP_KERNEL: ",
+          std::string(bf16_dot ? "vdpbf16ps" : "f32 kernels on operands rounded to bf16"));
+  const std::vector<Case> cases = reference_cases();
+  double worst_ratio = 0.0, worst_emulated_ratio = 0.0;
+  for (const Case& c : cases) {
+    Problem problem(c);
+    problem.options.products = ActivationPrecision::BF16;
+    // Against exact (double) attention: within the error bf16 operands allow (the header's bound).
+    AttentionOptions exact = problem.options;
+    exact.products = ActivationPrecision::F32;
+    attention(problem.query, problem.key, problem.value, problem.options, problem.fast_view);
+    attention_naive(problem.query, problem.key, problem.value, exact, problem.reference_view);
+    worst_ratio = std::max(worst_ratio, problem.check_against_reference());
+    if (c.query_tokens > 1) {
+      // Against the reference that rounds the same operands: f32's bound, plus what a softmax weight rounded to
+      // bf16 the other way can move (f32 and double weights differ by a few ulp, so a weight next to a bf16 tie
+      // may round to its other neighbour, by 2^-8 of itself: at most 2^-8 · max|v| over a row).
+      attention_naive(problem.query, problem.key, problem.value, problem.options, problem.reference_view);
+      worst_emulated_ratio = std::max(worst_emulated_ratio, problem.check_against_reference(2.0 * kBf16Unit));
+    }
+    // The f32 products on the same inputs: identical for a single query token (decode stays f32), different
+    // otherwise (the inputs are random, so some operand rounds to bf16).
+    Problem f32(c);
+    attention(f32.query, f32.key, f32.value, f32.options, f32.fast_view);
+    INFO("rows ", c.rows, " heads ", c.heads, " Tq ", c.query_tokens, " Tk ", c.key_tokens, " d ", c.head_dim);
+    if (c.query_tokens > 1)
+      CHECK(problem.fast_output != f32.fast_output);
+    else
+      CHECK(problem.fast_output == f32.fast_output);
+  }
+  MESSAGE("bf16 products: worst error / allowed over ", cases.size(), " cases: ", worst_ratio,
+          "; against the reference rounding the same operands: ", worst_emulated_ratio);
 }
 
 TEST_CASE("fully masked rows: uniform weights with finfo.min, HF's float rounding with -10000, never NaN") {

@@ -13,8 +13,9 @@
 // references by far more than the tolerance, so the test sees the precision.
 //
 // bf16 activations (ActivationPrecision::BF16: every Linear's input rounded to
-// bf16, vdpbf16ps on AVX512-BF16 CPUs) against HF with the same rounding at
-// every F.linear (the "bf16-activations" references); their distance from HF
+// bf16, vdpbf16ps on AVX512-BF16 CPUs, and the vision attention's two products
+// on bf16 operands) against HF with the same rounding at every F.linear and at
+// the vision model's matmuls (the "bf16-activations" references); their distance from HF
 // in plain f32 is reported for docs/kernels.md's accuracy table.
 #include <doctest/doctest.h>
 
@@ -141,7 +142,10 @@ TEST_CASE("bf16 weights times bf16 activations reproduce Hugging Face with every
   // here and the other way in HF, a 2^-8 relative step in one input, which then shows in every later output at
   // about 1e-3. Without such a flip the results agree as closely as f32 ones do (1e-7 .. 1e-6), ids exactly.
   // Which cases flip depends on the summation order, so on the kernel path and build: 3 of the 7 cases flipped
-  // in the Release build on Zen 5 (AVX512-BF16), 4 in the portable sanitizer build. So: every case within
+  // in the Release build on Zen 5 (AVX512-BF16), 4 in the portable sanitizer build; since the vision attention's
+  // products take bf16 operands too (on both sides: make_precision_references.py rounds the vision model's
+  // matmuls), 2 flip on Zen 4 with the avx512-bf16 and the avx2 paths, and the references without that rounding
+  // left no case exact. So: every case within
   // kFlippedTolerance, and at least one exact (1e-4 and every id). An exact case proves that the same Linear
   // layers round their input as in HF: a layer rounded on one side only moves the outputs by ~5e-3, which the
   // mutation check at the end shows on the closest case.

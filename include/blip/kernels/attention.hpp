@@ -62,6 +62,7 @@
 
 #include "blip/core/error.hpp"
 #include "blip/core/threading.hpp"
+#include "blip/kernels/linear.hpp"
 #include "blip/kernels/softmax.hpp"
 
 namespace blip::kernels {
@@ -131,6 +132,14 @@ struct AttentionOptions {
   bool causal = false;
   std::int64_t causal_offset = 0;
   float causal_mask_value = std::numeric_limits<float>::lowest();
+  // What the two products Q·Kᵀ and P·V multiply. BF16 (a model run with bf16
+  // activations, as PyTorch runs its bf16 path): when more than one query
+  // token is attended, q, k, the softmax weights and v are rounded to bf16 and
+  // multiplied with f32 sums: by vdpbf16ps on CPUs with AVX512-BF16, else by
+  // f32 kernels on the rounded values (the same operands on every CPU, as for
+  // Linear). A one-token decode step stays f32: it is bound by reading the
+  // cache, not by arithmetic. Scale, bias, mask and softmax are f32 either way.
+  ActivationPrecision products = ActivationPrecision::F32;
 };
 
 namespace detail {
@@ -234,6 +243,108 @@ inline std::int64_t visible_key_count(const AttentionOptions& options, std::int6
   return std::clamp<std::int64_t>(token + options.causal_offset + 1, 0, key_tokens);
 }
 
+// ---- bf16 products (AttentionOptions::products == BF16) ----
+//
+// Both products are Linear layers in disguise, so they run on Linear's bf16 micro-kernels (vdpbf16ps,
+// linear_avx512.hpp): scores = Q · Kᵀ is x · Wᵀ with x = the block's queries and W = K [key tokens, head_dim];
+// out = P · V is x · Wᵀ with x = the softmax weights and W = Vᵀ [head_dim, key tokens]. The "weights" are
+// packed once per call and (key row, head) into Linear's panel layout, 32 output columns side by side per
+// depth step, in bf16 (zero-padded past the last key / value column):
+//   key panel j:   [head_dim][32] = K[32j + c, d]      (columns: keys; depth: head_dim)
+//   value panel p: [key tokens][32] = V[t, 32p + c]     (columns: value dims; depth: keys)
+// and the rows (queries, then softmax weights) are packed per block as bf16 pairs, as Linear packs its input.
+struct Bf16KeyValuePanels {
+  std::shared_ptr<void> storage;
+  const BFloat16* keys = nullptr;    // [key rows][heads][key_panels][head_dim][kPanelWidth]
+  const BFloat16* values = nullptr;  // [key rows][heads][value_panels][key tokens][kPanelWidth]
+  std::int64_t heads = 0, head_dim = 0, key_tokens = 0, key_panels = 0, value_panels = 0;
+
+  const BFloat16* key_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
+    return keys + ((key_row * heads + head) * key_panels + panel) * head_dim * kPanelWidth;
+  }
+  const BFloat16* value_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
+    return values + ((key_row * heads + head) * value_panels + panel) * key_tokens * kPanelWidth;
+  }
+};
+
+// Linear's kernels for bf16 weights times bf16 activations on the active path: vdpbf16ps where the CPU (and
+// BLIP_KERNEL) has AVX512-BF16 (rows packed as bf16 pairs), else the f32 kernels widening the bf16 panels, on
+// rows rounded to bf16 as they are packed: the same operands, so the same result up to summation order.
+inline const MicroKernelSet& bf16_attention_kernels() {
+  static const MicroKernelSet kernels =
+      linear_micro_kernels(active_kernel_path(), WeightPrecision::BF16, ActivationPrecision::BF16);
+  return kernels;
+}
+inline bool bf16_attention_uses_dot_product() { return bf16_attention_kernels().row_packing == RowPacking::BF16Pairs; }
+
+inline Bf16KeyValuePanels pack_bf16_key_value_panels(const HeadsView& key, const HeadsView& value) {
+  Bf16KeyValuePanels panels;
+  panels.heads = key.heads;
+  panels.head_dim = key.head_dim;
+  panels.key_tokens = key.tokens;
+  panels.key_panels = (key.tokens + kPanelWidth - 1) / kPanelWidth;
+  panels.value_panels = (value.head_dim + kPanelWidth - 1) / kPanelWidth;
+  const std::int64_t key_elements = key.rows * key.heads * panels.key_panels * key.head_dim * kPanelWidth;
+  const std::int64_t value_elements = key.rows * key.heads * panels.value_panels * key.tokens * kPanelWidth;
+  panels.storage = blip::detail::allocate_aligned(static_cast<std::size_t>(key_elements + value_elements) * sizeof(BFloat16));
+  BFloat16* keys = static_cast<BFloat16*>(panels.storage.get());  // zero-filled: the padding is +0
+  BFloat16* values = keys + key_elements;
+  panels.keys = keys;
+  panels.values = values;
+  const double elements_per_item = static_cast<double>(key.tokens) * (key.head_dim + value.head_dim);
+  parallel_for(
+      0, key.rows * key.heads,
+      [&](std::int64_t item) {
+        const std::int64_t key_row = item / key.heads, head = item % key.heads;
+        for (std::int64_t t = 0; t < key.tokens; ++t) {
+          const float* k = key.at(key_row, head, t);
+          BFloat16* key_column = const_cast<BFloat16*>(panels.key_panel(key_row, head, t / kPanelWidth)) + t % kPanelWidth;
+          for (std::int64_t d = 0; d < key.head_dim; ++d) key_column[d * kPanelWidth] = f32_to_bf16(k[d]);
+          const float* v = value.at(key_row, head, t);
+          for (std::int64_t d = 0; d < value.head_dim; ++d) {
+            BFloat16* value_panel = const_cast<BFloat16*>(panels.value_panel(key_row, head, d / kPanelWidth));
+            value_panel[t * kPanelWidth + d % kPanelWidth] = f32_to_bf16(v[d]);
+          }
+        }
+      },
+      std::max<std::int64_t>(1, static_cast<std::int64_t>(kAttentionWorkPerThread / std::max(elements_per_item, 1.0))));
+  return panels;
+}
+
+// out[m, c] = Σ_k x[m, k] · W[c, k] over one block of rows, on the bf16 micro-kernels: `packed` holds the
+// block's rows as the kernels read them (bf16 pairs, [ceil(depth / 2)][rows] words, or f32 values rounded to
+// bf16, [depth][rows]: pack_rows with kernels.row_packing), `panel(j)` the packed W of output columns
+// [32j, 32j + 32); rows m of the result at out + m · out_stride.
+template <class PanelAt>
+void bf16_block_product(const MicroKernelSet& kernels, const float* packed, std::int64_t rows, std::int64_t depth,
+                        std::int64_t columns, PanelAt&& panel, float* out, std::int64_t out_stride) {
+  for (std::int64_t first = 0; first < rows; first += kernels.max_rows) {
+    const std::int64_t tile_rows = std::min<std::int64_t>(kernels.max_rows, rows - first);
+    const MicroKernel kernel = kernels.by_rows[tile_rows - 1];
+    for (std::int64_t j = 0; j * kPanelWidth < columns; ++j) {
+      MicroTile tile;
+      tile.depth = depth;
+      tile.rows = packed + first;  // 32-bit elements: f32 values or bf16 pairs
+      tile.row_stride = rows;
+      tile.panel = panel(j);
+      tile.out = out + first * out_stride + j * kPanelWidth;
+      tile.out_stride = out_stride;
+      tile.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, columns - j * kPanelWidth));
+      kernel(tile);
+    }
+  }
+}
+
+// Per-thread buffer for a block's packed rows (queries, then softmax weights), grown like attention_scratch.
+inline float* packed_rows_scratch(std::int64_t words) {
+  thread_local std::vector<float> buffer;
+  if (static_cast<std::int64_t>(buffer.size()) < words) {
+    buffer.resize(static_cast<std::size_t>(
+        std::max<std::int64_t>({words, 2 * static_cast<std::int64_t>(buffer.size()), 4096})));
+  }
+  return buffer.data();
+}
+
 }  // namespace detail
 
 // Multi-head attention; see the header comment for the exact semantics.
@@ -258,17 +369,31 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
   // Scores, mask, softmax and the product with V for query tokens
   // [first_token, first_token + block_rows) of query row `row`, head `head`,
   // reading the keys of key_row. Eigen turns a one-token block into two GEMVs.
+  // bf16 products (options.products): K and V packed once for every block that reads them.
+  const detail::MicroKernelSet* bf16_kernels =
+      options.products == ActivationPrecision::BF16 && query_tokens > 1 ? &detail::bf16_attention_kernels() : nullptr;
+  const detail::Bf16KeyValuePanels bf16_panels =
+      bf16_kernels ? detail::pack_bf16_key_value_panels(key, value) : detail::Bf16KeyValuePanels{};
+
   auto attend_block = [&](std::int64_t key_row, std::int64_t head, std::int64_t row, std::int64_t first_token,
                           std::int64_t block_rows) {
     float* scores = detail::attention_scratch(block_size * key_tokens);
-    detail::StridedConstMatrix queries(query.at(row, head, first_token), block_rows, head_dim,
-                                       Eigen::OuterStride<>(query.token_stride));
-    detail::StridedConstMatrix keys(key.at(key_row, head, 0), key_tokens, head_dim,
-                                    Eigen::OuterStride<>(key.token_stride));
-    detail::StridedConstMatrix values(value.at(key_row, head, 0), key_tokens, value_dim,
-                                      Eigen::OuterStride<>(value.token_stride));
-    Eigen::Map<detail::RowMajorMatrixf> score_block(scores, block_rows, key_tokens);
-    score_block.noalias() = queries * keys.transpose();
+    float* packed = nullptr;
+    if (bf16_kernels) {
+      // The block's queries packed as the kernels read them, then scores = Q · Kᵀ on the bf16 kernels.
+      packed = detail::packed_rows_scratch(block_size * std::max(head_dim, key_tokens));
+      detail::pack_rows(query.at(row, head, first_token), query.token_stride, block_rows, head_dim, packed,
+                        block_rows, bf16_kernels->row_packing);
+      detail::bf16_block_product(
+          *bf16_kernels, packed, block_rows, head_dim, key_tokens,
+          [&](std::int64_t panel) { return bf16_panels.key_panel(key_row, head, panel); }, scores, key_tokens);
+    } else {
+      detail::StridedConstMatrix queries(query.at(row, head, first_token), block_rows, head_dim,
+                                         Eigen::OuterStride<>(query.token_stride));
+      detail::StridedConstMatrix keys(key.at(key_row, head, 0), key_tokens, head_dim,
+                                      Eigen::OuterStride<>(key.token_stride));
+      Eigen::Map<detail::RowMajorMatrixf>(scores, block_rows, key_tokens).noalias() = queries * keys.transpose();
+    }
     for (std::int64_t m = 0; m < block_rows; ++m) {
       const std::int64_t token = first_token + m;
       float* score_row = scores + m * key_tokens;
@@ -277,9 +402,20 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
                                detail::visible_key_count(options, token, key_tokens), options.causal_mask_value);
       detail::softmax_row(score_row, key_tokens);
     }
+    if (bf16_kernels) {
+      // The softmax weights packed (rounded to bf16), then out = P · V on the bf16 kernels, into the output view.
+      detail::pack_rows(scores, key_tokens, block_rows, key_tokens, packed, block_rows, bf16_kernels->row_packing);
+      detail::bf16_block_product(
+          *bf16_kernels, packed, block_rows, key_tokens, value_dim,
+          [&](std::int64_t panel) { return bf16_panels.value_panel(key_row, head, panel); },
+          output.at(row, head, first_token), output.token_stride);
+      return;
+    }
+    detail::StridedConstMatrix values(value.at(key_row, head, 0), key_tokens, value_dim,
+                                      Eigen::OuterStride<>(value.token_stride));
     detail::StridedMatrix outputs(output.at(row, head, first_token), block_rows, value_dim,
                                   Eigen::OuterStride<>(output.token_stride));
-    outputs.noalias() = score_block * values;
+    outputs.noalias() = Eigen::Map<const detail::RowMajorMatrixf>(scores, block_rows, key_tokens) * values;
   };
 
   auto run_item = [&](std::int64_t item) {
@@ -313,6 +449,9 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
 // rounded to float before the bias and mask are added, because that float
 // addition is part of HF's result (it is what makes fully masked rows
 // uniform with finfo.min); the softmax and both products are in double.
+// With options.products == BF16 and more than one query token it rounds as the
+// bf16 products do: q, k and v to bf16, and each softmax weight to float, then
+// bf16.
 inline void attention_naive(const HeadsView& query, const HeadsView& key, const HeadsView& value,
                             const AttentionOptions& options, const HeadsView& output) {
   detail::check_attention_arguments(query, key, value, options, output);
@@ -321,6 +460,8 @@ inline void attention_naive(const HeadsView& query, const HeadsView& key, const 
   std::vector<double> probabilities(static_cast<std::size_t>(key_tokens));
   std::vector<double> result(static_cast<std::size_t>(value.head_dim));
   constexpr float lowest = std::numeric_limits<float>::lowest();
+  const bool bf16 = options.products == ActivationPrecision::BF16 && query.tokens > 1;
+  auto operand = [bf16](float x) { return bf16 ? static_cast<double>(bf16_to_f32(f32_to_bf16(x))) : x; };
   for (std::int64_t row = 0; row < query.rows; ++row) {
     const std::int64_t key_row = row / options.kv_group;
     for (std::int64_t head = 0; head < query.heads; ++head) {
@@ -332,7 +473,7 @@ inline void attention_naive(const HeadsView& query, const HeadsView& key, const 
         for (std::int64_t j = 0; j < key_tokens; ++j) {
           const float* k = key.at(key_row, head, j);
           double dot = 0.0;
-          for (std::int64_t d = 0; d < query.head_dim; ++d) dot += static_cast<double>(q[d]) * k[d];
+          for (std::int64_t d = 0; d < query.head_dim; ++d) dot += operand(q[d]) * operand(k[d]);
           float score = static_cast<float>(dot * options.scale);
           const bool hidden = j >= visible;
           const bool has_mask = mask != nullptr || hidden;
@@ -348,7 +489,8 @@ inline void attention_naive(const HeadsView& query, const HeadsView& key, const 
         std::fill(result.begin(), result.end(), 0.0);
         for (std::int64_t j = 0; j < key_tokens; ++j) {
           const float* v = value.at(key_row, head, j);
-          for (std::int64_t d = 0; d < value.head_dim; ++d) result[d] += probabilities[j] / sum * v[d];
+          const double weight = bf16 ? operand(static_cast<float>(probabilities[j] / sum)) : probabilities[j] / sum;
+          for (std::int64_t d = 0; d < value.head_dim; ++d) result[d] += weight * operand(v[d]);
         }
         float* out = output.at(row, head, token);
         for (std::int64_t d = 0; d < value.head_dim; ++d) out[d] = static_cast<float>(result[d]);

@@ -188,8 +188,13 @@ inline void vision_transformer_forward(const VisionTransformerConfig& config, co
   }
 
   const kernels::Activation activation = config.activation;
-  const kernels::AttentionOptions attention_options{1.0f / std::sqrt(static_cast<float>(head_dim))};
+  kernels::AttentionOptions attention_options{1.0f / std::sqrt(static_cast<float>(head_dim))};
   for (const VisionLayerWeights& layer : weights.layers) {
+    // A model run with bf16 activations multiplies the attention's products in bf16 too (AttentionOptions::
+    // products), as PyTorch's bf16 path does: they are a fifth of the ViT's arithmetic at 577 tokens.
+    attention_options.products = layer.qkv.activation_precision() == ActivationPrecision::BF16
+                                     ? ActivationPrecision::BF16
+                                     : ActivationPrecision::F32;
     // x = x + projection(attention(LN1(x)))
     apply_layer_norm(layer.layer_norm1, state.hidden.data(), rows, state.normed.data());
     apply_linear(layer.qkv, state.normed.data(), rows, state.qkv.data());
