@@ -222,7 +222,9 @@ inline WeightPrecision resolve_weight_precision(WeightPrecision requested, DType
 //   BF16  for bf16 weights: the activations rounded to bf16 (round to nearest even) at the input of each such
 //         layer, sums in f32: what AVX512-BF16's vdpbf16ps multiplies (two products per lane, twice the f32 FMA
 //         rate), and what PyTorch's bf16 matmuls do. CPUs without it round the same way and multiply in f32,
-//         so results agree across CPUs up to the order of the sums;
+//         so results agree across CPUs up to the order of the sums. A vision transformer whose layers take
+//         bf16 activations multiplies its attention's Q·Kᵀ and P·V on bf16 operands too (AttentionOptions::
+//         products, kernels/attention.hpp);
 //   Int8  for int8 and int4 weights: each input row quantized to int8 at the input of each such layer,
 //         symmetric, one scale per row (its largest magnitude / 127, round to nearest even: the weights' own
 //         rule), sums exact in int32 (int8 weights: over the whole row; int4: over each 32-input block, then
