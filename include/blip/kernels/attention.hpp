@@ -51,6 +51,10 @@
 // the other), so the shared keys/values come from memory once per group and
 // then from that core's cache. The output may be the query view
 // itself (each item reads its queries before writing the same positions).
+// With bf16 products (AttentionOptions::products, prefill only) the two
+// products run instead on Linear's bf16 micro-kernels: K and V are packed once
+// per call into Linear's panel layout, and each item packs its queries and
+// then its softmax weights as Linear packs its input (see "bf16 products" below).
 #pragma once
 
 #include <Eigen/Core>
