@@ -157,6 +157,8 @@ void BM_AttentionPrefill(benchmark::State& state) {
   AttentionOptions options;
   options.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   options.causal = causal;
+  // bf16_products = 1: the products on bf16 operands (a vision encoder run with bf16 activations).
+  options.products = state.range(5) != 0 ? ActivationPrecision::BF16 : ActivationPrecision::F32;
   const HeadsView query = heads_view(qkv.data(), rows, tokens, heads, head_dim, 3 * hidden);
   const HeadsView key = heads_view(qkv.data() + hidden, rows, tokens, heads, head_dim, 3 * hidden);
   const HeadsView value = heads_view(qkv.data() + 2 * hidden, rows, tokens, heads, head_dim, 3 * hidden);
@@ -168,11 +170,13 @@ void BM_AttentionPrefill(benchmark::State& state) {
   set_flops(state, 4.0 * rows * heads * tokens * tokens * head_dim);
 }
 BENCHMARK(BM_AttentionPrefill)
-    ->ArgNames({"rows", "tokens", "heads", "head_dim", "causal"})
-    ->Args({1, 577, 12, 64, 0})   // ViT-B/16 @384
-    ->Args({1, 257, 16, 88, 0})   // ViT-g/14 @224
-    ->Args({1, 64, 32, 64, 0})    // T5-xl encoder, 64 tokens
-    ->Args({1, 40, 32, 80, 1})    // OPT-2.7b prompt (32 queries + 8 tokens), causal
+    ->ArgNames({"rows", "tokens", "heads", "head_dim", "causal", "bf16_products"})
+    ->Args({1, 577, 12, 64, 0, 0})   // ViT-B/16 @384
+    ->Args({1, 577, 12, 64, 0, 1})   // the same with bf16 products
+    ->Args({1, 257, 16, 88, 0, 0})   // ViT-g/14 @224
+    ->Args({1, 257, 16, 88, 0, 1})
+    ->Args({1, 64, 32, 64, 0, 0})    // T5-xl encoder, 64 tokens
+    ->Args({1, 40, 32, 80, 1, 0})    // OPT-2.7b prompt (32 queries + 8 tokens), causal
     ->UseRealTime();
 
 // Cross-attention of Tq query tokens per row over an encoder's keys in a

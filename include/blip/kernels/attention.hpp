@@ -156,10 +156,13 @@ constexpr std::int64_t kAttentionQueryBlock = 128;
 // Multiply-adds per thread before a parallel region pays for itself.
 constexpr double kAttentionWorkPerThread = 3.0e4;
 
-// Per-thread score buffer, grown to the largest block seen and then reused.
-// It grows at least twofold (and to 4096 floats at first), so a decoder whose
-// keys grow by one token per step reallocates a handful of times per thread,
-// not once per token.
+// Per-thread buffers, grown to the largest block seen and then reused: the
+// scores (kScoreScratch) and, with bf16 products, the block's packed rows
+// (kPackedRowsScratch). Each grows at least twofold (and to 4096 floats at
+// first), so a decoder whose keys grow by one token per step reallocates a
+// handful of times per thread, not once per token.
+enum ScratchSlot { kScoreScratch, kPackedRowsScratch };
+template <ScratchSlot Slot>
 inline float* attention_scratch(std::int64_t floats) {
   thread_local std::vector<float> buffer;
   if (static_cast<std::int64_t>(buffer.size()) < floats) {
@@ -259,14 +262,14 @@ inline std::int64_t visible_key_count(const AttentionOptions& options, std::int6
 // and the rows (queries, then softmax weights) are packed per block as bf16 pairs, as Linear packs its input.
 struct Bf16KeyValuePanels {
   std::shared_ptr<void> storage;
-  const BFloat16* keys = nullptr;    // [key rows][heads][key_panels][head_dim][kPanelWidth]
-  const BFloat16* values = nullptr;  // [key rows][heads][value_panels][key tokens][kPanelWidth]
+  BFloat16* keys = nullptr;    // [key rows][heads][key_panels][head_dim][kPanelWidth]
+  BFloat16* values = nullptr;  // [key rows][heads][value_panels][key tokens][kPanelWidth]
   std::int64_t heads = 0, head_dim = 0, key_tokens = 0, key_panels = 0, value_panels = 0;
 
-  const BFloat16* key_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
+  BFloat16* key_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
     return keys + ((key_row * heads + head) * key_panels + panel) * head_dim * kPanelWidth;
   }
-  const BFloat16* value_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
+  BFloat16* value_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
     return values + ((key_row * heads + head) * value_panels + panel) * key_tokens * kPanelWidth;
   }
 };
@@ -291,10 +294,8 @@ inline Bf16KeyValuePanels pack_bf16_key_value_panels(const HeadsView& key, const
   const std::int64_t key_elements = key.rows * key.heads * panels.key_panels * key.head_dim * kPanelWidth;
   const std::int64_t value_elements = key.rows * key.heads * panels.value_panels * key.tokens * kPanelWidth;
   panels.storage = blip::detail::allocate_aligned(static_cast<std::size_t>(key_elements + value_elements) * sizeof(BFloat16));
-  BFloat16* keys = static_cast<BFloat16*>(panels.storage.get());  // zero-filled: the padding is +0
-  BFloat16* values = keys + key_elements;
-  panels.keys = keys;
-  panels.values = values;
+  panels.keys = static_cast<BFloat16*>(panels.storage.get());  // zero-filled: the padding is +0
+  panels.values = panels.keys + key_elements;
   const double elements_per_item = static_cast<double>(key.tokens) * (key.head_dim + value.head_dim);
   parallel_for(
       0, key.rows * key.heads,
@@ -302,13 +303,11 @@ inline Bf16KeyValuePanels pack_bf16_key_value_panels(const HeadsView& key, const
         const std::int64_t key_row = item / key.heads, head = item % key.heads;
         for (std::int64_t t = 0; t < key.tokens; ++t) {
           const float* k = key.at(key_row, head, t);
-          BFloat16* key_column = const_cast<BFloat16*>(panels.key_panel(key_row, head, t / kPanelWidth)) + t % kPanelWidth;
+          BFloat16* key_column = panels.key_panel(key_row, head, t / kPanelWidth) + t % kPanelWidth;
           for (std::int64_t d = 0; d < key.head_dim; ++d) key_column[d * kPanelWidth] = f32_to_bf16(k[d]);
           const float* v = value.at(key_row, head, t);
-          for (std::int64_t d = 0; d < value.head_dim; ++d) {
-            BFloat16* value_panel = const_cast<BFloat16*>(panels.value_panel(key_row, head, d / kPanelWidth));
-            value_panel[t * kPanelWidth + d % kPanelWidth] = f32_to_bf16(v[d]);
-          }
+          for (std::int64_t d = 0; d < value.head_dim; ++d)
+            panels.value_panel(key_row, head, d / kPanelWidth)[t * kPanelWidth + d % kPanelWidth] = f32_to_bf16(v[d]);
         }
       },
       std::max<std::int64_t>(1, static_cast<std::int64_t>(kAttentionWorkPerThread / std::max(elements_per_item, 1.0))));
@@ -339,16 +338,6 @@ void bf16_block_product(const MicroKernelSet& kernels, const float* packed, std:
   }
 }
 
-// Per-thread buffer for a block's packed rows (queries, then softmax weights), grown like attention_scratch.
-inline float* packed_rows_scratch(std::int64_t words) {
-  thread_local std::vector<float> buffer;
-  if (static_cast<std::int64_t>(buffer.size()) < words) {
-    buffer.resize(static_cast<std::size_t>(
-        std::max<std::int64_t>({words, 2 * static_cast<std::int64_t>(buffer.size()), 4096})));
-  }
-  return buffer.data();
-}
-
 }  // namespace detail
 
 // Multi-head attention; see the header comment for the exact semantics.
@@ -370,22 +359,22 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
   const std::int64_t items_per_key_row_head = group_per_item ? 1 : options.kv_group * blocks_per_row;
   const std::int64_t items = key_rows * heads * items_per_key_row_head;
 
-  // Scores, mask, softmax and the product with V for query tokens
-  // [first_token, first_token + block_rows) of query row `row`, head `head`,
-  // reading the keys of key_row. Eigen turns a one-token block into two GEMVs.
   // bf16 products (options.products): K and V packed once for every block that reads them.
   const detail::MicroKernelSet* bf16_kernels =
       options.products == ActivationPrecision::BF16 && query_tokens > 1 ? &detail::bf16_attention_kernels() : nullptr;
   const detail::Bf16KeyValuePanels bf16_panels =
       bf16_kernels ? detail::pack_bf16_key_value_panels(key, value) : detail::Bf16KeyValuePanels{};
 
+  // Scores, mask, softmax and the product with V for query tokens
+  // [first_token, first_token + block_rows) of query row `row`, head `head`,
+  // reading the keys of key_row. Eigen turns a one-token block into two GEMVs.
   auto attend_block = [&](std::int64_t key_row, std::int64_t head, std::int64_t row, std::int64_t first_token,
                           std::int64_t block_rows) {
-    float* scores = detail::attention_scratch(block_size * key_tokens);
+    float* scores = detail::attention_scratch<detail::kScoreScratch>(block_size * key_tokens);
     float* packed = nullptr;
     if (bf16_kernels) {
       // The block's queries packed as the kernels read them, then scores = Q · Kᵀ on the bf16 kernels.
-      packed = detail::packed_rows_scratch(block_size * std::max(head_dim, key_tokens));
+      packed = detail::attention_scratch<detail::kPackedRowsScratch>(block_size * std::max(head_dim, key_tokens));
       detail::pack_rows(query.at(row, head, first_token), query.token_stride, block_rows, head_dim, packed,
                         block_rows, bf16_kernels->row_packing);
       detail::bf16_block_product(
