@@ -157,6 +157,8 @@ int run(const Options& options) {
   const auto model = blip::Blip2ForConditionalGeneration::load(store, blip::make_blip2_model_config(config.blip2));
   const double load_seconds = seconds_since(load_start);
   const double rss_after_load = blip::bench::rss_mib(), peak_while_loading = blip::bench::peak_rss_mib();
+  // Part of the RSS is freed buffers the buffer cache keeps for the next request (core/buffer_cache.hpp).
+  const double cached_after_load = static_cast<double>(blip::buffer_cache_statistics().cached_bytes) / (1 << 20);
   const bool reset = blip::bench::reset_peak_rss();
 
   const auto timed = [&](const std::string& measurement, const std::function<void()>& call) {
@@ -184,6 +186,8 @@ int run(const Options& options) {
                     {"peak_rss_loading_mib", peak_while_loading},
                     {"peak_rss_running_mib", reset ? nlohmann::ordered_json(peak_while_running) : nlohmann::ordered_json()},
                     {"peak_rss_mib", std::max(peak_while_loading, peak_while_running)},
+                    {"buffer_cache_after_load_mib", cached_after_load},
+                    {"buffer_cache_mib", static_cast<double>(blip::buffer_cache_statistics().cached_bytes) / (1 << 20)},
                     {"prompt_tokens", inputs.input_ids.dim(1)},
                     {"kernel_path", blip::kernels::kernel_path_name(blip::kernels::active_kernel_path())},
                     {"load_average", blip::bench::load_average()}});

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 #include <limits>
 
@@ -76,6 +77,30 @@ TEST_CASE("bf16 conversions") {
     const float wide = bf16_to_f32({static_cast<std::uint16_t>(bits)});
     if (std::isnan(wide)) continue;
     CHECK(f32_to_bf16(wide).bits == bits);
+  }
+}
+
+TEST_CASE("round_to_bf16 over an array gives f32_to_bf16's bits for every value, in place too") {
+  // Ties both ways, the largest finite values (rounding to Inf), subnormals, signed zeros, Inf and NaNs
+  // (signalling and quiet, both signs), then a sweep of bit patterns across the whole f32 range.
+  std::vector<std::uint32_t> patterns = {0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x7f7fffffu, 0xff7fffffu,
+                                         0x00000001u, 0x807fffffu, 0x00008000u, 0x00018000u, 0x00000000u,
+                                         0x80000000u, 0x7f800000u, 0xff800000u, 0x7f800001u, 0xff800001u,
+                                         0x7fc00000u, 0x7fffffffu, 0xffffffffu};
+  for (std::uint64_t bits = 0; bits <= 0xffffffffu; bits += 0x10003u) patterns.push_back(static_cast<std::uint32_t>(bits));
+  std::vector<float> values(patterns.size()), rounded(patterns.size());
+  for (std::size_t i = 0; i < patterns.size(); ++i) std::memcpy(&values[i], &patterns[i], sizeof(float));
+  round_to_bf16(values.data(), rounded.data(), static_cast<std::int64_t>(values.size()));
+  std::vector<float> in_place = values;
+  round_to_bf16(in_place.data(), in_place.data(), static_cast<std::int64_t>(in_place.size()));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const std::uint32_t expected = static_cast<std::uint32_t>(f32_to_bf16(values[i]).bits) << 16;
+    std::uint32_t got, got_in_place;
+    std::memcpy(&got, &rounded[i], sizeof got);
+    std::memcpy(&got_in_place, &in_place[i], sizeof got_in_place);
+    INFO("pattern 0x", std::hex, patterns[i]);
+    CHECK(got == expected);
+    CHECK(got_in_place == expected);
   }
 }
 

@@ -70,6 +70,70 @@ TEST_CASE("get returns the weight with the expected shape: f32 copied (Copied) o
   CHECK_FALSE(store.contains("encoder.gamma"));
 }
 
+TEST_CASE("get_table keeps an embedding table in its stored float type: a copy (Copied) or the mapping (Mapped)") {
+  const fs::path dir = fs::path(BLIP_TEST_BINARY_DIR) / "io_weight_store_test_files";
+  fs::create_directories(dir);
+  const Tensor<float> values = ramp(Shape{5, 4}, -2.0f);  // on the f16 and bf16 grids: exact in both
+  SafetensorsWriter writer;
+  writer.add("f32_table", values);
+  writer.add_f32_as("bf16_table", values, DType::BF16);
+  writer.add_f32_as("f16_table", values, DType::F16);
+  Tensor<std::int32_t> integers(Shape{5, 4});
+  for (std::int64_t i = 0; i < integers.numel(); ++i) integers.data()[i] = static_cast<std::int32_t>(i);
+  writer.add("int32_table", integers);
+  const std::string path = (dir / "tables.safetensors").string();
+  writer.write(path);
+
+  for (const WeightResidency residency : {WeightResidency::Copied, WeightResidency::Mapped}) {
+    const bool copied = residency == WeightResidency::Copied;
+    INFO(std::string(copied ? "Copied" : "Mapped"));
+    const WeightStore store = WeightStore::open(path, residency);
+    for (const auto& [name, dtype] : {std::pair<std::string, DType>{"f32_table", DType::F32},
+                                      {"bf16_table", DType::BF16},
+                                      {"f16_table", DType::F16}}) {
+      INFO(name);
+      const StoredMatrix table = store.get_table(name, 5, 4);
+      CHECK(table.dtype == dtype);
+      CHECK(table.rows == 5);
+      CHECK(table.columns == 4);
+      CHECK(table.bytes() == store.checkpoint().info(name).bytes());
+      const bool is_the_mapping = table.data == store.checkpoint().file_of(name).raw_data(name);
+      CHECK(is_the_mapping == !copied);
+      CHECK(static_cast<bool>(table.owner));  // keeps the copy, or the mapping, alive
+      std::vector<float> row(4);
+      for (std::int64_t r = 0; r < 5; ++r) {
+        table.read_row(r, row.data());
+        for (std::int64_t c = 0; c < 4; ++c) CHECK(row[static_cast<std::size_t>(c)] == values.at(r, c));
+      }
+    }
+    // An integer table is not a weight type for lookups: it comes as f32.
+    const StoredMatrix converted = store.get_table("int32_table", 5, 4);
+    CHECK(converted.dtype == DType::F32);
+    CHECK(static_cast<const float*>(converted.data)[7] == 7.0f);
+    CHECK_THROWS_WITH_AS(store.get_table("bf16_table", 4, 5), doctest::Contains("'bf16_table' has shape [5, 4]"),
+                         blip::Error);
+    CHECK_THROWS_WITH_AS(store.get_table("word_embeddings", 5, 4),
+                         doctest::Contains("needs tensor 'word_embeddings' [5, 4]"), blip::Error);
+  }
+  // The table outlives the store that made it (and its mapping).
+  StoredMatrix kept;
+  for (const WeightResidency residency : {WeightResidency::Copied, WeightResidency::Mapped}) {
+    kept = WeightStore::open(path, residency).get_table("bf16_table", 5, 4);
+    std::vector<float> row(4);
+    kept.read_row(4, row.data());
+    CHECK(row[3] == values.at(4, 3));
+  }
+  // A recording store records it as read as floats (blip_weights convert leaves it unquantized).
+  const WeightStore recording = WeightStore::recording(Checkpoint::open(path));
+  const StoredMatrix stand_in = recording.get_table("bf16_table", 5, 4);
+  CHECK(stand_in.rows == 5);
+  const std::vector<RequestedWeight> requested = recording.requested();
+  REQUIRE(requested.size() == 1);
+  CHECK(requested[0].read_as_floats);
+  CHECK_FALSE(requested[0].packed_as_linear);
+  CHECK(requested[0].stored_dtype == DType::BF16);
+}
+
 TEST_CASE("missing and mis-shaped weights are errors naming tensor, checkpoint and shapes") {
   const std::string path = write_checkpoint();
   const WeightStore store = WeightStore::open(path);

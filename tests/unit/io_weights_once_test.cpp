@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -223,6 +224,100 @@ TEST_CASE("after loading a BLIP-2 model, its mapping holds next to none of the w
   const long resident = resident_pages(mapping, file.file_size());
   MESSAGE("resident after loading: ", resident, " of ", file_pages, " pages of ", directory);
   CHECK(resident < file_pages / 5);
+}
+
+TEST_CASE("a weight converted from f16 or bf16 when fetched leaves no mapped pages behind") {
+  if (!pagemap_readable()) return;
+  const std::int64_t rows = 256, columns = 512;  // 256 KiB in bf16: 64 pages
+  const fs::path path = test_directory() / "converted.safetensors";
+  const Tensor<float> values = pattern(Shape{rows, columns}, 7);
+  {
+    SafetensorsWriter writer;
+    writer.add_f32_as("bf16.weight", values, DType::BF16);
+    writer.add_f32_as("f16.weight", values, DType::F16);
+    writer.write(path.string());
+  }
+  const WeightStore store = WeightStore::open(path.string());
+  for (const std::string name : {"bf16.weight", "f16.weight"}) {
+    INFO(name);
+    const std::uint8_t* mapped = store.checkpoint().file_of(name).raw_data(name);
+    const std::size_t bytes = store.checkpoint().info(name).bytes();
+    const Tensor<const float> weight = store.get(name, Shape{rows, columns});
+    CHECK(resident_pages(mapped, bytes) <= 2 * kFaultAroundPages);
+    CHECK(std::abs(weight.at(17, 300) - values.at(17, 300)) <= 4e-3f * std::abs(values.at(17, 300)));
+  }
+}
+
+TEST_CASE("a bf16 BLIP-2 checkpoint: the tied embedding held once in bf16, and no mapped pages held after loading") {
+  if (!pagemap_readable() || !test::have_or_skip(test::fixture("blip2_opt"), "blip2_opt fixture")) return;
+  // The fixture's weights as a bf16 checkpoint (what torch_dtype=bfloat16's save_pretrained writes).
+  const std::string directory = test::fixture("blip2_opt");
+  const Checkpoint original = Checkpoint::open(directory);
+  const fs::path path = test_directory() / "blip2_opt_bf16.safetensors";
+  {
+    SafetensorsWriter writer;
+    for (const std::string& name : original.names()) {
+      if (original.info(name).dtype == DType::F32) {
+        writer.add_f32_as(name, original.to_f32(name), DType::BF16);
+      } else {
+        writer.add(name, original.to_i64(name));
+      }
+    }
+    writer.write(path.string());
+  }
+  const WeightStore store = WeightStore::open(path.string());
+  const Blip2ForConditionalGeneration model =
+      Blip2ForConditionalGeneration::load(store, make_blip2_model_config(load_model_config(directory).blip2));
+  // The tied embedding is held once: the bf16 LM head's panels serve the lookups.
+  const std::string embedding = "language_model.model.decoder.embed_tokens.weight";
+  const kernels::EmbeddingTable& table = model.token_embeddings();
+  CHECK(table.reads_head());
+  CHECK(table.own_bytes() == 0);
+  CHECK(table.dtype() == DType::BF16);
+  CHECK(model.opt.lm_head.precision() == WeightPrecision::BF16);
+  // Its rows read back as the bf16 values of the original f32 table.
+  const Tensor<const float> reference = original.to_f32(embedding);
+  std::vector<float> row(static_cast<std::size_t>(table.width()));
+  for (const std::int64_t id : {std::int64_t{0}, std::int64_t{2}, table.rows() - 1}) {
+    table.read_row(id, row.data());
+    for (std::int64_t column = 0; column < table.width(); ++column)
+      CHECK(row[static_cast<std::size_t>(column)] == bf16_to_f32(f32_to_bf16(reference.at(id, column))));
+  }
+  // Every tensor's pages went back: packed (Linear), copied in its type (tables) or converted (the rest).
+  const Checkpoint& checkpoint = store.checkpoint();
+  for (const std::string& name : checkpoint.names()) {
+    INFO(name);
+    CHECK(resident_pages(checkpoint.file_of(name).raw_data(name), checkpoint.info(name).bytes()) <=
+          2 * kFaultAroundPages);
+  }
+}
+
+TEST_CASE("a tied embedding reads the LM head only when its packing keeps the checkpoint's values") {
+  if (!test::have_or_skip(test::fixture("blip2_opt"), "blip2_opt fixture")) return;
+  const std::string directory = test::fixture("blip2_opt");
+  const Blip2ModelConfig config = make_blip2_model_config(load_model_config(directory).blip2);
+  const std::string embedding = "language_model.model.decoder.embed_tokens.weight";
+  const Tensor<const float> reference = Checkpoint::open(directory).to_f32(embedding);
+  const std::int64_t ids[3] = {0, 1234, reference.dim(0) - 1};
+  // f32 checkpoint: f32 (as stored) keeps the values, so lookups read the head; bf16, int8 and int4 would not,
+  // so the f32 table is kept beside the head.
+  for (const WeightPrecision precision : {WeightPrecision::AsStored, WeightPrecision::BF16, WeightPrecision::Int8,
+                                          WeightPrecision::Int4}) {
+    INFO(weight_precision_name(precision));
+    WeightOptions options;
+    options.linear_precision = precision;
+    const Blip2ForConditionalGeneration model =
+        Blip2ForConditionalGeneration::load(WeightStore::open(directory, options), config);
+    const kernels::EmbeddingTable& table = model.token_embeddings();
+    CHECK(table.reads_head() == (precision == WeightPrecision::AsStored));
+    CHECK(table.dtype() == DType::F32);
+    CHECK(table.own_bytes() == (table.reads_head() ? 0 : reference.bytes()));
+    std::vector<float> rows(static_cast<std::size_t>(3 * reference.dim(1)));
+    kernels::embedding_lookup(table, ids, 3, rows.data());
+    for (std::int64_t i = 0; i < 3; ++i)
+      for (std::int64_t column = 0; column < reference.dim(1); ++column)
+        CHECK(rows[static_cast<std::size_t>(i * reference.dim(1) + column)] == reference.at(ids[i], column));
+  }
 }
 
 }  // namespace io_weights_once_test

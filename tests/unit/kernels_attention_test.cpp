@@ -270,7 +270,7 @@ TEST_CASE("attention matches the double reference over shapes and layouts") {
 TEST_CASE("bf16 products match the double reference within bf16's bound, and run where the CPU has them") {
   const bool bf16_dot = kernels::detail::bf16_attention_uses_dot_product();
   MESSAGE("bf16 products on this CPU / BLIP_KERNEL: ",
-          std::string(bf16_dot ? "vdpbf16ps" : "f32 kernels on operands rounded to bf16"));
+          std::string(bf16_dot ? "vdpbf16ps" : "the f32 products on operands rounded to bf16"));
   const std::vector<Case> cases = reference_cases();
   double worst_ratio = 0.0, worst_emulated_ratio = 0.0;
   for (const Case& c : cases) {

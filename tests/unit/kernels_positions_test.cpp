@@ -59,6 +59,64 @@ TEST_CASE("embedding_lookup and add_embedding_rows copy / add the table rows; ba
   CHECK(sequences[0] == 1.0f + table.at(1, 0));
 }
 
+TEST_CASE("embedding_lookup reads a table kept in bf16 or f16 exactly, widening each row it reads") {
+  // Values on the bf16 grid (and f16's): the widened rows must equal them exactly.
+  const std::int64_t vocab = 37, dim = 19;
+  Tensor<float> values(Shape{vocab, dim});
+  for (std::int64_t i = 0; i < values.numel(); ++i) values.data()[i] = static_cast<float>(i % 251 - 125) * 0.0625f;
+  std::vector<BFloat16> bf16(static_cast<std::size_t>(values.numel()));
+  std::vector<Float16> f16(bf16.size());
+  for (std::size_t i = 0; i < bf16.size(); ++i) {
+    bf16[i] = f32_to_bf16(values.data()[i]);
+    f16[i] = f32_to_f16(values.data()[i]);
+  }
+  const EmbeddingTable tables[2] = {EmbeddingTable(StoredMatrix{DType::BF16, bf16.data(), vocab, dim, nullptr}),
+                                    EmbeddingTable(StoredMatrix{DType::F16, f16.data(), vocab, dim, nullptr})};
+  std::vector<std::int64_t> ids(300);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>((i * 7919) % vocab);
+  std::vector<float> reference(ids.size() * dim);
+  embedding_lookup_naive(values, ids.data(), static_cast<std::int64_t>(ids.size()), reference.data());
+  for (const EmbeddingTable& table : tables) {
+    INFO(dtype_name(table.dtype()));
+    CHECK(table.own_bytes() == static_cast<std::size_t>(vocab * dim * 2));
+    std::vector<float> looked_up(ids.size() * dim, -1.0f);
+    embedding_lookup(table, ids.data(), static_cast<std::int64_t>(ids.size()), looked_up.data());
+    CHECK(looked_up == reference);
+    const std::int64_t bad[2] = {3, vocab};
+    CHECK_THROWS_WITH_AS(embedding_lookup(table, bad, 2, looked_up.data()),
+                         doctest::Contains("id 37 at position 1 is outside the embedding table [0, 37)"), blip::Error);
+  }
+}
+
+TEST_CASE("an embedding table read from a tied head's panels gives the head's rows, in every precision") {
+  // Odd sizes: a partial last panel (45 = 32 + 13 rows) and a depth that ends inside an int4 block.
+  const std::int64_t vocab = 45, width = 70;
+  Tensor<float> weight(Shape{vocab, width});
+  for (std::int64_t i = 0; i < weight.numel(); ++i) weight.data()[i] = static_cast<float>((i * 37) % 101 - 50) / 64.0f;
+  const std::int64_t ids[5] = {0, 31, 32, 44, 7};
+  for (const WeightPrecision precision : {WeightPrecision::F32, WeightPrecision::BF16, WeightPrecision::F16,
+                                          WeightPrecision::Int8, WeightPrecision::Int4}) {
+    INFO(weight_precision_name(precision));
+    const LinearWeights head = LinearWeights::prepare(weight, {}, precision);
+    const EmbeddingTable table = EmbeddingTable::reading_head(head);
+    CHECK(table.reads_head());
+    CHECK(table.own_bytes() == 0);
+    CHECK(table.rows() == vocab);
+    CHECK(table.width() == width);
+    std::vector<float> looked_up(5 * width);
+    embedding_lookup(table, ids, 5, looked_up.data());
+    for (std::int64_t i = 0; i < 5; ++i)
+      for (std::int64_t k = 0; k < width; ++k)
+        CHECK(looked_up[static_cast<std::size_t>(i * width + k)] == head.weight_value(ids[i], k));
+    // Lossless panels give the stored values back (these are on the f16 and bf16 grids).
+    if (precision == WeightPrecision::F32 || precision == WeightPrecision::BF16 || precision == WeightPrecision::F16)
+      CHECK(looked_up[static_cast<std::size_t>(3 * width + 69)] == weight.at(44, 69));
+    const std::int64_t bad[1] = {vocab};
+    CHECK_THROWS_WITH_AS(embedding_lookup(table, bad, 1, looked_up.data()), doctest::Contains("id 45 at position 0"),
+                         blip::Error);
+  }
+}
+
 TEST_CASE("opt_positions_from_mask mirrors OPTLearnedPositionalEmbedding (offset 2, padding -> 1)") {
   const std::vector<std::int64_t> mask = {0, 0, 1, 1, 1, 0, 1, 1,  //
                                           1, 1, 1, 1, 1, 1, 1, 1,  //

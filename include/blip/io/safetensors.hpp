@@ -480,6 +480,8 @@ class SafetensorsFile {
   // The tensor's bytes exactly as stored (info(name).bytes() of them, any
   // dtype, any alignment), for tools that copy tensors between files.
   const std::uint8_t* raw_data(const std::string& name) const { return state_->bytes + info(name).data_begin; }
+  // What keeps raw_data() alive (the mapping): hold it to keep a view.
+  std::shared_ptr<const void> storage_owner() const { return state_; }
 
   // Zero-copy view. The dtype must be exactly T's, and the data must sit at an
   // address aligned for T (always true for files from the reference writer);

@@ -18,7 +18,10 @@
 //     between processes that map the same file, and RAM only for the pages
 //     read, e.g. the rows of an embedding table actually used). The files must
 //     then not change while the model is alive; replace them with `mv`.
-// F16 / BF16 (and integer) weights are converted to f32 once, when fetched.
+// F16 / BF16 (and integer) weights are converted to f32 once, when fetched
+// (and their mapped pages handed back), except the two kinds that keep their
+// stored type: Linear weights, packed in their running precision, and
+// embedding tables (get_table), widened a looked-up row at a time.
 //
 // Quantized checkpoints (io/quantized_checkpoint.hpp, written by blip_weights
 // convert --precision int8|int4): a Linear weight stored quantized is handed
@@ -49,6 +52,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -77,7 +81,8 @@ struct WeightOptions {
   WeightResidency residency = WeightResidency::Copied;
   // The precision every Linear weight is packed in (kernels/linear.hpp);
   // AsStored keeps the checkpoint's type (a bf16 checkpoint runs in bf16).
-  // Embeddings, norms and biases stay f32 whatever this says.
+  // Norms, biases and position tables stay f32 whatever this says; token
+  // embedding tables keep the checkpoint's float type (get_table).
   WeightPrecision linear_precision = WeightPrecision::AsStored;
   // What Linear layers with bf16 weights multiply them by (core/dtype.hpp: ActivationPrecision).
   ActivationPrecision linear_activations = ActivationPrecision::F32;
@@ -164,9 +169,7 @@ class WeightStore {
   // be a view of the mapped file whatever the residency, to save a copy.
   Tensor<const float> get_for_repacking(const std::string& name, const Shape& expected) const {
     if (recording_) return stand_in(name, expected, /*optional=*/false, Access::Floats);
-    if (!checkpoint_.contains(name))
-      fail(checkpoint_.path(), ": the model needs tensor '", name, "' ", expected,
-           " but the checkpoint has no such tensor (wrong checkpoint for this model type, or a config mismatch?)");
+    require(name, expected);
     return fetch(name, expected);
   }
 
@@ -181,6 +184,32 @@ class WeightStore {
     return keep(fetch(name, expected));
   }
 
+  // The embedding table `name` [rows, columns], kept in its stored float type
+  // (f32, f16 or bf16) for lookups that widen only the rows they read
+  // (kernels/embedding.hpp): a bf16 checkpoint's table takes half of f32's
+  // memory and reads back exactly. Under WeightResidency::Copied it is copied
+  // out of the mapping (whose pages go back as they are copied), under Mapped
+  // it stays a view. Other stored types, quantized and misaligned tensors come
+  // as f32.
+  StoredMatrix get_table(const std::string& name, std::int64_t rows, std::int64_t columns) const {
+    const Shape expected{rows, columns};
+    if (recording_) return as_stored_matrix(stand_in(name, expected, /*optional=*/false, Access::Floats));
+    require(name, expected);
+    const TensorInfo& info = checkpoint_.info(name);
+    const std::uint8_t* data = checkpoint_.file_of(name).raw_data(name);
+    const bool floating = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16;
+    if (!floating || quantization_of(name) != WeightPrecision::AsStored ||
+        reinterpret_cast<std::uintptr_t>(data) % dtype_size(info.dtype) != 0)
+      return as_stored_matrix(keep(fetch(name, expected)));
+    check_shape(name, info, expected);
+    mark_fetched(name);
+    if (options_.residency == WeightResidency::Mapped)
+      return StoredMatrix{info.dtype, data, rows, columns, checkpoint_.file_of(name).storage_owner()};
+    std::shared_ptr<std::uint8_t[]> copy(new std::uint8_t[info.bytes()]);
+    copy_and_release_mapped_pages(data, copy.get(), info.bytes());
+    return StoredMatrix{info.dtype, copy.get(), rows, columns, copy};
+  }
+
   // The weight `name` [rows, columns] in its stored type (f32, f16 or bf16:
   // a view of the mapped file; quantized: its q and scales; other or
   // misaligned types: converted to f32), for a kernel that packs it at load
@@ -188,14 +217,9 @@ class WeightStore {
   StoredMatrix get_matrix_for_repacking(const std::string& name, std::int64_t rows, std::int64_t columns) const {
     const Shape expected{rows, columns};
     if (recording_) {
-      const Tensor<const float> zeros = stand_in(name, expected, /*optional=*/false, Access::PackedAsLinear);
-      StoredMatrix matrix = StoredMatrix::of(zeros.data(), rows, columns);
-      matrix.owner = std::make_shared<Tensor<const float>>(zeros);
-      return matrix;
+      return as_stored_matrix(stand_in(name, expected, /*optional=*/false, Access::PackedAsLinear));
     }
-    if (!checkpoint_.contains(name))
-      fail(checkpoint_.path(), ": the model needs tensor '", name, "' ", expected,
-           " but the checkpoint has no such tensor (wrong checkpoint for this model type, or a config mismatch?)");
+    require(name, expected);
     if (quantization_of(name) != WeightPrecision::AsStored) return quantized_matrix(name, rows, columns);
     const TensorInfo& info = checkpoint_.info(name);
     if (quantization_ != WeightPrecision::AsStored && (info.dtype == DType::I8 || info.dtype == DType::U8))
@@ -204,12 +228,8 @@ class WeightStore {
            "' (a damaged or partly copied quantized checkpoint?)");
     const bool floating = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16;
     const std::uint8_t* data = checkpoint_.file_of(name).raw_data(name);
-    if (!floating || reinterpret_cast<std::uintptr_t>(data) % dtype_size(info.dtype) != 0) {
-      auto converted = std::make_shared<Tensor<const float>>(fetch(name, expected));
-      StoredMatrix matrix = StoredMatrix::of(converted->data(), rows, columns);
-      matrix.owner = converted;
-      return matrix;
-    }
+    if (!floating || reinterpret_cast<std::uintptr_t>(data) % dtype_size(info.dtype) != 0)
+      return as_stored_matrix(fetch(name, expected));
     check_shape(name, info, expected);
     mark_fetched(name);
     return StoredMatrix{info.dtype, data, rows, columns, nullptr};
@@ -316,6 +336,20 @@ class WeightStore {
     return Tensor<const float>::view(usage_->zeros.get(), expected, usage_->zeros);
   }
 
+  // Fails, naming the tensor and the checkpoint, when the checkpoint lacks a weight the model needs.
+  void require(const std::string& name, const Shape& expected) const {
+    if (!checkpoint_.contains(name))
+      fail(checkpoint_.path(), ": the model needs tensor '", name, "' ", expected,
+           " but the checkpoint has no such tensor (wrong checkpoint for this model type, or a config mismatch?)");
+  }
+
+  // An f32 tensor [rows, columns] as a StoredMatrix that keeps it alive.
+  static StoredMatrix as_stored_matrix(Tensor<const float> tensor) {
+    StoredMatrix matrix = StoredMatrix::of(tensor.data(), tensor.dim(0), tensor.dim(1));
+    matrix.owner = std::make_shared<Tensor<const float>>(std::move(tensor));
+    return matrix;
+  }
+
   void check_shape(const std::string& name, const TensorInfo& info, const Shape& expected) const {
     if (info.shape != expected)
       fail(checkpoint_.path(), ": tensor '", name, "' has shape ", info.shape, " but the model expects ", expected,
@@ -374,9 +408,16 @@ class WeightStore {
       for (std::int64_t row = 0; row < matrix.rows; ++row) matrix.read_row(row, weight.data() + row * matrix.columns);
       return weight;
     }
-    check_shape(name, checkpoint_.info(name), expected);
+    const TensorInfo& info = checkpoint_.info(name);
+    check_shape(name, info, expected);
     Tensor<const float> weight = checkpoint_.to_f32(name);
     mark_fetched(name);
+    // A converted tensor (f16, bf16, misaligned f32) is a new copy: nothing
+    // reads the mapped bytes it came from again, so their pages go back now
+    // (kept, they were the bf16 checkpoint's second copy of every such tensor).
+    const std::uint8_t* stored = checkpoint_.file_of(name).raw_data(name);
+    if (static_cast<const void*>(weight.data()) != static_cast<const void*>(stored))
+      release_mapped_pages(stored, info.bytes());
     return weight;
   }
 
@@ -388,15 +429,20 @@ class WeightStore {
   Tensor<const float> keep(Tensor<const float> weight) const {
     if (options_.residency != WeightResidency::Copied || !is_mapped_memory(weight.data(), weight.bytes())) return weight;
     Tensor<float> copy(weight.shape());
-    constexpr std::int64_t kChunk = std::int64_t{1} << 20;  // floats (4 MiB)
-    for (std::int64_t begin = 0; begin < weight.numel(); begin += kChunk) {
-      const std::int64_t count = std::min(kChunk, weight.numel() - begin);
-      std::copy(weight.data() + begin, weight.data() + begin + count, copy.data() + begin);
-      release_mapped_pages(weight.data() + begin, static_cast<std::size_t>(count) * sizeof(float));
+    copy_and_release_mapped_pages(weight.data(), copy.data(), weight.bytes());
+    return copy;
+  }
+  static void copy_and_release_mapped_pages(const void* source, void* destination, std::size_t bytes) {
+    constexpr std::size_t kChunk = std::size_t{4} << 20;
+    const auto* from = static_cast<const std::uint8_t*>(source);
+    auto* to = static_cast<std::uint8_t*>(destination);
+    for (std::size_t begin = 0; begin < bytes; begin += kChunk) {
+      const std::size_t count = std::min(kChunk, bytes - begin);
+      std::memcpy(to + begin, from + begin, count);
+      release_mapped_pages(from + begin, count);
     }
     // The pages that straddle two chunks (each call releases whole pages inside its range only).
-    release_mapped_pages(weight.data(), weight.bytes());
-    return copy;
+    release_mapped_pages(source, bytes);
   }
 
   Checkpoint checkpoint_;

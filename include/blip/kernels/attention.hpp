@@ -51,10 +51,13 @@
 // the other), so the shared keys/values come from memory once per group and
 // then from that core's cache. The output may be the query view
 // itself (each item reads its queries before writing the same positions).
-// With bf16 products (AttentionOptions::products, prefill only) the two
-// products run instead on Linear's bf16 micro-kernels: K and V are packed once
-// per call into Linear's panel layout, and each item packs its queries and
-// then its softmax weights as Linear packs its input (see "bf16 products" below).
+// With bf16 products (AttentionOptions::products, prefill only) on a CPU with
+// AVX512-BF16 the two products run instead on Linear's bf16 micro-kernels: K
+// and V are packed once per call into Linear's panel layout, and each item
+// packs its queries and then its softmax weights as Linear packs its input (see
+// "bf16 products" below). Elsewhere the f32 products above multiply the same
+// operands rounded to bf16 (K and V rounded once per call, Q and the softmax
+// weights per item): as fast as f32 attention, and the same values.
 #pragma once
 
 #include <Eigen/Core>
@@ -157,11 +160,13 @@ constexpr std::int64_t kAttentionQueryBlock = 128;
 constexpr double kAttentionWorkPerThread = 3.0e4;
 
 // Per-thread buffers, grown to the largest block seen and then reused: the
-// scores (kScoreScratch) and, with bf16 products, the block's packed rows
-// (kPackedRowsScratch). Each grows at least twofold (and to 4096 floats at
-// first), so a decoder whose keys grow by one token per step reallocates a
-// handful of times per thread, not once per token.
-enum ScratchSlot { kScoreScratch, kPackedRowsScratch };
+// scores (kScoreScratch), with bf16 products the block's packed rows
+// (kPackedRowsScratch), and the calling thread's K and V rounded to bf16 for
+// all of a call's items (kRoundedKeyValueScratch; written before they start).
+// Each grows at least twofold (and to 4096 floats at first), so a decoder
+// whose keys grow by one token per step reallocates a handful of times per
+// thread, not once per token.
+enum ScratchSlot { kScoreScratch, kPackedRowsScratch, kRoundedKeyValueScratch };
 template <ScratchSlot Slot>
 inline float* attention_scratch(std::int64_t floats) {
   thread_local std::vector<float> buffer;
@@ -275,14 +280,58 @@ struct Bf16KeyValuePanels {
 };
 
 // Linear's kernels for bf16 weights times bf16 activations on the active path: vdpbf16ps where the CPU (and
-// BLIP_KERNEL) has AVX512-BF16 (rows packed as bf16 pairs), else the f32 kernels widening the bf16 panels, on
-// rows rounded to bf16 as they are packed: the same operands, so the same result up to summation order.
+// BLIP_KERNEL) has AVX512-BF16 (rows packed as bf16 pairs). Elsewhere they are the f32 kernels widening bf16
+// panels, slower than the f32 products (Eigen) on the same rounded operands (ViT-B attention on Zen 4's avx2
+// path: 14.0 against 9.7 ms; docs/kernels.md), so attention uses them only with the dot product.
 inline const MicroKernelSet& bf16_attention_kernels() {
   static const MicroKernelSet kernels =
       linear_micro_kernels(active_kernel_path(), WeightPrecision::BF16, ActivationPrecision::BF16);
   return kernels;
 }
 inline bool bf16_attention_uses_dot_product() { return bf16_attention_kernels().row_packing == RowPacking::BF16Pairs; }
+
+// action(key_row, head, token) for every token of the keys and values, the (key row, head) pairs spread over the
+// threads: how K and V are prepared once per call for bf16 products.
+template <class Action>
+void for_each_key_value_token(const HeadsView& key, const HeadsView& value, Action&& action) {
+  const double elements_per_item = static_cast<double>(key.tokens) * (key.head_dim + value.head_dim);
+  parallel_for(
+      0, key.rows * key.heads,
+      [&](std::int64_t item) {
+        const std::int64_t key_row = item / key.heads, head = item % key.heads;
+        for (std::int64_t t = 0; t < key.tokens; ++t) action(key_row, head, t);
+      },
+      std::max<std::int64_t>(1, static_cast<std::int64_t>(kAttentionWorkPerThread / std::max(elements_per_item, 1.0))));
+}
+
+// Without a bf16 dot product: K and V rounded to bf16 (as f32 values), once per call, for the f32 products.
+// Contiguous [key rows][heads][tokens][dim] copies in the calling thread's scratch (every element written, so
+// not zero-filled first as a fresh tensor would be); `key` / `value` view them.
+struct Bf16RoundedKeyValues {
+  HeadsView key, value;
+};
+
+inline Bf16RoundedKeyValues round_key_values_to_bf16(const HeadsView& key, const HeadsView& value) {
+  Bf16RoundedKeyValues rounded;
+  const std::int64_t key_elements = key.rows * key.heads * key.tokens * key.head_dim;
+  const std::int64_t value_elements = value.rows * value.heads * value.tokens * value.head_dim;
+  float* keys = attention_scratch<kRoundedKeyValueScratch>(key_elements + value_elements);
+  const auto contiguous = [](float* data, const HeadsView& like) {
+    HeadsView view = like;
+    view.data = data;
+    view.token_stride = like.head_dim;
+    view.head_stride = like.tokens * like.head_dim;
+    view.row_stride = like.heads * view.head_stride;
+    return view;
+  };
+  rounded.key = contiguous(keys, key);
+  rounded.value = contiguous(keys + key_elements, value);
+  for_each_key_value_token(key, value, [&](std::int64_t row, std::int64_t head, std::int64_t t) {
+    round_to_bf16(key.at(row, head, t), rounded.key.at(row, head, t), key.head_dim);
+    round_to_bf16(value.at(row, head, t), rounded.value.at(row, head, t), value.head_dim);
+  });
+  return rounded;
+}
 
 inline Bf16KeyValuePanels pack_bf16_key_value_panels(const HeadsView& key, const HeadsView& value) {
   Bf16KeyValuePanels panels;
@@ -296,21 +345,14 @@ inline Bf16KeyValuePanels pack_bf16_key_value_panels(const HeadsView& key, const
   panels.storage = blip::detail::allocate_aligned(static_cast<std::size_t>(key_elements + value_elements) * sizeof(BFloat16));
   panels.keys = static_cast<BFloat16*>(panels.storage.get());  // zero-filled: the padding is +0
   panels.values = panels.keys + key_elements;
-  const double elements_per_item = static_cast<double>(key.tokens) * (key.head_dim + value.head_dim);
-  parallel_for(
-      0, key.rows * key.heads,
-      [&](std::int64_t item) {
-        const std::int64_t key_row = item / key.heads, head = item % key.heads;
-        for (std::int64_t t = 0; t < key.tokens; ++t) {
-          const float* k = key.at(key_row, head, t);
-          BFloat16* key_column = panels.key_panel(key_row, head, t / kPanelWidth) + t % kPanelWidth;
-          for (std::int64_t d = 0; d < key.head_dim; ++d) key_column[d * kPanelWidth] = f32_to_bf16(k[d]);
-          const float* v = value.at(key_row, head, t);
-          for (std::int64_t d = 0; d < value.head_dim; ++d)
-            panels.value_panel(key_row, head, d / kPanelWidth)[t * kPanelWidth + d % kPanelWidth] = f32_to_bf16(v[d]);
-        }
-      },
-      std::max<std::int64_t>(1, static_cast<std::int64_t>(kAttentionWorkPerThread / std::max(elements_per_item, 1.0))));
+  for_each_key_value_token(key, value, [&](std::int64_t key_row, std::int64_t head, std::int64_t t) {
+    const float* k = key.at(key_row, head, t);
+    BFloat16* key_column = panels.key_panel(key_row, head, t / kPanelWidth) + t % kPanelWidth;
+    for (std::int64_t d = 0; d < key.head_dim; ++d) key_column[d * kPanelWidth] = f32_to_bf16(k[d]);
+    const float* v = value.at(key_row, head, t);
+    for (std::int64_t d = 0; d < value.head_dim; ++d)
+      panels.value_panel(key_row, head, d / kPanelWidth)[t * kPanelWidth + d % kPanelWidth] = f32_to_bf16(v[d]);
+  });
   return panels;
 }
 
@@ -359,11 +401,18 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
   const std::int64_t items_per_key_row_head = group_per_item ? 1 : options.kv_group * blocks_per_row;
   const std::int64_t items = key_rows * heads * items_per_key_row_head;
 
-  // bf16 products (options.products): K and V packed once for every block that reads them.
+  // bf16 products (options.products): K and V packed once for every block that reads them, as bf16 panels for
+  // vdpbf16ps, or elsewhere rounded to bf16 for the f32 products (then Q and P are rounded per block).
+  const bool bf16_products = options.products == ActivationPrecision::BF16 && query_tokens > 1;
   const detail::MicroKernelSet* bf16_kernels =
-      options.products == ActivationPrecision::BF16 && query_tokens > 1 ? &detail::bf16_attention_kernels() : nullptr;
+      bf16_products && detail::bf16_attention_uses_dot_product() ? &detail::bf16_attention_kernels() : nullptr;
   const detail::Bf16KeyValuePanels bf16_panels =
       bf16_kernels ? detail::pack_bf16_key_value_panels(key, value) : detail::Bf16KeyValuePanels{};
+  const bool round_operands = bf16_products && bf16_kernels == nullptr;
+  const detail::Bf16RoundedKeyValues rounded =
+      round_operands ? detail::round_key_values_to_bf16(key, value) : detail::Bf16RoundedKeyValues{};
+  const HeadsView& keys_read = round_operands ? rounded.key : key;
+  const HeadsView& values_read = round_operands ? rounded.value : value;
 
   // Scores, mask, softmax and the product with V for query tokens
   // [first_token, first_token + block_rows) of query row `row`, head `head`,
@@ -381,10 +430,18 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
           *bf16_kernels, packed, block_rows, head_dim, key_tokens,
           [&](std::int64_t panel) { return bf16_panels.key_panel(key_row, head, panel); }, scores, key_tokens);
     } else {
-      detail::StridedConstMatrix queries(query.at(row, head, first_token), block_rows, head_dim,
-                                         Eigen::OuterStride<>(query.token_stride));
-      detail::StridedConstMatrix keys(key.at(key_row, head, 0), key_tokens, head_dim,
-                                      Eigen::OuterStride<>(key.token_stride));
+      const float* query_block = query.at(row, head, first_token);
+      std::int64_t query_stride = query.token_stride;
+      if (round_operands) {
+        float* rounded_queries = detail::attention_scratch<detail::kPackedRowsScratch>(block_size * head_dim);
+        for (std::int64_t m = 0; m < block_rows; ++m)
+          round_to_bf16(query_block + m * query.token_stride, rounded_queries + m * head_dim, head_dim);
+        query_block = rounded_queries;
+        query_stride = head_dim;
+      }
+      detail::StridedConstMatrix queries(query_block, block_rows, head_dim, Eigen::OuterStride<>(query_stride));
+      detail::StridedConstMatrix keys(keys_read.at(key_row, head, 0), key_tokens, head_dim,
+                                      Eigen::OuterStride<>(keys_read.token_stride));
       Eigen::Map<detail::RowMajorMatrixf>(scores, block_rows, key_tokens).noalias() = queries * keys.transpose();
     }
     for (std::int64_t m = 0; m < block_rows; ++m) {
@@ -404,8 +461,9 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
           output.at(row, head, first_token), output.token_stride);
       return;
     }
-    detail::StridedConstMatrix values(value.at(key_row, head, 0), key_tokens, value_dim,
-                                      Eigen::OuterStride<>(value.token_stride));
+    if (round_operands) round_to_bf16(scores, scores, block_rows * key_tokens);
+    detail::StridedConstMatrix values(values_read.at(key_row, head, 0), key_tokens, value_dim,
+                                      Eigen::OuterStride<>(values_read.token_stride));
     detail::StridedMatrix outputs(output.at(row, head, first_token), block_rows, value_dim,
                                   Eigen::OuterStride<>(output.token_stride));
     outputs.noalias() = Eigen::Map<const detail::RowMajorMatrixf>(scores, block_rows, key_tokens) * values;

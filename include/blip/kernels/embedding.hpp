@@ -6,12 +6,15 @@
 // than read out of bounds.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <cstring>
+#include <utility>
 
 #include "blip/core/error.hpp"
+#include "blip/core/stored_matrix.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
+#include "blip/kernels/linear.hpp"
 
 namespace blip::kernels {
 
@@ -27,17 +30,70 @@ inline void check_embedding_id(std::int64_t id, std::int64_t index, std::int64_t
 constexpr std::int64_t kEmbeddingRowsPerThread = 64;
 }  // namespace detail
 
-// out[i, :] = table[ids[i], :] for i in [0, count); out is [count, dim].
-inline void embedding_lookup(Tensor<const float> table, const std::int64_t* ids, std::int64_t count, float* out) {
-  detail::check_embedding_table(table, "embedding_lookup");
-  const std::int64_t vocab = table.dim(0), dim = table.dim(1);
+// A token embedding table [vocab, width], read a row at a time as f32. Held
+// one of two ways, both exact (a row reads back as the checkpoint stores it):
+//   * its own copy in the checkpoint's float type (f32, f16 or bf16; WeightStore::
+//     get_table), each row widened as it is read: a bf16 table takes half of f32's memory;
+//   * the panels of the LM head tied to it (HF tie_word_embeddings: the
+//     checkpoint stores the matrix once), when that head is packed without loss
+//     (f32 panels, or the table's own bf16 / f16): row `id` is the head's output
+//     feature `id` (LinearWeights::weight_row), so the matrix is held once here too.
+// A lookup then costs one cache line per value (a few µs per token), nothing next
+// to the head's own pass over the whole matrix for each token.
+class EmbeddingTable {
+ public:
+  EmbeddingTable() = default;
+  explicit EmbeddingTable(StoredMatrix table) : table_(std::move(table)) {
+    check(!table_.quantized(), "EmbeddingTable: a quantized matrix is not an embedding table (its rows would be q · scale)");
+  }
+  // Lookups read `head`'s panels (shared with it, not copied); only for a head packed without loss.
+  static EmbeddingTable reading_head(LinearWeights head) {
+    check(!head.empty(), "EmbeddingTable::reading_head: the head is empty");
+    EmbeddingTable table;
+    table.head_ = std::move(head);
+    return table;
+  }
+
+  std::int64_t rows() const { return reads_head() ? head_.out_features() : table_.rows; }
+  std::int64_t width() const { return reads_head() ? head_.in_features() : table_.columns; }
+  bool reads_head() const { return !head_.empty(); }
+  // The table's own copy (empty when it reads a head's panels).
+  const StoredMatrix& stored() const { return table_; }
+  // The type rows are held in: the table's stored type, or the head's panels'.
+  DType dtype() const {
+    if (!reads_head()) return table_.dtype;
+    return head_.precision() == WeightPrecision::BF16 ? DType::BF16
+           : head_.precision() == WeightPrecision::F16 ? DType::F16
+                                                         : DType::F32;
+  }
+  // Memory this table holds by itself (0 when it reads a head's panels).
+  std::size_t own_bytes() const { return reads_head() ? 0 : table_.bytes(); }
+
+  // Row `id` (checked by the caller) as f32 into out[0 .. width).
+  void read_row(std::int64_t id, float* out) const {
+    if (reads_head()) {
+      head_.weight_row(id, out);
+    } else {
+      table_.read_row(id, out);
+    }
+  }
+
+ private:
+  StoredMatrix table_;
+  LinearWeights head_;
+};
+
+// out[i, :] = table[ids[i], :] for i in [0, count); out is [count, width].
+inline void embedding_lookup(const EmbeddingTable& table, const std::int64_t* ids, std::int64_t count, float* out) {
+  const std::int64_t vocab = table.rows(), width = table.width();
   for (std::int64_t i = 0; i < count; ++i) detail::check_embedding_id(ids[i], i, vocab, "embedding_lookup");
   parallel_for(
-      0, count,
-      [&](std::int64_t i) {
-        std::memcpy(out + i * dim, table.data() + ids[i] * dim, sizeof(float) * static_cast<std::size_t>(dim));
-      },
-      detail::kEmbeddingRowsPerThread);
+      0, count, [&](std::int64_t i) { table.read_row(ids[i], out + i * width); }, detail::kEmbeddingRowsPerThread);
+}
+
+inline void embedding_lookup(Tensor<const float> table, const std::int64_t* ids, std::int64_t count, float* out) {
+  detail::check_embedding_table(table, "embedding_lookup");
+  embedding_lookup(EmbeddingTable(StoredMatrix::of(table.data(), table.dim(0), table.dim(1))), ids, count, out);
 }
 
 // Tensor form: ids of any shape [...], out [..., dim].

@@ -209,11 +209,32 @@ class LinearWeights {
       }
     });
   }
+  // Row `output` of W (in_features values) as weight_value gives it, into out: one weight per
+  // panel row, so it reads in_features cache lines. A tied LM head packed without loss serves
+  // its embedding table's lookups this way (kernels/embedding.hpp: EmbeddingTable).
+  void weight_row(std::int64_t output, float* out) const {
+    check(0 <= output && output < out_features_, "LinearWeights::weight_row: output feature ", output,
+          " is outside [0, ", out_features_, ")");
+    const std::int64_t panel = output / detail::kPanelWidth;
+    const int column = static_cast<int>(output % detail::kPanelWidth);
+    detail::with_packed_element(precision_, [&](auto element) {
+      using Element = decltype(element);
+      if constexpr (std::is_same_v<Element, detail::Int4Pair>) {
+        const auto* rows = static_cast<const std::uint8_t*>(panel_at(panel, 0));
+        for (std::int64_t k = 0; k < in_features_; ++k)
+          out[k] = static_cast<float>(detail::int4_at(rows + k * row_bytes_, column)) *
+                   int4_block_scales(panel, k / detail::kInt4BlockSize)[column];
+      } else {
+        const float scale = precision_ == WeightPrecision::Int8 ? packed_scales_.data()[output] : 1.0f;
+        const Element* weights = static_cast<const Element*>(panel_at(panel, 0)) + column;
+        for (std::int64_t k = 0; k < in_features_; ++k) out[k] = detail::widen(weights[k * detail::kPanelWidth], scale);
+      }
+    });
+  }
   // All of W [out, in] as weight_value gives it (tests, references).
   Tensor<float> unpacked_weight() const {
     Tensor<float> weight(Shape{out_features_, in_features_});
-    for (std::int64_t o = 0; o < out_features_; ++o)
-      for (std::int64_t k = 0; k < in_features_; ++k) weight.data()[o * in_features_ + k] = weight_value(o, k);
+    for (std::int64_t o = 0; o < out_features_; ++o) weight_row(o, weight.data() + o * in_features_);
     return weight;
   }
 

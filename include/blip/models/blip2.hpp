@@ -296,7 +296,7 @@ class Blip2ForConditionalGeneration {
 
   bool is_encoder_decoder() const { return config.language_model == Blip2ModelConfig::LanguageModel::T5; }
   // The language model's token embedding table (OPT embed_tokens, T5 shared).
-  Tensor<const float> token_embeddings() const { return is_encoder_decoder() ? t5.shared : opt.embed_tokens; }
+  const kernels::EmbeddingTable& token_embeddings() const { return is_encoder_decoder() ? t5.shared : opt.embed_tokens; }
 
   Blip2ImageQueries image_queries(const ImageEmbeddings& images) const {
     Blip2ImageQueries queries;
@@ -317,7 +317,7 @@ class Blip2ForConditionalGeneration {
                                                  Tensor<const std::int64_t> attention_mask) const {
     const std::int64_t batch = queries.language_inputs.dim(0), query_count = queries.language_inputs.dim(1);
     const std::int64_t width = config.text_hidden_size();
-    const Tensor<const float> embed_tokens = token_embeddings();
+    const kernels::EmbeddingTable& embed_tokens = token_embeddings();
     Tensor<std::int64_t> default_ids;
     if (input_ids.empty()) {
       // HF generate's default is [[bos]]. With image_token_index that row has

@@ -70,7 +70,7 @@ struct BertLayerWeights {               // prefix: <model>.encoder.layer.{i}.
 };
 
 struct BertWeights {                        // prefix: e.g. "text_decoder.bert." or "text_encoder."
-  Tensor<const float> word_embeddings;      // embeddings.word_embeddings.weight [V, H]
+  kernels::EmbeddingTable word_embeddings;  // embeddings.word_embeddings.weight [V, H]
   Tensor<const float> position_embeddings;  // embeddings.position_embeddings.weight [max_positions, H]
   LayerNormWeights embedding_norm;          // embeddings.LayerNorm.{weight,bias} [H]
   std::vector<BertLayerWeights> layers;     // encoder.layer.{i}.*
@@ -93,7 +93,7 @@ inline BertWeights load_bert(const WeightStore& store, const std::string& prefix
         " is not a multiple of num_attention_heads ", config.num_attention_heads);
   const std::int64_t hidden = config.hidden_size;
   BertWeights weights;
-  weights.word_embeddings = store.get(prefix + "embeddings.word_embeddings.weight", Shape{config.vocab_size, hidden});
+  weights.word_embeddings = load_embedding_table(store, prefix + "embeddings.word_embeddings.weight", config.vocab_size, hidden);
   weights.position_embeddings =
       store.get(prefix + "embeddings.position_embeddings.weight", Shape{config.max_position_embeddings, hidden});
   weights.embedding_norm = load_layer_norm(store, prefix + "embeddings.LayerNorm", hidden, config.layer_norm_eps);

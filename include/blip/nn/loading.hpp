@@ -43,11 +43,42 @@ inline LinearWeights load_linear(const WeightStore& store, const std::string& pr
   return LinearWeights::prepare(weight, bias, store.linear_precision(name), store.linear_activations());
 }
 
-// A Linear whose weight is a tensor the model also keeps (a tied LM head
-// reading the embedding table), packed in the precision the store gives the
-// checkpoint tensor `stored_as`.
-inline LinearWeights tied_linear(const WeightStore& store, const std::string& stored_as, Tensor<const float> weight) {
-  return LinearWeights::prepare(weight, {}, store.linear_precision(stored_as), store.linear_activations());
+// A token embedding table [vocab, width], kept in its checkpoint's float type (kernels/embedding.hpp).
+inline kernels::EmbeddingTable load_embedding_table(const WeightStore& store, const std::string& name,
+                                                    std::int64_t vocab, std::int64_t width) {
+  return kernels::EmbeddingTable(store.get_table(name, vocab, width));
+}
+
+// A token embedding table, and when `tied` the LM head that is the same
+// matrix (HF tie_word_embeddings: the checkpoint stores `name` once, and HF's
+// lm_head is that Parameter), packed in the precision the store gives `name`.
+// When that packing loses nothing (f32 panels, or the stored bf16 / f16 kept),
+// the lookups read the head's panels and the matrix is held once; otherwise (a
+// quantized head, or an f32 table run in bf16) the table is kept beside the
+// head in its stored type, so lookups always return the checkpoint's values.
+struct TokenEmbedding {
+  kernels::EmbeddingTable table;
+  LinearWeights tied_head;  // empty unless tied
+};
+inline TokenEmbedding load_token_embedding(const WeightStore& store, const std::string& name, std::int64_t vocab,
+                                           std::int64_t width, bool tied) {
+  if (!tied) return {load_embedding_table(store, name, vocab, width), LinearWeights()};
+  const WeightPrecision precision = store.linear_precision(name);
+  if (!store.is_recording()) {
+    const StoredMatrix stored = store.get_matrix_for_repacking(name, vocab, width);
+    const WeightPrecision packed = resolve_weight_precision(precision, stored.dtype);
+    const bool lossless = !stored.quantized() && (packed == WeightPrecision::F32 ||
+                                                  (packed == WeightPrecision::BF16 && stored.dtype == DType::BF16) ||
+                                                  (packed == WeightPrecision::F16 && stored.dtype == DType::F16));
+    if (lossless) {
+      LinearWeights head = LinearWeights::prepare(stored, {}, precision, store.linear_activations());
+      return {kernels::EmbeddingTable::reading_head(head), head};
+    }
+  }
+  TokenEmbedding embedding;
+  embedding.table = load_embedding_table(store, name, vocab, width);
+  embedding.tied_head = LinearWeights::prepare(embedding.table.stored(), {}, precision, store.linear_activations());
+  return embedding;
 }
 
 inline LayerNormWeights load_layer_norm(const WeightStore& store, const std::string& prefix, std::int64_t width,

@@ -74,13 +74,13 @@ struct OptLayerWeights {                   // prefix: language_model.model.decod
 };
 
 struct OptWeights {                         // prefix: "language_model."
-  Tensor<const float> embed_tokens;         // model.decoder.embed_tokens.weight [V, W]   (W = word_embed_proj_dim)
+  kernels::EmbeddingTable embed_tokens;     // model.decoder.embed_tokens.weight [V, W]   (W = word_embed_proj_dim)
   Tensor<const float> embed_positions;      // model.decoder.embed_positions.weight [max_positions + 2, H]
   LinearWeights project_in;                 // model.decoder.project_in.weight [H, W] (no bias; only when W != H)
   LinearWeights project_out;                // model.decoder.project_out.weight [W, H] (no bias; only when W != H)
   std::vector<OptLayerWeights> layers;      // model.decoder.layers.{i}.*
   LayerNormWeights final_layer_norm;        // model.decoder.final_layer_norm.{weight,bias} [H] (when present)
-  LinearWeights lm_head;                    // lm_head.weight [V, W], tied: = embed_tokens (stored once)
+  LinearWeights lm_head;                    // lm_head.weight [V, W], tied: = embed_tokens (stored and held once)
 };
 
 inline OptWeights load_opt(const WeightStore& store, const std::string& prefix, const OptDecoderConfig& config) {
@@ -90,7 +90,13 @@ inline OptWeights load_opt(const WeightStore& store, const std::string& prefix, 
   const std::string decoder = prefix + "model.decoder.";
   const bool bias = config.enable_bias;
   OptWeights weights;
-  weights.embed_tokens = store.get(decoder + "embed_tokens.weight", Shape{config.vocab_size, width});
+  // HF ties lm_head to embed_tokens when tie_word_embeddings (every OPT);
+  // save_pretrained then stores the matrix once. A stored lm_head.weight is
+  // ignored in that case, as HF's tie_weights() overwrites it.
+  TokenEmbedding embedding = load_token_embedding(store, decoder + "embed_tokens.weight", config.vocab_size, width,
+                                                 config.tie_word_embeddings);
+  weights.embed_tokens = std::move(embedding.table);
+  weights.lm_head = std::move(embedding.tied_head);  // untied: loaded after the decoder, below
   weights.embed_positions =
       store.get(decoder + "embed_positions.weight", Shape{config.max_position_embeddings + 2, hidden});
   if (width != hidden) {
@@ -113,12 +119,8 @@ inline OptWeights load_opt(const WeightStore& store, const std::string& prefix, 
   if (config.has_final_layer_norm) {
     weights.final_layer_norm = load_layer_norm(store, decoder + "final_layer_norm", hidden, config.layer_norm_eps);
   }
-  // HF ties lm_head to embed_tokens when tie_word_embeddings (every OPT);
-  // save_pretrained then stores the matrix once. A stored lm_head.weight is
-  // ignored in that case, as HF's tie_weights() overwrites it.
-  weights.lm_head = config.tie_word_embeddings
-                        ? tied_linear(store, decoder + "embed_tokens.weight", weights.embed_tokens)
-                        : load_linear(store, prefix + "lm_head", config.vocab_size, width, false);
+  if (!config.tie_word_embeddings)
+    weights.lm_head = load_linear(store, prefix + "lm_head", config.vocab_size, width, false);
   return weights;
 }
 

@@ -84,7 +84,7 @@ struct QFormerWeights {                   // prefix: "qformer."
 // Blip2TextEmbeddings (Blip2ForImageTextRetrieval's `embeddings.`): word +
 // absolute position embeddings, no LayerNorm (the Q-Former's layernorm follows).
 struct QFormerTextEmbeddingWeights {
-  Tensor<const float> word_embeddings;      // embeddings.word_embeddings.weight [V, H]
+  kernels::EmbeddingTable word_embeddings;  // embeddings.word_embeddings.weight [V, H]
   Tensor<const float> position_embeddings;  // embeddings.position_embeddings.weight [max_positions, H]
 };
 
@@ -132,7 +132,7 @@ inline QFormerTextEmbeddingWeights load_qformer_text_embeddings(const WeightStor
                                                                 const QFormerConfig& config) {
   QFormerTextEmbeddingWeights embeddings;
   embeddings.word_embeddings =
-      store.get(prefix + "word_embeddings.weight", Shape{config.vocab_size, config.hidden_size});
+      load_embedding_table(store, prefix + "word_embeddings.weight", config.vocab_size, config.hidden_size);
   embeddings.position_embeddings =
       store.get(prefix + "position_embeddings.weight", Shape{config.max_position_embeddings, config.hidden_size});
   return embeddings;

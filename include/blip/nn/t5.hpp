@@ -105,7 +105,7 @@ struct T5DecoderLayerWeights {          // prefix: language_model.decoder.block.
 };
 
 struct T5Weights {                                     // prefix: "language_model."
-  Tensor<const float> shared;                          // shared.weight [V, D] (= encoder/decoder.embed_tokens, stored once)
+  kernels::EmbeddingTable shared;                      // shared.weight [V, D] (= encoder/decoder.embed_tokens, stored once)
   Tensor<const float> encoder_relative_attention_bias; // encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight [buckets, heads]
   std::vector<T5EncoderLayerWeights> encoder_layers;   // encoder.block.{i}.*
   RmsNormWeights encoder_final_norm;                   // encoder.final_layer_norm.weight [D]
@@ -164,7 +164,12 @@ inline T5Weights load_t5(const WeightStore& store, const std::string& prefix, co
     if (index == 0) stack_bias_table = store.get(p + "0.SelfAttention.relative_attention_bias.weight", bias_table);
   };
   T5Weights weights;
-  weights.shared = store.get(prefix + "shared.weight", Shape{config.vocab_size, model});
+  // Tied (original T5): HF's tie_weights makes lm_head the shared matrix and a
+  // stored lm_head.weight is ignored; Flan-T5 (BLIP-2) has its own lm_head.
+  TokenEmbedding embedding =
+      load_token_embedding(store, prefix + "shared.weight", config.vocab_size, model, config.tie_word_embeddings);
+  weights.shared = std::move(embedding.table);
+  weights.lm_head = std::move(embedding.tied_head);  // untied: loaded after the decoder, below
   for (std::int64_t index = 0; index < config.num_layers; ++index) {
     const std::string p = prefix + "encoder.block." + std::to_string(index) + ".layer.";
     T5EncoderLayerWeights layer;
@@ -187,10 +192,8 @@ inline T5Weights load_t5(const WeightStore& store, const std::string& prefix, co
   }
   weights.decoder_final_norm =
       load_rms_norm(store, prefix + "decoder.final_layer_norm", model, config.layer_norm_epsilon);
-  // Tied (original T5): HF's tie_weights makes lm_head the shared matrix and a
-  // stored lm_head.weight is ignored; Flan-T5 (BLIP-2) has its own lm_head.
-  weights.lm_head = config.tie_word_embeddings ? tied_linear(store, prefix + "shared.weight", weights.shared)
-                                               : load_linear(store, prefix + "lm_head", config.vocab_size, model, false);
+  if (!config.tie_word_embeddings)
+    weights.lm_head = load_linear(store, prefix + "lm_head", config.vocab_size, model, false);
   return weights;
 }
 
