@@ -7,6 +7,10 @@
 #                           (other kernels' benchmarks), e.g. attention_bench
 # Environment:
 #   OMP_NUM_THREADS         threads for blip, Eigen and OpenBLAS (default: all cores, 2 here)
+#   BLIP_BENCH_KERNELS      kernel paths to run each other-bench-program on, one after the other
+#                           (BLIP_KERNEL values, e.g. "avx512-bf16 avx512 avx2 portable"; default:
+#                           the CPU's own path only)
+#   BLIP_BENCH_FILTER       --benchmark_filter for the other programs (default: all their benchmarks)
 #   BLIP_BENCH_REPETITIONS  repetitions per benchmark; the tables show medians (default 5)
 #   BLIP_BENCH_MIN_TIME     seconds per repetition (default 0.5)
 #
@@ -139,9 +143,13 @@ for shape, dims in shapes:
           f"{cell(portable and portable / 1e9)} |")
 PYTHON
 
+read -r -a kernel_paths <<< "${BLIP_BENCH_KERNELS:-}"
 for program in "$@"; do
-  echo
-  echo "== $program"
-  "$bench_dir/$program" --benchmark_repetitions="$repetitions" --benchmark_report_aggregates_only=true \
-    --benchmark_min_time="$min_time"
+  for kernel in "${kernel_paths[@]:-}"; do
+    echo
+    echo "== $program${kernel:+ (BLIP_KERNEL=$kernel)}"
+    BLIP_KERNEL=$kernel "$bench_dir/$program" --benchmark_repetitions="$repetitions" \
+      --benchmark_report_aggregates_only=true --benchmark_min_time="$min_time" \
+      --benchmark_filter="${BLIP_BENCH_FILTER:-.}"
+  done
 done

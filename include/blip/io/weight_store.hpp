@@ -197,9 +197,7 @@ class WeightStore {
     require(name, expected);
     const TensorInfo& info = checkpoint_.info(name);
     const std::uint8_t* data = checkpoint_.file_of(name).raw_data(name);
-    const bool floating = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16;
-    if (!floating || quantization_of(name) != WeightPrecision::AsStored ||
-        reinterpret_cast<std::uintptr_t>(data) % dtype_size(info.dtype) != 0)
+    if (quantization_of(name) != WeightPrecision::AsStored || !readable_in_stored_type(info, data))
       return as_stored_matrix(keep(fetch(name, expected)));
     check_shape(name, info, expected);
     mark_fetched(name);
@@ -226,10 +224,8 @@ class WeightStore {
       fail(checkpoint_.path(), ": the Linear weight '", name, "' is ", dtype_name(info.dtype), " in a ",
            weight_precision_name(quantization_), " checkpoint but has no scales '", name, kQuantizationScaleSuffix,
            "' (a damaged or partly copied quantized checkpoint?)");
-    const bool floating = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16;
     const std::uint8_t* data = checkpoint_.file_of(name).raw_data(name);
-    if (!floating || reinterpret_cast<std::uintptr_t>(data) % dtype_size(info.dtype) != 0)
-      return as_stored_matrix(fetch(name, expected));
+    if (!readable_in_stored_type(info, data)) return as_stored_matrix(fetch(name, expected));
     check_shape(name, info, expected);
     mark_fetched(name);
     return StoredMatrix{info.dtype, data, rows, columns, nullptr};
@@ -341,6 +337,12 @@ class WeightStore {
     if (!checkpoint_.contains(name))
       fail(checkpoint_.path(), ": the model needs tensor '", name, "' ", expected,
            " but the checkpoint has no such tensor (wrong checkpoint for this model type, or a config mismatch?)");
+  }
+
+  // Whether a StoredMatrix can read the tensor at `data` as stored: a float type (f32, f16, bf16), aligned for it.
+  static bool readable_in_stored_type(const TensorInfo& info, const std::uint8_t* data) {
+    const bool floating = info.dtype == DType::F32 || info.dtype == DType::F16 || info.dtype == DType::BF16;
+    return floating && reinterpret_cast<std::uintptr_t>(data) % dtype_size(info.dtype) == 0;
   }
 
   // An f32 tensor [rows, columns] as a StoredMatrix that keeps it alive.

@@ -57,7 +57,7 @@
 // packs its queries and then its softmax weights as Linear packs its input (see
 // "bf16 products" below). Elsewhere the f32 products above multiply the same
 // operands rounded to bf16 (K and V rounded once per call, Q and the softmax
-// weights per item): as fast as f32 attention, and the same values.
+// weights per item): the same operands, at about the cost of f32 attention.
 #pragma once
 
 #include <Eigen/Core>
