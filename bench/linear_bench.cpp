@@ -16,6 +16,7 @@
 // one of blip (the run-time chosen path), blip-avx2, blip-portable, openblas, eigen,
 // and for narrow weights blip-<precision> / blip-avx2-<precision> (bf16, f16, int8, int4), and
 // blip-bf16-activations (bf16 weights times activations rounded to bf16: vdpbf16ps on AVX512-BF16 CPUs).
+// linear_tile/<path>/<precision>/<rows>x384x32: one micro-kernel alone, one thread (run_micro_kernel below).
 // Run the implementations in separate processes (bench/run_kernel_benchmarks.sh
 // does): OpenBLAS's pthreads and OpenMP's threads each spin for a while after a
 // call and would steal the 2 cores from each other.
@@ -213,6 +214,40 @@ void run_openblas(benchmark::State& state, const LinearShape& shape) {
 }
 #endif
 
+// One micro-kernel call at a time, one thread, no driver: a full register tile (the path's most rows) times one
+// weight panel over 384 inputs (one prefill depth block), cycling through 22 packed row tiles (held in L2, as the
+// driver's row block is) against one panel. What the path's tile can do; the linear/ rows add the driver's
+// packing, blocking and threads. Names linear_tile/<path>/<precision>/<rows>x384x32.
+void run_micro_kernel(benchmark::State& state, KernelPath path, blip::WeightPrecision precision) {
+  namespace kernel_detail = blip::kernels::detail;
+  constexpr std::int64_t kDepth = 384, kRowTiles = 22;
+  const kernel_detail::MicroKernelSet kernels =
+      kernel_detail::linear_micro_kernels(path, precision, blip::ActivationPrecision::F32);
+  const LinearWeights weights = LinearWeights::prepare(random_tensor(Shape{kernel_detail::kPanelWidth, kDepth}, 3),
+                                                       Tensor<float>(), precision, blip::ActivationPrecision::F32);
+  const int rows = kernels.max_rows;
+  const Tensor<float> packed_rows = random_tensor(Shape{kRowTiles, kDepth * rows}, 4);  // [tile][k][row]
+  std::vector<float> out(static_cast<std::size_t>(rows * kernel_detail::kPanelWidth), 0.0f);
+  kernel_detail::MicroTile tile;
+  tile.depth = kDepth;
+  tile.row_stride = rows;
+  tile.panel = weights.panel_at(0, 0);
+  tile.out = out.data();
+  tile.out_stride = kernel_detail::kPanelWidth;
+  tile.scale = weights.packed_scales();
+  tile.block_scales = precision == blip::WeightPrecision::Int4 ? weights.int4_block_scales(0, 0) : nullptr;
+  tile.accumulate = true;
+  std::int64_t next = 0;
+  for (auto _ : state) {
+    tile.rows = packed_rows.data() + next * kDepth * rows;
+    next = (next + 1) % kRowTiles;
+    kernels.by_rows[rows - 1](tile);
+    benchmark::ClobberMemory();
+  }
+  state.counters["FLOP"] = benchmark::Counter(2.0 * rows * kDepth * kernel_detail::kPanelWidth,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void register_benchmark(const std::string& implementation, const LinearShape& shape,
                         std::function<void(benchmark::State&)> body) {
   const std::string name = "linear/" + implementation + "/" + shape.name + "/" + std::to_string(shape.rows) + "x" +
@@ -277,6 +312,19 @@ int main(int argc, char** argv) {
     register_benchmark("openblas", shape, [shape](benchmark::State& state) { run_openblas(state, shape); });
 #endif
     register_benchmark("eigen", shape, [shape](benchmark::State& state) { run_eigen(state, shape); });
+  }
+  for (KernelPath path : {KernelPath::Avx512, KernelPath::Avx2, KernelPath::Portable}) {
+    if (!blip::kernels::kernel_path_supported(path)) continue;
+    for (blip::WeightPrecision precision : {blip::WeightPrecision::F32, blip::WeightPrecision::BF16,
+                                            blip::WeightPrecision::F16, blip::WeightPrecision::Int8,
+                                            blip::WeightPrecision::Int4}) {
+      const int rows = blip::kernels::detail::linear_micro_kernels(path, precision).max_rows;
+      const std::string name = std::string("linear_tile/") + blip::kernels::kernel_path_name(path) + "/" +
+                               blip::weight_precision_name(precision) + "/" + std::to_string(rows) + "x384x32";
+      benchmark::RegisterBenchmark(name.c_str(), [path, precision](benchmark::State& state) {
+        run_micro_kernel(state, path, precision);
+      })->Unit(benchmark::kMicrosecond);
+    }
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -48,6 +48,14 @@ for implementation in blip blip-avx2 blip-portable openblas eigen; do
   "$bench_dir/linear_bench" --benchmark_filter="^linear/$implementation/" "${common[@]}" \
     > "$results/linear_$implementation.json" 2> "$results/linear_$implementation.log" || true
 done
+# OpenBLAS again with its AVX2 kernels (OPENBLAS_CORETYPE=Haswell; Debian's OpenBLAS picks the kernels at run time):
+# the peer of blipcpp's avx2 path on the same silicon, where the CPU has AVX-512 too.
+echo "  linear_bench: openblas, Haswell (AVX2) kernels" >&2
+OPENBLAS_CORETYPE=Haswell "$bench_dir/linear_bench" --benchmark_filter="^linear/openblas/" "${common[@]}" \
+  > "$results/linear_openblas-avx2.json" 2> "$results/linear_openblas-avx2.log" || true
+echo "  linear_bench: micro-kernels alone" >&2
+OMP_NUM_THREADS=1 "$bench_dir/linear_bench" --benchmark_filter="^linear_tile/" "${common[@]}" \
+  > "$results/linear_tile.json" 2> "$results/linear_tile.log" || true
 
 python3 - "$results" "$threads" <<'PYTHON'
 import json, os, sys
@@ -87,15 +95,19 @@ for pages in ("4k_pages", "huge_pages"):
     print(f"| {pages.replace('_', ' ')} | {gbs(one):.1f} GB/s | {gbs(many):.1f} GB/s |")
 print()
 
-implementations = ["blip", "blip-avx2", "blip-portable", "openblas", "eigen"]
+implementations = ["blip", "blip-avx2", "blip-portable", "openblas", "openblas-avx2", "eigen"]
 linear = {}
-blip_path, openblas_core = "?", None
+blip_path, openblas_core, openblas_avx2_core = "?", None, None
 for name in implementations:
     table, ctx = medians(os.path.join(results, f"linear_{name}.json"))
+    if name == "openblas-avx2":  # the same benchmark names as openblas, another OpenBLAS core
+        table = {key.replace("linear/openblas/", "linear/openblas-avx2/", 1): entry for key, entry in table.items()}
+        openblas_avx2_core = ctx.get("openblas_core")
+    else:
+        openblas_core = ctx.get("openblas_core", openblas_core)
     linear[name] = table
     if name == "blip":
         blip_path = ctx.get("blip_kernel_path", "?")
-    openblas_core = ctx.get("openblas_core", openblas_core)
 
 # Shapes in the order the benchmark registers them: linear/<impl>/<shape>/<rows>x<in>x<out>.
 shapes = []
@@ -110,15 +122,19 @@ def value(name, shape, dims, counter):
 def cell(number, fmt="{:.1f}"):
     return "–" if number is None else fmt.format(number)
 
+def shapes_of(decode):
+    """(shape, dims, rows, inputs, outputs) of the decode shapes (rows <= 12) or of the others."""
+    for shape, dims in shapes:
+        rows, inputs, outputs = (int(v) for v in dims.split("x"))
+        if (rows <= 12) == decode:
+            yield shape, dims, rows, inputs, outputs
+
 print(f"Prefill and short-prompt Linear, GFLOP/s (median; blip path: {blip_path}; "
       f"OpenBLAS core: {openblas_core or 'not built'}):")
 print()
 print("| layer | rows × in → out | blip | OpenBLAS | blip / OpenBLAS | Eigen | blip avx2 path | blip portable path |")
 print("|---|---|---|---|---|---|---|---|")
-for shape, dims in shapes:
-    rows, inputs, outputs = (int(v) for v in dims.split("x"))
-    if rows <= 12:
-        continue
+for shape, dims, rows, inputs, outputs in shapes_of(decode=False):
     ours, blas, eigen = (value(n, shape, dims, "FLOP") for n in ("blip", "openblas", "eigen"))
     avx2, portable = (value(n, shape, dims, "FLOP") for n in ("blip-avx2", "blip-portable"))
     ratio = None if ours is None or blas is None else 100 * ours / blas
@@ -126,15 +142,41 @@ for shape, dims in shapes:
           f"{cell(ratio, '{:.0f}%')} | {cell(eigen and eigen / 1e9)} | {cell(avx2 and avx2 / 1e9)} | "
           f"{cell(portable and portable / 1e9)} |")
 print()
+if linear["blip-avx2"] and linear["openblas-avx2"]:
+    print(f"The avx2 path against OpenBLAS's AVX2 kernels (OpenBLAS core: {openblas_avx2_core}), GFLOP/s (median):")
+    print()
+    print("| layer | rows × in → out | blip avx2 path | OpenBLAS AVX2 | avx2 path / OpenBLAS AVX2 |")
+    print("|---|---|---|---|---|")
+    for shape, dims, rows, inputs, outputs in shapes_of(decode=False):
+        avx2, blas = (value(n, shape, dims, "FLOP") for n in ("blip-avx2", "openblas-avx2"))
+        ratio = None if avx2 is None or blas is None else 100 * avx2 / blas
+        print(f"| {shape} | {rows} × {inputs} → {outputs} | {cell(avx2 and avx2 / 1e9)} | "
+              f"{cell(blas and blas / 1e9)} | {cell(ratio, '{:.0f}%')} |")
+    print()
+
+tiles, _ = medians(os.path.join(results, "linear_tile.json"))
+if tiles:
+    print("One micro-kernel alone, one thread (linear_tile: a full register tile × one panel, 384 inputs), GFLOP/s:")
+    print()
+    precisions = ["f32", "bf16", "f16", "int8", "int4"]
+    print("| path | tile | " + " | ".join(precisions) + " |")
+    print("|---|---|" + "---|" * len(precisions))
+    by_path = {}
+    for run_name, entry in tiles.items():
+        _, path, precision, dims = run_name.split("/")
+        by_path.setdefault(path, {})[precision] = (dims, entry["FLOP"] / 1e9)
+    for path, row in by_path.items():
+        dims = next(iter(row.values()))[0]
+        print(f"| {path} | {dims.split('x')[0]} rows × 32 | " +
+              " | ".join(cell(row[p][1] if p in row else None) for p in precisions) + " |")
+    print()
+
 print(f"Decode Linear (weights streamed from memory), weight GB/s (median; bandwidth ceiling "
       f"{best_bandwidth:.1f} GB/s):")
 print()
 print("| layer | rows × in → out | blip | % of bandwidth | OpenBLAS | Eigen | blip avx2 path | blip portable path |")
 print("|---|---|---|---|---|---|---|---|")
-for shape, dims in shapes:
-    rows, inputs, outputs = (int(v) for v in dims.split("x"))
-    if rows > 12:
-        continue
+for shape, dims, rows, inputs, outputs in shapes_of(decode=True):
     ours, blas, eigen = (value(n, shape, dims, "weight_bytes") for n in ("blip", "openblas", "eigen"))
     avx2, portable = (value(n, shape, dims, "weight_bytes") for n in ("blip-avx2", "blip-portable"))
     share = None if ours is None or best_bandwidth == 0 else 100 * ours / 1e9 / best_bandwidth

@@ -185,6 +185,33 @@ TEST_CASE("linear: every kernel path matches the naive reference at odd shapes, 
   }
 }
 
+TEST_CASE("linear: every width of a partial last panel, one-pass and two-pass tiles, every path and weight format") {
+  // The last panel of a layer holds out % 32 features; kernels store it through masks (AVX-512, the AVX2 path's
+  // vmaskmovps) or lane loops. The AVX2 path covers a panel in one pass of 32 columns for 1-3 rows and in two of
+  // 16 for 4-6, so widths on both sides of 8, 16 and 24 meet both. 13 rows × 400 inputs: the depth-blocked
+  // driver, whose second depth block adds to the stored tile.
+  std::mt19937 generator(33);
+  for (blip::WeightPrecision precision : {blip::WeightPrecision::F32, blip::WeightPrecision::BF16,
+                                          blip::WeightPrecision::F16, blip::WeightPrecision::Int8,
+                                          blip::WeightPrecision::Int4}) {
+    for (const Variant& variant : variants_to_test(precision)) {
+      double worst_ratio = 0;
+      for (std::int64_t out = 33; out <= 64; ++out) {
+        for (const auto& [rows, in] : {std::pair<std::int64_t, std::int64_t>{1, 37}, {3, 37}, {5, 37}, {13, 400}}) {
+          const Problem problem = make_problem(rows, in, out, out % 2 == 0, 1, 3, generator, -1.0f, 1.0f, precision);
+          CAPTURE(variant.name);
+          CAPTURE(rows);
+          CAPTURE(out);
+          const double ratio = run_and_compare(variant, problem);
+          worst_ratio = std::max(worst_ratio, ratio);
+          CHECK(ratio <= 1.0);
+        }
+      }
+      MESSAGE(variant.name, ": largest error / bound = ", worst_ratio);
+    }
+  }
+}
+
 TEST_CASE("linear: every row count of the decode and register-tile range, every path") {
   std::mt19937 generator(7);
   for (const Variant& variant : variants_to_test()) {

@@ -29,7 +29,7 @@
 //     CPUs with AVX512-VNNI (or, on the avx2 path, AVX-VNNI) the rows are packed
 //     as int8 quads and vpdpbusd multiplies four k per instruction, exactly, in
 //     int32; int4 weights take int8 activations too (AVX512-VNNI).
-//   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_portable.hpp)
+//   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_avx2.hpp, detail/linear_portable.hpp)
 //     keeps a 12 × 32 tile of y in registers over a whole depth block.
 //   * Blocking: rows are packed one row block (~192 rows) at a time; per depth
 //     block (≤ 384) its packed slice (~300 KiB) stays in L2 and is reused by
@@ -69,6 +69,7 @@
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
 #include "blip/kernels/detail/cpu_dispatch.hpp"
+#include "blip/kernels/detail/linear_avx2.hpp"
 #include "blip/kernels/detail/linear_avx512.hpp"
 #include "blip/kernels/detail/linear_avx_vnni.hpp"
 #include "blip/kernels/detail/linear_microkernel.hpp"

@@ -1,6 +1,6 @@
 // blip/kernels/detail/linear_microkernel.hpp: the contract between the Linear
 // driver (blocking, packing, threads; linear.hpp) and the per-ISA micro-kernels
-// (linear_avx512.hpp, linear_portable.hpp).
+// (linear_avx512.hpp, linear_avx2.hpp, linear_avx_vnni.hpp, linear_portable.hpp).
 //
 // A micro-kernel computes one register tile of the output: `Rows` rows (1 ..
 // the set's max_rows) by one weight panel of kPanelWidth output features, over
@@ -42,16 +42,23 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "blip/core/dtype.hpp"
 #include "blip/kernels/detail/cpu_dispatch.hpp"
+#include "blip/kernels/detail/weight_formats.hpp"
 
 namespace blip::kernels::detail {
 
 // Output features per packed weight panel: two AVX-512 vectors, four AVX2 ones.
 // Part of the packed weight layout, so every path uses the same value.
 inline constexpr int kPanelWidth = 32;
+
+// Bytes of one k of a panel: kPanelWidth elements, or 16 bytes of int4 pairs.
+template <class Element>
+inline constexpr std::int64_t kPanelRowBytes =
+    std::is_same_v<Element, Int4Pair> ? kPanelWidth / 2 : kPanelWidth * static_cast<std::int64_t>(sizeof(Element));
 
 struct MicroTile {
   std::int64_t depth = 0;            // input features summed over in this call
