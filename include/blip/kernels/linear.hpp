@@ -30,7 +30,7 @@
 //     as int8 quads and vpdpbusd multiplies four k per instruction, exactly, in
 //     int32; int4 weights take int8 activations too (AVX512-VNNI).
 //   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_avx2.hpp, detail/linear_portable.hpp)
-//     keeps a 12 × 32 tile of y in registers over a whole depth block.
+//     keeps a tile of y in registers over a whole depth block (AVX-512: 12 × 32; AVX2: 6 × 16).
 //   * Blocking: rows are packed one row block (~192 rows) at a time; per depth
 //     block (≤ 384) its packed slice (~300 KiB) stays in L2 and is reused by
 //     several weight panels, and each panel's depth block (48 KiB) is reused by

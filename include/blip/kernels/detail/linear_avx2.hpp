@@ -16,11 +16,11 @@
 //
 // Measured (Zen 4 with the avx2 path forced, a default build: no -march=native,
 // so 16 ymm registers as on an AVX2-only CPU; docs/kernels.md, "The AVX2
-// kernel"): one 6-row tile alone 93–110 GFLOP/s per core in f32 (the FMA peak is
-// ~115), where the portable C++ kernel compiled for AVX2 that the path ran
-// until session 13 gave 80–113 from one run to the next; int8 85–101 against
-// 74–76; int4 61–70 against 68–77 (the old form kept 4 scale vectors in
-// registers and spilled elsewhere in full GEMMs: there it is now 1.15–1.36×).
+// kernel", has every figure): one 6-row f32 tile alone 93–110 GFLOP/s per core
+// (the FMA peak is ~115), where the portable C++ kernel compiled for AVX2 that
+// the path ran until session 13 swung between 80 and 113 from one run to the
+// next; in full GEMMs int8 1.03–1.28× and int4 1.15–1.36× the old kernel (whose
+// int4 scale vectors in registers made GCC spill accumulators).
 // (A -march=native build on an AVX-512 CPU lets the compiler use AVX-512VL's
 // ymm16–31 here too; such a binary runs only on such CPUs anyway.)
 //
