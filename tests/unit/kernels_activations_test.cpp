@@ -52,9 +52,9 @@ double exponent_magnitude(Activation activation, double x) {
 }
 
 // Max of |fast - exact| / (eps·(1 + a)·|exact| + 1e-37) over the points; must be <= 8.
-double worst_scaled_error(Activation activation, const std::vector<float>& points) {
+double worst_scaled_error(Activation activation, const std::vector<float>& points, KernelPath path) {
   std::vector<float> fast = points, reference = points;
-  apply_activation(activation, fast.data(), static_cast<std::int64_t>(fast.size()));
+  apply_activation(activation, fast.data(), static_cast<std::int64_t>(fast.size()), path);
   apply_activation_naive(activation, reference.data(), static_cast<std::int64_t>(reference.size()));
   double worst = 0.0;
   for (std::size_t i = 0; i < points.size(); ++i) {
@@ -62,7 +62,9 @@ double worst_scaled_error(Activation activation, const std::vector<float>& point
     const double error = std::fabs(static_cast<double>(fast[i]) - reference[i]);
     worst = std::max(worst, error / allowed);
     if (!(error <= 8.0 * allowed)) {
-      INFO("activation ", activation_name(activation), " x = ", points[i], " fast ", fast[i], " exact ", reference[i]);
+      INFO("activation ", std::string(activation_name(activation)), " path ", std::string(kernel_path_name(path)),
+           " x = ", points[i], " fast ",
+           fast[i], " exact ", reference[i]);
       CHECK(error <= 8.0 * allowed);
       break;
     }
@@ -94,12 +96,83 @@ TEST_CASE("activation names follow HF ACT2FN, unknown names are reported") {
   CHECK_THROWS_WITH_AS(parse_activation("swiglu"), doctest::Contains("\"swiglu\""), blip::Error);
 }
 
-TEST_CASE("activations match the double references within the documented bound") {
+// The kernel paths this CPU runs (the element-wise kernels are compiled for each and chosen at run time).
+std::vector<KernelPath> supported_paths() {
+  std::vector<KernelPath> paths;
+  for (KernelPath path : kAllKernelPaths)
+    if (kernel_path_supported(path)) paths.push_back(path);
+  return paths;
+}
+
+TEST_CASE("activations match the double references within the documented bound, on every kernel path") {
   const std::vector<float> points = activation_test_points();
-  for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu}) {
-    const double worst = worst_scaled_error(activation, points);
-    MESSAGE(std::string(activation_name(activation)), ": worst error = ", worst, " × FLT_EPSILON·(1 + a)·|exact|");
-    CHECK(worst <= 8.0);
+  for (KernelPath path : supported_paths()) {
+    for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu}) {
+      const double worst = worst_scaled_error(activation, points, path);
+      MESSAGE(std::string(kernel_path_name(path)), " ", std::string(activation_name(activation)), ": worst error = ", worst,
+              " × FLT_EPSILON·(1 + a)·|exact|");
+      CHECK(worst <= 8.0);
+    }
+  }
+}
+
+TEST_CASE("the vector exp is within 1 ulp of exp on every kernel path, 0 / inf / NaN at the edges, whatever the offset") {
+  // Every float step of 2^-10 over the whole range, plus the edges.
+  std::vector<float> arguments;
+  for (double x = -110.0; x <= 90.0; x += 1.0 / 1024) arguments.push_back(static_cast<float>(x));
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const float overflow = 88.72283935546875f;  // exp rounds to +inf from here on
+  const float largest_finite = std::nextafter(overflow, 0.0f);
+  for (KernelPath path : supported_paths()) {
+    INFO("path ", std::string(kernel_path_name(path)));
+    const auto kernels = kernels::detail::elementwise_kernels(path);
+    std::vector<float> out(arguments.size());
+    kernels.exp_shifted(arguments.data(), out.data(), static_cast<std::int64_t>(arguments.size()), 0.0f);
+    double worst_ulp = 0.0;
+    for (std::size_t i = 0; i < arguments.size(); ++i) {
+      const double exact = std::exp(static_cast<double>(arguments[i]));
+      if (exact > FLT_MAX) {  // beyond the largest float (and its half ulp: 88.7228394 is the first such float)
+        CHECK(out[i] == inf);
+        continue;
+      }
+      if (exact < FLT_MIN) {
+        // Subnormal results: right to their own precision (2^-149 steps), exactly 0 below -104.
+        if (arguments[i] < -104.0f) CHECK(out[i] == 0.0f);
+        else CHECK(std::fabs(out[i] - exact) <= 2.0 * std::ldexp(1.0, -149) + 1e-6 * exact);
+        continue;
+      }
+      const double ulp = std::ldexp(1.0, std::ilogb(exact) - 23);
+      worst_ulp = std::max(worst_ulp, std::fabs(out[i] - exact) / ulp);
+    }
+    MESSAGE(std::string(kernel_path_name(path)), ": exp worst error ", worst_ulp, " ulp");
+    CHECK(worst_ulp <= 1.0);
+    // Edges, and a shift: exp(x - shift).
+    const std::vector<float> edges = {-inf, inf, nan, overflow, largest_finite, -104.5f, 0.0f, -0.0f, 1.0f};
+    std::vector<float> edge_out(edges.size());
+    kernels.exp_shifted(edges.data(), edge_out.data(), static_cast<std::int64_t>(edges.size()), 0.0f);
+    CHECK(edge_out[0] == 0.0f);
+    CHECK(edge_out[1] == inf);
+    CHECK(std::isnan(edge_out[2]));
+    CHECK(edge_out[3] == inf);
+    CHECK(std::isfinite(edge_out[4]));
+    CHECK(edge_out[4] > 3.4e38f);
+    CHECK(edge_out[5] == 0.0f);
+    CHECK(edge_out[6] == 1.0f);
+    CHECK(edge_out[7] == 1.0f);
+    kernels.exp_shifted(edges.data() + 8, edge_out.data(), 1, 1.0f);
+    CHECK(edge_out[0] == 1.0f);
+    // The same bits wherever a value sits: every offset and length of a 40-float window, in place too.
+    std::vector<float> whole(40), piece(40);
+    for (std::size_t i = 0; i < whole.size(); ++i) whole[i] = -3.0f + 0.37f * static_cast<float>(i);
+    std::vector<float> expected(whole.size());
+    kernels.exp_shifted(whole.data(), expected.data(), 40, 0.5f);
+    for (std::int64_t offset = 0; offset < 40; ++offset) {
+      for (std::int64_t length = 1; offset + length <= 40; length += 7) {
+        std::vector<float> in_place(whole.begin() + offset, whole.begin() + offset + length);
+        kernels.exp_shifted(in_place.data(), in_place.data(), length, 0.5f);
+        for (std::int64_t i = 0; i < length; ++i) CHECK(in_place[i] == expected[offset + i]);
+      }
+    }
   }
 }
 
@@ -107,9 +180,10 @@ TEST_CASE("activations keep a few-ulp relative accuracy where values are not tin
   // |x| <= 3: the region that matters; here the bound is ~1e-6 relative.
   std::vector<float> points;
   for (int i = -30000; i <= 30000; ++i) points.push_back(static_cast<float>(i) * 1e-4f);
+  for (KernelPath path : supported_paths())
   for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu}) {
     std::vector<float> fast = points, reference = points;
-    apply_activation(activation, fast.data(), static_cast<std::int64_t>(fast.size()));
+    apply_activation(activation, fast.data(), static_cast<std::int64_t>(fast.size()), path);
     apply_activation_naive(activation, reference.data(), static_cast<std::int64_t>(reference.size()));
     double worst_relative = 0.0;
     for (std::size_t i = 0; i < points.size(); ++i) {
@@ -119,7 +193,8 @@ TEST_CASE("activations keep a few-ulp relative accuracy where values are not tin
       }
       worst_relative = std::max(worst_relative, std::fabs(static_cast<double>(fast[i]) - reference[i]) / std::fabs(reference[i]));
     }
-    MESSAGE(std::string(activation_name(activation)), ": worst relative error on [-3, 3] = ", worst_relative);
+    MESSAGE(std::string(kernel_path_name(path)), " ", std::string(activation_name(activation)),
+            ": worst relative error on [-3, 3] = ", worst_relative);
     CHECK(worst_relative < 1.5e-6);
   }
 }
@@ -145,9 +220,10 @@ TEST_CASE("the exp-based gelu_tanh equals the textbook 0.5x(1 + tanh(u)) in doub
 
 TEST_CASE("activations propagate NaN and handle infinities like torch") {
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (KernelPath path : supported_paths())
   for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu}) {
     float values[3] = {nan, inf, 1.0f};
-    apply_activation(activation, values, 3);
+    apply_activation(activation, values, 3, path);
     CHECK(std::isnan(values[0]));
     CHECK(values[1] == inf);
   }

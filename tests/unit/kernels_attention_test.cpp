@@ -175,8 +175,8 @@ struct Problem {
     return worst / allowed;
   }
 
-  double run_and_check() {
-    attention(query, key, value, options, fast_view);
+  double run_and_check(KernelPath path = active_kernel_path()) {
+    attention(query, key, value, options, fast_view, path);
     attention_naive(query, key, value, options, reference_view);
     return check_against_reference();
   }
@@ -257,49 +257,60 @@ std::vector<Case> reference_cases() {
   return cases;
 }
 
-TEST_CASE("attention matches the double reference over shapes and layouts") {
+TEST_CASE("attention matches the double reference over shapes and layouts, on every kernel path") {
   const std::vector<Case> cases = reference_cases();
-  double worst_ratio = 0.0;
-  for (const Case& c : cases) {
-    Problem problem(c);
-    worst_ratio = std::max(worst_ratio, problem.run_and_check());
+  for (KernelPath path : kAllKernelPaths) {
+    if (!kernel_path_supported(path)) continue;
+    double worst_ratio = 0.0;
+    for (const Case& c : cases) {
+      INFO("path ", std::string(kernel_path_name(path)), " rows ", c.rows, " heads ", c.heads, " Tq ", c.query_tokens, " Tk ",
+           c.key_tokens, " d ", c.head_dim);
+      Problem problem(c);
+      worst_ratio = std::max(worst_ratio, problem.run_and_check(path));
+    }
+    MESSAGE(std::string(kernel_path_name(path)), ": worst error / allowed over ", cases.size(), " cases: ", worst_ratio);
   }
-  MESSAGE("worst error / allowed over ", cases.size(), " cases: ", worst_ratio);
 }
 
-TEST_CASE("bf16 products match the double reference within bf16's bound, and run where the CPU has them") {
-  const bool bf16_dot = kernels::detail::bf16_attention_uses_dot_product();
-  MESSAGE("bf16 products on this CPU / BLIP_KERNEL: ",
-          std::string(bf16_dot ? "vdpbf16ps" : "the f32 products on operands rounded to bf16"));
+TEST_CASE("bf16 products match the double reference within bf16's bound, on every kernel path") {
   const std::vector<Case> cases = reference_cases();
-  double worst_ratio = 0.0, worst_emulated_ratio = 0.0;
-  for (const Case& c : cases) {
-    Problem problem(c);
-    problem.options.products = ActivationPrecision::BF16;
-    // Against exact (double) attention: within the error bf16 operands allow (the header's bound).
-    AttentionOptions exact = problem.options;
-    exact.products = ActivationPrecision::F32;
-    attention(problem.query, problem.key, problem.value, problem.options, problem.fast_view);
-    attention_naive(problem.query, problem.key, problem.value, exact, problem.reference_view);
-    worst_ratio = std::max(worst_ratio, problem.check_against_reference());
-    if (c.query_tokens > 1) {
-      // Against the reference that rounds the same operands (check_against_reference's SameRounding bound).
-      attention_naive(problem.query, problem.key, problem.value, problem.options, problem.reference_view);
-      worst_emulated_ratio =
-          std::max(worst_emulated_ratio, problem.check_against_reference(Problem::Reference::SameRounding));
+  for (KernelPath path : kAllKernelPaths) {
+    if (!kernel_path_supported(path)) continue;
+    const bool bf16_dot = kernels::detail::bf16_attention_uses_dot_product(path);
+    MESSAGE("bf16 products on ", std::string(kernel_path_name(path)), ": ",
+            std::string(bf16_dot ? "vdpbf16ps" : "the f32 kernels on operands rounded to bf16"));
+    // vdpbf16ps exactly where the path has it: avx512-bf16 (which kernel_path_supported vouches the CPU runs).
+    CHECK(bf16_dot == (path == KernelPath::Avx512Bf16));
+    double worst_ratio = 0.0, worst_emulated_ratio = 0.0;
+    for (const Case& c : cases) {
+      INFO("path ", std::string(kernel_path_name(path)), " rows ", c.rows, " heads ", c.heads, " Tq ", c.query_tokens, " Tk ",
+           c.key_tokens, " d ", c.head_dim);
+      Problem problem(c);
+      problem.options.products = ActivationPrecision::BF16;
+      // Against exact (double) attention: within the error bf16 operands allow (the header's bound).
+      AttentionOptions exact = problem.options;
+      exact.products = ActivationPrecision::F32;
+      attention(problem.query, problem.key, problem.value, problem.options, problem.fast_view, path);
+      attention_naive(problem.query, problem.key, problem.value, exact, problem.reference_view);
+      worst_ratio = std::max(worst_ratio, problem.check_against_reference());
+      if (c.query_tokens > 1) {
+        // Against the reference that rounds the same operands (check_against_reference's SameRounding bound).
+        attention_naive(problem.query, problem.key, problem.value, problem.options, problem.reference_view);
+        worst_emulated_ratio =
+            std::max(worst_emulated_ratio, problem.check_against_reference(Problem::Reference::SameRounding));
+      }
+      // The f32 products on the same inputs: identical for a single query token (decode stays f32), different
+      // otherwise (the inputs are random, so some operand rounds to bf16).
+      Problem f32(c);
+      attention(f32.query, f32.key, f32.value, f32.options, f32.fast_view, path);
+      if (c.query_tokens > 1)
+        CHECK(problem.fast_output != f32.fast_output);
+      else
+        CHECK(problem.fast_output == f32.fast_output);
     }
-    // The f32 products on the same inputs: identical for a single query token (decode stays f32), different
-    // otherwise (the inputs are random, so some operand rounds to bf16).
-    Problem f32(c);
-    attention(f32.query, f32.key, f32.value, f32.options, f32.fast_view);
-    INFO("rows ", c.rows, " heads ", c.heads, " Tq ", c.query_tokens, " Tk ", c.key_tokens, " d ", c.head_dim);
-    if (c.query_tokens > 1)
-      CHECK(problem.fast_output != f32.fast_output);
-    else
-      CHECK(problem.fast_output == f32.fast_output);
+    MESSAGE(std::string(kernel_path_name(path)), ": bf16 products: worst error / allowed over ", cases.size(), " cases: ",
+            worst_ratio, "; against the reference rounding the same operands: ", worst_emulated_ratio);
   }
-  MESSAGE("bf16 products: worst error / allowed over ", cases.size(), " cases: ", worst_ratio,
-          "; against the reference rounding the same operands: ", worst_emulated_ratio);
 }
 
 TEST_CASE("fully masked rows: uniform weights with finfo.min, HF's float rounding with -10000, never NaN") {

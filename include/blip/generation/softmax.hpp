@@ -2,7 +2,7 @@
 //
 // torch computes log_softmax as (x - max) - log(sum(exp(x - max))) and softmax as exp(x - max) * (1 / sum),
 // in float32 with SLEEF's vectorised exp (within 1 ulp) and float lanes for the sum. We keep the same formulas
-// and float32 rounding of every step, use the kernels' vectorised float exp (also within ~1 ulp, exactly 0 for
+// and float32 rounding of every step, use the kernels' vectorised float exp (within 1 ulp, exactly 0 for
 // -inf and on underflow, the same bits wherever the row lives) and sum in double. Results may therefore differ from torch's by an ulp or so, never more.
 #pragma once
 
@@ -17,16 +17,6 @@ namespace blip::generation {
 
 inline constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
 
-// Once Eigen's AVX-512 exp is inlined here, GCC 12 reports false "may be used uninitialized" and, for rows it
-// can see are short, "array subscript partly outside array bounds" (Eigen only touches whole packets inside
-// the row and handles the tail separately).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Warray-bounds"
-#pragma GCC diagnostic ignored "-Wstringop-overflow"
-#endif
-
 namespace detail {
 using kernels::detail::row_maximum;
 
@@ -39,7 +29,7 @@ using kernels::detail::sum_in_double;
 }  // namespace detail
 
 // out = log_softmax(in), as torch's CPU kernel: (x - max) - log(sum(exp(x - max))), in float32 but for the sum
-// (double; torch: float lanes) and exp (Eigen's vectorised one, within ~1 ulp like torch's SLEEF exp): the only
+// (double; torch: float lanes) and exp (kernels/detail/vector_math.hpp's, within 1 ulp like torch's SLEEF exp): the only
 // places results may differ from torch, by an ulp or so. `in` may equal `out`.
 inline void log_softmax(const float* in, float* out, std::int64_t count) {
   if (in != out) std::copy_n(in, count, out);
@@ -53,10 +43,6 @@ inline void softmax(const float* in, float* out, std::int64_t count) {
   const float inverse_sum = static_cast<float>(1.0 / detail::sum_in_double(out, count));
   for (std::int64_t i = 0; i < count; ++i) out[i] *= inverse_sum;
 }
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 // References for the two above: libm exp and a plain double sum, one element at a time.
 inline void log_softmax_naive(const float* in, float* out, std::int64_t count) {

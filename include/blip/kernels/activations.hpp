@@ -21,17 +21,19 @@
 // relative accuracy below x ≈ -4 (its absolute error stays ~1e-7·|x|, as ours).
 //
 // How: the functions are rewritten so that no cancellation happens and the
-// only transcendental is exp, which Eigen vectorises (AVX-512/AVX2/SSE):
+// only transcendental is exp:
 //   gelu_erf(x)   = 0.5·x·erfc(-x/√2), erfc(z) = t·exp(-z² + P(t)), t = 1/(1 + z/2)
 //                   (the Chebyshev fit of Numerical Recipes' erfcc, relative
 //                   error < 1.2e-7 for all z ≥ 0; erfc(-z) = 2 - erfc(z))
 //   gelu_tanh(x)  = x / (1 + exp(-2u)),  u = √(2/π)(x + 0.044715x³)   since 1 + tanh(u) = 2σ(2u)
 //   quick_gelu(x) = x / (1 + exp(-1.702x))
-// The input is processed in chunks of 256 floats: one plain loop computes the
-// exponents (auto-vectorised), Eigen exponentiates the chunk, one loop finishes.
+// and computed by detail/vector_math.hpp's kernels, compiled for each
+// instruction-set path and chosen at run time (16 floats at a time with
+// AVX-512 whatever the build flags), in chunks of 256 floats spread over the
+// threads. Every function takes an optional KernelPath (default: the active
+// one, BLIP_KERNEL or the best the CPU has) so tests can run each path.
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -40,6 +42,8 @@
 #include "blip/core/error.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
+#include "blip/kernels/detail/cpu_dispatch.hpp"
+#include "blip/kernels/detail/vector_math.hpp"
 
 namespace blip::kernels {
 
@@ -72,26 +76,6 @@ constexpr std::int64_t kActivationChunk = 256;
 // Chunks per thread before a second thread is worth starting (~16k floats).
 constexpr std::int64_t kActivationChunksPerThread = 64;
 
-// GCC 12 reports a false "may be used uninitialized" deep inside Eigen 3.4's
-// AVX-512 exp (an _mm512_undefined_ps in its ldexp); silenced here only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-inline void exp_in_place(float* values, std::int64_t count) {
-  if (count == kActivationChunk) {
-    Eigen::Map<Eigen::Array<float, kActivationChunk, 1>> chunk(values);
-    chunk = chunk.exp();
-  } else {
-    Eigen::Map<Eigen::ArrayXf> chunk(values, count);
-    chunk = chunk.exp();
-  }
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 // Runs chunk(x + begin, y + begin, count) over [0, n) in chunks, in parallel
 // when n is large.
 template <class ChunkFunction>
@@ -106,89 +90,25 @@ inline void for_each_chunk(std::int64_t n, ChunkFunction&& chunk) {
       kActivationChunksPerThread);
 }
 
-// Beyond these magnitudes the exponential term is below the smallest normal
-// float, and the result is x (positive side) or ±0 (negative side); handled
-// explicitly so that Eigen's exp clamp (it returns ~3e-39 for arguments below
-// -88.7 and 3.4e38 above 88.7) leaves no denormal residue.
-constexpr float kExponentLimit = 87.0f;
-
-// 0.5·x·erfc(-x/√2) for count floats, in place (x and y may be equal).
-inline void gelu_erf_chunk(const float* x, float* y, std::int64_t count) {
-  alignas(64) float exponent[kActivationChunk];
-  alignas(64) float t_values[kActivationChunk];
-  constexpr float inverse_sqrt2 = 0.70710678118654752f;
-  for (std::int64_t i = 0; i < count; ++i) {
-    const float z = std::fabs(x[i]) * inverse_sqrt2;
-    const float t = 1.0f / (1.0f + 0.5f * z);
-    // Numerical Recipes erfcc: erfc(z) = t·exp(-z² + P(t)), P from a Chebyshev fit.
-    float p = 0.17087277f;
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    p = p * t - 1.26551223f;
-    exponent[i] = p - z * z;
-    t_values[i] = t;
-  }
-  exp_in_place(exponent, count);
-  for (std::int64_t i = 0; i < count; ++i) {
-    const float value = x[i];
-    const float erfc_of_abs = exponent[i] * t_values[i];
-    const float tail = 0.5f * value * value > kExponentLimit ? 0.0f : erfc_of_abs;  // erfc(|x|/√2)
-    y[i] = 0.5f * value * (value >= 0.0f ? 2.0f - tail : tail);
-  }
+// Each chunk in place through one of a path's element-wise kernels (vector_math.hpp).
+inline void map_chunks_in_place(float* x, std::int64_t n,
+                                void (*function)(const float* in, float* out, std::int64_t count)) {
+  for_each_chunk(n, [&](std::int64_t begin, std::int64_t count) { function(x + begin, x + begin, count); });
 }
-
-// x / (1 + exp(-argument(x))) for count floats; `argument` gives the
-// sigmoid's argument (2u for gelu_tanh, 1.702x for quick_gelu).
-template <class Argument>
-inline void x_times_sigmoid_chunk(const float* x, float* y, std::int64_t count, Argument argument) {
-  alignas(64) float exponent[kActivationChunk];     // -argument(x)
-  alignas(64) float exponential[kActivationChunk];  // exp(-argument(x))
-  for (std::int64_t i = 0; i < count; ++i) exponent[i] = exponential[i] = -argument(x[i]);
-  exp_in_place(exponential, count);
-  for (std::int64_t i = 0; i < count; ++i) {
-    const float value = x[i];
-    // exp(-argument) > e^87: the sigmoid is < 1e-37 and the product underflows: ±0 like torch.
-    y[i] = exponent[i] > kExponentLimit ? value * 0.0f : value / (1.0f + exponential[i]);
-  }
-}
-
-// Function objects (not function pointers) so that the argument is inlined
-// into the chunk loop and the loop vectorises.
-struct GeluTanhSigmoidArgument {
-  float operator()(float x) const {
-    constexpr float two_sqrt_2_over_pi = 1.5957691216057308f;  // 2·√(2/π)
-    return two_sqrt_2_over_pi * x * (1.0f + 0.044715f * x * x);
-  }
-};
-struct QuickGeluSigmoidArgument {
-  float operator()(float x) const { return 1.702f * x; }
-};
 }  // namespace detail
 
 // ---- fast kernels (in place over n floats) ---------------------------------
 
-inline void gelu_erf(float* x, std::int64_t n) {
-  detail::for_each_chunk(n, [&](std::int64_t begin, std::int64_t count) {
-    detail::gelu_erf_chunk(x + begin, x + begin, count);
-  });
+inline void gelu_erf(float* x, std::int64_t n, KernelPath path = active_kernel_path()) {
+  detail::map_chunks_in_place(x, n, detail::elementwise_kernels(path).gelu_erf);
 }
 
-inline void gelu_tanh(float* x, std::int64_t n) {
-  detail::for_each_chunk(n, [&](std::int64_t begin, std::int64_t count) {
-    detail::x_times_sigmoid_chunk(x + begin, x + begin, count, detail::GeluTanhSigmoidArgument{});
-  });
+inline void gelu_tanh(float* x, std::int64_t n, KernelPath path = active_kernel_path()) {
+  detail::map_chunks_in_place(x, n, detail::elementwise_kernels(path).gelu_tanh);
 }
 
-inline void quick_gelu(float* x, std::int64_t n) {
-  detail::for_each_chunk(n, [&](std::int64_t begin, std::int64_t count) {
-    detail::x_times_sigmoid_chunk(x + begin, x + begin, count, detail::QuickGeluSigmoidArgument{});
-  });
+inline void quick_gelu(float* x, std::int64_t n, KernelPath path = active_kernel_path()) {
+  detail::map_chunks_in_place(x, n, detail::elementwise_kernels(path).quick_gelu);
 }
 
 inline void relu(float* x, std::int64_t n) {
@@ -199,13 +119,13 @@ inline void relu(float* x, std::int64_t n) {
   });
 }
 
-inline void apply_activation(Activation activation, float* x, std::int64_t n) {
+inline void apply_activation(Activation activation, float* x, std::int64_t n, KernelPath path = active_kernel_path()) {
   check(n >= 0, "apply_activation: negative count ", n);
   switch (activation) {
-    case Activation::GeluErf: gelu_erf(x, n); return;
-    case Activation::GeluTanh: gelu_tanh(x, n); return;
+    case Activation::GeluErf: gelu_erf(x, n, path); return;
+    case Activation::GeluTanh: gelu_tanh(x, n, path); return;
     case Activation::Relu: relu(x, n); return;
-    case Activation::QuickGelu: quick_gelu(x, n); return;
+    case Activation::QuickGelu: quick_gelu(x, n, path); return;
   }
   fail("apply_activation: unknown activation ", static_cast<int>(activation));
 }
@@ -215,12 +135,13 @@ inline void apply_activation(Activation activation, Tensor<float> x) { apply_act
 // T5's gated feed-forward activation (T5DenseGatedActDense):
 // out = act(gate) * up, with act the config's dense_act_fn (Flan-T5 configs say
 // "gelu" (exact), the fixtures' "gelu_new"). out may be gate or up.
-inline void gated_activation(Activation activation, const float* gate, const float* up, float* out, std::int64_t n) {
+inline void gated_activation(Activation activation, const float* gate, const float* up, float* out, std::int64_t n,
+                             KernelPath path = active_kernel_path()) {
   check(n >= 0, "gated_activation: negative count ", n);
   detail::for_each_chunk(n, [&](std::int64_t begin, std::int64_t count) {
     alignas(64) float activated[detail::kActivationChunk];
     std::copy_n(gate + begin, count, activated);
-    apply_activation(activation, activated, count);  // one chunk: never forks
+    apply_activation(activation, activated, count, path);  // one chunk: never forks
     const float* up_chunk = up + begin;
     float* out_chunk = out + begin;
     for (std::int64_t i = 0; i < count; ++i) out_chunk[i] = activated[i] * up_chunk[i];

@@ -42,27 +42,30 @@
 // [rows, heads, capacity, head_dim].
 //
 // Implementation: one work item per (key row, head, block of at most 128
-// query tokens), spread over OpenMP threads. Per item, Eigen computes the score
-// block Q·Kᵀ (GEMM, or GEMV when decoding one token), the mask and the
-// softmax are applied row by row in a per-thread scratch buffer (grown once,
-// then reused: no allocation per call once warm), and Eigen multiplies by V
-// straight into the output view. When decoding (Tq = 1) with kv_group > 1,
-// the kv_group query rows that share keys form one item (processed one after
-// the other), so the shared keys/values come from memory once per group and
-// then from that core's cache. The output may be the query view
-// itself (each item reads its queries before writing the same positions).
-// With bf16 products (AttentionOptions::products, prefill only) on a CPU with
-// AVX512-BF16 the two products run instead on Linear's bf16 micro-kernels: K
-// and V are packed once per call into Linear's panel layout, and each item
-// packs its queries and then its softmax weights as Linear packs its input (see
-// "bf16 products" below). Elsewhere the f32 products above multiply the same
-// operands rounded to bf16 (K and V rounded once per call, Q and the softmax
-// weights per item): the same operands, at about the cost of f32 attention.
+// query tokens), spread over OpenMP threads. With more than one query token
+// (a prefill) both products run on Linear's micro-kernels for the active path:
+// K and V are packed once per call into Linear's panel layout (f32, or bf16
+// for bf16 products on a CPU with AVX512-BF16), and each item packs its
+// queries, computes the score block Q·Kᵀ, applies the mask and the softmax
+// row by row in a per-thread scratch buffer (grown once, then reused: no
+// allocation per call once warm), packs the softmax weights and multiplies
+// them by V straight into the output view (see "the products of a prefill"
+// below). Decoding one token, Eigen's GEMVs do the two products on the views.
+// When decoding (Tq = 1) with kv_group > 1, the kv_group query rows that share
+// keys form one item (processed one after the other), so the shared
+// keys/values come from memory once per group and then from that core's cache.
+// The output may be the query view itself (each item reads its queries before
+// writing the same positions). bf16 products (AttentionOptions::products,
+// prefill only) multiply operands rounded to bf16 with f32 sums: by vdpbf16ps
+// where the CPU has AVX512-BF16, elsewhere by the f32 kernels on the rounded
+// values (the same operands, at about the cost of f32 attention).
 #pragma once
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <iterator>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -160,13 +163,12 @@ constexpr std::int64_t kAttentionQueryBlock = 128;
 constexpr double kAttentionWorkPerThread = 3.0e4;
 
 // Per-thread buffers, grown to the largest block seen and then reused: the
-// scores (kScoreScratch), with bf16 products the block's packed rows
-// (kPackedRowsScratch), and the calling thread's K and V rounded to bf16 for
-// all of a call's items (kRoundedKeyValueScratch; written before they start).
+// scores (kScoreScratch) and, for a prefill, the block's packed rows
+// (kPackedRowsScratch).
 // Each grows at least twofold (and to 4096 floats at first), so a decoder
 // whose keys grow by one token per step reallocates a handful of times per
 // thread, not once per token.
-enum ScratchSlot { kScoreScratch, kPackedRowsScratch, kRoundedKeyValueScratch };
+enum ScratchSlot { kScoreScratch, kPackedRowsScratch };
 template <ScratchSlot Slot>
 inline float* attention_scratch(std::int64_t floats) {
   thread_local std::vector<float> buffer;
@@ -255,114 +257,133 @@ inline std::int64_t visible_key_count(const AttentionOptions& options, std::int6
   return std::clamp<std::int64_t>(token + options.causal_offset + 1, 0, key_tokens);
 }
 
-// ---- bf16 products (AttentionOptions::products == BF16) ----
+// ---- the products of a prefill (more than one query token) on Linear's micro-kernels ----
 //
-// Both products are Linear layers in disguise, so they run on Linear's bf16 micro-kernels (vdpbf16ps,
-// linear_avx512.hpp): scores = Q · Kᵀ is x · Wᵀ with x = the block's queries and W = K [key tokens, head_dim];
-// out = P · V is x · Wᵀ with x = the softmax weights and W = Vᵀ [head_dim, key tokens]. The "weights" are
-// packed once per call and (key row, head) into Linear's panel layout, 32 output columns side by side per
-// depth step, in bf16 (zero-padded past the last key / value column):
+// Both products are Linear layers in disguise, so they run on Linear's micro-kernels for the active path
+// (compiled for AVX-512 / AVX2 whatever the build flags; Eigen's products are compiled for the build's own ISA,
+// SSE2 in a default build): scores = Q · Kᵀ is x · Wᵀ with x = the block's queries and W = K [key tokens,
+// head_dim]; out = P · V is x · Wᵀ with x = the softmax weights and W = Vᵀ [head_dim, key tokens]. The
+// "weights" are packed once per call and (key row, head) into Linear's panel layout, 32 output columns side by
+// side per depth step (zero-padded past the last key / value column):
 //   key panel j:   [head_dim][32] = K[32j + c, d]      (columns: keys; depth: head_dim)
 //   value panel p: [key tokens][32] = V[t, 32p + c]     (columns: value dims; depth: keys)
-// and the rows (queries, then softmax weights) are packed per block as bf16 pairs, as Linear packs its input.
-struct Bf16KeyValuePanels {
-  std::shared_ptr<void> storage;
-  BFloat16* keys = nullptr;    // [key rows][heads][key_panels][head_dim][kPanelWidth]
-  BFloat16* values = nullptr;  // [key rows][heads][value_panels][key tokens][kPanelWidth]
-  std::int64_t heads = 0, head_dim = 0, key_tokens = 0, key_panels = 0, value_panels = 0;
+// and the rows (queries, then softmax weights) are packed per block as Linear packs its input. Panel elements:
+// - f32 products: f32, on the f32 kernels;
+// - bf16 products with AVX512-BF16: bf16, on the vdpbf16ps kernels (rows packed as bf16 pairs);
+// - bf16 products elsewhere: f32 values rounded to bf16, on the f32 kernels (rows rounded as packed): the same
+//   operands, at about the cost of f32 attention.
+// A one-token decode step keeps Eigen's GEMV: packing the growing cache every step would cost what the product
+// does.
 
-  BFloat16* key_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
-    return keys + ((key_row * heads + head) * key_panels + panel) * head_dim * kPanelWidth;
+// Linear's micro-kernels for attention's products of `products` operands on `path` (see above); every supported
+// path's are set up once, on first use.
+inline const MicroKernelSet& attention_product_kernels(ActivationPrecision products, KernelPath path) {
+  static const auto table = [] {
+    std::array<std::array<MicroKernelSet, 2>, std::size(kAllKernelPaths)> kernels{};
+    for (KernelPath each : kAllKernelPaths) {
+      if (!kernel_path_supported(each)) continue;
+      auto& of_path = kernels[static_cast<std::size_t>(each)];
+      of_path[0] = linear_micro_kernels(each);
+      of_path[1] = linear_micro_kernels(each, WeightPrecision::BF16, ActivationPrecision::BF16);
+      if (of_path[1].row_packing != RowPacking::BF16Pairs) {  // no vdpbf16ps: f32 kernels on rounded operands
+        of_path[1] = of_path[0];
+        of_path[1].row_packing = RowPacking::F32RoundedToBF16;
+      }
+    }
+    return kernels;
+  }();
+  check(kernel_path_supported(path), "attention: kernel path '", kernel_path_name(path),
+        "' is not supported by this CPU or build");
+  return table[static_cast<std::size_t>(path)][products == ActivationPrecision::BF16 ? 1 : 0];
+}
+inline bool bf16_attention_uses_dot_product(KernelPath path = active_kernel_path()) {
+  return attention_product_kernels(ActivationPrecision::BF16, path).row_packing == RowPacking::BF16Pairs;
+}
+
+// K and V of one call in Linear's panel layout, in the calling thread's scratch (grown, then reused).
+struct KeyValuePanels {
+  std::uint8_t* keys = nullptr;    // [key rows][heads][key_panels][head_dim][kPanelWidth]
+  std::uint8_t* values = nullptr;  // [key rows][heads][value_panels][key tokens][kPanelWidth]
+  std::int64_t element_bytes = 4, heads = 0, head_dim = 0, key_tokens = 0, key_panels = 0, value_panels = 0;
+
+  const void* key_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
+    return keys + ((key_row * heads + head) * key_panels + panel) * head_dim * kPanelWidth * element_bytes;
   }
-  BFloat16* value_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
-    return values + ((key_row * heads + head) * value_panels + panel) * key_tokens * kPanelWidth;
+  const void* value_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
+    return values + ((key_row * heads + head) * value_panels + panel) * key_tokens * kPanelWidth * element_bytes;
   }
 };
 
-// Linear's kernels for bf16 weights times bf16 activations on the active path: vdpbf16ps where the CPU (and
-// BLIP_KERNEL) has AVX512-BF16 (rows packed as bf16 pairs). Elsewhere they are the f32 kernels widening bf16
-// panels, slower than the f32 products (Eigen) on the same rounded operands (ViT-B attention on Zen 4's avx2
-// path: 14.0 against 9.7 ms; docs/kernels.md), so attention uses them only with the dot product.
-inline const MicroKernelSet& bf16_attention_kernels() {
-  static const MicroKernelSet kernels =
-      linear_micro_kernels(active_kernel_path(), WeightPrecision::BF16, ActivationPrecision::BF16);
-  return kernels;
+inline ScratchBuffer& key_value_panel_scratch() {
+  thread_local ScratchBuffer buffer;
+  return buffer;
 }
-inline bool bf16_attention_uses_dot_product() { return bf16_attention_kernels().row_packing == RowPacking::BF16Pairs; }
 
-// action(key_row, head, token) for every token of the keys and values, the (key row, head) pairs spread over the
-// threads: how K and V are prepared once per call for bf16 products.
-template <class Action>
-void for_each_key_value_token(const HeadsView& key, const HeadsView& value, Action&& action) {
-  const double elements_per_item = static_cast<double>(key.tokens) * (key.head_dim + value.head_dim);
+template <class Element, class Convert>
+void pack_key_value_panels_as(const HeadsView& key, const HeadsView& value, const KeyValuePanels& panels,
+                              Convert convert) {
+  const std::int64_t key_tokens = key.tokens, head_dim = key.head_dim, value_dim = value.head_dim;
+  const double elements_per_item = static_cast<double>(key_tokens) * (head_dim + value_dim);
   parallel_for(
       0, key.rows * key.heads,
       [&](std::int64_t item) {
         const std::int64_t key_row = item / key.heads, head = item % key.heads;
-        for (std::int64_t t = 0; t < key.tokens; ++t) action(key_row, head, t);
+        for (std::int64_t panel = 0; panel < panels.key_panels; ++panel) {
+          Element* destination = static_cast<Element*>(const_cast<void*>(panels.key_panel(key_row, head, panel)));
+          const std::int64_t first = panel * kPanelWidth;
+          for (std::int64_t c = 0; c < kPanelWidth; ++c) {
+            const float* k = first + c < key_tokens ? key.at(key_row, head, first + c) : nullptr;
+            for (std::int64_t d = 0; d < head_dim; ++d) destination[d * kPanelWidth + c] = k ? convert(k[d]) : Element{};
+          }
+        }
+        for (std::int64_t panel = 0; panel < panels.value_panels; ++panel) {
+          Element* destination = static_cast<Element*>(const_cast<void*>(panels.value_panel(key_row, head, panel)));
+          const std::int64_t first = panel * kPanelWidth, width = std::min<std::int64_t>(kPanelWidth, value_dim - first);
+          for (std::int64_t t = 0; t < key_tokens; ++t) {
+            const float* v = value.at(key_row, head, t) + first;
+            Element* row = destination + t * kPanelWidth;
+            for (std::int64_t c = 0; c < width; ++c) row[c] = convert(v[c]);
+            for (std::int64_t c = width; c < kPanelWidth; ++c) row[c] = Element{};
+          }
+        }
       },
       std::max<std::int64_t>(1, static_cast<std::int64_t>(kAttentionWorkPerThread / std::max(elements_per_item, 1.0))));
 }
 
-// Without a bf16 dot product: K and V rounded to bf16 (as f32 values), once per call, for the f32 products.
-// Contiguous [key rows][heads][tokens][dim] copies in the calling thread's scratch (every element written, so
-// not zero-filled first as a fresh tensor would be); `key` / `value` view them.
-struct Bf16RoundedKeyValues {
-  HeadsView key, value;
-};
-
-inline Bf16RoundedKeyValues round_key_values_to_bf16(const HeadsView& key, const HeadsView& value) {
-  Bf16RoundedKeyValues rounded;
-  const std::int64_t key_elements = key.rows * key.heads * key.tokens * key.head_dim;
-  const std::int64_t value_elements = value.rows * value.heads * value.tokens * value.head_dim;
-  float* keys = attention_scratch<kRoundedKeyValueScratch>(key_elements + value_elements);
-  const auto contiguous = [](float* data, const HeadsView& like) {
-    HeadsView view = like;
-    view.data = data;
-    view.token_stride = like.head_dim;
-    view.head_stride = like.tokens * like.head_dim;
-    view.row_stride = like.heads * view.head_stride;
-    return view;
-  };
-  rounded.key = contiguous(keys, key);
-  rounded.value = contiguous(keys + key_elements, value);
-  for_each_key_value_token(key, value, [&](std::int64_t row, std::int64_t head, std::int64_t t) {
-    round_to_bf16(key.at(row, head, t), rounded.key.at(row, head, t), key.head_dim);
-    round_to_bf16(value.at(row, head, t), rounded.value.at(row, head, t), value.head_dim);
-  });
-  return rounded;
-}
-
-inline Bf16KeyValuePanels pack_bf16_key_value_panels(const HeadsView& key, const HeadsView& value) {
-  Bf16KeyValuePanels panels;
+// Packs K and V for `kernels`: bf16 for the vdpbf16ps kernels, f32 (rounded to bf16 when the rows are) otherwise.
+inline KeyValuePanels pack_key_value_panels(const MicroKernelSet& kernels, const HeadsView& key,
+                                            const HeadsView& value) {
+  KeyValuePanels panels;
+  const bool bf16_panels = kernels.precision == WeightPrecision::BF16;
+  panels.element_bytes = bf16_panels ? 2 : 4;
   panels.heads = key.heads;
   panels.head_dim = key.head_dim;
   panels.key_tokens = key.tokens;
   panels.key_panels = (key.tokens + kPanelWidth - 1) / kPanelWidth;
   panels.value_panels = (value.head_dim + kPanelWidth - 1) / kPanelWidth;
-  const std::int64_t key_elements = key.rows * key.heads * panels.key_panels * key.head_dim * kPanelWidth;
-  const std::int64_t value_elements = key.rows * key.heads * panels.value_panels * key.tokens * kPanelWidth;
-  panels.storage = blip::detail::allocate_aligned(static_cast<std::size_t>(key_elements + value_elements) * sizeof(BFloat16));
-  panels.keys = static_cast<BFloat16*>(panels.storage.get());  // zero-filled: the padding is +0
-  panels.values = panels.keys + key_elements;
-  for_each_key_value_token(key, value, [&](std::int64_t key_row, std::int64_t head, std::int64_t t) {
-    const float* k = key.at(key_row, head, t);
-    BFloat16* key_column = panels.key_panel(key_row, head, t / kPanelWidth) + t % kPanelWidth;
-    for (std::int64_t d = 0; d < key.head_dim; ++d) key_column[d * kPanelWidth] = f32_to_bf16(k[d]);
-    const float* v = value.at(key_row, head, t);
-    for (std::int64_t d = 0; d < value.head_dim; ++d)
-      panels.value_panel(key_row, head, d / kPanelWidth)[t * kPanelWidth + d % kPanelWidth] = f32_to_bf16(v[d]);
-  });
+  const std::int64_t key_bytes = key.rows * key.heads * panels.key_panels * key.head_dim * kPanelWidth * panels.element_bytes;
+  const std::int64_t value_bytes = key.rows * key.heads * panels.value_panels * key.tokens * kPanelWidth * panels.element_bytes;
+  // Both parts start on a 64-byte line, as Linear's panels do.
+  const std::int64_t key_floats = (key_bytes + 63) / 64 * 16, value_floats = (value_bytes + 63) / 64 * 16;
+  float* storage = key_value_panel_scratch().reserve(static_cast<std::size_t>(key_floats + value_floats));
+  panels.keys = reinterpret_cast<std::uint8_t*>(storage);
+  panels.values = reinterpret_cast<std::uint8_t*>(storage + key_floats);
+  if (bf16_panels) {
+    pack_key_value_panels_as<BFloat16>(key, value, panels, [](float x) { return f32_to_bf16(x); });
+  } else if (kernels.row_packing == RowPacking::F32RoundedToBF16) {
+    pack_key_value_panels_as<float>(key, value, panels, [](float x) { return bf16_to_f32(f32_to_bf16(x)); });
+  } else {
+    pack_key_value_panels_as<float>(key, value, panels, [](float x) { return x; });
+  }
   return panels;
 }
 
-// out[m, c] = Σ_k x[m, k] · W[c, k] over one block of rows, on the bf16 micro-kernels: `packed` holds the
-// block's rows as the kernels read them (bf16 pairs, [ceil(depth / 2)][rows] words, or f32 values rounded to
-// bf16, [depth][rows]: pack_rows with kernels.row_packing), `panel(j)` the packed W of output columns
-// [32j, 32j + 32); rows m of the result at out + m · out_stride.
+// out[m, c] = Σ_k x[m, k] · W[c, k] over one block of rows on `kernels`: `packed` holds the block's rows as the
+// kernels read them (pack_rows with kernels.row_packing: [depth][rows] floats, or [ceil(depth / 2)][rows] bf16
+// pairs), `panel(j)` the packed W of output columns [32j, 32j + 32); rows m of the result at out + m · out_stride.
 template <class PanelAt>
-void bf16_block_product(const MicroKernelSet& kernels, const float* packed, std::int64_t rows, std::int64_t depth,
-                        std::int64_t columns, PanelAt&& panel, float* out, std::int64_t out_stride) {
+void block_product(const MicroKernelSet& kernels, const float* packed, std::int64_t rows, std::int64_t depth,
+                   std::int64_t columns, PanelAt&& panel, float* out, std::int64_t out_stride) {
   for (std::int64_t first = 0; first < rows; first += kernels.max_rows) {
     const std::int64_t tile_rows = std::min<std::int64_t>(kernels.max_rows, rows - first);
     const MicroKernel kernel = kernels.by_rows[tile_rows - 1];
@@ -382,9 +403,10 @@ void bf16_block_product(const MicroKernelSet& kernels, const float* packed, std:
 
 }  // namespace detail
 
-// Multi-head attention; see the header comment for the exact semantics.
+// Multi-head attention; see the header comment for the exact semantics. `path`: whose micro-kernels a prefill's
+// products run on (default: the active path; tests run each).
 inline void attention(const HeadsView& query, const HeadsView& key, const HeadsView& value,
-                      const AttentionOptions& options, const HeadsView& output) {
+                      const AttentionOptions& options, const HeadsView& output, KernelPath path = active_kernel_path()) {
   detail::check_attention_arguments(query, key, value, options, output);
   const std::int64_t heads = query.heads, query_tokens = query.tokens, key_tokens = key.tokens;
   const std::int64_t head_dim = query.head_dim, value_dim = value.head_dim;
@@ -401,47 +423,34 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
   const std::int64_t items_per_key_row_head = group_per_item ? 1 : options.kv_group * blocks_per_row;
   const std::int64_t items = key_rows * heads * items_per_key_row_head;
 
-  // bf16 products (options.products): K and V packed once for every block that reads them, as bf16 panels for
-  // vdpbf16ps, or elsewhere rounded to bf16 for the f32 products (then Q and P are rounded per block).
-  const bool bf16_products = options.products == ActivationPrecision::BF16 && query_tokens > 1;
-  const detail::MicroKernelSet* bf16_kernels =
-      bf16_products && detail::bf16_attention_uses_dot_product() ? &detail::bf16_attention_kernels() : nullptr;
-  const detail::Bf16KeyValuePanels bf16_panels =
-      bf16_kernels ? detail::pack_bf16_key_value_panels(key, value) : detail::Bf16KeyValuePanels{};
-  const bool round_operands = bf16_products && bf16_kernels == nullptr;
-  const detail::Bf16RoundedKeyValues rounded =
-      round_operands ? detail::round_key_values_to_bf16(key, value) : detail::Bf16RoundedKeyValues{};
-  const HeadsView& keys_read = round_operands ? rounded.key : key;
-  const HeadsView& values_read = round_operands ? rounded.value : value;
+  // More than one query token: both products on Linear's micro-kernels, K and V packed once for every block
+  // that reads them (see "the products of a prefill" above). One token: Eigen's GEMVs on the views.
+  const bool products_on_kernels = query_tokens > 1;
+  const detail::MicroKernelSet* kernels =
+      products_on_kernels ? &detail::attention_product_kernels(options.products, path) : nullptr;
+  const detail::KeyValuePanels panels =
+      kernels ? detail::pack_key_value_panels(*kernels, key, value) : detail::KeyValuePanels{};
 
   // Scores, mask, softmax and the product with V for query tokens
   // [first_token, first_token + block_rows) of query row `row`, head `head`,
-  // reading the keys of key_row. Eigen turns a one-token block into two GEMVs.
+  // reading the keys of key_row.
   auto attend_block = [&](std::int64_t key_row, std::int64_t head, std::int64_t row, std::int64_t first_token,
                           std::int64_t block_rows) {
     float* scores = detail::attention_scratch<detail::kScoreScratch>(block_size * key_tokens);
     float* packed = nullptr;
-    if (bf16_kernels) {
-      // The block's queries packed as the kernels read them, then scores = Q · Kᵀ on the bf16 kernels.
+    if (kernels) {
+      // The block's queries packed as the kernels read them, then scores = Q · Kᵀ.
       packed = detail::attention_scratch<detail::kPackedRowsScratch>(block_size * std::max(head_dim, key_tokens));
       detail::pack_rows(query.at(row, head, first_token), query.token_stride, block_rows, head_dim, packed,
-                        block_rows, bf16_kernels->row_packing);
-      detail::bf16_block_product(
-          *bf16_kernels, packed, block_rows, head_dim, key_tokens,
-          [&](std::int64_t panel) { return bf16_panels.key_panel(key_row, head, panel); }, scores, key_tokens);
+                        block_rows, kernels->row_packing);
+      detail::block_product(
+          *kernels, packed, block_rows, head_dim, key_tokens,
+          [&](std::int64_t panel) { return panels.key_panel(key_row, head, panel); }, scores, key_tokens);
     } else {
-      const float* query_block = query.at(row, head, first_token);
-      std::int64_t query_stride = query.token_stride;
-      if (round_operands) {
-        float* rounded_queries = detail::attention_scratch<detail::kPackedRowsScratch>(block_size * head_dim);
-        for (std::int64_t m = 0; m < block_rows; ++m)
-          round_to_bf16(query_block + m * query.token_stride, rounded_queries + m * head_dim, head_dim);
-        query_block = rounded_queries;
-        query_stride = head_dim;
-      }
-      detail::StridedConstMatrix queries(query_block, block_rows, head_dim, Eigen::OuterStride<>(query_stride));
-      detail::StridedConstMatrix keys(keys_read.at(key_row, head, 0), key_tokens, head_dim,
-                                      Eigen::OuterStride<>(keys_read.token_stride));
+      detail::StridedConstMatrix queries(query.at(row, head, first_token), block_rows, head_dim,
+                                         Eigen::OuterStride<>(query.token_stride));
+      detail::StridedConstMatrix keys(key.at(key_row, head, 0), key_tokens, head_dim,
+                                      Eigen::OuterStride<>(key.token_stride));
       Eigen::Map<detail::RowMajorMatrixf>(scores, block_rows, key_tokens).noalias() = queries * keys.transpose();
     }
     for (std::int64_t m = 0; m < block_rows; ++m) {
@@ -452,18 +461,17 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
                                detail::visible_key_count(options, token, key_tokens), options.causal_mask_value);
       detail::softmax_row(score_row, key_tokens);
     }
-    if (bf16_kernels) {
-      // The softmax weights packed (rounded to bf16), then out = P · V on the bf16 kernels, into the output view.
-      detail::pack_rows(scores, key_tokens, block_rows, key_tokens, packed, block_rows, bf16_kernels->row_packing);
-      detail::bf16_block_product(
-          *bf16_kernels, packed, block_rows, key_tokens, value_dim,
-          [&](std::int64_t panel) { return bf16_panels.value_panel(key_row, head, panel); },
+    if (kernels) {
+      // The softmax weights packed, then out = P · V, into the output view.
+      detail::pack_rows(scores, key_tokens, block_rows, key_tokens, packed, block_rows, kernels->row_packing);
+      detail::block_product(
+          *kernels, packed, block_rows, key_tokens, value_dim,
+          [&](std::int64_t panel) { return panels.value_panel(key_row, head, panel); },
           output.at(row, head, first_token), output.token_stride);
       return;
     }
-    if (round_operands) round_to_bf16(scores, scores, block_rows * key_tokens);
-    detail::StridedConstMatrix values(values_read.at(key_row, head, 0), key_tokens, value_dim,
-                                      Eigen::OuterStride<>(values_read.token_stride));
+    detail::StridedConstMatrix values(value.at(key_row, head, 0), key_tokens, value_dim,
+                                      Eigen::OuterStride<>(value.token_stride));
     detail::StridedMatrix outputs(output.at(row, head, first_token), block_rows, value_dim,
                                   Eigen::OuterStride<>(output.token_stride));
     outputs.noalias() = Eigen::Map<const detail::RowMajorMatrixf>(scores, block_rows, key_tokens) * values;

@@ -8,16 +8,12 @@
 // ((x - max) - log_sum); generation uses it for beam scores, where a one-ulp
 // difference can reorder two nearly tied beams.
 //
-// The exponentials use Eigen's vectorised exp (Cephes polynomial, about 1 ulp;
-// AVX-512 / AVX2 / SSE packets, whatever the compiler targets), always on
-// whole packets of an aligned block (see exp_shifted): a result never depends
-// on where a buffer happens to sit in memory, so a request gives the same bits
-// in any thread. Arguments below log(FLT_MIN) are recomputed with libm, so
-// exp(-inf) is exactly 0 on every instruction set (Eigen clamps its argument
-// and would give ~3e-39 without AVX-512).
+// The exponentials are detail/vector_math.hpp's (Cephes polynomial, within 2
+// ulp), compiled for each instruction-set path and chosen at run time: a result
+// never depends on where a buffer happens to sit in memory, so a request gives
+// the same bits in any thread, and exp(-inf) is exactly 0.
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -26,6 +22,7 @@
 #include "blip/core/error.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
+#include "blip/kernels/detail/vector_math.hpp"
 
 namespace blip::kernels {
 
@@ -38,54 +35,10 @@ inline std::int64_t rows_per_thread(std::int64_t width) {
   return std::max<std::int64_t>(1, kElementsPerThread / std::max<std::int64_t>(width, 1));
 }
 
-// GCC 12 reports a false "may be used uninitialized" deep inside Eigen 3.4's
-// AVX-512 exp (an _mm512_undefined_ps in its ldexp); silenced here only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
-// out[i] = exp(in[i] - shift); `in` may equal `out`. Every element goes
-// through Eigen's packet exp (unaligned loads; the tail through a padded
-// packet, its unused lanes 0): left to itself, Eigen handles the unaligned head and the tail of a
-// buffer with the scalar exp, whose last bit differs from the packet exp, and
-// a result then depended on where the buffer happened to be allocated.
+// out[i] = exp(in[i] - shift) on the active path's vector kernel; `in` may equal `out`.
 inline void exp_shifted(const float* in, float* out, std::int64_t count, float shift) {
-  using Packet = Eigen::internal::packet_traits<float>::type;
-  constexpr std::int64_t kPacket = Eigen::internal::packet_traits<float>::size;
-  // Eigen clamps exp's argument, so below log(FLT_MIN) its result is not 0
-  // without AVX-512 (exp(-inf) = 2.9e-39). Such arguments are recomputed with
-  // libm: exactly 0 for masked (-inf) entries, the right subnormal otherwise.
-  constexpr float kLogSmallestNormal = -87.33654f;
-  auto exp_packet = [](const Packet& argument, float* destination) {
-    Eigen::internal::pstoreu(destination, Eigen::internal::pexp(argument));
-    if (Eigen::internal::predux_min(argument) >= kLogSmallestNormal) return;
-    alignas(64) float arguments[kPacket];
-    Eigen::internal::pstore(arguments, argument);
-    for (std::int64_t lane = 0; lane < kPacket; ++lane) {
-      if (arguments[lane] < kLogSmallestNormal) {
-        destination[lane] =
-            arguments[lane] < -104.0f ? 0.0f : static_cast<float>(std::exp(static_cast<double>(arguments[lane])));
-      }
-    }
-  };
-  const Packet shift_packet = Eigen::internal::pset1<Packet>(shift);
-  std::int64_t i = 0;
-  for (; i + kPacket <= count; i += kPacket) {
-    exp_packet(Eigen::internal::psub(Eigen::internal::ploadu<Packet>(in + i), shift_packet), out + i);
-  }
-  if (i < count) {
-    alignas(64) float tail[kPacket] = {};
-    for (std::int64_t j = i; j < count; ++j) tail[j - i] = in[j] - shift;
-    exp_packet(Eigen::internal::pload<Packet>(tail), tail);
-    std::copy_n(tail, count - i, out + i);
-  }
+  active_elementwise_kernels().exp_shifted(in, out, count, shift);
 }
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 // Sum in a fixed order over 16 float lanes (vectorisable without
 // reassociation), like torch's float lanes; the same bits wherever x lives.

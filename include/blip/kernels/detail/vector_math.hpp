@@ -1,0 +1,320 @@
+// blip/kernels/detail/vector_math.hpp: exp and the element-wise kernels built on
+// it (softmax's exp(x - max), the gelu / sigmoid activations), compiled once per
+// instruction-set path and chosen at run time like Linear's micro-kernels.
+//
+// Why not Eigen's exp: Eigen picks its packet width when the translation unit is
+// compiled (SSE2 unless the program is built with -march=native), so a default
+// build ran every exponential of softmax and gelu four floats at a time on an
+// AVX-512 CPU: ViT-B's gelu took 8.8 ms per layer against 1.1 ms in a native
+// build (kernels_nn_bench, Zen 4, docs/kernels.md). Here the same code is a
+// template over a GCC/Clang vector-extension type of 16, 8 or 4 floats, inlined
+// into one function per path (`target("avx512f")`, `target("avx2,fma")`, the
+// build's own ISA), so the compiler emits zmm, ymm or xmm code whatever the
+// build flags.
+//
+// The exponential is Cephes' expf (the polynomial Eigen uses too): x = n·ln2 + r
+// with n = round(x·log2 e) and |r| ≤ ln2/2, exp(r) from a degree-7 polynomial,
+// then 2^n applied as two factors 2^⌊n/2⌋ · 2^(n-⌊n/2⌋), so that results down to
+// the subnormal range (x ≥ -104) need no special case. Error: within 1 ulp on
+// the normal range (kernels_activations_test checks it against double exp);
+// subnormal results are right to their own coarse precision. exp(x) is +inf for
+// x ≥ 88.7228394 (where the float result overflows), exactly 0 for x < -104
+// (and for -inf: masked attention scores), NaN for NaN.
+//
+// Results depend only on the value and the path, never on a buffer's address or
+// length: every element, the tail included, goes through the same vector code
+// (the tail in a zero-padded vector). The paths can differ in the last bit:
+// AVX2 and AVX-512 contract a·b + c into one FMA, the portable code does only
+// where the build targets a CPU with FMA.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "blip/kernels/detail/cpu_dispatch.hpp"
+
+namespace blip::kernels::detail {
+
+// The element-wise kernels of one path. `in` may equal `out` in each.
+struct ElementwiseKernels {
+  KernelPath path = KernelPath::Portable;
+  void (*exp_shifted)(const float* in, float* out, std::int64_t count, float shift) = nullptr;  // exp(in - shift)
+  void (*gelu_erf)(const float* in, float* out, std::int64_t count) = nullptr;    // 0.5·x·erfc(-x/√2)
+  void (*gelu_tanh)(const float* in, float* out, std::int64_t count) = nullptr;   // x / (1 + exp(-2u))
+  void (*quick_gelu)(const float* in, float* out, std::int64_t count) = nullptr;  // x / (1 + exp(-1.702x))
+};
+
+// Beyond these magnitudes an activation's exponential term is below the smallest normal float, and the result
+// is x (positive side) or ±0 (negative side): decided explicitly so that no denormal residue is left.
+constexpr float kExponentLimit = 87.0f;
+
+#if defined(__GNUC__) || defined(__clang__)
+
+// Vector-extension types of 4, 8 and 16 lanes (one xmm / ymm / zmm register on x86). Values of them are only
+// ever passed by reference, so no function's ABI depends on the width.
+template <int Lanes>
+struct LaneTypes;
+template <>
+struct LaneTypes<4> {
+  typedef float Float __attribute__((vector_size(16)));
+  typedef std::int32_t Int __attribute__((vector_size(16)));
+  typedef std::uint32_t Unsigned __attribute__((vector_size(16)));
+};
+template <>
+struct LaneTypes<8> {
+  typedef float Float __attribute__((vector_size(32)));
+  typedef std::int32_t Int __attribute__((vector_size(32)));
+  typedef std::uint32_t Unsigned __attribute__((vector_size(32)));
+};
+template <>
+struct LaneTypes<16> {
+  typedef float Float __attribute__((vector_size(64)));
+  typedef std::int32_t Int __attribute__((vector_size(64)));
+  typedef std::uint32_t Unsigned __attribute__((vector_size(64)));
+};
+
+// mask ? when_true : when_false, lane by lane (mask lanes are all ones or all zeros, as comparisons give).
+template <class Float, class Int>
+BLIP_ALWAYS_INLINE void select_lanes(const Int& mask, const Float& when_true, Float& value) {
+  value = (Float)(((Int)when_true & mask) | ((Int)value & ~mask));
+}
+
+// value = exp(value), lane by lane (see the header comment). Arguments outside [-104, 88.72] are not clamped
+// first: their lanes compute garbage (even from a NaN n: the integer steps are unsigned, so they wrap) that the
+// two selects at the end replace with 0 or +inf; a NaN argument stays NaN through every step. Clamping took 8
+// more instructions on the chain of every vector.
+template <int Lanes>
+BLIP_ALWAYS_INLINE void exp_lanes(typename LaneTypes<Lanes>::Float& value) {
+  using Float = typename LaneTypes<Lanes>::Float;
+  using Int = typename LaneTypes<Lanes>::Int;
+  using Unsigned = typename LaneTypes<Lanes>::Unsigned;
+  constexpr float kOverflow = 88.72283935546875f;  // the smallest float whose exp rounds to +inf
+  constexpr float kUnderflow = -104.0f;            // exp(-104) < 2^-150: rounds to 0
+  const Float x = value;
+  // n = round(x · log2 e): adding and subtracting 1.5 · 2^23 rounds to an integer in the current (nearest) mode.
+  constexpr float kRoundingShift = 12582912.0f;
+  const Float n = (x * 1.44269504088896341f + kRoundingShift) - kRoundingShift;
+  // r = x - n·ln2, with ln2 split in two (Cephes) so that n·C1 is exact.
+  Float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  Float p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  Float result = p * (r * r) + r + 1.0f;
+  // 2^n as 2^half · 2^(n - half): each factor a normal float for n in [-150, 128].
+  const Int exponent = __builtin_convertvector(n, Int);
+  const Int half = exponent >> 1;
+  result = result * (Float)(((Unsigned)half + 127u) << 23);
+  result = result * (Float)(((Unsigned)(exponent - half) + 127u) << 23);
+  select_lanes<Float, Int>(x >= kOverflow, Float{} + std::numeric_limits<float>::infinity(), result);
+  select_lanes<Float, Int>(x < kUnderflow, Float{}, result);
+  value = result;
+}
+
+// out[i] = f(in[i]) for count floats, Lanes at a time; the last partial vector is padded with zeros and goes
+// through the same code. `Function::apply(Float&)` is always inlined, so it is compiled for the caller's ISA.
+template <int Lanes, class Function>
+BLIP_ALWAYS_INLINE void map_lanes(const float* in, float* out, std::int64_t count, const Function& function) {
+  using Float = typename LaneTypes<Lanes>::Float;
+  std::int64_t i = 0;
+  for (; i + Lanes <= count; i += Lanes) {
+    Float value;
+    std::memcpy(&value, in + i, sizeof value);
+    function.apply(value);
+    std::memcpy(out + i, &value, sizeof value);
+  }
+  if (i < count) {
+    const std::size_t bytes = static_cast<std::size_t>(count - i) * sizeof(float);
+    Float value{};
+    std::memcpy(&value, in + i, bytes);
+    function.apply(value);
+    std::memcpy(out + i, &value, bytes);
+  }
+}
+
+template <int Lanes>
+struct ExpShiftedLanes {
+  float shift;
+  BLIP_ALWAYS_INLINE void apply(typename LaneTypes<Lanes>::Float& value) const {
+    value = value - shift;
+    exp_lanes<Lanes>(value);
+  }
+};
+
+// The activations run in blocks of 256 floats and in stages, each a loop over the block's vectors (argument of
+// the exponential; exp; the rest): one vector's whole computation is a chain of some 40 dependent instructions,
+// and written as one loop body the out-of-order core overlapped too few of them (gelu_erf took 1.9x as long,
+// one thread on Zen 4); the stages' shorter bodies overlap across iterations.
+constexpr int kStageBlock = 256;
+
+// Loads `count` (≤ kStageBlock) floats into vectors, the last one padded with zeros; returns the vector count.
+template <class Float>
+BLIP_ALWAYS_INLINE int load_block(const float* in, std::int64_t count, Float* vectors) {
+  constexpr int kLanes = static_cast<int>(sizeof(Float) / sizeof(float));
+  const int whole = static_cast<int>(count / kLanes), rest = static_cast<int>(count % kLanes);
+  std::memcpy(vectors, in, static_cast<std::size_t>(whole) * sizeof(Float));
+  if (rest == 0) return whole;
+  vectors[whole] = Float{};
+  std::memcpy(&vectors[whole], in + whole * kLanes, static_cast<std::size_t>(rest) * sizeof(float));
+  return whole + 1;
+}
+
+// gelu_erf(x) = 0.5·x·erfc(-x/√2), erfc(z) = t·exp(-z² + P(t)) with t = 1/(1 + z/2) for z = |x|/√2 ≥ 0 (the
+// Chebyshev fit of Numerical Recipes' erfcc, relative error < 1.2e-7), erfc(-z) = 2 - erfc(z).
+template <int Lanes>
+BLIP_ALWAYS_INLINE void gelu_erf_lanes(const float* in, float* out, std::int64_t count) {
+  using Float = typename LaneTypes<Lanes>::Float;
+  using Int = typename LaneTypes<Lanes>::Int;
+  constexpr int kVectors = kStageBlock / Lanes;
+  for (std::int64_t start = 0; start < count; start += kStageBlock) {
+    const std::int64_t size = count - start < kStageBlock ? count - start : kStageBlock;
+    Float x[kVectors], t[kVectors], tail[kVectors];
+    const int vectors = load_block(in + start, size, x);
+    for (int v = 0; v < vectors; ++v) {
+      const Float z = (Float)((Int)x[v] & 0x7fffffff) * 0.70710678118654752f;
+      t[v] = 1.0f / (1.0f + 0.5f * z);
+      Float p = t[v] * 0.17087277f - 0.82215223f;
+      p = p * t[v] + 1.48851587f;
+      p = p * t[v] - 1.13520398f;
+      p = p * t[v] + 0.27886807f;
+      p = p * t[v] - 0.18628806f;
+      p = p * t[v] + 0.09678418f;
+      p = p * t[v] + 0.37409196f;
+      p = p * t[v] + 1.00002368f;
+      p = p * t[v] - 1.26551223f;
+      tail[v] = p - z * z;
+    }
+    for (int v = 0; v < vectors; ++v) exp_lanes<Lanes>(tail[v]);
+    for (int v = 0; v < vectors; ++v) {
+      Float erfc_of_abs = tail[v] * t[v];  // erfc(|x|/√2)
+      select_lanes<Float, Int>(0.5f * x[v] * x[v] > kExponentLimit, Float{}, erfc_of_abs);
+      Float factor = erfc_of_abs;
+      select_lanes<Float, Int>(x[v] >= 0.0f, 2.0f - erfc_of_abs, factor);  // erfc(-x/√2)
+      x[v] = 0.5f * x[v] * factor;
+    }
+    std::memcpy(out + start, x, static_cast<std::size_t>(size) * sizeof(float));
+  }
+}
+
+// x / (1 + exp(-argument)); `argument` is 2u = 2·√(2/π)(x + 0.044715x³) for gelu_tanh (1 + tanh u = 2σ(2u)),
+// 1.702x for quick_gelu.
+template <int Lanes, bool Tanh>
+BLIP_ALWAYS_INLINE void x_times_sigmoid_lanes(const float* in, float* out, std::int64_t count) {
+  using Float = typename LaneTypes<Lanes>::Float;
+  using Int = typename LaneTypes<Lanes>::Int;
+  constexpr int kVectors = kStageBlock / Lanes;
+  for (std::int64_t start = 0; start < count; start += kStageBlock) {
+    const std::int64_t size = count - start < kStageBlock ? count - start : kStageBlock;
+    Float x[kVectors], exponent[kVectors], exponential[kVectors];
+    const int vectors = load_block(in + start, size, x);
+    for (int v = 0; v < vectors; ++v) {
+      if constexpr (Tanh)
+        exponent[v] = -(1.5957691216057308f * x[v] * (1.0f + 0.044715f * x[v] * x[v]));
+      else
+        exponent[v] = -(1.702f * x[v]);
+      exponential[v] = exponent[v];
+    }
+    for (int v = 0; v < vectors; ++v) exp_lanes<Lanes>(exponential[v]);
+    for (int v = 0; v < vectors; ++v) {
+      Float result = x[v] / (1.0f + exponential[v]);
+      // exp(-argument) > e^87: the sigmoid is < 1e-37 and the product underflows: ±0 like torch.
+      select_lanes<Float, Int>(exponent[v] > kExponentLimit, x[v] * 0.0f, result);
+      x[v] = result;
+    }
+    std::memcpy(out + start, x, static_cast<std::size_t>(size) * sizeof(float));
+  }
+}
+
+template <int Lanes>
+struct ElementwiseBodies {
+  static BLIP_ALWAYS_INLINE void exp_shifted(const float* in, float* out, std::int64_t count, float shift) {
+    map_lanes<Lanes>(in, out, count, ExpShiftedLanes<Lanes>{shift});
+  }
+  static BLIP_ALWAYS_INLINE void gelu_erf(const float* in, float* out, std::int64_t count) {
+    gelu_erf_lanes<Lanes>(in, out, count);
+  }
+  static BLIP_ALWAYS_INLINE void gelu_tanh(const float* in, float* out, std::int64_t count) {
+    x_times_sigmoid_lanes<Lanes, true>(in, out, count);
+  }
+  static BLIP_ALWAYS_INLINE void quick_gelu(const float* in, float* out, std::int64_t count) {
+    x_times_sigmoid_lanes<Lanes, false>(in, out, count);
+  }
+};
+
+// One set of non-inline-able entry points per path: the bodies above inlined under each path's target.
+#define BLIP_ELEMENTWISE_PATH(suffix, target_attribute, lanes)                                                  \
+  target_attribute inline void exp_shifted_##suffix(const float* in, float* out, std::int64_t count, float shift) { \
+    ElementwiseBodies<lanes>::exp_shifted(in, out, count, shift);                                               \
+  }                                                                                                             \
+  target_attribute inline void gelu_erf_##suffix(const float* in, float* out, std::int64_t count) {             \
+    ElementwiseBodies<lanes>::gelu_erf(in, out, count);                                                         \
+  }                                                                                                             \
+  target_attribute inline void gelu_tanh_##suffix(const float* in, float* out, std::int64_t count) {            \
+    ElementwiseBodies<lanes>::gelu_tanh(in, out, count);                                                        \
+  }                                                                                                             \
+  target_attribute inline void quick_gelu_##suffix(const float* in, float* out, std::int64_t count) {           \
+    ElementwiseBodies<lanes>::quick_gelu(in, out, count);                                                       \
+  }                                                                                                             \
+  inline ElementwiseKernels elementwise_kernels_##suffix(KernelPath path) {                                     \
+    return ElementwiseKernels{path, &exp_shifted_##suffix, &gelu_erf_##suffix, &gelu_tanh_##suffix,             \
+                              &quick_gelu_##suffix};                                                           \
+  }
+
+BLIP_ELEMENTWISE_PATH(portable, , 4)
+#if BLIP_X86_DISPATCH
+BLIP_ELEMENTWISE_PATH(avx2, BLIP_TARGET_AVX2, 8)
+BLIP_ELEMENTWISE_PATH(avx512, BLIP_TARGET_AVX512, 16)
+#endif
+#undef BLIP_ELEMENTWISE_PATH
+
+#else  // no vector extensions: libm's exp, one float at a time, with the same limits
+
+inline float exp_scalar(float x) {
+  if (x != x) return x;
+  if (x < -104.0f) return 0.0f;
+  return static_cast<float>(std::exp(static_cast<double>(x)));
+}
+inline void exp_shifted_portable(const float* in, float* out, std::int64_t count, float shift) {
+  for (std::int64_t i = 0; i < count; ++i) out[i] = exp_scalar(in[i] - shift);
+}
+inline void gelu_erf_portable(const float* in, float* out, std::int64_t count) {
+  for (std::int64_t i = 0; i < count; ++i)
+    out[i] = static_cast<float>(0.5 * in[i] * std::erfc(-static_cast<double>(in[i]) * 0.70710678118654752));
+}
+template <bool Tanh>
+inline void x_times_sigmoid_portable(const float* in, float* out, std::int64_t count) {
+  for (std::int64_t i = 0; i < count; ++i) {
+    const float x = in[i];
+    const float exponent = Tanh ? -(1.5957691216057308f * x * (1.0f + 0.044715f * x * x)) : -(1.702f * x);
+    out[i] = exponent > kExponentLimit ? x * 0.0f : x / (1.0f + exp_scalar(exponent));
+  }
+}
+inline ElementwiseKernels elementwise_kernels_portable(KernelPath path) {
+  return ElementwiseKernels{path, &exp_shifted_portable, &gelu_erf_portable, &x_times_sigmoid_portable<true>,
+                            &x_times_sigmoid_portable<false>};
+}
+
+#endif
+
+// The element-wise kernels of `path` (avx512-bf16 uses avx512's).
+inline ElementwiseKernels elementwise_kernels(KernelPath path) {
+  check(kernel_path_supported(path), "element-wise kernels: path '", kernel_path_name(path),
+        "' is not supported by this CPU or build");
+#if BLIP_X86_DISPATCH
+  if (is_avx512_path(path)) return elementwise_kernels_avx512(path);
+  if (path == KernelPath::Avx2) return elementwise_kernels_avx2(path);
+#endif
+  return elementwise_kernels_portable(path);
+}
+
+// Those of the active path (BLIP_KERNEL or the best the CPU has), decided once per process.
+inline const ElementwiseKernels& active_elementwise_kernels() {
+  static const ElementwiseKernels kernels = elementwise_kernels(active_kernel_path());
+  return kernels;
+}
+
+}  // namespace blip::kernels::detail
