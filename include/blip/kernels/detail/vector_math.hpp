@@ -163,71 +163,73 @@ BLIP_ALWAYS_INLINE int load_block(const float* in, std::int64_t count, Float* ve
   return whole + 1;
 }
 
-// gelu_erf(x) = 0.5·x·erfc(-x/√2), erfc(z) = t·exp(-z² + P(t)) with t = 1/(1 + z/2) for z = |x|/√2 ≥ 0 (the
-// Chebyshev fit of Numerical Recipes' erfcc, relative error < 1.2e-7), erfc(-z) = 2 - erfc(z).
-template <int Lanes>
-BLIP_ALWAYS_INLINE void gelu_erf_lanes(const float* in, float* out, std::int64_t count) {
+// out = activation(in) for count floats, per block of kStageBlock floats in three stages over the block's vectors:
+// Stages::exponent(x, kept, argument) gives exp's argument (and one more vector the last stage needs), exp, then
+// Stages::finish(x, kept, exponential) turns x into the result.
+template <int Lanes, class Stages>
+BLIP_ALWAYS_INLINE void map_in_stages(const float* in, float* out, std::int64_t count) {
   using Float = typename LaneTypes<Lanes>::Float;
   using Int = typename LaneTypes<Lanes>::Int;
   constexpr int kVectors = kStageBlock / Lanes;
   for (std::int64_t start = 0; start < count; start += kStageBlock) {
     const std::int64_t size = count - start < kStageBlock ? count - start : kStageBlock;
-    Float x[kVectors], t[kVectors], tail[kVectors];
+    Float x[kVectors], kept[kVectors], exponential[kVectors];
     const int vectors = load_block(in + start, size, x);
-    for (int v = 0; v < vectors; ++v) {
-      const Float z = (Float)((Int)x[v] & 0x7fffffff) * 0.70710678118654752f;
-      t[v] = 1.0f / (1.0f + 0.5f * z);
-      Float p = t[v] * 0.17087277f - 0.82215223f;
-      p = p * t[v] + 1.48851587f;
-      p = p * t[v] - 1.13520398f;
-      p = p * t[v] + 0.27886807f;
-      p = p * t[v] - 0.18628806f;
-      p = p * t[v] + 0.09678418f;
-      p = p * t[v] + 0.37409196f;
-      p = p * t[v] + 1.00002368f;
-      p = p * t[v] - 1.26551223f;
-      tail[v] = p - z * z;
-    }
-    for (int v = 0; v < vectors; ++v) exp_lanes<Lanes>(tail[v]);
-    for (int v = 0; v < vectors; ++v) {
-      Float erfc_of_abs = tail[v] * t[v];  // erfc(|x|/√2)
-      select_lanes<Float, Int>(0.5f * x[v] * x[v] > kExponentLimit, Float{}, erfc_of_abs);
-      Float factor = erfc_of_abs;
-      select_lanes<Float, Int>(x[v] >= 0.0f, 2.0f - erfc_of_abs, factor);  // erfc(-x/√2)
-      x[v] = 0.5f * x[v] * factor;
-    }
+    for (int v = 0; v < vectors; ++v) Stages::template exponent<Float, Int>(x[v], kept[v], exponential[v]);
+    for (int v = 0; v < vectors; ++v) exp_lanes<Lanes>(exponential[v]);
+    for (int v = 0; v < vectors; ++v) Stages::template finish<Float, Int>(x[v], kept[v], exponential[v]);
     std::memcpy(out + start, x, static_cast<std::size_t>(size) * sizeof(float));
   }
 }
 
+// gelu_erf(x) = 0.5·x·erfc(-x/√2), erfc(z) = t·exp(-z² + P(t)) with t = 1/(1 + z/2) for z = |x|/√2 ≥ 0 (the
+// Chebyshev fit of Numerical Recipes' erfcc, relative error < 1.2e-7), erfc(-z) = 2 - erfc(z).
+struct GeluErfStages {
+  template <class Float, class Int>
+  static BLIP_ALWAYS_INLINE void exponent(const Float& x, Float& t, Float& argument) {
+    const Float z = (Float)((Int)x & 0x7fffffff) * 0.70710678118654752f;
+    t = 1.0f / (1.0f + 0.5f * z);
+    Float p = t * 0.17087277f - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    argument = p - z * z;
+  }
+  template <class Float, class Int>
+  static BLIP_ALWAYS_INLINE void finish(Float& x, const Float& t, const Float& exponential) {
+    Float erfc_of_abs = exponential * t;  // erfc(|x|/√2)
+    select_lanes<Float, Int>(0.5f * x * x > kExponentLimit, Float{}, erfc_of_abs);
+    Float factor = erfc_of_abs;
+    select_lanes<Float, Int>(x >= 0.0f, 2.0f - erfc_of_abs, factor);  // erfc(-x/√2)
+    x = 0.5f * x * factor;
+  }
+};
+
 // x / (1 + exp(-argument)); `argument` is 2u = 2·√(2/π)(x + 0.044715x³) for gelu_tanh (1 + tanh u = 2σ(2u)),
 // 1.702x for quick_gelu.
-template <int Lanes, bool Tanh>
-BLIP_ALWAYS_INLINE void x_times_sigmoid_lanes(const float* in, float* out, std::int64_t count) {
-  using Float = typename LaneTypes<Lanes>::Float;
-  using Int = typename LaneTypes<Lanes>::Int;
-  constexpr int kVectors = kStageBlock / Lanes;
-  for (std::int64_t start = 0; start < count; start += kStageBlock) {
-    const std::int64_t size = count - start < kStageBlock ? count - start : kStageBlock;
-    Float x[kVectors], exponent[kVectors], exponential[kVectors];
-    const int vectors = load_block(in + start, size, x);
-    for (int v = 0; v < vectors; ++v) {
-      if constexpr (Tanh)
-        exponent[v] = -(1.5957691216057308f * x[v] * (1.0f + 0.044715f * x[v] * x[v]));
-      else
-        exponent[v] = -(1.702f * x[v]);
-      exponential[v] = exponent[v];
-    }
-    for (int v = 0; v < vectors; ++v) exp_lanes<Lanes>(exponential[v]);
-    for (int v = 0; v < vectors; ++v) {
-      Float result = x[v] / (1.0f + exponential[v]);
-      // exp(-argument) > e^87: the sigmoid is < 1e-37 and the product underflows: ±0 like torch.
-      select_lanes<Float, Int>(exponent[v] > kExponentLimit, x[v] * 0.0f, result);
-      x[v] = result;
-    }
-    std::memcpy(out + start, x, static_cast<std::size_t>(size) * sizeof(float));
+template <bool Tanh>
+struct XTimesSigmoidStages {
+  template <class Float, class Int>
+  static BLIP_ALWAYS_INLINE void exponent(const Float& x, Float& negated_argument, Float& argument) {
+    if constexpr (Tanh)
+      negated_argument = -(1.5957691216057308f * x * (1.0f + 0.044715f * x * x));
+    else
+      negated_argument = -(1.702f * x);
+    argument = negated_argument;
   }
-}
+  template <class Float, class Int>
+  static BLIP_ALWAYS_INLINE void finish(Float& x, const Float& negated_argument, const Float& exponential) {
+    Float result = x / (1.0f + exponential);
+    // exp(-argument) > e^87: the sigmoid is < 1e-37 and the product underflows: ±0 like torch.
+    select_lanes<Float, Int>(negated_argument > kExponentLimit, x * 0.0f, result);
+    x = result;
+  }
+};
 
 template <int Lanes>
 struct ElementwiseBodies {
@@ -235,13 +237,13 @@ struct ElementwiseBodies {
     map_lanes<Lanes>(in, out, count, ExpShiftedLanes<Lanes>{shift});
   }
   static BLIP_ALWAYS_INLINE void gelu_erf(const float* in, float* out, std::int64_t count) {
-    gelu_erf_lanes<Lanes>(in, out, count);
+    map_in_stages<Lanes, GeluErfStages>(in, out, count);
   }
   static BLIP_ALWAYS_INLINE void gelu_tanh(const float* in, float* out, std::int64_t count) {
-    x_times_sigmoid_lanes<Lanes, true>(in, out, count);
+    map_in_stages<Lanes, XTimesSigmoidStages<true>>(in, out, count);
   }
   static BLIP_ALWAYS_INLINE void quick_gelu(const float* in, float* out, std::int64_t count) {
-    x_times_sigmoid_lanes<Lanes, false>(in, out, count);
+    map_in_stages<Lanes, XTimesSigmoidStages<false>>(in, out, count);
   }
 };
 
