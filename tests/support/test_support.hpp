@@ -17,6 +17,7 @@
 
 #include "blip/core/error_type.hpp"
 #include "blip/core/tensor.hpp"
+#include "blip/kernels/detail/cpu_dispatch.hpp"
 #include "skip.hpp"
 
 namespace blip::test {
@@ -109,6 +110,14 @@ double max_relative_error(const A& actual, const B& expected) {
     max_magnitude = std::max(max_magnitude, std::abs(b));
   }
   return max_difference / std::max(max_magnitude, 1e-30);
+}
+
+// The instruction-set paths this CPU (and build) runs: kernels chosen at run time are tested on each.
+inline std::vector<kernels::KernelPath> supported_kernel_paths() {
+  std::vector<kernels::KernelPath> paths;
+  for (kernels::KernelPath path : kernels::kAllKernelPaths)
+    if (kernels::kernel_path_supported(path)) paths.push_back(path);
+  return paths;
 }
 
 }  // namespace blip::test

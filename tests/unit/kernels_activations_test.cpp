@@ -96,17 +96,9 @@ TEST_CASE("activation names follow HF ACT2FN, unknown names are reported") {
   CHECK_THROWS_WITH_AS(parse_activation("swiglu"), doctest::Contains("\"swiglu\""), blip::Error);
 }
 
-// The kernel paths this CPU runs (the element-wise kernels are compiled for each and chosen at run time).
-std::vector<KernelPath> supported_paths() {
-  std::vector<KernelPath> paths;
-  for (KernelPath path : kAllKernelPaths)
-    if (kernel_path_supported(path)) paths.push_back(path);
-  return paths;
-}
-
 TEST_CASE("activations match the double references within the documented bound, on every kernel path") {
   const std::vector<float> points = activation_test_points();
-  for (KernelPath path : supported_paths()) {
+  for (KernelPath path : blip::test::supported_kernel_paths()) {
     for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu}) {
       const double worst = worst_scaled_error(activation, points, path);
       MESSAGE(std::string(kernel_path_name(path)), " ", std::string(activation_name(activation)), ": worst error = ", worst,
@@ -123,7 +115,7 @@ TEST_CASE("the vector exp is within 1 ulp of exp on every kernel path, 0 / inf /
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   const float overflow = 88.72283935546875f;  // exp rounds to +inf from here on
   const float largest_finite = std::nextafter(overflow, 0.0f);
-  for (KernelPath path : supported_paths()) {
+  for (KernelPath path : blip::test::supported_kernel_paths()) {
     INFO("path ", std::string(kernel_path_name(path)));
     const auto kernels = kernels::detail::elementwise_kernels(path);
     std::vector<float> out(arguments.size());
@@ -180,7 +172,7 @@ TEST_CASE("activations keep a few-ulp relative accuracy where values are not tin
   // |x| <= 3: the region that matters; here the bound is ~1e-6 relative.
   std::vector<float> points;
   for (int i = -30000; i <= 30000; ++i) points.push_back(static_cast<float>(i) * 1e-4f);
-  for (KernelPath path : supported_paths())
+  for (KernelPath path : blip::test::supported_kernel_paths())
   for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu}) {
     std::vector<float> fast = points, reference = points;
     apply_activation(activation, fast.data(), static_cast<std::int64_t>(fast.size()), path);
@@ -220,7 +212,7 @@ TEST_CASE("the exp-based gelu_tanh equals the textbook 0.5x(1 + tanh(u)) in doub
 
 TEST_CASE("activations propagate NaN and handle infinities like torch") {
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
-  for (KernelPath path : supported_paths())
+  for (KernelPath path : blip::test::supported_kernel_paths())
   for (Activation activation : {Activation::GeluErf, Activation::GeluTanh, Activation::QuickGelu, Activation::Relu}) {
     float values[3] = {nan, inf, 1.0f};
     apply_activation(activation, values, 3, path);

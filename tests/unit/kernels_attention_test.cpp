@@ -259,8 +259,7 @@ std::vector<Case> reference_cases() {
 
 TEST_CASE("attention matches the double reference over shapes and layouts, on every kernel path") {
   const std::vector<Case> cases = reference_cases();
-  for (KernelPath path : kAllKernelPaths) {
-    if (!kernel_path_supported(path)) continue;
+  for (KernelPath path : blip::test::supported_kernel_paths()) {
     double worst_ratio = 0.0;
     for (const Case& c : cases) {
       INFO("path ", std::string(kernel_path_name(path)), " rows ", c.rows, " heads ", c.heads, " Tq ", c.query_tokens, " Tk ",
@@ -274,8 +273,7 @@ TEST_CASE("attention matches the double reference over shapes and layouts, on ev
 
 TEST_CASE("bf16 products match the double reference within bf16's bound, on every kernel path") {
   const std::vector<Case> cases = reference_cases();
-  for (KernelPath path : kAllKernelPaths) {
-    if (!kernel_path_supported(path)) continue;
+  for (KernelPath path : blip::test::supported_kernel_paths()) {
     const bool bf16_dot = kernels::detail::bf16_attention_uses_dot_product(path);
     MESSAGE("bf16 products on ", std::string(kernel_path_name(path)), ": ",
             std::string(bf16_dot ? "vdpbf16ps" : "the f32 kernels on operands rounded to bf16"));

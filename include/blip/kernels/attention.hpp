@@ -65,8 +65,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <iterator>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <vector>
 
@@ -306,10 +306,10 @@ struct KeyValuePanels {
   std::uint8_t* values = nullptr;  // [key rows][heads][value_panels][key tokens][kPanelWidth]
   std::int64_t element_bytes = 4, heads = 0, head_dim = 0, key_tokens = 0, key_panels = 0, value_panels = 0;
 
-  const void* key_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
+  void* key_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
     return keys + ((key_row * heads + head) * key_panels + panel) * head_dim * kPanelWidth * element_bytes;
   }
-  const void* value_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
+  void* value_panel(std::int64_t key_row, std::int64_t head, std::int64_t panel) const {
     return values + ((key_row * heads + head) * value_panels + panel) * key_tokens * kPanelWidth * element_bytes;
   }
 };
@@ -319,6 +319,8 @@ inline ScratchBuffer& key_value_panel_scratch() {
   return buffer;
 }
 
+// Writes K and V into `panels` as Element, each value through `convert` (as is, rounded to bf16, or to bf16
+// storage), zeros in the padding columns; the (key row, head) pairs spread over the threads.
 template <class Element, class Convert>
 void pack_key_value_panels_as(const HeadsView& key, const HeadsView& value, const KeyValuePanels& panels,
                               Convert convert) {
@@ -329,7 +331,7 @@ void pack_key_value_panels_as(const HeadsView& key, const HeadsView& value, cons
       [&](std::int64_t item) {
         const std::int64_t key_row = item / key.heads, head = item % key.heads;
         for (std::int64_t panel = 0; panel < panels.key_panels; ++panel) {
-          Element* destination = static_cast<Element*>(const_cast<void*>(panels.key_panel(key_row, head, panel)));
+          Element* destination = static_cast<Element*>(panels.key_panel(key_row, head, panel));
           const std::int64_t first = panel * kPanelWidth;
           for (std::int64_t c = 0; c < kPanelWidth; ++c) {
             const float* k = first + c < key_tokens ? key.at(key_row, head, first + c) : nullptr;
@@ -337,7 +339,7 @@ void pack_key_value_panels_as(const HeadsView& key, const HeadsView& value, cons
           }
         }
         for (std::int64_t panel = 0; panel < panels.value_panels; ++panel) {
-          Element* destination = static_cast<Element*>(const_cast<void*>(panels.value_panel(key_row, head, panel)));
+          Element* destination = static_cast<Element*>(panels.value_panel(key_row, head, panel));
           const std::int64_t first = panel * kPanelWidth, width = std::min<std::int64_t>(kPanelWidth, value_dim - first);
           for (std::int64_t t = 0; t < key_tokens; ++t) {
             const float* v = value.at(key_row, head, t) + first;

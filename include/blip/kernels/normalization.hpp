@@ -9,9 +9,11 @@
 // eps is per model and matters (HF configs): BLIP vision 1e-5, BLIP-2 vision
 // 1e-6, BERT / Q-Former text 1e-12, OPT 1e-5, T5 1e-6.
 //
-// Precision: statistics are accumulated in float (Eigen's vectorised sums,
-// which keep several partial sums, so the error grows like log(width), not
-// width). The mean is refined once (mean += Σ(x - mean) / width, the
+// Precision: statistics are accumulated in float, in 4 vectors of partial sums
+// (detail/vector_math.hpp, compiled per instruction-set path and chosen at run
+// time: 64 partial sums with AVX-512), added in a fixed order that depends only
+// on the width, so a row's result never depends on its address (with Eigen's
+// sums, which peel an unaligned head, it did). The mean is refined once (mean += Σ(x - mean) / width, the
 // "corrected two-pass" algorithm) so that a constant row gets exactly zero
 // variance: with eps = 1e-12 a residual of 1e-9 in x - mean would otherwise be
 // amplified a millionfold.
@@ -19,7 +21,6 @@
 //   |y - y_ref| ≤ 16·FLT_EPSILON·(|gamma|·(|x̂| + 1) + |beta|)   per element (x̂ = normalised x).
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -27,6 +28,8 @@
 #include "blip/core/error.hpp"
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
+#include "blip/kernels/detail/cpu_dispatch.hpp"
+#include "blip/kernels/detail/vector_math.hpp"
 
 namespace blip::kernels {
 
@@ -36,12 +39,11 @@ inline std::int64_t normalization_rows_per_thread(std::int64_t width) {
   return std::max<std::int64_t>(1, (std::int64_t{1} << 15) / std::max<std::int64_t>(width, 1));
 }
 
-inline void layer_norm_row(const float* x, std::int64_t width, const float* gamma, const float* beta, float eps,
-                           float* y) {
-  Eigen::Map<const Eigen::ArrayXf> input(x, width);
-  float mean = input.sum() / static_cast<float>(width);
-  mean += (input - mean).sum() / static_cast<float>(width);
-  const float variance = (input - mean).square().sum() / static_cast<float>(width);
+inline void layer_norm_row(const ElementwiseKernels& kernels, const float* x, std::int64_t width, const float* gamma,
+                           const float* beta, float eps, float* y) {
+  float mean = kernels.sum_shifted(x, width, 0.0f) / static_cast<float>(width);
+  mean += kernels.sum_shifted(x, width, mean) / static_cast<float>(width);
+  const float variance = kernels.sum_squares_shifted(x, width, mean) / static_cast<float>(width);
   const float inverse_std = 1.0f / std::sqrt(variance + eps);
   // Element-wise so that y may alias x (each y[i] depends on x[i] only now).
   if (gamma && beta) {
@@ -55,9 +57,9 @@ inline void layer_norm_row(const float* x, std::int64_t width, const float* gamm
   }
 }
 
-inline void rms_norm_row(const float* x, std::int64_t width, const float* weight, float eps, float* y) {
-  Eigen::Map<const Eigen::ArrayXf> input(x, width);
-  const float variance = input.square().sum() / static_cast<float>(width);
+inline void rms_norm_row(const ElementwiseKernels& kernels, const float* x, std::int64_t width, const float* weight,
+                         float eps, float* y) {
+  const float variance = kernels.sum_squares_shifted(x, width, 0.0f) / static_cast<float>(width);
   const float inverse_rms = 1.0f / std::sqrt(variance + eps);  // torch.rsqrt
   // HF order: weight * (x * rsqrt(variance + eps)).
   if (weight) {
@@ -76,13 +78,17 @@ inline void check_normalization_arguments(const char* name, const float* x, std:
 }  // namespace detail
 
 // LayerNorm over each row of x [rows, width] (contiguous). gamma / beta
-// [width] may be null (no elementwise affine). y may alias x.
+// [width] may be null (no elementwise affine). y may alias x. `path`: whose
+// sums (default: the active path; tests run each).
 inline void layer_norm(const float* x, std::int64_t rows, std::int64_t width, const float* gamma, const float* beta,
-                       float eps, float* y) {
+                       float eps, float* y, KernelPath path = active_kernel_path()) {
   detail::check_normalization_arguments("layer_norm", x, rows, width, eps, y);
+  const detail::ElementwiseKernels kernels = detail::elementwise_kernels(path);
   parallel_for(
       0, rows,
-      [&](std::int64_t row) { detail::layer_norm_row(x + row * width, width, gamma, beta, eps, y + row * width); },
+      [&](std::int64_t row) {
+        detail::layer_norm_row(kernels, x + row * width, width, gamma, beta, eps, y + row * width);
+      },
       detail::normalization_rows_per_thread(width));
 }
 
@@ -101,10 +107,13 @@ inline void layer_norm(Tensor<const float> x, Tensor<const float> gamma, Tensor<
 }
 
 // T5LayerNorm over each row; weight [width] may be null. y may alias x.
-inline void rms_norm(const float* x, std::int64_t rows, std::int64_t width, const float* weight, float eps, float* y) {
+inline void rms_norm(const float* x, std::int64_t rows, std::int64_t width, const float* weight, float eps, float* y,
+                     KernelPath path = active_kernel_path()) {
   detail::check_normalization_arguments("rms_norm", x, rows, width, eps, y);
+  const detail::ElementwiseKernels kernels = detail::elementwise_kernels(path);
   parallel_for(
-      0, rows, [&](std::int64_t row) { detail::rms_norm_row(x + row * width, width, weight, eps, y + row * width); },
+      0, rows,
+      [&](std::int64_t row) { detail::rms_norm_row(kernels, x + row * width, width, weight, eps, y + row * width); },
       detail::normalization_rows_per_thread(width));
 }
 

@@ -1,6 +1,7 @@
 // blip/kernels/detail/vector_math.hpp: exp and the element-wise kernels built on
-// it (softmax's exp(x - max), the gelu / sigmoid activations), compiled once per
-// instruction-set path and chosen at run time like Linear's micro-kernels.
+// it (softmax's exp(x - max), the gelu / sigmoid activations), and the sums of
+// layer and RMS norms, compiled once per instruction-set path and chosen at run
+// time like Linear's micro-kernels.
 //
 // Why not Eigen's exp: Eigen picks its packet width when the translation unit is
 // compiled (SSE2 unless the program is built with -march=native), so a default
@@ -44,6 +45,10 @@ struct ElementwiseKernels {
   void (*gelu_erf)(const float* in, float* out, std::int64_t count) = nullptr;    // 0.5·x·erfc(-x/√2)
   void (*gelu_tanh)(const float* in, float* out, std::int64_t count) = nullptr;   // x / (1 + exp(-2u))
   void (*quick_gelu)(const float* in, float* out, std::int64_t count) = nullptr;  // x / (1 + exp(-1.702x))
+  // Σ (x[i] - shift) and Σ (x[i] - shift)², the statistics of layer and RMS norms: in a fixed order that depends
+  // only on the count (lanes relative to x, a fixed tree over them at the end), never on x's address.
+  float (*sum_shifted)(const float* x, std::int64_t count, float shift) = nullptr;
+  float (*sum_squares_shifted)(const float* x, std::int64_t count, float shift) = nullptr;
 };
 
 // Beyond these magnitudes an activation's exponential term is below the smallest normal float, and the result
@@ -82,9 +87,9 @@ BLIP_ALWAYS_INLINE void select_lanes(const Int& mask, const Float& when_true, Fl
 }
 
 // value = exp(value), lane by lane (see the header comment). Arguments outside [-104, 88.72] are not clamped
-// first: their lanes compute garbage (even from a NaN n: the integer steps are unsigned, so they wrap) that the
-// two selects at the end replace with 0 or +inf; a NaN argument stays NaN through every step. Clamping took 8
-// more instructions on the chain of every vector.
+// first: their lanes compute garbage (no float-to-integer conversion is involved and the integer steps are
+// unsigned, so nothing is undefined) that the two selects at the end replace with 0 or +inf; a NaN argument stays
+// NaN through every step. Clamping took 8 more instructions on the chain of every vector.
 template <int Lanes>
 BLIP_ALWAYS_INLINE void exp_lanes(typename LaneTypes<Lanes>::Float& value) {
   using Float = typename LaneTypes<Lanes>::Float;
@@ -93,9 +98,11 @@ BLIP_ALWAYS_INLINE void exp_lanes(typename LaneTypes<Lanes>::Float& value) {
   constexpr float kOverflow = 88.72283935546875f;  // the smallest float whose exp rounds to +inf
   constexpr float kUnderflow = -104.0f;            // exp(-104) < 2^-150: rounds to 0
   const Float x = value;
-  // n = round(x · log2 e): adding and subtracting 1.5 · 2^23 rounds to an integer in the current (nearest) mode.
+  // n = round(x · log2 e): adding 1.5 · 2^23 rounds to an integer in the current (nearest) mode, and leaves n
+  // in the low bits of the sum's mantissa (for |n| < 2^22), where the integer steps below read it.
   constexpr float kRoundingShift = 12582912.0f;
-  const Float n = (x * 1.44269504088896341f + kRoundingShift) - kRoundingShift;
+  const Float shifted = x * 1.44269504088896341f + kRoundingShift;
+  const Float n = shifted - kRoundingShift;
   // r = x - n·ln2, with ln2 split in two (Cephes) so that n·C1 is exact.
   Float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
@@ -106,10 +113,10 @@ BLIP_ALWAYS_INLINE void exp_lanes(typename LaneTypes<Lanes>::Float& value) {
   p = p * r + 5.0000001201e-1f;
   Float result = p * (r * r) + r + 1.0f;
   // 2^n as 2^half · 2^(n - half): each factor a normal float for n in [-150, 128].
-  const Int exponent = __builtin_convertvector(n, Int);
-  const Int half = exponent >> 1;
-  result = result * (Float)(((Unsigned)half + 127u) << 23);
-  result = result * (Float)(((Unsigned)(exponent - half) + 127u) << 23);
+  const Unsigned exponent = (Unsigned)shifted - 0x4b400000u;  // n, two's complement: the sum's bits less 1.5 · 2^23's
+  const Unsigned half = (Unsigned)((Int)exponent >> 1);      // floor(n / 2): an arithmetic shift
+  result = result * (Float)((half + 127u) << 23);
+  result = result * (Float)((exponent - half + 127u) << 23);
   select_lanes<Float, Int>(x >= kOverflow, Float{} + std::numeric_limits<float>::infinity(), result);
   select_lanes<Float, Int>(x < kUnderflow, Float{}, result);
   value = result;
@@ -231,6 +238,46 @@ struct XTimesSigmoidStages {
   }
 };
 
+// Σ (x[i] - shift), or of its squares, in 4 · Lanes partial sums (4 vectors: independent chains, and an error
+// that grows with count / (4 · Lanes) rather than count), the last partial vector padded with `shift` (so that its
+// missing lanes add 0), then the vectors and their lanes added in a fixed tree. Eigen's sum, used until session
+// 14, peeled an unaligned head off with scalar adds, so a row's statistics depended on its address: a BLIP-2 row
+// of a tiny model (24 floats: 96 bytes) gave other bits in a batch than alone.
+template <bool Squares, class Float>
+BLIP_ALWAYS_INLINE void add_term(Float& sum, const Float& value) {
+  if constexpr (Squares)
+    sum += value * value;
+  else
+    sum += value;
+}
+
+template <int Lanes, bool Squares>
+BLIP_ALWAYS_INLINE float sum_shifted_lanes(const float* x, std::int64_t count, float shift) {
+  using Float = typename LaneTypes<Lanes>::Float;
+  Float sums[4] = {};
+  std::int64_t i = 0;
+  for (; i + 4 * Lanes <= count; i += 4 * Lanes) {
+    BLIP_UNROLL
+    for (int v = 0; v < 4; ++v) {
+      Float value;
+      std::memcpy(&value, x + i + v * Lanes, sizeof value);
+      add_term<Squares>(sums[v], value - shift);
+    }
+  }
+  for (int v = 0; i < count; i += Lanes, ++v) {
+    Float value = Float{} + shift;
+    const std::int64_t lanes = count - i < Lanes ? count - i : Lanes;
+    std::memcpy(&value, x + i, static_cast<std::size_t>(lanes) * sizeof(float));
+    add_term<Squares>(sums[v], value - shift);
+  }
+  const Float total = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+  float lanes[Lanes];
+  std::memcpy(lanes, &total, sizeof lanes);
+  for (int width = Lanes / 2; width >= 1; width /= 2)
+    for (int lane = 0; lane < width; ++lane) lanes[lane] += lanes[lane + width];
+  return lanes[0];
+}
+
 template <int Lanes>
 struct ElementwiseBodies {
   static BLIP_ALWAYS_INLINE void exp_shifted(const float* in, float* out, std::int64_t count, float shift) {
@@ -244,6 +291,12 @@ struct ElementwiseBodies {
   }
   static BLIP_ALWAYS_INLINE void quick_gelu(const float* in, float* out, std::int64_t count) {
     map_in_stages<Lanes, XTimesSigmoidStages<false>>(in, out, count);
+  }
+  static BLIP_ALWAYS_INLINE float sum_shifted(const float* x, std::int64_t count, float shift) {
+    return sum_shifted_lanes<Lanes, false>(x, count, shift);
+  }
+  static BLIP_ALWAYS_INLINE float sum_squares_shifted(const float* x, std::int64_t count, float shift) {
+    return sum_shifted_lanes<Lanes, true>(x, count, shift);
   }
 };
 
@@ -261,9 +314,16 @@ struct ElementwiseBodies {
   target_attribute inline void quick_gelu_##suffix(const float* in, float* out, std::int64_t count) {           \
     ElementwiseBodies<lanes>::quick_gelu(in, out, count);                                                       \
   }                                                                                                             \
+  target_attribute inline float sum_shifted_##suffix(const float* x, std::int64_t count, float shift) {         \
+    return ElementwiseBodies<lanes>::sum_shifted(x, count, shift);                                              \
+  }                                                                                                             \
+  target_attribute inline float sum_squares_shifted_##suffix(const float* x, std::int64_t count, float shift) { \
+    return ElementwiseBodies<lanes>::sum_squares_shifted(x, count, shift);                                      \
+  }                                                                                                             \
   inline ElementwiseKernels elementwise_kernels_##suffix(KernelPath path) {                                     \
-    return ElementwiseKernels{path, &exp_shifted_##suffix, &gelu_erf_##suffix, &gelu_tanh_##suffix,             \
-                              &quick_gelu_##suffix};                                                           \
+    return ElementwiseKernels{path,                   &exp_shifted_##suffix, &gelu_erf_##suffix,                \
+                              &gelu_tanh_##suffix,    &quick_gelu_##suffix,  &sum_shifted_##suffix,             \
+                              &sum_squares_shifted_##suffix};                                                  \
   }
 
 BLIP_ELEMENTWISE_PATH(portable, , 4)
@@ -295,9 +355,16 @@ inline void x_times_sigmoid_portable(const float* in, float* out, std::int64_t c
     out[i] = exponent > kExponentLimit ? x * 0.0f : x / (1.0f + exp_scalar(exponent));
   }
 }
+template <bool Squares>
+inline float sum_shifted_portable(const float* x, std::int64_t count, float shift) {
+  float sum = 0.0f;
+  for (std::int64_t i = 0; i < count; ++i) sum += Squares ? (x[i] - shift) * (x[i] - shift) : x[i] - shift;
+  return sum;
+}
 inline ElementwiseKernels elementwise_kernels_portable(KernelPath path) {
   return ElementwiseKernels{path, &exp_shifted_portable, &gelu_erf_portable, &x_times_sigmoid_portable<true>,
-                            &x_times_sigmoid_portable<false>};
+                            &x_times_sigmoid_portable<false>, &sum_shifted_portable<false>,
+                            &sum_shifted_portable<true>};
 }
 
 #endif
