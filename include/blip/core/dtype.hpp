@@ -109,8 +109,8 @@ inline BFloat16 f32_to_bf16(float value) {
 }
 
 // destination[i] = bf16_to_f32(f32_to_bf16(source[i])) for i < count (may be in place), the same bits, written
-// without branches or calls so that the compiler vectorizes it: rounding whole blocks of activations (the
-// attention's bf16 operands) costs a few cycles per vector, not per value.
+// without branches or calls so that the compiler vectorizes it: rounding whole blocks of activations costs a few
+// cycles per vector, not per value.
 inline void round_to_bf16(const float* source, float* destination, std::int64_t count) {
   for (std::int64_t i = 0; i < count; ++i) {
     std::uint32_t bits;

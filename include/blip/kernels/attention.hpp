@@ -427,9 +427,8 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
 
   // More than one query token: both products on Linear's micro-kernels, K and V packed once for every block
   // that reads them (see "the products of a prefill" above). One token: Eigen's GEMVs on the views.
-  const bool products_on_kernels = query_tokens > 1;
   const detail::MicroKernelSet* kernels =
-      products_on_kernels ? &detail::attention_product_kernels(options.products, path) : nullptr;
+      query_tokens > 1 ? &detail::attention_product_kernels(options.products, path) : nullptr;
   const detail::KeyValuePanels panels =
       kernels ? detail::pack_key_value_panels(*kernels, key, value) : detail::KeyValuePanels{};
 

@@ -8,7 +8,7 @@
 // ((x - max) - log_sum); generation uses it for beam scores, where a one-ulp
 // difference can reorder two nearly tied beams.
 //
-// The exponentials are detail/vector_math.hpp's (Cephes polynomial, within 2
+// The exponentials are detail/vector_math.hpp's (Cephes polynomial, within 1
 // ulp), compiled for each instruction-set path and chosen at run time: a result
 // never depends on where a buffer happens to sit in memory, so a request gives
 // the same bits in any thread, and exp(-inf) is exactly 0.
