@@ -236,7 +236,8 @@ void run_micro_kernel(benchmark::State& state, KernelPath path, blip::WeightPrec
   tile.out_stride = kernel_detail::kPanelWidth;
   tile.scale = weights.packed_scales();
   tile.block_scales = precision == blip::WeightPrecision::Int4 ? weights.int4_block_scales(0, 0) : nullptr;
-  tile.accumulate = true;
+  tile.resume = true;  // an inner depth block of the many-rows driver: from raw sums, to raw sums
+  tile.finish = false;
   std::int64_t next = 0;
   for (auto _ : state) {
     tile.rows = packed_rows.data() + next * kDepth * rows;

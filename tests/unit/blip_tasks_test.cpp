@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../../weights_tools/model_weights.hpp"
 #include "blip/blip.hpp"
 #include "test_support.hpp"
 
@@ -53,6 +54,59 @@ TEST_CASE("Captioner: a batch gives each image the caption it gets alone") {
     }
     CHECK(batch[index][0].score >= batch[index][1].score);  // best first
     CHECK(batch[index][0].token_ids.front() == 30522);      // [DEC] heads every sequence
+  }
+}
+
+TEST_CASE("Captioner: with layers deeper than one depth block, 5 images x 3 beams give each image its bits alone") {
+  // The fixture's MLPs are 64 wide; here 800, so Linear's depth-blocked driver (more than 12 rows: 5 images x 3
+  // beams = 15 decode rows) sums their second layer in three depth blocks, while one image's 3 beams go to the
+  // streamed driver (one call over the whole depth). Both must give the same bits (kernels/linear.hpp: resumed
+  // depth blocks). Before session 15 they did not, and at real model sizes batched beam scores differed from
+  // each image's alone in the last digits. Random weights: near-ties everywhere, so any difference shows.
+  if (!have_inputs()) return;
+  nlohmann::json config = blip::test::load_json(blip::test::fixture("blip_caption/config.json"));
+  config["text_config"]["intermediate_size"] = 800;
+  config["vision_config"]["intermediate_size"] = 800;
+  // Weights 10x HF's initializer range, so that the MLPs' last bits are not lost in the residual stream.
+  config["initializer_range"] = 0.2;
+  const std::filesystem::path config_folder = blip::test::scratch_dir("blip_tasks", "wide_caption_config");
+  blip::test::write_text(config_folder / "config.json", config.dump(2));
+  const std::filesystem::path model_folder = blip::test::scratch_dir("blip_tasks", "wide_caption");
+  blip::weights_tools::RandomOptions random;
+  random.seed = 15;
+  blip::weights_tools::make_random_checkpoint(config_folder.string(), model_folder.string(), random);
+  std::vector<blip::Image> images = photos();
+  images.push_back(blip::load_image(blip::test::asset("images/skimage_camera_gray.png")));
+  images.push_back(blip::load_image(blip::test::asset("images/flickr8k_2108799322_e25aa6e185.jpg")));
+  struct Setting {
+    blip::WeightPrecision weights;
+    blip::ActivationPrecision activations;
+  };
+  for (const Setting setting : {Setting{blip::WeightPrecision::AsStored, blip::ActivationPrecision::F32},
+                                Setting{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
+                                Setting{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8},
+                                Setting{blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8}}) {
+    blip::LoadOptions load_options = with_tokenizer();
+    load_options.weight_precision = setting.weights;
+    load_options.activation_precision = setting.activations;
+    const blip::Captioner captioner = blip::Captioner::load(model_folder.string(), load_options);
+    blip::CaptionOptions options = captioner.default_options();
+    options.generation.max_new_tokens = 10;
+    options.generation.num_beams = 3;
+    options.generation.num_return_sequences = 3;
+    const auto batch = captioner.caption(images, options);
+    REQUIRE(batch.size() == images.size());
+    for (std::size_t index = 0; index < images.size(); ++index) {
+      const auto alone = captioner.caption(std::vector<blip::Image>{images[index]}, options);
+      const std::string precision = blip::weight_precision_name(setting.weights);
+      CAPTURE(precision);
+      CAPTURE(index);
+      REQUIRE(batch[index].size() == 3);
+      for (std::size_t rank = 0; rank < 3; ++rank) {
+        CHECK(batch[index][rank].token_ids == alone[0][rank].token_ids);
+        CHECK(batch[index][rank].score == alone[0][rank].score);  // bit for bit
+      }
+    }
   }
 }
 

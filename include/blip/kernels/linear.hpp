@@ -44,6 +44,10 @@
 //     kernels prefetch each panel 8 KiB ahead (MicroTile::stream_weights).
 //   * Results do not depend on the thread count: every output element is
 //     computed by the same sequence of operations whichever thread runs it.
+//     Nor on the other rows of the call: a tile's later depth blocks resume the
+//     raw sums of the earlier ones (MicroTile::resume), so the depth-blocked
+//     driver performs the streamed driver's single chain per output, and an
+//     image's or a beam's outputs are the same bits in a batch of any size.
 //   * Weights are held once: the original W is not kept, and when it is a view
 //     of a mapped checkpoint, prepare hands its pages back after packing
 //     (release_mapped_pages), so RAM holds the packed panels only. The naive
@@ -639,27 +643,42 @@ inline IntegerRowLayout integer_row_layout(RowPacking packing, std::int64_t dept
   return layout;
 }
 
-// Runs `kernel` for one tile over inputs [depth_begin, depth_begin + depth_count) of weight panel `panel`.
-// `micro` comes with rows (at depth_begin), row_stride, out, columns, bias and int8 scale set; `accumulate`:
-// whether the tile adds to what out holds. Int4 panels also get the scales of their blocks from depth_begin on,
-// which is then a multiple of 32 (weight_formats.hpp).
-inline void run_tile(MicroKernel kernel, MicroTile& micro, const LinearWeights& weights, std::int64_t panel,
-                     std::int64_t depth_begin, std::int64_t depth_count, bool accumulate) {
+// The most rows of any micro-kernel set's tile.
+inline constexpr int kMaxTileRows = 12;
+
+// Runs `kernel` (`tile_rows` rows) for one tile over inputs [depth_begin, depth_begin + depth_count) of weight
+// panel `panel`. `micro` comes with rows (at depth_begin), row_stride, out, columns, bias and int8 scale set.
+// `resume`: the tile continues the raw sums the previous depth block left in out; `finish`: this block ends the
+// depth, so the outputs are finished (MicroTile). Int4 panels also get the scales of their blocks from depth_begin
+// on, which is then a multiple of 32 (weight_formats.hpp).
+inline void run_tile(MicroKernel kernel, MicroTile& micro, std::int64_t tile_rows, const LinearWeights& weights,
+                     std::int64_t panel, std::int64_t depth_begin, std::int64_t depth_count, bool resume, bool finish) {
   if (micro.row_scales != nullptr && micro.row_block_offsets == nullptr && depth_count > kInt8QuadMaxDepth) {
-    // Int8 quads: int32 sums hold kInt8QuadMaxDepth inputs at most (linear_avx512.hpp); longer depths go in pieces.
-    // (Signed quads for int4 weights sum 32 inputs at a time.)
-    const float* rows = micro.rows;
-    for (std::int64_t begin = 0; begin < depth_count; begin += kInt8QuadMaxDepth) {
-      micro.rows = rows + begin / 4 * micro.row_stride;
-      run_tile(kernel, micro, weights, panel, depth_begin + begin, std::min(kInt8QuadMaxDepth, depth_count - begin),
-               accumulate || begin > 0);
+    // Int8 quads: int32 sums hold kInt8QuadMaxDepth inputs at most (linear_avx512.hpp); longer depths go in pieces,
+    // each finished (scaled) and added in f32: the first, with the bias, into out, the others through a scratch
+    // tile. Both drivers give such a layer to one call over its whole depth (never resumed), so a row's result
+    // still does not depend on the driver. (Signed quads for int4 weights sum 32 inputs at a time.)
+    check(!resume && finish && tile_rows <= kMaxTileRows, "linear: int8 quads over ", depth_count,
+          " inputs must be one call over the whole depth");
+    MicroTile piece = micro;
+    alignas(64) float piece_out[kMaxTileRows * kPanelWidth];
+    piece.out = piece_out;
+    piece.out_stride = kPanelWidth;
+    piece.bias = nullptr;
+    run_tile(kernel, micro, tile_rows, weights, panel, depth_begin, kInt8QuadMaxDepth, false, true);
+    for (std::int64_t begin = kInt8QuadMaxDepth; begin < depth_count; begin += kInt8QuadMaxDepth) {
+      piece.rows = micro.rows + begin / 4 * micro.row_stride;
+      run_tile(kernel, piece, tile_rows, weights, panel, depth_begin + begin,
+               std::min(kInt8QuadMaxDepth, depth_count - begin), false, true);
+      for (std::int64_t r = 0; r < tile_rows; ++r)
+        for (int c = 0; c < micro.columns; ++c) micro.out[r * micro.out_stride + c] += piece_out[r * kPanelWidth + c];
     }
-    micro.rows = rows;
     return;
   }
   micro.panel = weights.panel_at(panel, depth_begin);
   micro.depth = depth_count;
-  micro.accumulate = accumulate;
+  micro.resume = resume;
+  micro.finish = finish;
   micro.block_scales = weights.precision() == WeightPrecision::Int4
                            ? weights.int4_block_scales(panel, depth_begin / kInt4BlockSize)
                            : nullptr;
@@ -724,7 +743,8 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
         micro.rows = packed_rows + tile * packed_tile_size;
         integer_rows.point(micro, micro.rows, 0);
         micro.out = y + first_row * y_stride + first_output;
-        run_tile(kernels.by_rows[std::min(tile_rows, rows - first_row) - 1], micro, weights, panel, 0, depth, false);
+        const std::int64_t rows_here = std::min(tile_rows, rows - first_row);
+        run_tile(kernels.by_rows[rows_here - 1], micro, rows_here, weights, panel, 0, depth, false, true);
       }
     }
   }
@@ -735,8 +755,9 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
 // panels × all row tiles) are shared out dynamically. Inside an item, per depth
 // block of ≤ kMaxDepthBlock: the row block's packed slice (~300 KiB) stays in
 // L2 across the item's panels, and each panel's depth block (48 KiB) in L1/L2
-// across the row tiles. Two buffers let a thread pack the next row block while
-// the other still computes: one barrier per row block.
+// across the row tiles; a tile's sums go to y raw between depth blocks and are
+// finished (scales, bias) by the last one. Two buffers let a thread pack the
+// next row block while the other still computes: one barrier per row block.
 inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride, std::int64_t rows,
                              const LinearWeights& weights, float* y, std::int64_t y_stride) {
   const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
@@ -749,7 +770,12 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
   const std::int64_t inputs_per_word = pairs ? 2 : quads ? 4 : 1;
   // Int4: depth blocks of whole scale blocks.
   const std::int64_t depth_granule = weights.precision() == WeightPrecision::Int4 ? kInt4BlockSize : inputs_per_word;
-  const std::int64_t depth_block = balanced_block(depth, kMaxDepthBlock, depth_granule);
+  // Each depth block resumes the sums of the one before (MicroTile::resume), so a row's outputs are the same
+  // operations as in the streamed driver's one call over the whole depth. Int8 quads deeper than an int32 sum
+  // holds are the exception: one call each, which sums them in pieces (run_tile).
+  const std::int64_t depth_block = kernels.row_packing == RowPacking::Int8Quads && depth > kInt8QuadMaxDepth
+                                       ? depth
+                                       : balanced_block(depth, kMaxDepthBlock, depth_granule);
   const std::int64_t row_block = balanced_block(rows, kMaxRowBlock, tile_rows);
   const std::int64_t tiles_per_block = (row_block + tile_rows - 1) / tile_rows;
   const std::int64_t packed_tile_size = packed_tile_floats(depth, tile_rows);
@@ -807,8 +833,9 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
               micro.rows = packed_tile + depth_begin / inputs_per_word * tile_rows;
               integer_rows.point(micro, packed_tile, depth_begin);
               micro.out = y + first_row * y_stride + first_output;
-              run_tile(kernels.by_rows[std::min(tile_rows, rows - first_row) - 1], micro, weights, panel, depth_begin,
-                       depth_count, depth_begin > 0);
+              const std::int64_t rows_here = std::min(tile_rows, rows - first_row);
+              run_tile(kernels.by_rows[rows_here - 1], micro, rows_here, weights, panel, depth_begin, depth_count,
+                       depth_begin > 0, depth_begin + depth_count == depth);
             }
           }
         }

@@ -81,11 +81,14 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE __m256i avx2_lane_mask(int valid) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Writes one row of a pass: out = sums (· scale) (+ bias), or out += sums (· scale); `columns` of the pass's
-// Vectors × 8 valid. The same operations in the same order as store_row (linear_portable.hpp).
+// Writes one row of a pass: out = sums (· scale) (+ bias), or the raw sums when another depth block follows
+// (!tile.finish); `columns` of the pass's Vectors × 8 valid. The same operations in the same order as store_row
+// (linear_portable.hpp).
 template <int Vectors>
 BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void store_row_avx2(const MicroTile& tile, __m256 (&sums)[Vectors],
                                                         int first_column, int columns, float* out) {
+  const float* scale = tile.finish ? tile.scale : nullptr;
+  const float* bias = tile.finish ? tile.bias : nullptr;
   BLIP_UNROLL
   for (int v = 0; v < Vectors; ++v) {
     const int valid = columns - 8 * v;
@@ -93,21 +96,28 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void store_row_avx2(const MicroTile& tile, _
     const int column = first_column + 8 * v;
     __m256 value = sums[v];
     if (valid >= 8) {
-      if (tile.scale != nullptr) value = _mm256_mul_ps(value, _mm256_loadu_ps(tile.scale + column));
-      if (tile.accumulate)
-        value = _mm256_add_ps(value, _mm256_loadu_ps(out + 8 * v));
-      else if (tile.bias != nullptr)
-        value = _mm256_add_ps(value, _mm256_loadu_ps(tile.bias + column));
+      if (scale != nullptr) value = _mm256_mul_ps(value, _mm256_loadu_ps(scale + column));
+      if (bias != nullptr) value = _mm256_add_ps(value, _mm256_loadu_ps(bias + column));
       _mm256_storeu_ps(out + 8 * v, value);
     } else {
       const __m256i mask = avx2_lane_mask(valid);
-      if (tile.scale != nullptr) value = _mm256_mul_ps(value, _mm256_maskload_ps(tile.scale + column, mask));
-      if (tile.accumulate)
-        value = _mm256_add_ps(value, _mm256_maskload_ps(out + 8 * v, mask));
-      else if (tile.bias != nullptr)
-        value = _mm256_add_ps(value, _mm256_maskload_ps(tile.bias + column, mask));
+      if (scale != nullptr) value = _mm256_mul_ps(value, _mm256_maskload_ps(scale + column, mask));
+      if (bias != nullptr) value = _mm256_add_ps(value, _mm256_maskload_ps(bias + column, mask));
       _mm256_maskstore_ps(out + 8 * v, mask, value);
     }
+  }
+}
+
+// A resumed row's raw sums (MicroTile::resume), as the previous depth block left them: `columns` of the pass's
+// Vectors × 8 from out, the rest 0.
+template <int Vectors>
+BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void load_raw_row_avx2(__m256 (&sums)[Vectors], int columns, const float* out) {
+  BLIP_UNROLL
+  for (int v = 0; v < Vectors; ++v) {
+    const int valid = columns - 8 * v;
+    sums[v] = valid >= 8 ? _mm256_loadu_ps(out + 8 * v)
+              : valid > 0 ? _mm256_maskload_ps(out + 8 * v, avx2_lane_mask(valid))
+                          : _mm256_setzero_ps();
   }
 }
 
@@ -141,11 +151,16 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void linear_pass_avx2(const MicroTile& tile,
   // Two k per loop iteration, except int4: its widening needs registers of its own, and GCC then kept the
   // accumulators of two k on the stack (45 against 70 GFLOP/s, Zen 4).
   constexpr bool kUnrollTwo = !kInt4;
+  const int columns = std::min(tile.columns - first_column, 8 * Vectors);
   __m256 sums[Rows][Vectors];
   BLIP_UNROLL
   for (int r = 0; r < Rows; ++r) {
-    BLIP_UNROLL
-    for (int v = 0; v < Vectors; ++v) sums[r][v] = _mm256_setzero_ps();
+    if (tile.resume) {
+      load_raw_row_avx2(sums[r], columns, tile.out + r * tile.out_stride + first_column);
+    } else {
+      BLIP_UNROLL
+      for (int v = 0; v < Vectors; ++v) sums[r][v] = _mm256_setzero_ps();
+    }
   }
   const float* rows = tile.rows;
   const std::int64_t row_stride = tile.row_stride;
@@ -179,7 +194,6 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void linear_pass_avx2(const MicroTile& tile,
       rows += row_stride;
     }
   }
-  const int columns = std::min(tile.columns - first_column, 8 * Vectors);
   BLIP_UNROLL
   for (int r = 0; r < Rows; ++r)
     store_row_avx2(tile, sums[r], first_column, columns, tile.out + r * tile.out_stride + first_column);

@@ -50,17 +50,36 @@ BLIP_TARGET_AVX512 inline __m512 load16_avx512(const std::int8_t* weights) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(weights))));
 }
 
-// Writes a finished 32-column tile: sums (· scale) (+ bias), or added to what is there (accumulate); the last
-// panel of a layer may be partial and is written through masks. low[r]: columns 0..15, high[r]: 16..31.
+// The columns of a tile's two 16-float halves that exist: the last panel of a layer may be partial, and is read
+// and written through masks.
+struct TileMasks {
+  __mmask16 low, high;
+  explicit TileMasks(int columns)
+      : low(columns >= 16 ? __mmask16(0xffff) : __mmask16((1u << columns) - 1u)),
+        high(columns >= 32 ? __mmask16(0xffff) : columns > 16 ? __mmask16((1u << (columns - 16)) - 1u) : __mmask16(0)) {}
+};
+
+// A resumed tile's raw sums (MicroTile::resume), as the previous depth block left them in out: columns 0..15 in
+// low[r], 16..31 in high[r] (f32 sums, or int8 quads' int32 sums as their bits); lanes past tile.columns are 0.
+template <int Rows>
+BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void load_raw_tile_avx512(const MicroTile& tile, __m512 (&low)[Rows],
+                                                                __m512 (&high)[Rows]) {
+  const TileMasks masks(tile.columns);
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    const float* out = tile.out + r * tile.out_stride;
+    low[r] = _mm512_maskz_loadu_ps(masks.low, out);
+    high[r] = _mm512_maskz_loadu_ps(masks.high, out + 16);
+  }
+}
+
+// Writes a tile: finished (sums · scale + bias), or, when another depth block follows (!tile.finish), the raw sums
+// for it to resume from. low[r]: columns 0..15, high[r]: 16..31.
 template <int Rows>
 BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void store_tile_avx512(const MicroTile& tile, __m512 (&low)[Rows],
                                                              __m512 (&high)[Rows]) {
-  const int columns = tile.columns;
-  const __mmask16 mask_low = columns >= 16 ? __mmask16(0xffff) : __mmask16((1u << columns) - 1u);
-  const __mmask16 mask_high = columns >= 32 ? __mmask16(0xffff)
-                              : columns > 16 ? __mmask16((1u << (columns - 16)) - 1u)
-                                             : __mmask16(0);
-  if (tile.scale != nullptr) {
+  const TileMasks masks(tile.columns);
+  if (tile.finish && tile.scale != nullptr) {
     const __m512 scale_low = _mm512_loadu_ps(tile.scale);
     const __m512 scale_high = _mm512_loadu_ps(tile.scale + 16);
     BLIP_UNROLL
@@ -69,7 +88,7 @@ BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void store_tile_avx512(const MicroTile& ti
       high[r] = _mm512_mul_ps(high[r], scale_high);
     }
   }
-  if (!tile.accumulate && tile.bias != nullptr) {
+  if (tile.finish && tile.bias != nullptr) {
     const __m512 bias_low = _mm512_load_ps(tile.bias);
     const __m512 bias_high = _mm512_load_ps(tile.bias + 16);
     BLIP_UNROLL
@@ -81,12 +100,23 @@ BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void store_tile_avx512(const MicroTile& ti
   BLIP_UNROLL
   for (int r = 0; r < Rows; ++r) {
     float* out = tile.out + r * tile.out_stride;
-    if (tile.accumulate) {
-      low[r] = _mm512_add_ps(low[r], _mm512_maskz_loadu_ps(mask_low, out));
-      high[r] = _mm512_add_ps(high[r], _mm512_maskz_loadu_ps(mask_high, out + 16));
+    _mm512_mask_storeu_ps(out, masks.low, low[r]);
+    _mm512_mask_storeu_ps(out + 16, masks.high, high[r]);
+  }
+}
+
+// The raw sums of a resumed tile, or zeros.
+template <int Rows>
+BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void start_tile_avx512(const MicroTile& tile, __m512 (&low)[Rows],
+                                                             __m512 (&high)[Rows]) {
+  if (tile.resume) {
+    load_raw_tile_avx512<Rows>(tile, low, high);
+  } else {
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      low[r] = _mm512_setzero_ps();
+      high[r] = _mm512_setzero_ps();
     }
-    _mm512_mask_storeu_ps(out, mask_low, low[r]);
-    _mm512_mask_storeu_ps(out + 16, mask_high, high[r]);
   }
 }
 
@@ -95,11 +125,16 @@ BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void store_tile_avx512(const MicroTile& ti
 struct ColumnOrder {
   alignas(64) std::int32_t to_low[16];   // for _mm512_permutex2var_ps(first, to_low, second)
   alignas(64) std::int32_t to_high[16];
-  constexpr ColumnOrder(const int (&first_columns)[16], const int (&second_columns)[16]) : to_low{}, to_high{} {
+  alignas(64) std::int32_t to_first[16];  // back: _mm512_permutex2var_ps(low, to_first, high)
+  alignas(64) std::int32_t to_second[16];
+  constexpr ColumnOrder(const int (&first_columns)[16], const int (&second_columns)[16])
+      : to_low{}, to_high{}, to_first{}, to_second{} {
     for (int lane = 0; lane < 16; ++lane) {
       const int first = first_columns[lane], second = second_columns[lane];
       (first < 16 ? to_low[first] : to_high[first - 16]) = lane;
       (second < 16 ? to_low[second] : to_high[second - 16]) = 16 + lane;
+      to_first[lane] = first;
+      to_second[lane] = second;
     }
   }
 };
@@ -116,6 +151,19 @@ BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void reorder_columns_avx512(const ColumnOr
   }
 }
 
+// The inverse: column order back to the lanes `order` describes (a resumed tile's raw sums).
+template <int Rows>
+BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void restore_lane_order_avx512(const ColumnOrder& order, __m512 (&low)[Rows],
+                                                                     __m512 (&high)[Rows]) {
+  const __m512i to_first = _mm512_load_si512(order.to_first), to_second = _mm512_load_si512(order.to_second);
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    const __m512 first = _mm512_permutex2var_ps(low[r], to_first, high[r]);
+    high[r] = _mm512_permutex2var_ps(low[r], to_second, high[r]);
+    low[r] = first;
+  }
+}
+
 // The f32-activation kernel, over a weight format `Weights` that turns one panel row (one k, 32 columns) into two
 // f32 vectors `first` and `second` (Weights::load), Weights::kRowBytes apart, whose lanes hold the columns
 // Weights::kOrder says when Weights::kReordered (otherwise columns 0..15 and 16..31). Per k: the load, Rows
@@ -124,10 +172,9 @@ template <int Rows, class Weights>
 BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_widening(const MicroTile& tile) {
   static_assert(kPanelWidth == 32, "the AVX-512 tile holds two 16-float vectors per row");
   __m512 first[Rows], second[Rows];
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    first[r] = _mm512_setzero_ps();
-    second[r] = _mm512_setzero_ps();
+  start_tile_avx512<Rows>(tile, first, second);
+  if constexpr (Weights::kReordered) {
+    if (tile.resume) restore_lane_order_avx512<Rows>(*Weights::kOrder, first, second);
   }
   const float* rows = tile.rows;
   const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
@@ -194,11 +241,7 @@ struct Avx512Bf16EvenOdd {
 template <int Rows>
 BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_int4(const MicroTile& tile) {
   __m512 low[Rows], high[Rows];
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    low[r] = _mm512_setzero_ps();
-    high[r] = _mm512_setzero_ps();
-  }
+  start_tile_avx512<Rows>(tile, low, high);
   const float* rows = tile.rows;
   const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
   const float* block_scales = tile.block_scales;
@@ -275,11 +318,8 @@ inline constexpr ColumnOrder kInterleavedOrder{kInterleavedFirstColumns, kInterl
 template <int Rows>
 BLIP_TARGET_AVX512_BF16 void linear_micro_kernel_avx512_bf16_dot(const MicroTile& tile) {
   __m512 first[Rows], second[Rows];
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    first[r] = _mm512_setzero_ps();
-    second[r] = _mm512_setzero_ps();
-  }
+  start_tile_avx512<Rows>(tile, first, second);
+  if (tile.resume) restore_lane_order_avx512<Rows>(kInterleavedOrder, first, second);
   const std::uint32_t* pairs = reinterpret_cast<const std::uint32_t*>(tile.rows);
   const BFloat16* panel = static_cast<const BFloat16*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
@@ -385,11 +425,17 @@ inline constexpr Int8QuadGather kInt8QuadGather{};
 template <int Rows>
 BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile& tile) {
   static_assert(kPanelWidth == 32, "a panel row is 32 int8 weights: two of them per 64-byte load");
+  // A resumed tile starts from the previous depth block's int32 sums (offset already taken off): integer sums are
+  // exact, so the blocks add up to the one-call sums.
   __m512i first[Rows], second[Rows];
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    first[r] = _mm512_setzero_si512();
-    second[r] = _mm512_setzero_si512();
+  {
+    __m512 raw_low[Rows], raw_high[Rows];
+    start_tile_avx512<Rows>(tile, raw_low, raw_high);
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      first[r] = _mm512_castps_si512(raw_low[r]);
+      second[r] = _mm512_castps_si512(raw_high[r]);
+    }
   }
   __m512i weight_sums_first = _mm512_setzero_si512(), weight_sums_second = _mm512_setzero_si512();
   const __m512i gather_low = _mm512_load_si512(kInt8QuadGather.low);
@@ -433,9 +479,16 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile
   __m512 low[Rows], high[Rows];
   BLIP_UNROLL
   for (int r = 0; r < Rows; ++r) {
-    const __m512 row_scale = _mm512_set1_ps(tile.row_scales[r]);
-    low[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(first[r], offset_first)), row_scale);
-    high[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(second[r], offset_second)), row_scale);
+    const __m512i sums_low = _mm512_sub_epi32(first[r], offset_first);
+    const __m512i sums_high = _mm512_sub_epi32(second[r], offset_second);
+    if (tile.finish) {
+      const __m512 row_scale = _mm512_set1_ps(tile.row_scales[r]);
+      low[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(sums_low), row_scale);
+      high[r] = _mm512_mul_ps(_mm512_cvtepi32_ps(sums_high), row_scale);
+    } else {  // the int32 sums themselves, for the next depth block
+      low[r] = _mm512_castsi512_ps(sums_low);
+      high[r] = _mm512_castsi512_ps(sums_high);
+    }
   }
   store_tile_avx512<Rows>(tile, low, high);
 }
@@ -538,11 +591,7 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
   static_assert(kPanelWidth == 32 && kInt4BlockSize % 4 == 0, "a panel row is 16 bytes: four of them per load");
   constexpr std::int64_t kQuadBytes = 4 * kPanelWidth / 2;
   __m512 low[Rows], high[Rows];
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    low[r] = _mm512_setzero_ps();
-    high[r] = _mm512_setzero_ps();
-  }
+  start_tile_avx512<Rows>(tile, low, high);
   const __m512i gather = _mm512_load_si512(kInt4QuadGather.bytes);
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   const std::uint32_t* quads = reinterpret_cast<const std::uint32_t*>(tile.rows);
@@ -597,11 +646,13 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
       high[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_high[r]), scale_high, high[r]);
     }
   }
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    const __m512 row_scale = _mm512_set1_ps(tile.row_scales[r]);
-    low[r] = _mm512_mul_ps(low[r], row_scale);
-    high[r] = _mm512_mul_ps(high[r], row_scale);
+  if (tile.finish) {
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 row_scale = _mm512_set1_ps(tile.row_scales[r]);
+      low[r] = _mm512_mul_ps(low[r], row_scale);
+      high[r] = _mm512_mul_ps(high[r], row_scale);
+    }
   }
   store_tile_avx512<Rows>(tile, low, high);
 }

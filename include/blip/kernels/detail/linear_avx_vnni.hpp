@@ -65,11 +65,15 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
   const __m256i ones = _mm256_set1_epi8(1);
   const bool stream = tile.stream_weights;
   for (int first_column = 0; first_column < tile.columns; first_column += kPassColumns) {
+    const int columns = std::min(tile.columns - first_column, kPassColumns);
+    // A resumed tile starts from the previous depth block's int32 sums (offset already taken off; exact).
     __m256i sums[Rows][kVectors];
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
+      alignas(32) float raw[kPassColumns] = {};
+      if (tile.resume) load_raw_row(raw, kPassColumns, columns, tile.out + r * tile.out_stride + first_column);
       BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v) sums[r][v] = _mm256_setzero_si256();
+      for (int v = 0; v < kVectors; ++v) sums[r][v] = _mm256_castps_si256(_mm256_load_ps(raw + 8 * v));
     }
     __m256i weight_sums[kVectors];
     BLIP_UNROLL
@@ -97,19 +101,20 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
       }
     }
     // The + 128 of every activation added 128 · Σ w to each column; the row scale, then (store_row) the feature
-    // scale and the bias, in the AVX-512 kernel's order.
+    // scale and the bias, in the AVX-512 kernel's order. Another depth block to follow: the int32 sums as they are.
     __m256i offsets[kVectors];
     BLIP_UNROLL
     for (int v = 0; v < kVectors; ++v) offsets[v] = _mm256_slli_epi32(weight_sums[v], 7);
-    const int columns = std::min(tile.columns - first_column, kPassColumns);
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
       const __m256 row_scale = _mm256_set1_ps(tile.row_scales[r]);
       alignas(32) float values[kPassColumns];
       BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v)
-        _mm256_store_ps(values + 8 * v,
-                        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums[r][v], offsets[v])), row_scale));
+      for (int v = 0; v < kVectors; ++v) {
+        const __m256i exact = _mm256_sub_epi32(sums[r][v], offsets[v]);
+        _mm256_store_ps(values + 8 * v, tile.finish ? _mm256_mul_ps(_mm256_cvtepi32_ps(exact), row_scale)
+                                                    : _mm256_castsi256_ps(exact));
+      }
       store_row(tile, values, first_column, columns, tile.out + r * tile.out_stride + first_column);
     }
   }

@@ -73,7 +73,13 @@ struct MicroTile {
   const float* row_scales = nullptr; // int8 quads: the quantization scale of each row of the tile, else null
   const float* block_scales = nullptr;  // int4: [blocks][kPanelWidth] scales of the blocks from the tile's first input
   const std::int32_t* row_block_offsets = nullptr;  // int8 signed quads: [blocks][row_stride] -8 · Σ q, else null
-  bool accumulate = false;           // out += tile (second and later depth blocks) instead of out = tile + bias
+  // Depth blocks (linear_many_rows): a tile's sums may run over several calls, one per block of inputs. Each
+  // call but the last writes its raw sums to `out` (finish = false: no scale, no bias; int8 quads: the int32 sums
+  // as their bits), and the next one starts from them (resume) instead of from zero. So every output is the same
+  // chain of operations as in one call over the whole depth, bit for bit: a row's result does not depend on
+  // whether the driver blocked the depth, i.e. on how many rows came with it.
+  bool resume = false;               // start from the raw sums in out (the previous block's), not from zero
+  bool finish = true;                // write out = sums (· scales) (+ bias); false: the raw sums, for a resume
   bool stream_weights = false;       // the panel comes from memory, read once (decode): prefetch ahead
 };
 

@@ -46,18 +46,25 @@ namespace blip::kernels::detail {
 inline constexpr int kPortableMaxRows = 3;
 inline constexpr int kPortableHalfWidth = kPanelWidth / 2;
 
-// Writes one row of a tile: out = sums (· scale) (+ bias), or out += sums (· scale).
+// Writes one row of a tile: out = sums (· scale) (+ bias), or the raw sums when another depth block follows
+// (!tile.finish: MicroTile::resume).
 inline void store_row(const MicroTile& tile, float* sums, int first_column, int columns, float* out) {
-  if (tile.scale != nullptr) {
+  if (tile.finish && tile.scale != nullptr) {
     for (int c = 0; c < columns; ++c) sums[c] *= tile.scale[first_column + c];
   }
-  if (tile.accumulate) {
-    for (int c = 0; c < columns; ++c) out[c] += sums[c];
+  if (!tile.finish) {  // copied as bytes: the raw sums of int8 quads are int32 bits
+    std::memcpy(out, sums, static_cast<std::size_t>(columns) * sizeof(float));
   } else if (tile.bias != nullptr) {
     for (int c = 0; c < columns; ++c) out[c] = sums[c] + tile.bias[first_column + c];
   } else {
     for (int c = 0; c < columns; ++c) out[c] = sums[c];
   }
+}
+
+// A resumed row's raw sums (MicroTile::resume): `columns` of `width` from out (as bytes), the rest 0.
+inline void load_raw_row(float* sums, int width, int columns, const float* out) {
+  std::memcpy(sums, out, static_cast<std::size_t>(columns) * sizeof(float));
+  for (int c = columns; c < width; ++c) sums[c] = 0.0f;
 }
 
 // Weight `column` (0 .. 31) of one panel row as f32 (int8: q, the scale comes at the store; int4: q · the block's
@@ -82,6 +89,10 @@ void linear_micro_kernel_plain(const MicroTile& tile) {
   for (int first_column = 0; first_column < tile.columns; first_column += kPortableHalfWidth) {
     const int columns = std::min(tile.columns - first_column, kPortableHalfWidth);
     float sums[Rows][kPortableHalfWidth] = {};
+    if (tile.resume) {
+      for (int r = 0; r < Rows; ++r)
+        load_raw_row(sums[r], kPortableHalfWidth, columns, tile.out + r * tile.out_stride + first_column);
+    }
     const float* rows = tile.rows;
     const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
     for (std::int64_t k = 0; k < tile.depth; ++k) {
@@ -146,8 +157,14 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
     Vector sums[Rows][kVectors];
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
-      BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v) sums[r][v] = Vector{};
+      if (tile.resume) {
+        float values[kWidth];
+        load_raw_row(values, kWidth, columns, tile.out + r * tile.out_stride + first_column);
+        std::memcpy(&sums[r][0], values, sizeof values);
+      } else {
+        BLIP_UNROLL
+        for (int v = 0; v < kVectors; ++v) sums[r][v] = Vector{};
+      }
     }
     const float* rows = tile.rows;
     const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
