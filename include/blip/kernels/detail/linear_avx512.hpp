@@ -139,29 +139,31 @@ struct ColumnOrder {
   }
 };
 
+// Permutes each row's pair of vectors (a[r]: lanes 0..15 of the pair, b[r]: 16..31) through two index tables.
+template <int Rows>
+BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void permute_vector_pairs_avx512(const std::int32_t (&to_a)[16],
+                                                                       const std::int32_t (&to_b)[16],
+                                                                       __m512 (&a)[Rows], __m512 (&b)[Rows]) {
+  const __m512i indices_a = _mm512_load_si512(to_a), indices_b = _mm512_load_si512(to_b);
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    const __m512 new_a = _mm512_permutex2var_ps(a[r], indices_a, b[r]);
+    b[r] = _mm512_permutex2var_ps(a[r], indices_b, b[r]);
+    a[r] = new_a;
+  }
+}
+
 template <int Rows>
 BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void reorder_columns_avx512(const ColumnOrder& order, __m512 (&first)[Rows],
                                                                   __m512 (&second)[Rows]) {
-  const __m512i to_low = _mm512_load_si512(order.to_low), to_high = _mm512_load_si512(order.to_high);
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    const __m512 low = _mm512_permutex2var_ps(first[r], to_low, second[r]);
-    second[r] = _mm512_permutex2var_ps(first[r], to_high, second[r]);
-    first[r] = low;
-  }
+  permute_vector_pairs_avx512<Rows>(order.to_low, order.to_high, first, second);
 }
 
 // The inverse: column order back to the lanes `order` describes (a resumed tile's raw sums).
 template <int Rows>
 BLIP_TARGET_AVX512 BLIP_ALWAYS_INLINE void restore_lane_order_avx512(const ColumnOrder& order, __m512 (&low)[Rows],
                                                                      __m512 (&high)[Rows]) {
-  const __m512i to_first = _mm512_load_si512(order.to_first), to_second = _mm512_load_si512(order.to_second);
-  BLIP_UNROLL
-  for (int r = 0; r < Rows; ++r) {
-    const __m512 first = _mm512_permutex2var_ps(low[r], to_first, high[r]);
-    high[r] = _mm512_permutex2var_ps(low[r], to_second, high[r]);
-    low[r] = first;
-  }
+  permute_vector_pairs_avx512<Rows>(order.to_first, order.to_second, low, high);
 }
 
 // The f32-activation kernel, over a weight format `Weights` that turns one panel row (one k, 32 columns) into two
