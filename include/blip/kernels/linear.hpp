@@ -41,7 +41,7 @@
 //   * Decode (rows ≤ one register tile, e.g. 1 token × up to 12 beams): no depth
 //     blocking, so every weight is read from memory exactly once per call, and
 //     the threads split the output features into contiguous runs of panels; the
-//     kernels prefetch each panel 8 KiB ahead (MicroTile::stream_weights).
+//     kernels prefetch each panel 8 KiB ahead (MicroTile::prefetch_weights).
 //   * Results do not depend on the thread count: every output element is
 //     computed by the same sequence of operations whichever thread runs it.
 //     Nor on the other rows of the call: a tile's later depth blocks resume the
@@ -689,6 +689,10 @@ inline void run_tile(MicroKernel kernel, MicroTile& micro, std::int64_t tile_row
 // few images' beams). Above it the many-rows driver blocks the depth instead.
 inline constexpr std::int64_t kMaxStreamedRows = 12;
 
+// Rows from which a decode step prefetches its weights into L2 rather than non-temporally into L1
+// (WeightPrefetch; measured in docs/kernels.md, session 16).
+inline constexpr std::int64_t kPrefetchToL2MinRows = 4;
+
 // Decode: few rows. No depth blocking: each weight panel is streamed from memory once, front to back, and
 // every row tile multiplies it in turn. AVX-512's tile holds all 12 rows; AVX2's holds 6 and the portable
 // kernel's 3, so there the second and later tiles read the panel again from L1/L2 (a panel is in × 32
@@ -731,7 +735,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     MicroTile micro;
     micro.row_stride = row_stride;
     micro.out_stride = y_stride;
-    micro.stream_weights = true;
+    micro.prefetch_weights = rows >= kPrefetchToL2MinRows ? WeightPrefetch::ToL2 : WeightPrefetch::NonTemporal;
     const std::int64_t last_panel = std::min(panel_count, (item + 1) * item_panels);
     for (std::int64_t panel = item * item_panels; panel < last_panel; ++panel) {
       const std::int64_t first_output = panel * kPanelWidth;

@@ -165,7 +165,8 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void linear_pass_avx2(const MicroTile& tile,
   const float* rows = tile.rows;
   const std::int64_t row_stride = tile.row_stride;
   const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
-  const bool stream = tile.stream_weights;
+  const WeightPrefetch prefetch = tile.prefetch_weights;
+  const bool stream = prefetch != WeightPrefetch::None;
   // Int4 scales change every kInt4BlockSize inputs (the tile starts on a block); the other precisions are one block.
   const std::int64_t block_size = kInt4 ? kInt4BlockSize : std::max<std::int64_t>(tile.depth, 1);
   for (std::int64_t block_begin = 0; block_begin < tile.depth; block_begin += block_size) {
@@ -177,8 +178,8 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void linear_pass_avx2(const MicroTile& tile,
     if constexpr (kUnrollTwo) {
       for (; k + 2 <= block_end; k += 2) {
         if (stream) {
-          prefetch_panel_row<kRowBytes>(panel, k);
-          prefetch_panel_row<kRowBytes>(panel + kRowBytes, k + 1);
+          prefetch_panel_row<kRowBytes>(panel, k, prefetch);
+          prefetch_panel_row<kRowBytes>(panel + kRowBytes, k + 1, prefetch);
         }
         linear_step_avx2<Rows, Vectors, Element>(sums, panel, rows, first_column, block_scales);
         linear_step_avx2<Rows, Vectors, Element>(sums, panel + kRowBytes, rows + row_stride, first_column,
@@ -188,7 +189,7 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void linear_pass_avx2(const MicroTile& tile,
       }
     }
     for (; k < block_end; ++k) {
-      if (stream) prefetch_panel_row<kRowBytes>(panel, k);
+      if (stream) prefetch_panel_row<kRowBytes>(panel, k, prefetch);
       linear_step_avx2<Rows, Vectors, Element>(sums, panel, rows, first_column, block_scales);
       panel += kRowBytes;
       rows += row_stride;

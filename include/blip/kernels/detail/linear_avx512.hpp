@@ -181,9 +181,10 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_widening(const MicroTile& til
   const float* rows = tile.rows;
   const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
-  const bool stream = tile.stream_weights;
+  const WeightPrefetch prefetch = tile.prefetch_weights;
+  const bool stream = prefetch != WeightPrefetch::None;
   for (std::int64_t k = 0; k < tile.depth; ++k) {
-    if (stream) prefetch_panel_row<Weights::kRowBytes>(panel, k);
+    if (stream) prefetch_panel_row<Weights::kRowBytes>(panel, k, prefetch);
     __m512 weights_first, weights_second;
     Weights::load(panel, weights_first, weights_second);
     BLIP_UNROLL
@@ -248,7 +249,8 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_int4(const MicroTile& tile) {
   const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
   const float* block_scales = tile.block_scales;
   const std::int64_t row_stride = tile.row_stride;
-  const bool stream = tile.stream_weights;
+  const WeightPrefetch prefetch = tile.prefetch_weights;
+  const bool stream = prefetch != WeightPrefetch::None;
   const __m512i nibble = _mm512_set1_epi32(0x0f);
   const __m512 minus_offset = _mm512_set1_ps(-static_cast<float>(kInt4Offset));
   for (std::int64_t block_begin = 0; block_begin < tile.depth; block_begin += kInt4BlockSize) {
@@ -258,7 +260,7 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_int4(const MicroTile& tile) {
     block_scales += kPanelWidth;
     const std::int64_t block_end = std::min(tile.depth, block_begin + kInt4BlockSize);
     for (std::int64_t k = block_begin; k < block_end; ++k) {
-      if (stream) prefetch_panel_row<kPanelWidth / 2>(panel, k);
+      if (stream) prefetch_panel_row<kPanelWidth / 2>(panel, k, prefetch);
       const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel)));
       const __m512 weights_low =
           _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(bytes, nibble)), scale_low, offset_low);
@@ -326,9 +328,10 @@ BLIP_TARGET_AVX512_BF16 void linear_micro_kernel_avx512_bf16_dot(const MicroTile
   const BFloat16* panel = static_cast<const BFloat16*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
   const std::int64_t pair_count = (tile.depth + 1) / 2;
-  const bool stream = tile.stream_weights;
+  const WeightPrefetch prefetch = tile.prefetch_weights;
+  const bool stream = prefetch != WeightPrefetch::None;
   for (std::int64_t pair = 0; pair < pair_count; ++pair) {
-    if (stream) prefetch_panel_row<4 * kPanelWidth>(panel, pair);
+    if (stream) prefetch_panel_row<4 * kPanelWidth>(panel, pair, prefetch);
     const __m512i even_k = _mm512_loadu_si512(panel);
     // An odd depth's last k has no partner row in the panel (the next one may be another panel or past the end).
     const bool has_odd_k = 2 * pair + 1 < tile.depth;
@@ -456,11 +459,12 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile
   // source inside one loop ran at half the speed at -O2, which does not split such a loop.)
   const std::int8_t* run_start[2] = {panel, last_quad};
   const std::int64_t run_quads[2] = {full_quads, left > 0 ? 1 : 0};
-  const bool stream = tile.stream_weights;
+  const WeightPrefetch prefetch = tile.prefetch_weights;
+  const bool stream = prefetch != WeightPrefetch::None;
   for (int run = 0; run < 2; ++run) {
     const std::int8_t* rows_k = run_start[run];
     for (std::int64_t quad = 0; quad < run_quads[run]; ++quad, rows_k += 4 * kPanelWidth) {
-      if (stream) prefetch_panel_row<4 * kPanelWidth>(rows_k, quad);
+      if (stream) prefetch_panel_row<4 * kPanelWidth>(rows_k, quad, prefetch);
       const __m512i weights_01 = _mm512_loadu_si512(rows_k);                   // panel rows k, k + 1
       const __m512i weights_23 = _mm512_loadu_si512(rows_k + 2 * kPanelWidth);  // rows k + 2, k + 3
       const __m512i weights_first = _mm512_permutex2var_epi8(weights_01, gather_low, weights_23);
@@ -615,7 +619,8 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
     std::memcpy(last_block, panel + last_block_quad * kQuadBytes, bytes);
     std::memset(last_block + bytes, 0, sizeof(last_block) - bytes);
   }
-  const bool stream = tile.stream_weights;
+  const WeightPrefetch prefetch = tile.prefetch_weights;
+  const bool stream = prefetch != WeightPrefetch::None;
   for (std::int64_t block_quad = 0; block_quad < quad_count; block_quad += kQuadsPerBlock) {
     __m512i sums_low[Rows], sums_high[Rows];
     BLIP_UNROLL
@@ -627,7 +632,7 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
     const std::int64_t block_quads = std::min(kQuadsPerBlock, quad_count - block_quad);
     const std::uint8_t* rows_k = pad_last_block && block_quad == last_block_quad ? last_block : panel;
     for (std::int64_t quad = 0; quad < block_quads; ++quad, rows_k += kQuadBytes) {
-      if (stream) prefetch_streamed_weights(rows_k);
+      if (stream) prefetch_streamed_weights(rows_k, prefetch);
       const __m512i gathered = _mm512_permutexvar_epi8(gather, _mm512_loadu_si512(rows_k));
       const __m512i weights_low = _mm512_and_si512(gathered, nibble);
       const __m512i weights_high = _mm512_and_si512(_mm512_srli_epi16(gathered, 4), nibble);

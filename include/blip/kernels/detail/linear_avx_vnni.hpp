@@ -63,7 +63,8 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
   if (left > 0) std::memcpy(last_quad, panel + full_quads * kQuadBytes, static_cast<std::size_t>(left * kPanelWidth));
   const std::int64_t run_quads[2] = {full_quads, left > 0 ? 1 : 0};
   const __m256i ones = _mm256_set1_epi8(1);
-  const bool stream = tile.stream_weights;
+  const WeightPrefetch prefetch = tile.prefetch_weights;
+  const bool stream = prefetch != WeightPrefetch::None;
   for (int first_column = 0; first_column < tile.columns; first_column += kPassColumns) {
     const int columns = std::min(tile.columns - first_column, kPassColumns);
     // A resumed tile starts from the previous depth block's int32 sums (offset already taken off; exact).
@@ -84,7 +85,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
       const std::int8_t* rows_k = run_start[run];
       for (std::int64_t quad = 0; quad < run_quads[run]; ++quad, rows_k += kQuadBytes) {
         // The first pass streams the panel from memory: it asks for all of each quad's lines.
-        if (stream && first_column == 0) prefetch_panel_row<kQuadBytes>(rows_k, quad);
+        if (stream && first_column == 0) prefetch_panel_row<kQuadBytes>(rows_k, quad, prefetch);
         __m256i weights[kVectors];
         BLIP_UNROLL
         for (int group = 0; group < kVectors / 2; ++group)

@@ -36,7 +36,7 @@
 // (tile.block_scales); the kernel multiplies each widened q by its block's
 // scale as it loads it, so one call covers any depth that starts on a block.
 //
-// In decode (tile.stream_weights) the panel is read once, straight from memory;
+// In decode (tile.prefetch_weights) the panel is read once, straight from memory;
 // the kernels then ask for it kStreamPrefetchBytes ahead of the loads
 // (prefetch_streamed_weights).
 #pragma once
@@ -60,6 +60,14 @@ template <class Element>
 inline constexpr std::int64_t kPanelRowBytes =
     std::is_same_v<Element, Int4Pair> ? kPanelWidth / 2 : kPanelWidth * static_cast<std::int64_t>(sizeof(Element));
 
+// Whether and where a decode kernel asks for its panel ahead of the loads (MicroTile::prefetch_weights; see
+// kStreamPrefetchBytes below).
+enum class WeightPrefetch : std::uint8_t {
+  None,         // prefill: the panel is re-read from cache by many row tiles, the hardware prefetchers suffice
+  NonTemporal,  // decode, few rows: prefetchnta, into L1, not kept
+  ToL2,         // decode, several rows: prefetcht2, into L2 (the loads then find it there)
+};
+
 struct MicroTile {
   std::int64_t depth = 0;            // input features summed over in this call
   const float* rows = nullptr;       // packed activations: [depth][row_stride], first `Rows` used
@@ -80,31 +88,41 @@ struct MicroTile {
   // whether the driver blocked the depth, i.e. on how many rows came with it.
   bool resume = false;               // start from the raw sums in out (the previous block's), not from zero
   bool finish = true;                // write out = sums (· scales) (+ bias); false: the raw sums, for a resume
-  bool stream_weights = false;       // the panel comes from memory, read once (decode): prefetch ahead
+  WeightPrefetch prefetch_weights = WeightPrefetch::None;  // decode: the panel comes from memory, read once
 };
 
 // How far ahead of its loads a decode kernel asks for the weights (8 KiB: a few µs of streaming at one core's
 // share of the bandwidth). With several rows per tile a decode step does enough arithmetic per weight byte that
 // the hardware prefetchers alone fall behind: on Zen 5, 8 and 12 rows of every precision ran 11 to 22% faster
-// with it (bench/linear_bench, beams8 and beams12 rows; docs/kernels.md). Non-temporal: not read again.
+// with it (bench/linear_bench, beams8 and beams12 rows; docs/kernels.md).
+// Where to (the driver's choice, linear_streamed_panels): with one to three rows a step is a race to stream the
+// weights, and prefetchnta, straight to L1, was the fastest (f32 and bf16 3-17% slower with prefetcht2); from four
+// rows on prefetcht2 (into L2 only; the loads then pull each line to L1) was never measurably slower and up to
+// 1.36x faster (Zen 4, every format and path; docs/kernels.md, "Decode prefetch into L2 from four rows").
 inline constexpr std::int64_t kStreamPrefetchBytes = 8192;
 
-BLIP_ALWAYS_INLINE void prefetch_streamed_weights(const void* weights) {
+BLIP_ALWAYS_INLINE void prefetch_streamed_weights(const void* weights, WeightPrefetch where) {
 #if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(static_cast<const char*>(weights) + kStreamPrefetchBytes, 0, 0);
+  const char* ahead = static_cast<const char*>(weights) + kStreamPrefetchBytes;
+  if (where == WeightPrefetch::ToL2)
+    __builtin_prefetch(ahead, 0, 1);  // locality 1: prefetcht2
+  else
+    __builtin_prefetch(ahead, 0, 0);  // locality 0: prefetchnta
 #else
   (void)weights;
+  (void)where;
 #endif
 }
 
 // Decode: prefetches the panel row of input k (RowBytes long), one request per 64-byte line (rows shorter than a
-// line: at every k that starts one).
+// line: at every k that starts one), to `where` (not None: the kernels skip the call then).
 template <std::int64_t RowBytes>
-BLIP_ALWAYS_INLINE void prefetch_panel_row(const void* row, std::int64_t k) {
+BLIP_ALWAYS_INLINE void prefetch_panel_row(const void* row, std::int64_t k, WeightPrefetch where) {
   if constexpr (RowBytes >= 64) {
-    for (std::int64_t line = 0; line < RowBytes; line += 64) prefetch_streamed_weights(static_cast<const char*>(row) + line);
+    for (std::int64_t line = 0; line < RowBytes; line += 64)
+      prefetch_streamed_weights(static_cast<const char*>(row) + line, where);
   } else {
-    if (k % (64 / RowBytes) == 0) prefetch_streamed_weights(row);
+    if (k % (64 / RowBytes) == 0) prefetch_streamed_weights(row, where);
   }
 }
 

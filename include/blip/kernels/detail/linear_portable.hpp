@@ -168,7 +168,8 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
     }
     const float* rows = tile.rows;
     const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
-    const bool stream = tile.stream_weights;
+    const WeightPrefetch prefetch = tile.prefetch_weights;
+    const bool stream = prefetch != WeightPrefetch::None;
     const std::int64_t block_size = input_block_size<Element>(tile);
     for (std::int64_t block_begin = 0; block_begin < tile.depth; block_begin += block_size) {
       // Int4: this block's scales of the tile's columns, one vector per weight vector.
@@ -182,7 +183,7 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
       }
       const std::int64_t block_end = std::min(tile.depth, block_begin + block_size);
       for (std::int64_t k = block_begin; k < block_end; ++k) {
-        if (stream) prefetch_panel_row<kPanelRowBytes<Element>>(panel, k);
+        if (stream) prefetch_panel_row<kPanelRowBytes<Element>>(panel, k, prefetch);
         Vector weights[kVectors];
         BLIP_UNROLL
         for (int v = 0; v < kVectors; ++v) {
