@@ -98,7 +98,8 @@ struct MicroTile {
 // Where to (the driver's choice, linear_streamed_panels): with one to three rows a step is a race to stream the
 // weights, and prefetchnta, straight to L1, was the fastest (f32 and bf16 3-17% slower with prefetcht2); from four
 // rows on prefetcht2 (into L2 only; the loads then pull each line to L1) was never measurably slower and up to
-// 1.36x faster (Zen 4, every format and path; docs/kernels.md, "Decode prefetch into L2 from four rows").
+// 1.36x faster (Zen 4, every format on the AVX-512 path, f32 and bf16 on AVX2; docs/kernels.md, "Decode prefetch
+// into L2 from four rows").
 inline constexpr std::int64_t kStreamPrefetchBytes = 8192;
 
 BLIP_ALWAYS_INLINE void prefetch_streamed_weights(const void* weights, WeightPrefetch where) {
