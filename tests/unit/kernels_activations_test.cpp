@@ -4,9 +4,11 @@
 // HF's ACT2FN so that the formulas themselves are pinned.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -163,6 +165,55 @@ TEST_CASE("the vector exp is within 1 ulp of exp on every kernel path, 0 / inf /
         std::vector<float> in_place(whole.begin() + offset, whole.begin() + offset + length);
         kernels.exp_shifted(in_place.data(), in_place.data(), length, 0.5f);
         for (std::int64_t i = 0; i < length; ++i) CHECK(in_place[i] == expected[offset + i]);
+      }
+    }
+  }
+}
+
+TEST_CASE("the vector maximum equals the scalar scan's bits on every kernel path: NaNs skipped, the first of two zeros") {
+  // The scan softmax used before: maximum = std::max(maximum, x[i]) from -inf.
+  auto scan = [](const float* x, std::int64_t count) {
+    float maximum = -std::numeric_limits<float>::infinity();
+    for (std::int64_t i = 0; i < count; ++i) maximum = std::max(maximum, x[i]);
+    return maximum;
+  };
+  auto same_bits = [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::mt19937 generator(77);
+  std::normal_distribution<float> normal(0.0f, 10.0f);
+  for (KernelPath path : blip::test::supported_kernel_paths()) {
+    INFO("path ", std::string(kernel_path_name(path)));
+    const auto kernels = kernels::detail::elementwise_kernels(path);
+    // Every length up to 3 vectors of 16 and past them, the maximum at every position in turn.
+    for (std::int64_t count = 0; count <= 70; ++count) {
+      std::vector<float> x(static_cast<std::size_t>(count));
+      for (float& value : x) value = normal(generator);
+      CHECK(same_bits(kernels.maximum(x.data(), count), scan(x.data(), count)));
+      for (std::int64_t at = 0; at < count; ++at) {
+        std::vector<float> with_peak = x;
+        with_peak[at] = 1000.0f;
+        CHECK(kernels.maximum(with_peak.data(), count) == 1000.0f);
+      }
+    }
+    // NaNs are skipped wherever they are; all NaN or all -inf gives -inf.
+    std::vector<float> with_nan = {nan, -5.0f, nan, 3.0f, -2.0f, nan};
+    for (int repeat = 0; repeat < 5; ++repeat) with_nan.insert(with_nan.end(), with_nan.begin(), with_nan.begin() + 6);
+    CHECK(kernels.maximum(with_nan.data(), static_cast<std::int64_t>(with_nan.size())) == 3.0f);
+    const std::vector<float> all_nan(37, nan), all_lowest(37, -inf);
+    CHECK(kernels.maximum(all_nan.data(), 37) == -inf);
+    CHECK(kernels.maximum(all_lowest.data(), 37) == -inf);
+    const std::vector<float> with_inf = {1.0f, inf, 2.0f};
+    CHECK(kernels.maximum(with_inf.data(), 3) == inf);
+    // A zero maximum keeps the first zero's sign, as the scan does, whichever lane the zeros fall in.
+    for (std::int64_t count : {3, 17, 40}) {
+      for (std::int64_t first = 0; first + 1 < count; first += 5) {
+        std::vector<float> zeros(static_cast<std::size_t>(count), -1.0f);
+        zeros[first] = -0.0f;
+        zeros[count - 1] = 0.0f;
+        CHECK(same_bits(kernels.maximum(zeros.data(), count), -0.0f));
+        zeros[first] = 0.0f;
+        zeros[count - 1] = -0.0f;
+        CHECK(same_bits(kernels.maximum(zeros.data(), count), 0.0f));
       }
     }
   }

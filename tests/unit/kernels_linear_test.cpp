@@ -865,7 +865,7 @@ TEST_CASE("int8 signed quads: the bytes are q, and each 32-input block's offset 
   for (int block = 0; block < 3; ++block) CHECK(offsets[static_cast<std::size_t>(block * stride)] == -8 * sums[block]);
 }
 
-TEST_CASE("bf16 pairs: the AVX-512 packer gives the scalar packer's words, bit for bit") {
+TEST_CASE("bf16 pairs: the AVX-512 packer gives the scalar packer's words, bit for bit, and writes nothing else") {
   if (!blip::kernels::kernel_path_supported(KernelPath::Avx512)) {
     MESSAGE("no AVX-512 here: the AVX-512 packer is not tested");
     return;
@@ -873,28 +873,36 @@ TEST_CASE("bf16 pairs: the AVX-512 packer gives the scalar packer's words, bit f
   std::mt19937 generator(405);
   std::uniform_real_distribution<float> distribution(-3.0f, 3.0f);
   const float nan = std::numeric_limits<float>::quiet_NaN(), infinity = std::numeric_limits<float>::infinity();
-  for (std::int64_t depth : {1, 2, 3, 15, 16, 17, 31, 32, 33, 100, 769}) {
-    std::vector<float> row(static_cast<std::size_t>(depth));
-    for (float& value : row) value = distribution(generator);
-    // Specials where the depth allows: NaNs (quiet, signalling, negative), infinities, a denormal (which
-    // vcvtneps2bf16 would flush), ties to even both ways, the largest finite value (rounds to infinity).
-    const float specials[] = {nan,
-                              blip::bits_to_float(0xff800001u),
-                              -infinity,
-                              infinity,
-                              blip::bits_to_float(0x00012345u),
-                              blip::bits_to_float(0x3f808000u),
-                              blip::bits_to_float(0x3f818000u),
-                              std::numeric_limits<float>::max(),
-                              -0.0f};
-    for (std::size_t i = 0; i < std::size(specials) && 2 * i + 1 < row.size(); ++i) row[2 * i + 1] = specials[i];
-    const std::int64_t stride = 5;
-    std::vector<std::uint32_t> scalar(static_cast<std::size_t>((depth + 1) / 2 * stride), 7u);
-    std::vector<std::uint32_t> vector = scalar;
-    kernel_detail::pack_row_bf16_pairs(row.data(), depth, scalar.data(), stride);
-    kernel_detail::pack_row_bf16_pairs_avx512(row.data(), depth, vector.data(), stride);
-    CAPTURE(depth);
-    CHECK(scalar == vector);
+  // Specials: NaNs (quiet, signalling, negative), infinities, a denormal (which vcvtneps2bf16 would flush), ties
+  // to even both ways, the largest finite value (rounds to infinity).
+  const float specials[] = {nan,
+                            blip::bits_to_float(0xff800001u),
+                            -infinity,
+                            infinity,
+                            blip::bits_to_float(0x00012345u),
+                            blip::bits_to_float(0x3f808000u),
+                            blip::bits_to_float(0x3f818000u),
+                            std::numeric_limits<float>::max(),
+                            -0.0f};
+  // Row counts around the groups of 8 (a Linear tile is 12 rows, an attention block up to 128), depths around
+  // the 16-input steps, row strides wider than the depth, packed strides wider than the row count.
+  for (std::int64_t rows : {1, 2, 3, 5, 8, 9, 12, 15, 16, 17, 116}) {
+    for (std::int64_t depth : {1, 2, 3, 15, 16, 17, 31, 33, 64, 100, 769}) {
+      const std::int64_t x_stride = depth + 3, packed_stride = rows + (rows % 3);
+      std::vector<float> x(static_cast<std::size_t>(rows * x_stride));
+      for (float& value : x) value = distribution(generator);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::size_t i = 0; i < std::size(specials) && 2 * i + 1 < static_cast<std::size_t>(depth); ++i)
+          x[static_cast<std::size_t>(r * x_stride) + (2 * i + 1 + r) % depth] = specials[i];
+      std::vector<std::uint32_t> scalar(static_cast<std::size_t>(((depth + 1) / 2 + 1) * packed_stride), 0xdeadbeefu);
+      std::vector<std::uint32_t> vector = scalar;
+      for (std::int64_t r = 0; r < rows; ++r)
+        kernel_detail::pack_row_bf16_pairs(x.data() + r * x_stride, depth, scalar.data() + r, packed_stride);
+      kernel_detail::pack_rows_bf16_pairs_avx512(x.data(), x_stride, rows, depth, vector.data(), packed_stride);
+      CAPTURE(rows);
+      CAPTURE(depth);
+      CHECK(scalar == vector);  // the sentinels past the rows and the depth included
+    }
   }
 }
 

@@ -491,7 +491,7 @@ inline void int4_block_offsets(const std::uint32_t* quads, std::int64_t depth, s
 }
 
 // The BF16Pairs words of one row (destination[i · stride], i < ceil(depth / 2)). The scalar reference of
-// pack_row_bf16_pairs_avx512 (detail/linear_avx512.hpp), which pack_rows uses on x86.
+// pack_rows_bf16_pairs_avx512 (detail/linear_avx512.hpp), which pack_rows uses on x86.
 inline void pack_row_bf16_pairs(const float* source, std::int64_t depth, std::uint32_t* destination,
                                 std::int64_t stride) {
   for (std::int64_t k = 0; k < depth; k += 2) {
@@ -503,6 +503,14 @@ inline void pack_row_bf16_pairs(const float* source, std::int64_t depth, std::ui
 
 inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, std::int64_t depth, float* packed,
                       std::int64_t packed_stride, RowPacking packing = RowPacking::F32) {
+#if BLIP_X86_DISPATCH
+  // Bf16 pairs come with the vdpbf16ps kernels, so with AVX-512: its packer gives the scalar one's bits, eight
+  // rows at a time.
+  if (packing == RowPacking::BF16Pairs) {
+    pack_rows_bf16_pairs_avx512(x, x_stride, rows, depth, reinterpret_cast<std::uint32_t*>(packed), packed_stride);
+    return;
+  }
+#endif
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* source = x + r * x_stride;
     switch (packing) {
@@ -516,17 +524,10 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
         for (std::int64_t k = 0; k < depth; ++k) destination[k * packed_stride] = bf16_to_f32(f32_to_bf16(source[k]));
         break;
       }
-      case RowPacking::BF16Pairs: {
+      case RowPacking::BF16Pairs:
         // The buffer is raw storage (ScratchBuffer), written and read as 32-bit words.
-        std::uint32_t* destination = reinterpret_cast<std::uint32_t*>(packed) + r;
-#if BLIP_X86_DISPATCH
-        // Bf16 pairs come with the vdpbf16ps kernels, so with AVX-512: its packer gives the scalar one's bits.
-        pack_row_bf16_pairs_avx512(source, depth, destination, packed_stride);
-#else
-        pack_row_bf16_pairs(source, depth, destination, packed_stride);
-#endif
+        pack_row_bf16_pairs(source, depth, reinterpret_cast<std::uint32_t*>(packed) + r, packed_stride);
         break;
-      }
       case RowPacking::F32RoundedToInt8: {
         const float scale = quantization::activation_int8_scale(source, depth);
         float* destination = packed + r;

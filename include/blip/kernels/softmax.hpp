@@ -55,10 +55,10 @@ inline float sum_in_lanes(const float* x, std::int64_t count) {
   return lanes[0];
 }
 
+// The largest of x[0, count), NaNs skipped (-inf if there is no other): std::max(maximum, x[i]) over the row, on
+// the active path's vector kernel (GCC does not vectorise that scan itself: it may not reorder the comparisons).
 inline float row_maximum(const float* x, std::int64_t count) {
-  float maximum = -std::numeric_limits<float>::infinity();
-  for (std::int64_t i = 0; i < count; ++i) maximum = std::max(maximum, x[i]);
-  return maximum;
+  return active_elementwise_kernels().maximum(x, count);
 }
 
 // Softmax of one row in place; the row then sums to 1.

@@ -45,6 +45,7 @@ struct ElementwiseKernels {
   void (*gelu_erf)(const float* in, float* out, std::int64_t count) = nullptr;    // 0.5·x·erfc(-x/√2)
   void (*gelu_tanh)(const float* in, float* out, std::int64_t count) = nullptr;   // x / (1 + exp(-2u))
   void (*quick_gelu)(const float* in, float* out, std::int64_t count) = nullptr;  // x / (1 + exp(-1.702x))
+  float (*maximum)(const float* x, std::int64_t count) = nullptr;  // the largest, NaNs skipped; -inf if none
   // Σ (x[i] - shift) and Σ (x[i] - shift)², the statistics of layer and RMS norms: in a fixed order that depends
   // only on the count (lanes relative to x, a fixed tree over them at the end), never on x's address.
   float (*sum_shifted)(const float* x, std::int64_t count, float shift) = nullptr;
@@ -123,18 +124,64 @@ BLIP_ALWAYS_INLINE void exp_lanes(typename LaneTypes<Lanes>::Float& value) {
 }
 
 // out[i] = exp(in[i] - shift) for count floats, Lanes at a time; the last partial vector is padded with zeros and
-// goes through the same code.
+// goes through the same code. Whole vectors are copied with a constant size: a memcpy of a size known only at run
+// time became `rep movs` (GCC 12), two per vector, and made this loop 4-5x slower (kernels.md, "Softmax").
 template <int Lanes>
 BLIP_ALWAYS_INLINE void exp_shifted_lanes(const float* in, float* out, std::int64_t count, float shift) {
   using Float = typename LaneTypes<Lanes>::Float;
-  for (std::int64_t i = 0; i < count; i += Lanes) {
-    const std::size_t bytes = static_cast<std::size_t>(count - i < Lanes ? count - i : Lanes) * sizeof(float);
-    Float value{};
-    std::memcpy(&value, in + i, bytes);
+  std::int64_t i = 0;
+  for (; i + Lanes <= count; i += Lanes) {
+    Float value;
+    std::memcpy(&value, in + i, sizeof value);
     value = value - shift;
     exp_lanes<Lanes>(value);
-    std::memcpy(out + i, &value, bytes);
+    std::memcpy(out + i, &value, sizeof value);
   }
+  if (i == count) return;
+  const std::size_t bytes = static_cast<std::size_t>(count - i) * sizeof(float);
+  Float value{};
+  std::memcpy(&value, in + i, bytes);
+  value = value - shift;
+  exp_lanes<Lanes>(value);
+  std::memcpy(out + i, &value, bytes);
+}
+
+// The largest of count floats, NaNs skipped (-inf if there is no other), as the scalar scan
+// `maximum = maximum < x ? x : maximum` gives it, with Lanes running maxima. Only the sign of a zero maximum could
+// differ (the scan keeps the first of equal values): a zero result is found again by the scan.
+template <int Lanes>
+BLIP_ALWAYS_INLINE float maximum_lanes(const float* x, std::int64_t count) {
+  using Float = typename LaneTypes<Lanes>::Float;
+  using Int = typename LaneTypes<Lanes>::Int;
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  Float maxima[2] = {Float{} + kLowest, Float{} + kLowest};  // two chains: a compare and a select each
+  std::int64_t i = 0;
+  for (; i + 2 * Lanes <= count; i += 2 * Lanes) {
+    BLIP_UNROLL
+    for (int v = 0; v < 2; ++v) {
+      Float value;
+      std::memcpy(&value, x + i + v * Lanes, sizeof value);
+      select_lanes<Float, Int>(maxima[v] < value, value, maxima[v]);
+    }
+  }
+  for (; i < count; i += Lanes) {
+    Float value = Float{} + kLowest;
+    if (count - i >= Lanes)
+      std::memcpy(&value, x + i, sizeof value);
+    else
+      std::memcpy(&value, x + i, static_cast<std::size_t>(count - i) * sizeof(float));
+    select_lanes<Float, Int>(maxima[0] < value, value, maxima[0]);
+  }
+  select_lanes<Float, Int>(maxima[0] < maxima[1], maxima[1], maxima[0]);
+  float lanes[Lanes];
+  std::memcpy(lanes, &maxima[0], sizeof lanes);
+  float maximum = kLowest;
+  for (float lane : lanes) maximum = maximum < lane ? lane : maximum;
+  if (maximum == 0.0f) {
+    maximum = kLowest;
+    for (std::int64_t j = 0; j < count; ++j) maximum = maximum < x[j] ? x[j] : maximum;
+  }
+  return maximum;
 }
 
 // The activations run in blocks of 256 floats and in stages, each a loop over the block's vectors (argument of
@@ -168,11 +215,17 @@ BLIP_ALWAYS_INLINE void map_in_stages(const float* in, float* out, std::int64_t 
   for (std::int64_t start = 0; start < count; start += kStageBlock) {
     const std::int64_t size = count - start < kStageBlock ? count - start : kStageBlock;
     Float x[kVectors], kept[kVectors], exponential[kVectors];
-    const int vectors = load_block(in + start, size, x);
+    // Whole blocks copied with a constant size (see exp_shifted_lanes: a run-time size became `rep movs`).
+    const bool whole_block = size == kStageBlock;
+    const int vectors = whole_block ? kVectors : load_block(in + start, size, x);
+    if (whole_block) std::memcpy(x, in + start, sizeof x);
     for (int v = 0; v < vectors; ++v) Stages::template exponent<Float, Int>(x[v], kept[v], exponential[v]);
     for (int v = 0; v < vectors; ++v) exp_lanes<Lanes>(exponential[v]);
     for (int v = 0; v < vectors; ++v) Stages::template finish<Float, Int>(x[v], kept[v], exponential[v]);
-    std::memcpy(out + start, x, static_cast<std::size_t>(size) * sizeof(float));
+    if (whole_block)
+      std::memcpy(out + start, x, sizeof x);
+    else
+      std::memcpy(out + start, x, static_cast<std::size_t>(size) * sizeof(float));
   }
 }
 
@@ -253,8 +306,10 @@ BLIP_ALWAYS_INLINE float sum_shifted_lanes(const float* x, std::int64_t count, f
   }
   for (int v = 0; i < count; i += Lanes, ++v) {
     Float value = Float{} + shift;
-    const std::int64_t lanes = count - i < Lanes ? count - i : Lanes;
-    std::memcpy(&value, x + i, static_cast<std::size_t>(lanes) * sizeof(float));
+    if (count - i >= Lanes)
+      std::memcpy(&value, x + i, sizeof value);  // a constant size: see exp_shifted_lanes
+    else
+      std::memcpy(&value, x + i, static_cast<std::size_t>(count - i) * sizeof(float));
     add_term<Squares>(sums[v], value - shift);
   }
   const Float total = (sums[0] + sums[1]) + (sums[2] + sums[3]);
@@ -279,6 +334,7 @@ struct ElementwiseBodies {
   static BLIP_ALWAYS_INLINE void quick_gelu(const float* in, float* out, std::int64_t count) {
     map_in_stages<Lanes, XTimesSigmoidStages<false>>(in, out, count);
   }
+  static BLIP_ALWAYS_INLINE float maximum(const float* x, std::int64_t count) { return maximum_lanes<Lanes>(x, count); }
   static BLIP_ALWAYS_INLINE float sum_shifted(const float* x, std::int64_t count, float shift) {
     return sum_shifted_lanes<Lanes, false>(x, count, shift);
   }
@@ -301,6 +357,9 @@ struct ElementwiseBodies {
   target_attribute inline void quick_gelu_##suffix(const float* in, float* out, std::int64_t count) {           \
     ElementwiseBodies<lanes>::quick_gelu(in, out, count);                                                       \
   }                                                                                                             \
+  target_attribute inline float maximum_##suffix(const float* x, std::int64_t count) {                          \
+    return ElementwiseBodies<lanes>::maximum(x, count);                                                         \
+  }                                                                                                             \
   target_attribute inline float sum_shifted_##suffix(const float* x, std::int64_t count, float shift) {         \
     return ElementwiseBodies<lanes>::sum_shifted(x, count, shift);                                              \
   }                                                                                                             \
@@ -309,8 +368,8 @@ struct ElementwiseBodies {
   }                                                                                                             \
   inline ElementwiseKernels elementwise_kernels_##suffix(KernelPath path) {                                     \
     return ElementwiseKernels{path,                   &exp_shifted_##suffix, &gelu_erf_##suffix,                \
-                              &gelu_tanh_##suffix,    &quick_gelu_##suffix,  &sum_shifted_##suffix,             \
-                              &sum_squares_shifted_##suffix};                                                  \
+                              &gelu_tanh_##suffix,    &quick_gelu_##suffix,  &maximum_##suffix,                 \
+                              &sum_shifted_##suffix,  &sum_squares_shifted_##suffix};                           \
   }
 
 BLIP_ELEMENTWISE_PATH(portable, , 4)
@@ -342,6 +401,11 @@ inline void x_times_sigmoid_portable(const float* in, float* out, std::int64_t c
     out[i] = exponent > kExponentLimit ? x * 0.0f : x / (1.0f + exp_scalar(exponent));
   }
 }
+inline float maximum_portable(const float* x, std::int64_t count) {
+  float maximum = -std::numeric_limits<float>::infinity();
+  for (std::int64_t i = 0; i < count; ++i) maximum = maximum < x[i] ? x[i] : maximum;
+  return maximum;
+}
 template <bool Squares>
 inline float sum_shifted_portable(const float* x, std::int64_t count, float shift) {
   float sum = 0.0f;
@@ -350,7 +414,7 @@ inline float sum_shifted_portable(const float* x, std::int64_t count, float shif
 }
 inline ElementwiseKernels elementwise_kernels_portable(KernelPath path) {
   return ElementwiseKernels{path, &exp_shifted_portable, &gelu_erf_portable, &x_times_sigmoid_portable<true>,
-                            &x_times_sigmoid_portable<false>, &sum_shifted_portable<false>,
+                            &x_times_sigmoid_portable<false>, &maximum_portable, &sum_shifted_portable<false>,
                             &sum_shifted_portable<true>};
 }
 
