@@ -63,6 +63,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -690,9 +691,23 @@ inline void run_tile(MicroKernel kernel, MicroTile& micro, std::int64_t tile_row
 // few images' beams). Above it the many-rows driver blocks the depth instead.
 inline constexpr std::int64_t kMaxStreamedRows = 12;
 
-// Rows from which a decode step prefetches its weights into L2 rather than non-temporally into L1
-// (WeightPrefetch; measured in docs/kernels.md, session 16).
-inline constexpr std::int64_t kPrefetchToL2MinRows = 4;
+// Rows from which a decode step prefetches its weights into L2 (prefetcht2) rather than non-temporally into L1
+// (prefetchnta); kNeverPrefetchToL2: never. Chosen per microarchitecture, because the two measured oppositely
+// (docs/kernels.md, "Decode prefetch into L2"; each the median of paired ratios with both instructions interleaved
+// in one process): on Zen 4 (AMD family 0x19 with AVX-512) L2 was up to 1.36x faster from 4 rows on and never
+// measurably slower; on Zen 5 (family 0x1a) it was 4-16% slower at 4-12 rows for int8 and bf16. Elsewhere (Zen 3,
+// Intel) it has not been measured, so those keep prefetchnta, the rule every CPU had before session 16.
+inline constexpr std::int64_t kNeverPrefetchToL2 = std::numeric_limits<std::int64_t>::max();
+
+inline std::int64_t prefetch_to_l2_min_rows_for(const CpuModel& cpu, bool avx512) {
+  return cpu.amd && cpu.family == 0x19 && avx512 ? 4 : kNeverPrefetchToL2;
+}
+
+inline std::int64_t prefetch_to_l2_min_rows() {
+  static const std::int64_t rows =
+      prefetch_to_l2_min_rows_for(cpu_model(), kernel_path_supported(KernelPath::Avx512));
+  return rows;
+}
 
 // Decode: few rows. No depth blocking: each weight panel is streamed from memory once, front to back, and
 // every row tile multiplies it in turn. AVX-512's tile holds all 12 rows; AVX2's holds 6 and the portable
@@ -728,6 +743,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
   const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
   const float* bias = weights.packed_bias();
   const float* scales = weights.packed_scales();
+  const std::int64_t prefetch_l2_from = prefetch_to_l2_min_rows();
 
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
@@ -736,7 +752,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     MicroTile micro;
     micro.row_stride = row_stride;
     micro.out_stride = y_stride;
-    micro.prefetch_weights = rows >= kPrefetchToL2MinRows ? WeightPrefetch::ToL2 : WeightPrefetch::NonTemporal;
+    micro.prefetch_weights = rows >= prefetch_l2_from ? WeightPrefetch::ToL2 : WeightPrefetch::NonTemporal;
     const std::int64_t last_panel = std::min(panel_count, (item + 1) * item_panels);
     for (std::int64_t panel = item * item_panels; panel < last_panel; ++panel) {
       const std::int64_t first_output = panel * kPanelWidth;

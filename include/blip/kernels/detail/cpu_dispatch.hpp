@@ -164,6 +164,49 @@ inline bool avx2_int8_dot_supported() {
 #endif
 }
 
+// The CPU's vendor, family and model as CPUID reports them (leaf 0's vendor string; leaf 1's EAX with the
+// extended family and model folded in, as both vendors document), for the few tuning choices measured to differ
+// between microarchitectures with the same instructions (Zen 4 and Zen 5 are families 0x19 and 0x1a).
+struct CpuModel {
+  bool amd = false, intel = false;
+  int family = 0, model = 0;
+};
+
+// Decodes CPUID leaf 0 (EBX, EDX, ECX: the vendor string) and leaf 1's EAX.
+inline CpuModel cpu_model_from_cpuid(unsigned vendor_ebx, unsigned vendor_edx, unsigned vendor_ecx,
+                                     unsigned signature) {
+  char vendor[13] = {};
+  for (int i = 0; i < 4; ++i) {
+    vendor[i] = static_cast<char>(vendor_ebx >> (8 * i) & 0xffu);
+    vendor[4 + i] = static_cast<char>(vendor_edx >> (8 * i) & 0xffu);
+    vendor[8 + i] = static_cast<char>(vendor_ecx >> (8 * i) & 0xffu);
+  }
+  CpuModel cpu;
+  cpu.amd = std::string_view(vendor) == "AuthenticAMD";
+  cpu.intel = std::string_view(vendor) == "GenuineIntel";
+  const int base_family = static_cast<int>(signature >> 8 & 0xfu), base_model = static_cast<int>(signature >> 4 & 0xfu);
+  cpu.family = base_family == 0xf ? base_family + static_cast<int>(signature >> 20 & 0xffu) : base_family;
+  cpu.model = base_family == 0xf || base_family == 0x6 ? base_model + (static_cast<int>(signature >> 16 & 0xfu) << 4)
+                                                       : base_model;
+  return cpu;
+}
+
+// This CPU's (all zero off x86), read once per process.
+inline const CpuModel& cpu_model() {
+  static const CpuModel cpu = [] {
+#if BLIP_X86_DISPATCH
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return CpuModel{};
+    const unsigned vendor_ebx = ebx, vendor_edx = edx, vendor_ecx = ecx;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return CpuModel{};
+    return cpu_model_from_cpuid(vendor_ebx, vendor_edx, vendor_ecx, eax);
+#else
+    return CpuModel{};
+#endif
+  }();
+  return cpu;
+}
+
 // True on the AVX-512 paths (avx512 and avx512-bf16): kernels without a bf16-specific variant use their AVX-512 code.
 inline bool is_avx512_path(KernelPath path) { return path == KernelPath::Avx512 || path == KernelPath::Avx512Bf16; }
 

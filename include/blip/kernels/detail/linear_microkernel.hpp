@@ -95,11 +95,11 @@ struct MicroTile {
 // share of the bandwidth). With several rows per tile a decode step does enough arithmetic per weight byte that
 // the hardware prefetchers alone fall behind: on Zen 5, 8 and 12 rows of every precision ran 11 to 22% faster
 // with it (bench/linear_bench, beams8 and beams12 rows; docs/kernels.md).
-// Where to (the driver's choice, linear_streamed_panels): with one to three rows a step is a race to stream the
-// weights, and prefetchnta, straight to L1, was the fastest (f32 and bf16 3-17% slower with prefetcht2); from four
-// rows on prefetcht2 (into L2 only; the loads then pull each line to L1) was never measurably slower and up to
-// 1.36x faster (Zen 4, every format on the AVX-512 path, f32 and bf16 on AVX2; docs/kernels.md, "Decode prefetch
-// into L2 from four rows").
+// Where to (the driver's choice, linear_streamed_panels, per CPU: prefetch_to_l2_min_rows in linear.hpp): with one
+// to three rows a step is a race to stream the weights, and prefetchnta, straight to L1, was the fastest (f32 and
+// bf16 3-17% slower with prefetcht2 on Zen 4). From four rows on prefetcht2 (into L2 only; the loads then pull each
+// line to L1) was never measurably slower on Zen 4 and up to 1.36x faster (every format on the AVX-512 path, f32
+// and bf16 on AVX2), but 4-16% slower on Zen 5 (int8 and bf16): docs/kernels.md, "Decode prefetch into L2".
 inline constexpr std::int64_t kStreamPrefetchBytes = 8192;
 
 BLIP_ALWAYS_INLINE void prefetch_streamed_weights(const void* weights, WeightPrefetch where) {
