@@ -123,9 +123,23 @@ BLIP_ALWAYS_INLINE void exp_lanes(typename LaneTypes<Lanes>::Float& value) {
   value = result;
 }
 
+// The floats x[0, min(left, Lanes)) in a vector, the lanes past them set to `padding`. A whole vector is copied
+// with a constant size: a memcpy of a size known only at run time became `rep movs` (GCC 12), which made a loop of
+// such copies 4-5x slower (exp_shifted_lanes below; kernels.md, "Softmax").
+template <class Float>
+BLIP_ALWAYS_INLINE Float load_padded(const float* x, std::int64_t left, float padding) {
+  constexpr std::int64_t kLanes = static_cast<std::int64_t>(sizeof(Float) / sizeof(float));
+  Float value = Float{} + padding;
+  if (left >= kLanes)
+    std::memcpy(&value, x, sizeof value);
+  else
+    std::memcpy(&value, x, static_cast<std::size_t>(left) * sizeof(float));
+  return value;
+}
+
 // out[i] = exp(in[i] - shift) for count floats, Lanes at a time; the last partial vector is padded with zeros and
-// goes through the same code. Whole vectors are copied with a constant size: a memcpy of a size known only at run
-// time became `rep movs` (GCC 12), two per vector, and made this loop 4-5x slower (kernels.md, "Softmax").
+// goes through the same code. Whole vectors are copied with a constant size (load_padded: with a run-time size
+// this loop did two `rep movs` per vector).
 template <int Lanes>
 BLIP_ALWAYS_INLINE void exp_shifted_lanes(const float* in, float* out, std::int64_t count, float shift) {
   using Float = typename LaneTypes<Lanes>::Float;
@@ -138,12 +152,9 @@ BLIP_ALWAYS_INLINE void exp_shifted_lanes(const float* in, float* out, std::int6
     std::memcpy(out + i, &value, sizeof value);
   }
   if (i == count) return;
-  const std::size_t bytes = static_cast<std::size_t>(count - i) * sizeof(float);
-  Float value{};
-  std::memcpy(&value, in + i, bytes);
-  value = value - shift;
+  Float value = load_padded<Float>(in + i, count - i, 0.0f) - shift;
   exp_lanes<Lanes>(value);
-  std::memcpy(out + i, &value, bytes);
+  std::memcpy(out + i, &value, static_cast<std::size_t>(count - i) * sizeof(float));
 }
 
 // The largest of count floats, NaNs skipped (-inf if there is no other), as the scalar scan
@@ -165,11 +176,7 @@ BLIP_ALWAYS_INLINE float maximum_lanes(const float* x, std::int64_t count) {
     }
   }
   for (; i < count; i += Lanes) {
-    Float value = Float{} + kLowest;
-    if (count - i >= Lanes)
-      std::memcpy(&value, x + i, sizeof value);
-    else
-      std::memcpy(&value, x + i, static_cast<std::size_t>(count - i) * sizeof(float));
+    const Float value = load_padded<Float>(x + i, count - i, kLowest);
     select_lanes<Float, Int>(maxima[0] < value, value, maxima[0]);
   }
   select_lanes<Float, Int>(maxima[0] < maxima[1], maxima[1], maxima[0]);
@@ -304,14 +311,8 @@ BLIP_ALWAYS_INLINE float sum_shifted_lanes(const float* x, std::int64_t count, f
       add_term<Squares>(sums[v], value - shift);
     }
   }
-  for (int v = 0; i < count; i += Lanes, ++v) {
-    Float value = Float{} + shift;
-    if (count - i >= Lanes)
-      std::memcpy(&value, x + i, sizeof value);  // a constant size: see exp_shifted_lanes
-    else
-      std::memcpy(&value, x + i, static_cast<std::size_t>(count - i) * sizeof(float));
-    add_term<Squares>(sums[v], value - shift);
-  }
+  for (int v = 0; i < count; i += Lanes, ++v)
+    add_term<Squares>(sums[v], load_padded<Float>(x + i, count - i, shift) - shift);
   const Float total = (sums[0] + sums[1]) + (sums[2] + sums[3]);
   float lanes[Lanes];
   std::memcpy(lanes, &total, sizeof lanes);
