@@ -46,6 +46,18 @@ namespace blip::kernels::detail {
 inline constexpr int kPortableMaxRows = 3;
 inline constexpr int kPortableHalfWidth = kPanelWidth / 2;
 
+// to[0, count) = from[0, count), as bytes. A whole pass (16 or 32 columns) is copied with a constant size: GCC 12
+// compiled a run-time-sized memcpy of at most a pass into `rep movs`, a few dozen cycles per row of every tile
+// (the same slowdown as softmax's exp had, vector_math.hpp).
+inline void copy_pass_floats(float* to, const float* from, int count) {
+  if (count == kPortableHalfWidth)
+    std::memcpy(to, from, kPortableHalfWidth * sizeof(float));
+  else if (count == kPanelWidth)
+    std::memcpy(to, from, kPanelWidth * sizeof(float));
+  else
+    std::memcpy(to, from, static_cast<std::size_t>(count) * sizeof(float));
+}
+
 // Writes one row of a tile: out = sums (· scale) (+ bias), or the raw sums when another depth block follows
 // (!tile.finish: MicroTile::resume).
 inline void store_row(const MicroTile& tile, float* sums, int first_column, int columns, float* out) {
@@ -53,7 +65,7 @@ inline void store_row(const MicroTile& tile, float* sums, int first_column, int 
     for (int c = 0; c < columns; ++c) sums[c] *= tile.scale[first_column + c];
   }
   if (!tile.finish) {  // copied as bytes: the raw sums of int8 quads are int32 bits
-    std::memcpy(out, sums, static_cast<std::size_t>(columns) * sizeof(float));
+    copy_pass_floats(out, sums, columns);
   } else if (tile.bias != nullptr) {
     for (int c = 0; c < columns; ++c) out[c] = sums[c] + tile.bias[first_column + c];
   } else {
@@ -63,7 +75,7 @@ inline void store_row(const MicroTile& tile, float* sums, int first_column, int 
 
 // A resumed row's raw sums (MicroTile::resume): `columns` of `width` from out (as bytes), the rest 0.
 inline void load_raw_row(float* sums, int width, int columns, const float* out) {
-  std::memcpy(sums, out, static_cast<std::size_t>(columns) * sizeof(float));
+  copy_pass_floats(sums, out, columns);
   for (int c = columns; c < width; ++c) sums[c] = 0.0f;
 }
 
