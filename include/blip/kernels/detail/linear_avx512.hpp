@@ -630,9 +630,12 @@ inline MicroKernelSet linear_micro_kernels_avx512_int8_dot() {
 // multiplied by it at the end of the block, into f32 sums:
 //   out[r, c] = (Σ_blocks float(Σ_{k in block} q[r, k] · w[k, c]) · scale[block, c]) · row_scale[r] (+ bias[c])
 // one FMA per block, in block order, so a result does not depend on the rows that come with it.
-// Registers: per row two int32 and two f32 accumulators, so 6 rows per tile (24 of the 32 zmm); 12 rows are two
-// tiles, the second reading the panel again from L1 or L2. Per four k of a tile of R rows: one load, one vpermb,
-// one shift, two masks and 2 · R vpdpbusd; per block, 2 · R conversions and FMAs.
+// Registers: per row two int32 and two f32 accumulators, so up to 6 rows keep everything in registers (24 of the
+// 32 zmm); tiles of 7 and 8 rows keep their f32 sums in an L1 array instead (a load, an FMA and a store per block
+// and 16 columns). 12 rows are two tiles (8 + 4), the second reading the panel again from L1 or L2. Per four k of
+// a tile of R rows: one load, one vpermb, one shift, two masks and 2 · R vpdpbusd; per block, 2 · R conversions
+// and FMAs. Zen 5 (two vpdpbusd per cycle), one core, panels in L2, cycles per four k × 32 columns: 1 / 2 / 4 / 6
+// / 8 rows 2.6 / 3.2 / 5.0 / 6.9 / 9.8 (2.0 / 4.0 / 8.0 at the vpdpbusd bound): docs/kernels.md.
 struct Int4QuadGather {
   alignas(64) std::uint8_t bytes[64];  // byte 4 · lane + j = byte `lane` of panel row k + j: 16 · j + lane
   constexpr Int4QuadGather() : bytes{} {
@@ -641,7 +644,7 @@ struct Int4QuadGather {
   }
 };
 inline constexpr Int4QuadGather kInt4QuadGather{};
-inline constexpr int kAvx512Int4DotMaxRows = 6;
+inline constexpr int kAvx512Int4DotMaxRows = 8;
 
 // GCC 12 reports a false "may be used uninitialized" inside its own _mm512_permutexvar_epi8 (its _mm512_undefined
 // pass-through operand) when it is inlined here at -O2 (as for the int8 kernel above); silenced here only.
@@ -650,12 +653,70 @@ inline constexpr int kAvx512Int4DotMaxRows = 6;
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+// One quad of the int4 x int8 tile: four k of the panel times four k of each row, into the block's int32 sums.
+template <int Rows>
+BLIP_TARGET_AVX512_VNNI BLIP_ALWAYS_INLINE void int4_dot_quad_step(const std::uint8_t* rows_k,
+                                                                  const std::uint32_t* quad_rows, __m512i gather,
+                                                                  __m512i nibble, WeightPrefetch prefetch,
+                                                                  __m512i (&sums_low)[Rows], __m512i (&sums_high)[Rows]) {
+  if (prefetch != WeightPrefetch::None) prefetch_streamed_weights(rows_k, prefetch);
+  const __m512i gathered = _mm512_permutexvar_epi8(gather, _mm512_loadu_si512(rows_k));
+  const __m512i weights_low = _mm512_and_si512(gathered, nibble);
+  const __m512i weights_high = _mm512_and_si512(_mm512_srli_epi16(gathered, 4), nibble);
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    const __m512i activations = _mm512_set1_epi32(static_cast<int>(quad_rows[r]));
+    sums_low[r] = _mm512_dpbusd_epi32(sums_low[r], weights_low, activations);
+    sums_high[r] = _mm512_dpbusd_epi32(sums_high[r], weights_high, activations);
+  }
+}
+
+// Rows of an int4 x int8 tile whose f32 sums stay in registers (2 int32 and 2 f32 accumulators per row, 24 of the
+// 32 zmm at 6 rows); larger tiles keep them in an L1 array, read and written once per 32-input block.
+inline constexpr int kInt4DotRowsWithSumsInRegisters = 6;
+
+// The end of a 32-input block: its exact int32 sums, times the block's scales, added to the f32 sums (low and
+// high, or the L1 array f32_sums for tiles of more than kInt4DotRowsWithSumsInRegisters rows).
+template <int Rows>
+BLIP_TARGET_AVX512_VNNI BLIP_ALWAYS_INLINE void int4_dot_finish_block(const float* block_scales,
+                                                                     const __m512i (&sums_low)[Rows],
+                                                                     const __m512i (&sums_high)[Rows],
+                                                                     __m512 (&low)[Rows], __m512 (&high)[Rows],
+                                                                     float* f32_sums) {
+  const __m512 scale_low = _mm512_loadu_ps(block_scales), scale_high = _mm512_loadu_ps(block_scales + 16);
+  if constexpr (Rows <= kInt4DotRowsWithSumsInRegisters) {
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      low[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_low[r]), scale_low, low[r]);
+      high[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_high[r]), scale_high, high[r]);
+    }
+  } else {
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      float* row = f32_sums + r * kPanelWidth;
+      _mm512_store_ps(row, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_low[r]), scale_low, _mm512_load_ps(row)));
+      _mm512_store_ps(row + 16,
+                      _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_high[r]), scale_high, _mm512_load_ps(row + 16)));
+    }
+    // Keeps GCC from holding the array in registers across the blocks (it then spills the int32 sums instead).
+    asm volatile("" ::: "memory");
+  }
+}
+
 template <int Rows>
 BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile& tile) {
   static_assert(kPanelWidth == 32 && kInt4BlockSize % 4 == 0, "a panel row is 16 bytes: four of them per load");
   constexpr std::int64_t kQuadBytes = 4 * kPanelWidth / 2;
   __m512 low[Rows], high[Rows];
   start_tile_avx512<Rows>(tile, low, high);
+  alignas(64) float f32_sums[Rows > kInt4DotRowsWithSumsInRegisters ? Rows * kPanelWidth : 1];
+  if constexpr (Rows > kInt4DotRowsWithSumsInRegisters) {
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      _mm512_store_ps(f32_sums + r * kPanelWidth, low[r]);
+      _mm512_store_ps(f32_sums + r * kPanelWidth + 16, high[r]);
+    }
+  }
   const __m512i gather = _mm512_load_si512(kInt4QuadGather.bytes);
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   const std::uint32_t* quads = reinterpret_cast<const std::uint32_t*>(tile.rows);
@@ -665,8 +726,7 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
   const std::int64_t row_stride = tile.row_stride;
   // A depth that ends inside a quad (1 to 3 k) has its last block read from a copy of its own panel rows, zero-
   // padded (the rows after them may be another panel's, or past the end): the missing rows meet activations that
-  // are 0. The source is chosen once per block, so the quad loop is one plain loop (a choice per quad, or two
-  // runs of the loop, made GCC copy every accumulator each quad).
+  // are 0.
   constexpr std::int64_t kQuadsPerBlock = kInt4BlockSize / 4;
   const std::int64_t quad_count = (tile.depth + 3) / 4;
   const std::int64_t last_block_quad = (quad_count - 1) / kQuadsPerBlock * kQuadsPerBlock;
@@ -678,37 +738,41 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
     std::memset(last_block + bytes, 0, sizeof(last_block) - bytes);
   }
   const WeightPrefetch prefetch = tile.prefetch_weights;
-  const bool stream = prefetch != WeightPrefetch::None;
-  for (std::int64_t block_quad = 0; block_quad < quad_count; block_quad += kQuadsPerBlock) {
+  // Full blocks (8 quads) have their quad loop unrolled. A loop inside the block loop, its int32 sums started
+  // afresh each block, made GCC 12 -O2 copy every sum into another register and back each quad (24 moves per quad at
+  // 6 rows, on the vector pipes) and spill half the f32 sums: 10.4 cycles per quad at 6 rows against 6.9 now. The
+  // last block, if short or padded, takes the same steps in a loop.
+  const std::int64_t full_block_quads = pad_last_block ? last_block_quad : quad_count / kQuadsPerBlock * kQuadsPerBlock;
+  std::int64_t block_quad = 0;
+  for (; block_quad < full_block_quads; block_quad += kQuadsPerBlock) {
     __m512i sums_low[Rows], sums_high[Rows];
     BLIP_UNROLL
-    for (int r = 0; r < Rows; ++r) {
-      sums_low[r] = _mm512_set1_epi32(block_offsets[r]);
-      sums_high[r] = sums_low[r];
-    }
+    for (int r = 0; r < Rows; ++r) sums_low[r] = sums_high[r] = _mm512_set1_epi32(block_offsets[r]);
     block_offsets += row_stride;
-    const std::int64_t block_quads = std::min(kQuadsPerBlock, quad_count - block_quad);
-    const std::uint8_t* rows_k = pad_last_block && block_quad == last_block_quad ? last_block : panel;
-    for (std::int64_t quad = 0; quad < block_quads; ++quad, rows_k += kQuadBytes) {
-      if (stream) prefetch_streamed_weights(rows_k, prefetch);
-      const __m512i gathered = _mm512_permutexvar_epi8(gather, _mm512_loadu_si512(rows_k));
-      const __m512i weights_low = _mm512_and_si512(gathered, nibble);
-      const __m512i weights_high = _mm512_and_si512(_mm512_srli_epi16(gathered, 4), nibble);
-      BLIP_UNROLL
-      for (int r = 0; r < Rows; ++r) {
-        const __m512i activations = _mm512_set1_epi32(static_cast<int>(quads[r]));
-        sums_low[r] = _mm512_dpbusd_epi32(sums_low[r], weights_low, activations);
-        sums_high[r] = _mm512_dpbusd_epi32(sums_high[r], weights_high, activations);
-      }
+    BLIP_UNROLL
+    for (int quad = 0; quad < kQuadsPerBlock; ++quad) {
+      int4_dot_quad_step<Rows>(panel + quad * kQuadBytes, quads, gather, nibble, prefetch, sums_low, sums_high);
       quads += row_stride;
     }
-    panel += block_quads * kQuadBytes;
-    const __m512 scale_low = _mm512_loadu_ps(block_scales), scale_high = _mm512_loadu_ps(block_scales + 16);
+    panel += kQuadsPerBlock * kQuadBytes;
+    int4_dot_finish_block<Rows>(block_scales, sums_low, sums_high, low, high, f32_sums);
     block_scales += kPanelWidth;
+  }
+  if (block_quad < quad_count) {
+    __m512i sums_low[Rows], sums_high[Rows];
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) sums_low[r] = sums_high[r] = _mm512_set1_epi32(block_offsets[r]);
+    const std::uint8_t* rows_k = pad_last_block ? last_block : panel;
+    for (std::int64_t quad = block_quad; quad < quad_count; ++quad, rows_k += kQuadBytes, quads += row_stride)
+      int4_dot_quad_step<Rows>(rows_k, quads, gather, nibble, prefetch, sums_low, sums_high);
+    int4_dot_finish_block<Rows>(block_scales, sums_low, sums_high, low, high, f32_sums);
+    block_scales += kPanelWidth;
+  }
+  if constexpr (Rows > kInt4DotRowsWithSumsInRegisters) {
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
-      low[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_low[r]), scale_low, low[r]);
-      high[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_high[r]), scale_high, high[r]);
+      low[r] = _mm512_load_ps(f32_sums + r * kPanelWidth);
+      high[r] = _mm512_load_ps(f32_sums + r * kPanelWidth + 16);
     }
   }
   if (tile.finish) {
