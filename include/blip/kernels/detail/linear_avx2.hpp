@@ -31,7 +31,7 @@
 // a partial last panel through vmaskmovps.
 //
 // Determinism: each output element is one chain of FMAs in k order whatever the
-// tile (1–3-row and 4–6-row tiles do the same sequence per element), so a row's
+// tile (one pass of 32 columns or two of 16 do the same sequence per element), so a row's
 // result does not depend on how many rows come with it (tested).
 #pragma once
 
@@ -200,10 +200,15 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void linear_pass_avx2(const MicroTile& tile,
     store_row_avx2(tile, sums[r], first_column, columns, tile.out + r * tile.out_stride + first_column);
 }
 
+// One pass of 32 columns for 1-2 rows, and for 3 rows of f32 weights (which the FMAs read from memory); narrow
+// weights need registers to widen them, and 3 rows x 4 accumulators + 4 weights + a broadcast are 17 of the 16
+// ymm: GCC spilled, and a 3-row tile took longer than a 6-row one (Zen 5 with the avx2 path forced, one core,
+// panels in L2, cycles per 4 k x 32 columns, bf16: 52.9 in one pass, 36.5 in two; 2 rows 20.3, 6 rows 49.2).
+// Either way each output is the same chain of FMAs in k order.
 template <int Rows, class Element>
 BLIP_TARGET_AVX2 void linear_micro_kernel_avx2(const MicroTile& tile) {
   static_assert(kPanelWidth == 32, "the AVX2 tiles cover a 32-column panel in one pass or two of 16");
-  if constexpr (Rows <= 3) {
+  if constexpr (Rows <= 2 || (Rows == 3 && std::is_same_v<Element, float>)) {
     linear_pass_avx2<Rows, 4, Element>(tile, 0);
   } else {
     linear_pass_avx2<Rows, 2, Element>(tile, 0);
