@@ -783,7 +783,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
                              const LinearWeights& weights, float* y, std::int64_t y_stride) {
   const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
   const std::int64_t panel_count = weights.panel_count();
-  const std::int64_t tile_rows = kernels.max_rows;
+  const std::int64_t tile_rows = kernels.rows_per_prefill_tile();
   // bf16 pairs / int8 quads: every depth block but the last starts and ends at an even k / a multiple of 4 k,
   // and a packed k-pair / k-quad is one word.
   const bool pairs = kernels.row_packing == RowPacking::BF16Pairs;

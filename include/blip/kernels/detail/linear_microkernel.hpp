@@ -151,6 +151,10 @@ struct MicroKernelSet {
   int max_rows = 1;
   const MicroKernel* by_rows = nullptr;
   RowPacking row_packing = RowPacking::F32;
+  // Rows per tile when many rows share each panel (the depth-blocked driver); 0: max_rows. Smaller where the
+  // largest tile streams a panel best but a smaller one does more per row from cache (int4 × int8).
+  int prefill_rows = 0;
+  int rows_per_prefill_tile() const { return prefill_rows > 0 ? prefill_rows : max_rows; }
 };
 
 }  // namespace blip::kernels::detail
