@@ -633,9 +633,8 @@ inline MicroKernelSet linear_micro_kernels_avx512_int8_dot() {
 // Registers: per row two int32 and two f32 accumulators, so up to 6 rows keep everything in registers (24 of the
 // 32 zmm); tiles of 7 and 8 rows keep their f32 sums in an L1 array instead (a load, an FMA and a store per block
 // and 16 columns). 12 decode rows are two tiles (8 + 4), the second reading the panel again from L1 or L2; prefill
-// takes tiles of 6 (linear_micro_kernels_avx512_int4_dot). Per four k of
-// a tile of R rows: one load, one vpermb, one shift, two masks and 2 · R vpdpbusd; per block, 2 · R conversions
-// and FMAs. Zen 5 (two vpdpbusd per cycle), one core, panels in L2, cycles per four k × 32 columns: 1 / 2 / 4 / 6
+// takes tiles of 6 (linear_micro_kernels_avx512_int4_dot). Per four k of a tile of R rows: one load, one vpermb,
+// one shift, two masks and 2 · R vpdpbusd; per block, 2 · R conversions and FMAs. Zen 5 (two vpdpbusd per cycle), one core, panels in L2, cycles per four k × 32 columns: 1 / 2 / 4 / 6
 // / 8 rows 2.6 / 3.2 / 5.0 / 6.9 / 9.8 (2.0 / 4.0 / 8.0 at the vpdpbusd bound): docs/kernels.md.
 struct Int4QuadGather {
   alignas(64) std::uint8_t bytes[64];  // byte 4 · lane + j = byte `lane` of panel row k + j: 16 · j + lane
