@@ -297,6 +297,12 @@ int main(int argc, char** argv) {
       run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::BF16,
                blip::ActivationPrecision::BF16);
     });
+    // The amx path's tiles beside the CPU's own path where the CPU has AMX (amx is not chosen by itself yet:
+    // cpu_dispatch.hpp).
+    if (blip::kernels::active_kernel_path() != KernelPath::Amx && blip::kernels::kernel_path_supported(KernelPath::Amx))
+      register_benchmark("blip-amx-bf16-activations", shape, [shape](benchmark::State& state) {
+        run_blip(state, shape, KernelPath::Amx, blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16);
+      });
     register_benchmark("blip-int8-activations", shape, [shape](benchmark::State& state) {
       run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::Int8,
                blip::ActivationPrecision::Int8);

@@ -14,6 +14,11 @@
 #   BLIP_BENCH_REPETITIONS  repetitions per benchmark; the tables show medians (default 5)
 #   BLIP_BENCH_MIN_TIME     seconds per repetition (default 0.5)
 #
+# Besides f32 against OpenBLAS and Eigen, it runs every narrow format (bf16, f16, int8, int4 weights; bf16 and
+# int8 activations; the amx path's tiles where the CPU has AMX) and, where Debian's python3-torch is installed,
+# bench/pytorch_linear_bench.py (F.linear in f32 and bf16: oneDNN) at the same shapes and threads, one after the
+# other, and prints their tables with the ratios the issue's targets are stated in.
+#
 # Run it on a quiet machine: other processes on the same cores distort every figure
 # (and OpenMP barriers suffer most when a thread is descheduled).
 # Each implementation runs in its own process: OpenBLAS's threads and OpenMP's
@@ -53,6 +58,24 @@ done
 echo "  linear_bench: openblas, Haswell (AVX2) kernels" >&2
 OPENBLAS_CORETYPE=Haswell "$bench_dir/linear_bench" --benchmark_filter="^linear/openblas/" "${common[@]}" \
   > "$results/linear_openblas-avx2.json" 2> "$results/linear_openblas-avx2.log" || true
+# Narrow weights and activations on the CPU's own path (and the amx path's tiles where the CPU has AMX).
+echo "  linear_bench: bf16, f16, int8 and int4 weights; bf16 and int8 activations" >&2
+"$bench_dir/linear_bench" \
+  --benchmark_filter="^linear/blip-(bf16|f16|int8|int4|bf16-activations|int8-activations|int4-int8-activations|amx-bf16-activations)/" \
+  "${common[@]}" > "$results/linear_narrow.json" 2> "$results/linear_narrow.log" || true
+# PyTorch's F.linear at the same shapes and threads, f32 and bf16 (oneDNN), where Debian's python3-torch is installed.
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+torch_python=""
+for candidate in /usr/bin/python3 python3; do
+  if "$candidate" -c "import torch" 2> /dev/null; then torch_python=$candidate; break; fi
+done
+if [[ -n "$torch_python" ]]; then
+  echo "  pytorch_linear_bench.py (torch $("$torch_python" -c 'import torch; print(torch.__version__)'))" >&2
+  "$torch_python" "$script_dir/pytorch_linear_bench.py" --threads "$threads" --min-time "$min_time" \
+    --repetitions "$repetitions" > "$results/pytorch.jsonl" 2> "$results/pytorch.log" || true
+else
+  echo "  PyTorch not installed (apt-get install python3-torch): its columns stay empty" >&2
+fi
 echo "  linear_bench: micro-kernels alone" >&2
 OMP_NUM_THREADS=1 "$bench_dir/linear_bench" --benchmark_filter="^linear_tile/" "${common[@]}" \
   > "$results/linear_tile.json" 2> "$results/linear_tile.log" || true
@@ -169,6 +192,70 @@ if tiles:
         dims = next(iter(row.values()))[0]
         print(f"| {path} | {dims.split('x')[0]} rows × 32 | " +
               " | ".join(cell(row[p][1] if p in row else None) for p in precisions) + " |")
+    print()
+
+narrow, _ = medians(os.path.join(results, "linear_narrow.json"))
+pytorch = {}
+try:
+    with open(os.path.join(results, "pytorch.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                entry = json.loads(line)
+                pytorch[entry["name"]] = entry
+except OSError:
+    pass
+
+def narrow_value(name, shape, dims, counter):
+    entry = narrow.get(f"linear/{name}/{shape}/{dims}") or pytorch.get(f"linear/{name}/{shape}/{dims}")
+    return None if entry is None else entry[counter]
+
+# (column, benchmark name); f32 is the "blip" run above.
+formats = [("bf16", "blip-bf16"), ("bf16 × bf16 act.", "blip-bf16-activations"),
+           ("amx bf16 × bf16", "blip-amx-bf16-activations"), ("f16", "blip-f16"), ("int8", "blip-int8"),
+           ("int8 × int8 act.", "blip-int8-activations"), ("int4", "blip-int4"),
+           ("int4 × int8 act.", "blip-int4-int8-activations"), ("PyTorch f32", "pytorch-float32"),
+           ("PyTorch bf16", "pytorch-bfloat16")]
+present = [(label, name) for label, name in formats
+           if any(narrow_value(name, shape, dims, "FLOP") is not None for shape, dims in shapes)]
+if narrow:
+    def best_bf16(shape, dims, counter):
+        found = [v for v in (narrow_value(n, shape, dims, counter)
+                             for n in ("blip-bf16-activations", "blip-amx-bf16-activations")) if v is not None]
+        return max(found) if found else None
+    print("Narrow weights and activations, prefill GFLOP/s (median; blip path: "
+          f"{blip_path}; \"act.\": the activations in that format too; PyTorch: F.linear, same shapes and threads):")
+    print()
+    print("| layer | rows × in → out | f32 | " + " | ".join(label for label, _ in present) +
+          " | bf16 × bf16 / f32 | bf16 × bf16 / PyTorch bf16 |")
+    print("|---|---|---|" + "---|" * len(present) + "---|---|")
+    for shape, dims, rows, inputs, outputs in shapes_of(decode=False):
+        f32 = value("blip", shape, dims, "FLOP")
+        figures = [narrow_value(name, shape, dims, "FLOP") for _, name in present]
+        bf16 = best_bf16(shape, dims, "FLOP")
+        torch_bf16 = narrow_value("pytorch-bfloat16", shape, dims, "FLOP")
+        print(f"| {shape} | {rows} × {inputs} → {outputs} | {cell(f32 and f32 / 1e9, '{:.0f}')} | " +
+              " | ".join(cell(v and v / 1e9, "{:.0f}") for v in figures) +
+              f" | {cell(bf16 and f32 and bf16 / f32, '{:.2f}×')} | "
+              f"{cell(bf16 and torch_bf16 and bf16 / torch_bf16, '{:.2f}×')} |")
+    print()
+    print(f"Narrow weights and activations, decode: weight GB/s of the bytes each format streams (int8 and int4 with "
+          f"their scales), and the share of the bandwidth ceiling ({best_bandwidth:.1f} GB/s) for the formats the issue "
+          f"targets (bf16 and int8 >= 85%, int4 >= 70%):")
+    print()
+    print("| layer | rows × in → out | f32 | " + " | ".join(label for label, _ in present) + " |")
+    print("|---|---|---|" + "---|" * len(present))
+    targeted = {"blip-bf16-activations", "blip-amx-bf16-activations", "blip-int8-activations",
+                "blip-int4-int8-activations"}
+    for shape, dims, rows, inputs, outputs in shapes_of(decode=True):
+        f32 = value("blip", shape, dims, "weight_bytes")
+        cells = []
+        for _, name in present:
+            v = narrow_value(name, shape, dims, "weight_bytes")
+            text = cell(v and v / 1e9)
+            if v is not None and name in targeted and best_bandwidth > 0:
+                text += f" ({100 * v / 1e9 / best_bandwidth:.0f}%)"
+            cells.append(text)
+        print(f"| {shape} | {rows} × {inputs} → {outputs} | {cell(f32 and f32 / 1e9)} | " + " | ".join(cells) + " |")
     print()
 
 print(f"Decode Linear (weights streamed from memory), weight GB/s (median; bandwidth ceiling "

@@ -277,8 +277,9 @@ TEST_CASE("bf16 products match the double reference within bf16's bound, on ever
     const bool bf16_dot = kernels::detail::bf16_attention_uses_dot_product(path);
     MESSAGE("bf16 products on ", std::string(kernel_path_name(path)), ": ",
             std::string(bf16_dot ? "vdpbf16ps" : "the f32 kernels on operands rounded to bf16"));
-    // vdpbf16ps exactly where the path has it: avx512-bf16 (which kernel_path_supported vouches the CPU runs).
-    CHECK(bf16_dot == (path == KernelPath::Avx512Bf16));
+    // vdpbf16ps exactly where the path has it: avx512-bf16 and amx (which kernel_path_supported vouches the CPU
+    // runs).
+    CHECK(bf16_dot == (path == KernelPath::Avx512Bf16 || path == KernelPath::Amx));
     double worst_ratio = 0.0, worst_emulated_ratio = 0.0;
     for (const Case& c : cases) {
       INFO("path ", std::string(kernel_path_name(path)), " rows ", c.rows, " heads ", c.heads, " Tq ", c.query_tokens, " Tk ",

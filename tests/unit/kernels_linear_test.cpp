@@ -22,6 +22,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "blip/kernels/linear.hpp"
@@ -78,6 +79,10 @@ std::vector<Variant> variants_to_test(blip::WeightPrecision precision = blip::We
       (precision == blip::WeightPrecision::Int8 || precision == blip::WeightPrecision::Int4))
     plain.row_packing = kernel_detail::RowPacking::F32RoundedToInt8;
   variants.push_back({"plain" + suffix, plain});
+  // The amx path's kernel on the scalar model of the tile instructions (detail/amx_tiles.hpp), on every CPU; a CPU
+  // with AMX also runs the instructions themselves above, as the amx path.
+  if (activations == blip::ActivationPrecision::BF16 && precision == blip::WeightPrecision::BF16)
+    variants.push_back({"amx on emulated tiles" + suffix, kernel_detail::linear_micro_kernels_amx_bf16_emulated()});
   return variants;
 }
 
@@ -428,6 +433,12 @@ TEST_CASE("kernel path selection: BLIP_KERNEL values") {
     CHECK(kernel_path_from_setting("avx512-bf16") == KernelPath::Avx512Bf16);
   else
     CHECK_THROWS_AS(kernel_path_from_setting("avx512-bf16"), Error);
+  if (blip::kernels::kernel_path_supported(KernelPath::Amx))
+    CHECK(kernel_path_from_setting("amx") == KernelPath::Amx);
+  else
+    CHECK_THROWS_WITH_AS(kernel_path_from_setting("amx"), doctest::Contains("cannot run the amx kernels"), Error);
+  // Not chosen by itself until measured on an AMX CPU (cpu_dispatch.hpp).
+  CHECK(blip::kernels::best_kernel_path() != KernelPath::Amx);
   MESSAGE("active kernel path: ", std::string(blip::kernels::kernel_path_name(blip::kernels::active_kernel_path())));
 }
 
@@ -904,6 +915,134 @@ TEST_CASE("bf16 pairs: the AVX-512 packer gives the scalar packer's words, bit f
       CHECK(scalar == vector);  // the sentinels past the rows and the depth included
     }
   }
+}
+
+TEST_CASE("AMX tiles: the AVX-512 packer gives the scalar packer's words, bit for bit, zeros past the depth, nothing "
+          "written past the rows") {
+  if (!blip::kernels::kernel_path_supported(KernelPath::Avx512)) {
+    MESSAGE("no AVX-512 here: the AVX-512 packer is not tested");
+    return;
+  }
+  std::mt19937 generator(406);
+  std::uniform_real_distribution<float> distribution(-3.0f, 3.0f);
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(), blip::bits_to_float(0xff800001u),
+                            -std::numeric_limits<float>::infinity(), blip::bits_to_float(0x00012345u),
+                            blip::bits_to_float(0x3f808000u),        blip::bits_to_float(0x3f818000u),
+                            std::numeric_limits<float>::max(),       -0.0f};
+  for (std::int64_t rows : {1, 2, 7, 15, 16}) {
+    for (std::int64_t depth : {1, 2, 15, 16, 17, 31, 33, 100, 769}) {
+      const std::int64_t x_stride = depth + 3;
+      std::vector<float> x(static_cast<std::size_t>(rows * x_stride));
+      for (float& value : x) value = distribution(generator);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::size_t i = 0; i < std::size(specials); ++i)
+          x[static_cast<std::size_t>(r * x_stride + static_cast<std::int64_t>(3 * i + r) % depth)] = specials[i];
+      const std::size_t words = static_cast<std::size_t>(kernel_detail::amx_groups(depth) * kernel_detail::kAmxGroupWords);
+      std::vector<std::uint32_t> scalar(words + 16, 0xdeadbeefu);
+      std::vector<std::uint32_t> vector = scalar;
+      kernel_detail::pack_rows_bf16_amx_tiles(x.data(), x_stride, rows, depth, scalar.data());
+      kernel_detail::pack_rows_bf16_amx_tiles_avx512(x.data(), x_stride, rows, depth, vector.data());
+      CAPTURE(rows);
+      CAPTURE(depth);
+      CHECK(scalar == vector);  // the sentinels past the rows and the tiles included
+      // The layout: group g, half h (0: bf16 in the low half, 1: in the high half), row r, input j.
+      std::int64_t wrong = 0;
+      for (std::int64_t group = 0; group < kernel_detail::amx_groups(depth); ++group)
+        for (int half = 0; half < 2; ++half)
+          for (std::int64_t r = 0; r < 16; ++r)
+            for (std::int64_t j = 0; j < 16; ++j) {
+              const std::int64_t k = group * 16 + j;
+              const std::uint32_t bits = r < rows && k < depth
+                                             ? blip::f32_to_bf16(x[static_cast<std::size_t>(r * x_stride + k)]).bits
+                                             : 0u;
+              const std::uint32_t expected = r >= rows ? 0xdeadbeefu : half == 0 ? bits : bits << 16;
+              wrong += scalar[static_cast<std::size_t>(((group * 2 + half) * 16 + r) * 16 + j)] != expected;
+            }
+      CHECK(wrong == 0);
+      CHECK(scalar[words] == 0xdeadbeefu);
+    }
+  }
+}
+
+TEST_CASE("AMX tiles: the scalar model of TDPBF16PS sums pairs in order, reads bf16 denormals as zero, flushes results") {
+  using Tiles = kernel_detail::AmxEmulatedTiles;
+  Tiles::configure(kernel_detail::uniform_amx_tile_config(3));
+  std::mt19937 generator(407);
+  std::uniform_real_distribution<float> distribution(-2.0f, 2.0f);
+  std::uint16_t a[16][32], b[16][32];
+  float c[16][16];
+  for (auto& row : a)
+    for (auto& value : row) value = blip::f32_to_bf16(distribution(generator)).bits;
+  for (auto& row : b)
+    for (auto& value : row) value = blip::f32_to_bf16(distribution(generator)).bits;
+  for (auto& row : c)
+    for (auto& value : row) value = distribution(generator);
+  a[3][5] = 0x0012;  // a bf16 denormal: read as zero
+  Tiles::load<0>(c, 64);
+  Tiles::load<1>(a, 64);
+  Tiles::load<2>(b, 64);
+  Tiles::dot_bf16<0, 1, 2>();
+  float result[16][16];
+  Tiles::store<0>(result, 64);
+  std::int64_t wrong = 0;
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 16; ++n) {
+      float sum = c[m][n];
+      for (int k = 0; k < 16; ++k) {
+        const float a_even = (m == 3 && 2 * k == 5) ? 0.0f : blip::bf16_to_f32(blip::BFloat16{a[m][2 * k]});
+        const float a_odd = (m == 3 && 2 * k + 1 == 5) ? 0.0f : blip::bf16_to_f32(blip::BFloat16{a[m][2 * k + 1]});
+        sum += a_even * blip::bf16_to_f32(blip::BFloat16{b[k][2 * n]});
+        sum += a_odd * blip::bf16_to_f32(blip::BFloat16{b[k][2 * n + 1]});
+      }
+      wrong += result[m][n] != sum;
+    }
+  CHECK(wrong == 0);
+  // A result below the normal range is flushed: 2^-100 · 2^-30 (both normal bf16) is denormal in f32.
+  std::uint16_t tiny_a[16][32] = {}, tiny_b[16][32] = {};
+  tiny_a[0][0] = blip::f32_to_bf16(std::ldexp(1.0f, -100)).bits;
+  tiny_b[0][0] = blip::f32_to_bf16(std::ldexp(1.0f, -30)).bits;
+  Tiles::zero<0>();
+  Tiles::load<1>(tiny_a, 64);
+  Tiles::load<2>(tiny_b, 64);
+  Tiles::dot_bf16<0, 1, 2>();
+  Tiles::store<0>(result, 64);
+  CHECK(result[0][0] == 0.0f);
+}
+
+TEST_CASE("AMX: the hardware tiles give the emulated tiles' results") {
+  if (!blip::kernels::kernel_path_supported(KernelPath::Amx)) {
+    MESSAGE("no AMX here: the tile instructions are tested on their scalar model only");
+    return;
+  }
+  std::mt19937 generator(408);
+  std::int64_t differing = 0, total = 0;
+  double worst = 0;
+  for (const auto& [rows, in, out] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 768, 300},
+                                      {12, 131, 70}, {16, 16, 32}, {40, 767, 96}, {203, 769, 70}}) {
+    const Problem problem = make_problem(rows, in, out, true, 1, 2, generator, -1.0f, 1.0f,
+                                         blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16);
+    std::vector<float> hardware = nan_filled(rows * problem.y_stride), emulated = hardware;
+    kernel_detail::linear_using(KernelPath::Amx, problem.x.data(), problem.x_stride, rows, problem.weights,
+                                hardware.data(), problem.y_stride);
+    kernel_detail::linear_blocked(kernel_detail::linear_micro_kernels_amx_bf16_emulated(), problem.x.data(),
+                                  problem.x_stride, rows, problem.weights, emulated.data(), problem.y_stride);
+    double largest = 0, difference = 0;
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t o = 0; o < out; ++o) {
+        const float h = hardware[static_cast<std::size_t>(r * problem.y_stride + o)];
+        const float e = emulated[static_cast<std::size_t>(r * problem.y_stride + o)];
+        differing += !(h == e);
+        largest = std::max(largest, static_cast<double>(std::abs(e)));
+        difference = std::max(difference, std::isnan(h) ? 1e30 : static_cast<double>(std::abs(h - e)));
+        ++total;
+      }
+    worst = std::max(worst, difference / largest);  // relative to the problem's largest output
+  }
+  // Each sum is one f32 add per input in the model; should the hardware round its 16-input steps otherwise, the
+  // bits may differ (the kernel tests above bound the error against the double reference either way).
+  MESSAGE("AMX hardware vs its scalar model: ", differing, " of ", total, " outputs differ, largest difference ",
+          worst, " of the largest output");
+  CHECK(worst < 1e-5);
 }
 
 TEST_CASE("cpu_model decodes CPUID's vendor, family and model; decode prefetches into L2 only where measured faster") {

@@ -283,8 +283,10 @@ inline const MicroKernelSet& attention_product_kernels(ActivationPrecision produ
     for (KernelPath each : kAllKernelPaths) {
       if (!kernel_path_supported(each)) continue;
       auto& of_path = kernels[static_cast<std::size_t>(each)];
-      of_path[0] = linear_micro_kernels(each);
-      of_path[1] = linear_micro_kernels(each, WeightPrecision::BF16, ActivationPrecision::BF16);
+      // The amx path's products are avx512-bf16's: its tiles' packing is Linear's alone (linear_amx.hpp).
+      const KernelPath products_path = each == KernelPath::Amx ? KernelPath::Avx512Bf16 : each;
+      of_path[0] = linear_micro_kernels(products_path);
+      of_path[1] = linear_micro_kernels(products_path, WeightPrecision::BF16, ActivationPrecision::BF16);
       if (of_path[1].row_packing != RowPacking::BF16Pairs) {  // no vdpbf16ps: f32 kernels on rounded operands
         of_path[1] = of_path[0];
         of_path[1].row_packing = RowPacking::F32RoundedToBF16;

@@ -54,8 +54,9 @@
 //     reference reads the panels too (weight_value), widened by scalar code.
 // The instruction set is chosen at run time (detail/cpu_dispatch.hpp).
 //
-// Roadmap: AMX tiles for bf16 and int8 prefill, as a further kernel set behind
-// the same calls.
+// The amx path (detail/linear_amx.hpp) multiplies bf16 weights by bf16 activations
+// on Intel's AMX tiles, reading the same panels. Roadmap: measure it on an AMX
+// CPU and make it the default there; int8 tiles.
 #pragma once
 
 #include <algorithm>
@@ -75,6 +76,7 @@
 #include "blip/core/threading.hpp"
 #include "blip/kernels/detail/cpu_dispatch.hpp"
 #include "blip/kernels/detail/linear_avx2.hpp"
+#include "blip/kernels/detail/linear_amx.hpp"
 #include "blip/kernels/detail/linear_avx512.hpp"
 #include "blip/kernels/detail/linear_avx_vnni.hpp"
 #include "blip/kernels/detail/linear_microkernel.hpp"
@@ -455,9 +457,25 @@ inline std::int64_t balanced_block(std::int64_t total, std::int64_t limit, std::
 //                     packed[(ceil(depth / 4) + b) * packed_stride + r]; then the row scales, after those blocks.
 inline std::int64_t int8_quads(std::int64_t depth) { return (depth + 3) / 4; }
 
-// Floats one packed tile of `tile_rows` rows over `depth` inputs takes, for every packing: at most depth words
-// per row, + 2: a bf16 pair past an odd depth, or an int8 tile's row scales and (signed quads) block offsets.
-inline std::int64_t packed_tile_floats(std::int64_t depth, std::int64_t tile_rows) { return tile_rows * (depth + 2); }
+// Floats one packed tile of `tile_rows` rows over `depth` inputs takes: at most depth words per row, + 2: a bf16
+// pair past an odd depth, or an int8 tile's row scales and (signed quads) block offsets; AMX tiles two words per
+// input of each of their 16 rows, the depth rounded up to 16.
+inline std::int64_t packed_tile_floats(std::int64_t depth, std::int64_t tile_rows, RowPacking packing) {
+  if (packing == RowPacking::BF16AmxTiles) return amx_groups(depth) * kAmxGroupWords;
+  return tile_rows * (depth + 2);
+}
+
+// Words of a packed tile (laid out for `tile_rows` rows) before input `depth_begin` (a multiple of the packing's
+// inputs per word; of 16 for AMX tiles).
+inline std::int64_t packed_words_before(RowPacking packing, std::int64_t depth_begin, std::int64_t tile_rows) {
+  switch (packing) {
+    case RowPacking::BF16Pairs: return depth_begin / 2 * tile_rows;
+    case RowPacking::Int8Quads:
+    case RowPacking::Int8SignedQuads: return depth_begin / 4 * tile_rows;
+    case RowPacking::BF16AmxTiles: return depth_begin / kAmxGroupInputs * kAmxGroupWords;
+    default: return depth_begin * tile_rows;
+  }
+}
 
 // The Int8Quads words of one row (destination[i · stride], i < int8_quads(depth)), each byte q + byte_offset (128:
 // Int8Quads, 0: Int8SignedQuads); returns its scale. The scalar reference of pack_row_int8_quads_avx512
@@ -512,6 +530,12 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
     return;
   }
 #endif
+  if (packing == RowPacking::BF16AmxTiles) {  // always laid out for 16 rows (packed_stride)
+    check(packed_stride == kAmxTileRows && rows <= kAmxTileRows, "linear: AMX tiles pack ", rows, " rows for ",
+          packed_stride);
+    pack_rows_bf16_amx(x, x_stride, rows, depth, reinterpret_cast<std::uint32_t*>(packed));
+    return;
+  }
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* source = x + r * x_stride;
     switch (packing) {
@@ -529,6 +553,7 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
         // The buffer is raw storage (ScratchBuffer), written and read as 32-bit words.
         pack_row_bf16_pairs(source, depth, reinterpret_cast<std::uint32_t*>(packed) + r, packed_stride);
         break;
+      case RowPacking::BF16AmxTiles: break;  // above
       case RowPacking::F32RoundedToInt8: {
         const float scale = quantization::activation_int8_scale(source, depth);
         float* destination = packed + r;
@@ -565,8 +590,8 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
 
 // The micro-kernels of `path` for weights packed in `precision`, multiplied by activations in `activations`
 // (bf16 with bf16 weights, int8 with int8 or int4 weights): the dot-product instructions where the CPU has them
-// (vdpbf16ps on the avx512-bf16 path; vpdpbusd on the AVX-512 paths with VNNI and VBMI, and for int8 weights on
-// the avx2 path with AVX-VNNI), else the f32 kernels on rounded or quantized rows.
+// (AMX tiles on the amx path, vdpbf16ps on the avx512-bf16 path; vpdpbusd on the AVX-512 paths with VNNI and
+// VBMI, and for int8 weights on the avx2 path with AVX-VNNI), else the f32 kernels on rounded or quantized rows.
 inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision precision = WeightPrecision::F32,
                                            ActivationPrecision activations = ActivationPrecision::F32) {
   check(kernel_path_supported(path), "linear: kernel path '", kernel_path_name(path),
@@ -577,6 +602,11 @@ inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision prec
   MicroKernelSet kernels;
   switch (path) {
 #if BLIP_X86_DISPATCH
+    case KernelPath::Amx:
+#if BLIP_AMX_HARDWARE
+      if (bf16_activations) return linear_micro_kernels_amx_bf16();
+#endif
+      [[fallthrough]];  // every other kernel of amx is avx512-bf16's
     case KernelPath::Avx512Bf16:
       if (bf16_activations) return linear_micro_kernels_avx512_bf16_dot();
       [[fallthrough]];  // every other kernel of avx512-bf16 is avx512's
@@ -722,22 +752,23 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
   const std::int64_t panel_count = weights.panel_count();
   const std::int64_t tile_rows = std::min<std::int64_t>(rows, kernels.max_rows);
   const std::int64_t tiles = (rows + tile_rows - 1) / tile_rows;
+  const std::int64_t packed_stride = kernels.rows_per_packed_tile(tile_rows);
   // One f32 row is already laid out as a packed tile; anything else is packed here, tile after tile, by the
   // calling thread (≤ 12 × in floats, microseconds), so the threads never wait for each other.
   const float* packed_rows = x;
   std::int64_t row_stride = 1, packed_tile_size = 0;
   if (rows > 1 || kernels.row_packing != RowPacking::F32) {
-    packed_tile_size = packed_tile_floats(depth, tile_rows);
+    packed_tile_size = packed_tile_floats(depth, packed_stride, kernels.row_packing);
     float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(tiles * packed_tile_size));
     for (std::int64_t tile = 0; tile < tiles; ++tile) {
       const std::int64_t first_row = tile * tile_rows;
       pack_rows(x + first_row * x_stride, x_stride, std::min(tile_rows, rows - first_row), depth,
-                packed + tile * packed_tile_size, tile_rows, kernels.row_packing);
+                packed + tile * packed_tile_size, packed_stride, kernels.row_packing);
     }
     packed_rows = packed;
-    row_stride = tile_rows;
+    row_stride = packed_stride;
   }
-  const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, tile_rows);
+  const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, packed_stride);
   const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count);
   const std::int64_t item_panels = panels_per_item(panel_count, threads, 2 * kItemsPerThread);
   const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
@@ -784,13 +815,14 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
   const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
   const std::int64_t panel_count = weights.panel_count();
   const std::int64_t tile_rows = kernels.rows_per_prefill_tile();
-  // bf16 pairs / int8 quads: every depth block but the last starts and ends at an even k / a multiple of 4 k,
-  // and a packed k-pair / k-quad is one word.
+  // bf16 pairs / int8 quads / AMX tiles: every depth block but the last starts and ends at an even k / a multiple
+  // of 4 k / of 16 k, where a packed k-pair / k-quad / group of 16 k begins (packed_words_before).
   const bool pairs = kernels.row_packing == RowPacking::BF16Pairs;
   const bool quads = kernels.row_packing == RowPacking::Int8Quads || kernels.row_packing == RowPacking::Int8SignedQuads;
-  const std::int64_t inputs_per_word = pairs ? 2 : quads ? 4 : 1;
+  const bool amx_tiles = kernels.row_packing == RowPacking::BF16AmxTiles;
+  const std::int64_t packing_granule = pairs ? 2 : quads ? 4 : amx_tiles ? kAmxGroupInputs : 1;
   // Int4: depth blocks of whole scale blocks.
-  const std::int64_t depth_granule = weights.precision() == WeightPrecision::Int4 ? kInt4BlockSize : inputs_per_word;
+  const std::int64_t depth_granule = weights.precision() == WeightPrecision::Int4 ? kInt4BlockSize : packing_granule;
   // Each depth block resumes the sums of the one before (MicroTile::resume), so a row's outputs are the same
   // operations as in the streamed driver's one call over the whole depth. Int8 quads deeper than an int32 sum
   // holds are the exception: one call each, which sums them in pieces (run_tile).
@@ -799,8 +831,9 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
                                        : balanced_block(depth, kMaxDepthBlock, depth_granule);
   const std::int64_t row_block = balanced_block(rows, kMaxRowBlock, tile_rows);
   const std::int64_t tiles_per_block = (row_block + tile_rows - 1) / tile_rows;
-  const std::int64_t packed_tile_size = packed_tile_floats(depth, tile_rows);
-  const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, tile_rows);
+  const std::int64_t packed_stride = kernels.rows_per_packed_tile(tile_rows);
+  const std::int64_t packed_tile_size = packed_tile_floats(depth, packed_stride, kernels.row_packing);
+  const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, packed_stride);
   const std::int64_t buffer_size = tiles_per_block * packed_tile_size;
   float* buffers = linear_packing_scratch().reserve(static_cast<std::size_t>(2 * buffer_size));
   const float* bias = weights.packed_bias();
@@ -827,7 +860,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
       for (std::int64_t tile = thread; tile < block_tiles; tile += team) {
         const std::int64_t first_row = row_begin + tile * tile_rows;
         pack_rows(x + first_row * x_stride, x_stride, std::min(tile_rows, rows - first_row), depth,
-                  packed + tile * packed_tile_size, tile_rows, kernels.row_packing);
+                  packed + tile * packed_tile_size, packed_stride, kernels.row_packing);
       }
       // Every thread has finished packing this block, and (before packing it)
       // its items of the previous block, whose buffer the next block reuses.
@@ -839,7 +872,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
         const std::int64_t first_panel = item * item_panels;
         const std::int64_t last_panel = std::min(panel_count, first_panel + item_panels);
         MicroTile micro;
-        micro.row_stride = tile_rows;
+        micro.row_stride = packed_stride;
         micro.out_stride = y_stride;
         for (std::int64_t depth_begin = 0; depth_begin < depth; depth_begin += depth_block) {
           const std::int64_t depth_count = std::min(depth_block, depth - depth_begin);
@@ -851,7 +884,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
             for (std::int64_t tile = 0; tile < block_tiles; ++tile) {
               const std::int64_t first_row = row_begin + tile * tile_rows;
               const float* packed_tile = packed + tile * packed_tile_size;
-              micro.rows = packed_tile + depth_begin / inputs_per_word * tile_rows;
+              micro.rows = packed_tile + packed_words_before(kernels.row_packing, depth_begin, packed_stride);
               integer_rows.point(micro, packed_tile, depth_begin);
               micro.out = y + first_row * y_stride + first_output;
               const std::int64_t rows_here = std::min(tile_rows, rows - first_row);

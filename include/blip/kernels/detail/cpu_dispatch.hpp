@@ -10,7 +10,7 @@
 // one is called. On compilers or architectures without these builtins only the
 // portable path exists.
 //
-// The environment variable BLIP_KERNEL=portable|avx2|avx512|avx512-bf16 forces a path (for
+// The environment variable BLIP_KERNEL=portable|avx2|avx512|avx512-bf16|amx forces a path (for
 // testing and benchmarking); forcing one the CPU cannot run is an error, not a
 // silent fallback, so a test that asks for AVX-512 really tests AVX-512.
 //
@@ -26,7 +26,11 @@
 // 256-bit vpdpbusd of AVX-VNNI when the CPU has it (Alder Lake and later Intel
 // cores, Zen 5: avx2_int8_dot_supported()); elsewhere the same quantized
 // activations are multiplied by the f32 kernels.
-// Roadmap: AMX (bf16 and int8 tiles) will add a path here.
+// amx is avx512-bf16 plus Intel's AMX tiles (Sapphire Rapids and later Xeons) where bf16 weights meet bf16
+// activations (detail/linear_amx.hpp); every other kernel is avx512-bf16's. It is not yet chosen by itself: its
+// kernel has been tested against a scalar model of the tile instructions (detail/amx_tiles.hpp) but not yet run
+// or measured on an AMX CPU, so best_kernel_path() stops at avx512-bf16 until a session on one has (the tests
+// run every supported path, amx included, so such a CPU checks it). Roadmap: int8 tiles (TDPBUSD).
 #pragma once
 
 #include <cstdlib>
@@ -45,6 +49,10 @@
 #define BLIP_TARGET_AVX512_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vnni,avx512vbmi")))
 #define BLIP_TARGET_AVX_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #else
 #define BLIP_X86_DISPATCH 0
 #endif
@@ -70,10 +78,10 @@
 namespace blip::kernels {
 
 // Instruction-set paths, slowest first.
-enum class KernelPath { Portable, Avx2, Avx512, Avx512Bf16 };
+enum class KernelPath { Portable, Avx2, Avx512, Avx512Bf16, Amx };
 
 inline constexpr KernelPath kAllKernelPaths[] = {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512,
-                                                 KernelPath::Avx512Bf16};
+                                                 KernelPath::Avx512Bf16, KernelPath::Amx};
 
 inline const char* kernel_path_name(KernelPath path) {
   switch (path) {
@@ -81,8 +89,34 @@ inline const char* kernel_path_name(KernelPath path) {
     case KernelPath::Avx2: return "avx2";
     case KernelPath::Avx512: return "avx512";
     case KernelPath::Avx512Bf16: return "avx512-bf16";
+    case KernelPath::Amx: return "amx";
   }
   return "?";
+}
+
+// True when this CPU has AMX-TILE and AMX-BF16, the OS saves the tile state (XCR0 bits 17 and 18) and has
+// granted it to this process: Linux hands a process the 8 KiB of tile state only when asked (arch_prctl
+// ARCH_REQ_XCOMP_PERM, kernel 5.16 and later), and without it the first tile instruction kills the process with
+// SIGILL. Asked once per process; the grant is process-wide, so every thread (OpenMP's included) may use the tiles.
+inline bool amx_bf16_supported() {
+#if BLIP_X86_DISPATCH && defined(__linux__) && defined(__x86_64__)
+  static const bool supported = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx >> 27 & 1u) == 0) return false;  // OSXSAVE
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool amx_bf16 = (edx >> 22 & 1u) != 0, amx_tile = (edx >> 24 & 1u) != 0;
+    if (!amx_bf16 || !amx_tile) return false;
+    unsigned xcr0_low = 0, xcr0_high = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    if ((xcr0_low >> 17 & 3u) != 3u) return false;  // XTILECFG and XTILEDATA
+    constexpr long kArchRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
+    constexpr long kTileDataFeature = 18;             // XFEATURE_XTILEDATA
+    return ::syscall(SYS_arch_prctl, kArchRequestPermission, kTileDataFeature) == 0;
+  }();
+  return supported;
+#else
+  return false;
+#endif
 }
 
 // True when this build contains the path and this CPU (and OS) can run it.
@@ -100,16 +134,18 @@ inline bool kernel_path_supported(KernelPath path) {
     case KernelPath::Avx512Bf16:
       return kernel_path_supported(KernelPath::Avx512) && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512bf16");
+    case KernelPath::Amx: return kernel_path_supported(KernelPath::Avx512Bf16) && amx_bf16_supported();
 #else
     case KernelPath::Avx2:
     case KernelPath::Avx512:
-    case KernelPath::Avx512Bf16: return false;
+    case KernelPath::Avx512Bf16:
+    case KernelPath::Amx: return false;
 #endif
   }
   return false;
 }
 
-// The fastest path this CPU supports.
+// The fastest path this CPU supports (amx not yet: see the top of this file).
 inline KernelPath best_kernel_path() {
   if (kernel_path_supported(KernelPath::Avx512Bf16)) return KernelPath::Avx512Bf16;
   if (kernel_path_supported(KernelPath::Avx512)) return KernelPath::Avx512;
@@ -130,7 +166,7 @@ inline KernelPath kernel_path_from_setting(const char* setting) {
       return path;
     }
   }
-  fail("BLIP_KERNEL=", name, ": unknown kernel path (expected portable, avx2, avx512 or avx512-bf16)");
+  fail("BLIP_KERNEL=", name, ": unknown kernel path (expected portable, avx2, avx512, avx512-bf16 or amx)");
 }
 }  // namespace detail
 
@@ -207,8 +243,11 @@ inline const CpuModel& cpu_model() {
   return cpu;
 }
 
-// True on the AVX-512 paths (avx512 and avx512-bf16): kernels without a bf16-specific variant use their AVX-512 code.
-inline bool is_avx512_path(KernelPath path) { return path == KernelPath::Avx512 || path == KernelPath::Avx512Bf16; }
+// True on the AVX-512 paths (avx512, avx512-bf16 and amx): kernels without a bf16-specific variant use their AVX-512
+// code.
+inline bool is_avx512_path(KernelPath path) {
+  return path == KernelPath::Avx512 || path == KernelPath::Avx512Bf16 || path == KernelPath::Amx;
+}
 
 // The path kernels use: BLIP_KERNEL if set, else the best supported. Decided
 // once per process (thread-safe static initialisation).

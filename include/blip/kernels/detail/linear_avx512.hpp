@@ -362,7 +362,10 @@ BLIP_TARGET_AVX512_BF16 void linear_micro_kernel_avx512_bf16_dot(const MicroTile
 // 8 runs of 8 rows, one store each. The row-at-a-time packer this replaced wrote each word on its own through a
 // stack copy of the vector and ran at about 0.9 ns per input on Zen 5 (6% of BLIP-base's vision encoder with bf16
 // activations; kernels.md, "Packing the rows").
-BLIP_TARGET_AVX512 inline __m256i bf16_pair_words_avx512(const float* source, __mmask16 valid) {
+//
+// bf16_bits_avx512: the bf16 bits of source[i] (zero for the lanes not in `valid`), each in the low half of a
+// 32-bit lane; bf16_pair_words_avx512: the same narrowed to 16 bits, i.e. 8 pair words.
+BLIP_TARGET_AVX512 inline __m512i bf16_bits_avx512(const float* source, __mmask16 valid) {
   const __m512i magnitude = _mm512_set1_epi32(0x7fffffff), infinity = _mm512_set1_epi32(0x7f800000);
   const __m512i rounding = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
   const __m512i bits = _mm512_castps_si512(_mm512_maskz_loadu_ps(valid, source));
@@ -370,7 +373,11 @@ BLIP_TARGET_AVX512 inline __m256i bf16_pair_words_avx512(const float* source, __
   const __m512i rounded =
       _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(rounding, _mm512_and_si512(upper, one))), 16);
   const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
-  return _mm512_cvtepi32_epi16(_mm512_mask_or_epi32(rounded, nan, upper, quiet));
+  return _mm512_mask_or_epi32(rounded, nan, upper, quiet);
+}
+
+BLIP_TARGET_AVX512 inline __m256i bf16_pair_words_avx512(const float* source, __mmask16 valid) {
+  return _mm512_cvtepi32_epi16(bf16_bits_avx512(source, valid));
 }
 
 // words[0, count) to destination[0, count), count ≤ 8, with plain stores (no AVX512-VL masks needed).

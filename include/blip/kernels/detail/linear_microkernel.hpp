@@ -32,6 +32,10 @@
 // are the unsigned operand there), then per row and 32-input block the block's -8 · Σ q (tile.row_block_offsets:
 // int32, [blocks][row_stride]; it cancels the weights' + 8 offset), then the row scales.
 //
+// Bf16 activations meeting bf16 weights on the amx path: per 16 inputs, two 16-row tiles of 32-bit words with the
+// bf16 in the low and in the high half (RowPacking::BF16AmxTiles; linear_amx.hpp), every tile laid out for 16 rows
+// (MicroKernelSet::packed_tile_rows) and depth blocks starting at multiples of 16.
+//
 // Int4 panels come with one scale per output feature and 32-input block
 // (tile.block_scales); the kernel multiplies each widened q by its block's
 // scale as it loads it, so one call covers any depth that starts on a block.
@@ -134,7 +138,7 @@ using MicroKernel = void (*)(const MicroTile& tile);
 // 2^32, so what must fit is the true Σ q · w: |q · w| ≤ 127 · 128 gives 132,000 inputs; this leaves a margin.
 inline constexpr std::int64_t kInt8QuadMaxDepth = 32768;
 
-enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs, F32RoundedToInt8, Int8Quads, Int8SignedQuads };
+enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs, F32RoundedToInt8, Int8Quads, Int8SignedQuads, BF16AmxTiles };
 
 // Builds the by-rows table of a kernel template: Kernel::run<Rows> for Rows = 1 .. sizeof...(RowIndices).
 template <class Kernel, int... RowIndices>
@@ -155,6 +159,12 @@ struct MicroKernelSet {
   // largest tile streams a panel best but a smaller one does more per row from cache (int4 × int8).
   int prefill_rows = 0;
   int rows_per_prefill_tile() const { return prefill_rows > 0 ? prefill_rows : max_rows; }
+  // Rows every packed tile is laid out for, whatever its row count; 0: as many as the tile has. (AMX tiles: 16,
+  // a tile register's rows.)
+  int packed_tile_rows = 0;
+  std::int64_t rows_per_packed_tile(std::int64_t tile_rows) const {
+    return packed_tile_rows > 0 ? packed_tile_rows : tile_rows;
+  }
 };
 
 }  // namespace blip::kernels::detail
