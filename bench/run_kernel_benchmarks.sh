@@ -58,11 +58,16 @@ done
 echo "  linear_bench: openblas, Haswell (AVX2) kernels" >&2
 OPENBLAS_CORETYPE=Haswell "$bench_dir/linear_bench" --benchmark_filter="^linear/openblas/" "${common[@]}" \
   > "$results/linear_openblas-avx2.json" 2> "$results/linear_openblas-avx2.log" || true
-# Narrow weights and activations on the CPU's own path (and the amx path's tiles where the CPU has AMX).
-echo "  linear_bench: bf16, f16, int8 and int4 weights; bf16 and int8 activations" >&2
-"$bench_dir/linear_bench" \
-  --benchmark_filter="^linear/blip-(bf16|f16|int8|int4|bf16-activations|int8-activations|int4-int8-activations|amx-bf16-activations)/" \
-  "${common[@]}" > "$results/linear_narrow.json" 2> "$results/linear_narrow.log" || true
+# Narrow weights and activations on the CPU's own path (and the amx path's tiles where the CPU has AMX), each in a
+# process of its own as the implementations above (all in one process, this script's first run had their decode
+# rows at 35-50% of the bandwidth where the same benchmarks alone ran at 87-100%; the cause was not pinned down).
+narrow_implementations=(blip-bf16 blip-bf16-activations blip-amx-bf16-activations blip-f16 blip-int8
+                        blip-int8-activations blip-int4 blip-int4-int8-activations)
+for implementation in "${narrow_implementations[@]}"; do
+  echo "  linear_bench: $implementation" >&2
+  "$bench_dir/linear_bench" --benchmark_filter="^linear/$implementation/" "${common[@]}" \
+    > "$results/narrow_$implementation.json" 2> "$results/narrow_$implementation.log" || true
+done
 # PyTorch's F.linear at the same shapes and threads, f32 and bf16 (oneDNN), where Debian's python3-torch is installed.
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 torch_python=""
@@ -194,7 +199,10 @@ if tiles:
               " | ".join(cell(row[p][1] if p in row else None) for p in precisions) + " |")
     print()
 
-narrow, _ = medians(os.path.join(results, "linear_narrow.json"))
+narrow = {}
+for path in sorted(os.listdir(results)):
+    if path.startswith("narrow_") and path.endswith(".json"):
+        narrow.update(medians(os.path.join(results, path))[0])
 pytorch = {}
 try:
     with open(os.path.join(results, "pytorch.jsonl")) as f:

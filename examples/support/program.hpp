@@ -70,6 +70,8 @@ inline void print_version(const char* name) {
   std::printf("%s %s\n", name, kProjectVersion);
   std::string kernel_line = kernels::kernel_path_name(kernels::best_kernel_path());
   kernel_line += " (picked at run time: the fastest this CPU runs)";
+  if (kernels::kernel_path_supported(kernels::KernelPath::Amx))  // not picked by itself yet (cpu_dispatch.hpp)
+    kernel_line += "; AMX tiles for bf16 activations with BLIP_KERNEL=amx (not yet measured)";
   if (const char* forced = std::getenv("BLIP_KERNEL"); forced != nullptr && *forced != '\0')
     kernel_line += std::string("; BLIP_KERNEL asks for ") + clip(forced);
   std::printf("kernels: %s\n", kernel_line.c_str());

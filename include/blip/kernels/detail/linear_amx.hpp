@@ -95,7 +95,6 @@ inline void pack_rows_bf16_amx(const float* x, std::int64_t x_stride, std::int64
   pack_rows_bf16_amx_tiles(x, x_stride, rows, depth, packed);
 }
 
-// One tile (see the top of this file) with the instructions of `Tiles` (AmxHardwareTiles or AmxEmulatedTiles).
 // The tiles of a call over `rows` rows: C and A tiles of `rows` rows, B of 16, all rows 64 bytes.
 inline AmxTileConfig amx_linear_tile_config(int rows) {
   AmxTileConfig config = uniform_amx_tile_config(5);
@@ -103,6 +102,7 @@ inline AmxTileConfig amx_linear_tile_config(int rows) {
   return config;
 }
 
+// One tile (see the top of this file) with the instructions of `Tiles` (AmxHardwareTiles or AmxEmulatedTiles).
 template <class Tiles>
 BLIP_ALWAYS_INLINE void linear_micro_kernel_amx_bf16_body(const MicroTile& tile, int rows) {
   const AmxTileConfig config = amx_linear_tile_config(rows);
@@ -125,8 +125,9 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_amx_bf16_body(const MicroTile& tile,
   const WeightPrefetch prefetch = tile.prefetch_weights;
   for (std::int64_t group = 0; group < full_groups; ++group) {
     const std::uint8_t* weights = panel + group * kGroupPanelBytes;
-    if (prefetch != WeightPrefetch::None)
-      for (std::int64_t line = 0; line < kGroupPanelBytes; line += 64) prefetch_streamed_weights(weights + line, prefetch);
+    if (prefetch != WeightPrefetch::None)  // decode: 8 KiB ahead, as the other kernels (linear_microkernel.hpp)
+      for (std::int64_t line = 0; line < kGroupPanelBytes; line += 64)
+        prefetch_streamed_weights(weights + line, prefetch);
     Tiles::template load<4>(weights, 64);
     Tiles::template load<2>(words + group * kAmxGroupWords, 64);
     Tiles::template load<3>(words + group * kAmxGroupWords + kAmxGroupWords / 2, 64);
