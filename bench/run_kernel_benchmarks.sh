@@ -59,8 +59,7 @@ echo "  linear_bench: openblas, Haswell (AVX2) kernels" >&2
 OPENBLAS_CORETYPE=Haswell "$bench_dir/linear_bench" --benchmark_filter="^linear/openblas/" "${common[@]}" \
   > "$results/linear_openblas-avx2.json" 2> "$results/linear_openblas-avx2.log" || true
 # Narrow weights and activations on the CPU's own path (and the amx path's tiles where the CPU has AMX), each in a
-# process of its own as the implementations above (all in one process, this script's first run had their decode
-# rows at 35-50% of the bandwidth where the same benchmarks alone ran at 87-100%; the cause was not pinned down).
+# process of its own, as the implementations above.
 narrow_implementations=(blip-bf16 blip-bf16-activations blip-amx-bf16-activations blip-f16 blip-int8
                         blip-int8-activations blip-int4 blip-int4-int8-activations)
 for implementation in "${narrow_implementations[@]}"; do
