@@ -22,13 +22,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "blip/kernels/detail/cpu_dispatch.hpp"
-
-#if BLIP_X86_DISPATCH && defined(__linux__) && defined(__x86_64__)
-#define BLIP_AMX_HARDWARE 1
-#else
-#define BLIP_AMX_HARDWARE 0
-#endif
+#include "blip/kernels/detail/cpu_dispatch.hpp"  // BLIP_AMX_HARDWARE, amx_bf16_supported
 
 namespace blip::kernels::detail {
 
@@ -80,8 +74,6 @@ struct AmxHardwareTiles {
   static void dot_bf16() {
     __asm__ volatile("tdpbf16ps %%tmm%c0, %%tmm%c1, %%tmm%c2" ::"i"(B), "i"(A), "i"(C));
   }
-  // Back to the initial state (frees the tile registers for the OS's context switches).
-  static void release() { __asm__ volatile("tilerelease" ::: "memory"); }
 };
 #endif
 
@@ -157,7 +149,6 @@ struct AmxEmulatedTiles {
       std::memcpy(tiles.data[C] + m * kAmxTileRowBytes, sums, sizeof(sums));
     }
   }
-  static void release() { configure(AmxTileConfig{}); }
 };
 
 }  // namespace blip::kernels::detail

@@ -49,12 +49,17 @@
 #define BLIP_TARGET_AVX512_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vnni,avx512vbmi")))
 #define BLIP_TARGET_AVX_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 #include <cpuid.h>
-#if defined(__linux__)
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 #else
 #define BLIP_X86_DISPATCH 0
+#endif
+
+// AMX tiles need x86-64 and Linux's permission request (amx_bf16_supported below).
+#if BLIP_X86_DISPATCH && defined(__linux__) && defined(__x86_64__)
+#define BLIP_AMX_HARDWARE 1
+#include <sys/syscall.h>
+#include <unistd.h>
+#else
+#define BLIP_AMX_HARDWARE 0
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -99,7 +104,7 @@ inline const char* kernel_path_name(KernelPath path) {
 // ARCH_REQ_XCOMP_PERM, kernel 5.16 and later), and without it the first tile instruction kills the process with
 // SIGILL. Asked once per process; the grant is process-wide, so every thread (OpenMP's included) may use the tiles.
 inline bool amx_bf16_supported() {
-#if BLIP_X86_DISPATCH && defined(__linux__) && defined(__x86_64__)
+#if BLIP_AMX_HARDWARE
   static const bool supported = [] {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx >> 27 & 1u) == 0) return false;  // OSXSAVE

@@ -107,9 +107,10 @@ template <class Tiles>
 BLIP_ALWAYS_INLINE void linear_micro_kernel_amx_bf16_body(const MicroTile& tile, int rows) {
   const AmxTileConfig config = amx_linear_tile_config(rows);
   Tiles::configure(config);
-  alignas(64) float sums[2][kAmxTileRows][16] = {};  // [even / odd features][row][feature / 2]
+  alignas(64) float sums[2][kAmxTileRows][16];  // [even / odd features][row][feature / 2]
   const int columns = tile.columns;
   if (tile.resume) {
+    std::memset(sums, 0, sizeof(sums));  // the features a partial panel lacks
     for (int r = 0; r < rows; ++r)
       for (int c = 0; c < columns; ++c) sums[c & 1][r][c >> 1] = tile.out[r * tile.out_stride + c];
     Tiles::template load<0>(sums[0], 64);
