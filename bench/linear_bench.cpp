@@ -142,9 +142,11 @@ void set_counters(benchmark::State& state, const LinearShape& shape, double byte
   state.counters["weight_bytes"] = benchmark::Counter(weight_bytes, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path,
-              blip::WeightPrecision precision = blip::WeightPrecision::F32,
-              blip::ActivationPrecision activations = blip::ActivationPrecision::F32) {
+// Linear through the micro-kernels `kernels` (a path's, linear_micro_kernels, or one the CPU would not choose).
+void run_blip_kernels(benchmark::State& state, const LinearShape& shape,
+                      const blip::kernels::detail::MicroKernelSet& kernels,
+                      blip::ActivationPrecision activations = blip::ActivationPrecision::F32) {
+  const blip::WeightPrecision precision = kernels.precision;
   const InputCache<LinearWeights>& inputs = cached_inputs<LinearWeights>(
       shape,
       [&](std::int64_t copy) {
@@ -158,12 +160,18 @@ void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path
   Tensor<float> y(Shape{shape.rows, shape.out});
   std::size_t next = 0;
   for (auto _ : state) {
-    blip::kernels::detail::linear_using(path, x.data(), shape.in, shape.rows, copies[next], y.data(), shape.out);
+    blip::kernels::detail::linear_blocked(kernels, x.data(), shape.in, shape.rows, copies[next], y.data(), shape.out);
     next = (next + 1) % copies.size();
     benchmark::ClobberMemory();
   }
   // Bytes a call streams: the packed weights with their scales (int4: 5 bits per weight).
   set_counters(state, shape, static_cast<double>(copies.front().packed_bytes()) / (shape.in * shape.out));
+}
+
+void run_blip(benchmark::State& state, const LinearShape& shape, KernelPath path,
+              blip::WeightPrecision precision = blip::WeightPrecision::F32,
+              blip::ActivationPrecision activations = blip::ActivationPrecision::F32) {
+  run_blip_kernels(state, shape, blip::kernels::detail::linear_micro_kernels(path, precision, activations), activations);
 }
 
 // The row-major f32 weights [out, in] that the Eigen and OpenBLAS runs read. The Shape is built here, once:
@@ -307,14 +315,30 @@ int main(int argc, char** argv) {
       run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::Int8,
                blip::ActivationPrecision::Int8);
     });
-    if (blip::kernels::active_kernel_path() != KernelPath::Avx2 && blip::kernels::avx2_int8_dot_supported())
-      register_benchmark("blip-avx2-int8-activations", shape, [shape](benchmark::State& state) {
-        run_blip(state, shape, KernelPath::Avx2, blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8);
-      });
     register_benchmark("blip-int4-int8-activations", shape, [shape](benchmark::State& state) {
       run_blip(state, shape, blip::kernels::active_kernel_path(), blip::WeightPrecision::Int4,
                blip::ActivationPrecision::Int8);
     });
+#if BLIP_X86_DISPATCH
+    // The avx2 path's integer kernels (detail/linear_avx2_integer.hpp) beside the CPU's own path: the ones it runs
+    // here (vpdpbusd with AVX-VNNI), and where the CPU has AVX-VNNI also the vpmaddubsw ones an AVX2 CPU without
+    // it runs. Names blip-avx2[-vpmaddubsw]-int8-activations, blip-avx2[-vpmaddubsw]-int4-int8-activations.
+    for (blip::WeightPrecision precision : {blip::WeightPrecision::Int8, blip::WeightPrecision::Int4}) {
+      if (!blip::kernels::kernel_path_supported(KernelPath::Avx2)) break;
+      const std::string suffix = precision == blip::WeightPrecision::Int8 ? "-int8-activations" : "-int4-int8-activations";
+      if (blip::kernels::active_kernel_path() != KernelPath::Avx2)
+        register_benchmark("blip-avx2" + suffix, shape, [shape, precision](benchmark::State& state) {
+          run_blip(state, shape, KernelPath::Avx2, precision, blip::ActivationPrecision::Int8);
+        });
+      if (blip::kernels::avx2_int8_dot_supported())
+        register_benchmark("blip-avx2-vpmaddubsw" + suffix, shape, [shape, precision](benchmark::State& state) {
+          namespace kernel_detail = blip::kernels::detail;
+          run_blip_kernels(state, shape,
+                           kernel_detail::linear_micro_kernels_avx2_integer<kernel_detail::Avx2MaddDot>(precision),
+                           blip::ActivationPrecision::Int8);
+        });
+    }
+#endif
 #ifdef BLIP_BENCH_HAVE_OPENBLAS
     register_benchmark("openblas", shape, [shape](benchmark::State& state) { run_openblas(state, shape); });
 #endif

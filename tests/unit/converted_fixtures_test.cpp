@@ -702,6 +702,22 @@ TEST_CASE("a quantized checkpoint: a sharded model stays sharded; damaged or unk
     CHECK(contains(message, "model.safetensors"));
     CHECK(contains(message, value));
   }
+
+  // An int8 weight of -128: outside symmetric int8's [-127, 127], which the integer kernels rely on.
+  fs::remove_all(quantized);
+  REQUIRE(tools::quantize_checkpoint(directory, quantized, blip::WeightPrecision::Int8).quantized > 0);
+  copy_case_files(directory, quantized);
+  CHECK(load_error() == "(loaded)");
+  rewrite_checkpoint(file, [&](blip::SafetensorsWriter& writer, const blip::SafetensorsFile& source, const blip::TensorInfo& info) {
+    const auto* bytes = static_cast<const std::uint8_t*>(source.raw_data(info.name));
+    std::vector<std::uint8_t> copy(bytes, bytes + info.bytes());
+    if (info.name == head) copy[static_cast<std::size_t>(info.shape[1] + 2)] = 0x80;  // [1, 2]
+    writer.add_raw(info.name, info.dtype, info.shape, copy.data(), copy.size());
+  });
+  message = load_error();
+  INFO(message);
+  CHECK(contains(message, head));
+  CHECK(contains(message, "-128 at [1, 2]"));
 }
 
 }  // namespace converted_fixtures_test

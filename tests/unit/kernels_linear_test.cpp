@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -70,7 +71,7 @@ std::vector<Variant> variants_to_test(blip::WeightPrecision precision = blip::We
       variants.push_back({blip::kernels::kernel_path_name(path) + suffix,
                           kernel_detail::linear_micro_kernels(path, precision, activations)});
     else
-      MESSAGE("kernel path ", blip::kernels::kernel_path_name(path), " not supported here: not tested");
+      MESSAGE("kernel path ", std::string(blip::kernels::kernel_path_name(path)), " not supported here: not tested");
   }
   kernel_detail::MicroKernelSet plain = kernel_detail::linear_micro_kernels_plain(precision);
   if (activations == blip::ActivationPrecision::BF16 && precision == blip::WeightPrecision::BF16)
@@ -83,6 +84,15 @@ std::vector<Variant> variants_to_test(blip::WeightPrecision precision = blip::We
   // with AMX also runs the instructions themselves above, as the amx path.
   if (activations == blip::ActivationPrecision::BF16 && precision == blip::WeightPrecision::BF16)
     variants.push_back({"amx on emulated tiles" + suffix, kernel_detail::linear_micro_kernels_amx_bf16_emulated()});
+#if BLIP_X86_DISPATCH
+  // The avx2 path's integer kernels with vpmaddubsw, which it runs on CPUs without AVX-VNNI, also on a CPU with it
+  // (the avx2 path above then runs the vpdpbusd ones).
+  if (activations == blip::ActivationPrecision::Int8 &&
+      (precision == blip::WeightPrecision::Int8 || precision == blip::WeightPrecision::Int4) &&
+      blip::kernels::kernel_path_supported(KernelPath::Avx2) && blip::kernels::avx2_int8_dot_supported())
+    variants.push_back({"avx2 with vpmaddubsw (as without AVX-VNNI)" + suffix,
+                        kernel_detail::linear_micro_kernels_avx2_integer<kernel_detail::Avx2MaddDot>(precision)});
+#endif
   return variants;
 }
 
@@ -690,7 +700,7 @@ TEST_CASE("linear: int8 activations on every path (the int8 dot product where th
   if (!blip::kernels::avx512_int8_dot_supported())
     MESSAGE("no AVX512-VNNI and VBMI here: the AVX-512 int8 dot product is not tested");
   if (!blip::kernels::avx2_int8_dot_supported())
-    MESSAGE("no AVX-VNNI here: the avx2 path's int8 dot product is not tested");
+    MESSAGE("no AVX-VNNI here: the avx2 path's vpdpbusd kernel is not tested (its vpmaddubsw one is)");
   const std::vector<Shape3> shapes = {{1, 1, 1},     {1, 2, 5},    {2, 3, 33},      {3, 5, 65},    {5, 17, 33},
                                       {8, 301, 97},  {12, 16, 32}, {13, 385, 64},   {25, 769, 70}, {1, 768, 300},
                                       {40, 767, 96}, {6, 7, 1},    {200, 402, 100}, {11, 1025, 40}, {4, 6, 31}};
@@ -706,13 +716,76 @@ TEST_CASE("linear: int4 weights times int8 activations on every path (the int8 d
   // blocks), partial panels, tiles of 6 rows and beyond.
   std::mt19937 generator(8181);
   if (!blip::kernels::avx512_int8_dot_supported())
-    MESSAGE("no AVX512-VNNI and VBMI here: the int4 x int8 dot product is not tested");
+    MESSAGE("no AVX512-VNNI and VBMI here: the AVX-512 int4 x int8 dot product is not tested");
+  if (!blip::kernels::avx2_int8_dot_supported())
+    MESSAGE("no AVX-VNNI here: the avx2 path's vpdpbusd int4 kernel is not tested (its vpmaddubsw one is)");
   const std::vector<Shape3> shapes = {{1, 1, 1},     {1, 2, 5},    {2, 3, 33},      {3, 5, 65},     {5, 17, 33},
                                       {8, 301, 97},  {12, 16, 32}, {13, 385, 64},   {25, 769, 70},  {1, 768, 300},
                                       {40, 767, 96}, {6, 7, 1},    {200, 402, 100}, {11, 1025, 40}, {4, 6, 31},
                                       {7, 32, 64},   {1, 33, 32},  {6, 36, 40},     {12, 2560, 96}};
   check_variants_at_shapes(shapes, blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8, generator);
   check_variants_at_every_row_count(133, blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8, generator);
+}
+
+TEST_CASE("linear: the integer kernels stay exact at the ends of their ranges (every q and w at its largest)") {
+  // Inputs of magnitude [0.99, 1] quantize to q = ±126 .. 127 and weights in [0.99, 1] to the largest int8 (127)
+  // or int4 (7: the nibble 15) weight. The vpmaddubsw kernels' int16 sums are then at their largest: int8 pairs
+  // |q| · |w| of up to 2 · 127 · 127 = 32,258, int4 blocks of 16 products 15 · 127 per int16 lane (30,480), just
+  // below 32,767. All inputs of one sign (the int16 sums grow) and of random signs.
+  std::mt19937 generator(127);
+  std::bernoulli_distribution coin;
+  for (blip::WeightPrecision precision : {blip::WeightPrecision::Int8, blip::WeightPrecision::Int4}) {
+    for (int signs = 0; signs < 3; ++signs) {
+      Problem problem = make_problem(5, 1000, 40, true, 0, 0, generator, 0.99f, 1.0f, precision,
+                                     blip::ActivationPrecision::Int8);
+      for (std::int64_t i = 0; i < problem.x.numel(); ++i) {
+        const bool negative = signs == 1 || (signs == 2 && coin(generator));
+        if (negative) problem.x.data()[i] = -problem.x.data()[i];
+      }
+      for (const Variant& variant : variants_to_test(precision, blip::ActivationPrecision::Int8)) {
+        CAPTURE(variant.name);
+        CAPTURE(signs);
+        CHECK(run_and_compare(variant, problem) <= 1.0);
+      }
+    }
+  }
+}
+
+TEST_CASE("linear: every integer kernel (AVX-512, AVX-VNNI, vpmaddubsw) gives the same bits") {
+  // Their int32 sums are exact, and each scales them with the same f32 operations in the same order (int8: times
+  // the row scale, then the feature scale, plus the bias; int4: per block an FMA by the block scales, then the
+  // row scale, plus the bias), so a model runs identically on every x86 CPU that has one of them.
+  std::mt19937 generator(4242);
+  for (blip::WeightPrecision precision : {blip::WeightPrecision::Int8, blip::WeightPrecision::Int4}) {
+    for (const Shape3& shape : std::vector<Shape3>{{1, 2560, 100}, {3, 771, 70}, {8, 385, 64}, {13, 1025, 40},
+                                                   {40, 767, 96}, {2, 5, 33}}) {
+      const Problem problem = make_problem(shape.rows, shape.in, shape.out, true, 0, 0, generator, -1.0f, 1.0f,
+                                           precision, blip::ActivationPrecision::Int8);
+      std::string first_name;
+      std::vector<float> first;
+      for (const Variant& variant : variants_to_test(precision, blip::ActivationPrecision::Int8)) {
+        if (variant.kernels.row_packing != kernel_detail::RowPacking::Int8Quads &&
+            variant.kernels.row_packing != kernel_detail::RowPacking::Int8SignedQuads)
+          continue;
+        std::vector<float> y = nan_filled(problem.rows * problem.y_stride);
+        kernel_detail::linear_blocked(variant.kernels, problem.x.data(), problem.x_stride, problem.rows,
+                                      problem.weights, y.data(), problem.y_stride);
+        if (first.empty()) {
+          first = y;
+          first_name = variant.name;
+          continue;
+        }
+        CAPTURE(first_name);
+        CAPTURE(variant.name);
+        CAPTURE(shape.rows);
+        CAPTURE(shape.in);
+        std::int64_t differing = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) differing += std::memcmp(&y[i], &first[i], sizeof(float)) != 0;
+        CHECK(differing == 0);
+      }
+      if (first.empty()) MESSAGE("no integer kernel here: nothing to compare");
+    }
+  }
 }
 
 TEST_CASE("linear: int8 activations really quantize the input, per row (and only for int8 and int4 weights)") {
@@ -796,8 +869,7 @@ TEST_CASE("linear: int8 activations over a depth whose int32 sums would overflow
   // kernels' sequential sums of 140,001 positive terms are beyond the f32 bound.)
   std::mt19937 generator(99);
   const std::int64_t in = 140001;
-  if (!blip::kernels::avx512_int8_dot_supported() && !blip::kernels::avx2_int8_dot_supported())
-    MESSAGE("no AVX512-VNNI and VBMI, nor AVX-VNNI, here: nothing to test");
+  if (!blip::kernels::kernel_path_supported(KernelPath::Avx2)) MESSAGE("no AVX2 here: nothing to test");
   for (std::int64_t rows : {1, 3, 14}) {  // 14: the depth-blocked driver, which gives such a layer one call
     const Problem problem = make_problem(rows, in, 35, false, 0, 0, generator, 0.99f, 1.0f,
                                          blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8);

@@ -394,7 +394,18 @@ class WeightStore {
     auto scales = std::make_shared<Tensor<const float>>(checkpoint_.to_f32(scale_name));
     mark_fetched(name);
     mark_fetched(scale_name);
-    StoredMatrix matrix{info.dtype, checkpoint_.file_of(name).raw_data(name), rows, columns, scales};
+    const void* data = checkpoint_.file_of(name).raw_data(name);
+    if (precision == WeightPrecision::Int8) {
+      // Symmetric int8 is [-127, 127] (core/quantization.hpp); the integer kernels without VNNI multiply |w| as an
+      // unsigned byte (kernels/detail/linear_avx2_integer.hpp), which -128 does not have.
+      const auto* bytes = static_cast<const std::uint8_t*>(data);
+      if (const void* found = std::memchr(bytes, 0x80, static_cast<std::size_t>(rows * columns))) {
+        const std::int64_t at = static_cast<const std::uint8_t*>(found) - bytes;
+        fail(checkpoint_.path(), ": tensor '", name, "' holds -128 at [", at / columns, ", ", at % columns,
+             "]; int8 weights of a quantized checkpoint are in [-127, 127] (symmetric quantization)");
+      }
+    }
+    StoredMatrix matrix{info.dtype, data, rows, columns, scales};
     matrix.quantization = precision;
     matrix.scales = scales->data();
     return matrix;

@@ -26,9 +26,10 @@
 //     k per instruction (detail/linear_avx512.hpp); elsewhere the rows are
 //     rounded as they are packed and the f32 kernels run. Likewise a layer with
 //     int8 weights may be told to quantize its input to int8 per row; then on
-//     CPUs with AVX512-VNNI (or, on the avx2 path, AVX-VNNI) the rows are packed
-//     as int8 quads and vpdpbusd multiplies four k per instruction, exactly, in
-//     int32; int4 weights take int8 activations too (AVX512-VNNI).
+//     CPUs with AVX512-VNNI and on every AVX2 CPU the rows are packed as int8
+//     quads and vpdpbusd (or, on the avx2 path without AVX-VNNI, vpmaddubsw)
+//     multiplies four k per instruction, exactly, in int32; int4 weights take
+//     int8 activations too (detail/linear_avx2_integer.hpp on the avx2 path).
 //   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_avx2.hpp, detail/linear_portable.hpp)
 //     keeps a tile of y in registers over a whole depth block (AVX-512: 12 × 32; AVX2: 6 × 16).
 //   * Blocking: rows are packed one row block (~192 rows) at a time; per depth
@@ -75,10 +76,10 @@
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
 #include "blip/kernels/detail/cpu_dispatch.hpp"
-#include "blip/kernels/detail/linear_avx2.hpp"
 #include "blip/kernels/detail/linear_amx.hpp"
+#include "blip/kernels/detail/linear_avx2.hpp"
+#include "blip/kernels/detail/linear_avx2_integer.hpp"
 #include "blip/kernels/detail/linear_avx512.hpp"
-#include "blip/kernels/detail/linear_avx_vnni.hpp"
 #include "blip/kernels/detail/linear_microkernel.hpp"
 #include "blip/kernels/detail/linear_portable.hpp"
 #include "blip/kernels/detail/weight_formats.hpp"
@@ -567,8 +568,8 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
         std::uint32_t* destination = reinterpret_cast<std::uint32_t*>(packed) + r;
         const int byte_offset = signed_bytes ? 0 : 128;
 #if BLIP_X86_DISPATCH
-        // Int8 quads come with the VNNI kernels: AVX-512's (whose packer gives the scalar one's bits, faster) or
-        // AVX-VNNI's on the avx2 path, where the CPU may have no AVX-512.
+        // Int8 quads come with the integer kernels: AVX-512's (whose packer gives the scalar one's bits, faster) or
+        // the avx2 path's, where the CPU may have no AVX-512.
         const float scale = avx512_int8_dot_supported()
                                 ? pack_row_int8_quads_avx512(source, depth, destination, packed_stride, byte_offset)
                                 : pack_row_int8_quads(source, depth, destination, packed_stride, byte_offset);
@@ -591,7 +592,8 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
 // The micro-kernels of `path` for weights packed in `precision`, multiplied by activations in `activations`
 // (bf16 with bf16 weights, int8 with int8 or int4 weights): the dot-product instructions where the CPU has them
 // (AMX tiles on the amx path, vdpbf16ps on the avx512-bf16 path; vpdpbusd on the AVX-512 paths with VNNI and
-// VBMI, and for int8 weights on the avx2 path with AVX-VNNI), else the f32 kernels on rounded or quantized rows.
+// VBMI; on the avx2 path AVX-VNNI's vpdpbusd, or vpmaddubsw without it), else the f32 kernels on rounded or
+// quantized rows (bf16 without vdpbf16ps; int8 on AVX-512 without VNNI or VBMI, and on the portable path).
 inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision precision = WeightPrecision::F32,
                                            ActivationPrecision activations = ActivationPrecision::F32) {
   check(kernel_path_supported(path), "linear: kernel path '", kernel_path_name(path),
@@ -617,8 +619,7 @@ inline MicroKernelSet linear_micro_kernels(KernelPath path, WeightPrecision prec
       kernels = linear_micro_kernels_avx512(precision);
       break;
     case KernelPath::Avx2:
-      if (int8_activations && precision == WeightPrecision::Int8 && avx2_int8_dot_supported())
-        return linear_micro_kernels_avx2_int8_dot();
+      if (int8_activations) return linear_micro_kernels_avx2_integer_for_cpu(precision);
       kernels = linear_micro_kernels_avx2(precision);
       break;
 #endif

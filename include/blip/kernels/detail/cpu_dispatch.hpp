@@ -20,12 +20,12 @@
 // later); it differs from avx512 only where bf16 weights meet bf16 activations
 // (ActivationPrecision::BF16), and every other kernel treats it as avx512.
 // AVX512-VNNI is not a path of its own either: on the AVX-512 paths, int8
-// weights meeting int8 activations (ActivationPrecision::Int8) use vpdpbusd
-// when the CPU has AVX512-VNNI and AVX512-VBMI (Ice Lake, Sapphire Rapids,
-// Zen 4 and later: avx512_int8_dot_supported()), and on the avx2 path the
-// 256-bit vpdpbusd of AVX-VNNI when the CPU has it (Alder Lake and later Intel
-// cores, Zen 5: avx2_int8_dot_supported()); elsewhere the same quantized
-// activations are multiplied by the f32 kernels.
+// or int4 weights meeting int8 activations (ActivationPrecision::Int8) use
+// vpdpbusd when the CPU has AVX512-VNNI and AVX512-VBMI (Ice Lake, Sapphire
+// Rapids, Zen 4 and later: avx512_int8_dot_supported()), and on the avx2 path
+// the 256-bit vpdpbusd of AVX-VNNI when the CPU has it (Alder Lake and later
+// Intel cores, Zen 5: avx2_int8_dot_supported()), else AVX2's vpmaddubsw;
+// elsewhere the same quantized activations are multiplied by the f32 kernels.
 // amx is avx512-bf16 plus Intel's AMX tiles (Sapphire Rapids and later Xeons) where bf16 weights meet bf16
 // activations (detail/linear_amx.hpp); every other kernel is avx512-bf16's. It is not yet chosen by itself: its
 // kernel has been tested against a scalar model of the tile instructions (detail/amx_tiles.hpp) but not yet run
@@ -189,7 +189,7 @@ inline bool avx512_int8_dot_supported() {
 }
 
 // True when this build and CPU have AVX-VNNI (the VEX-encoded 256-bit vpdpbusd) on top of the avx2 path
-// (linear_avx_vnni.hpp). Read from CPUID (leaf 7, sub-leaf 1, EAX bit 4) rather than __builtin_cpu_supports,
+// (linear_avx2_integer.hpp). Read from CPUID (leaf 7, sub-leaf 1, EAX bit 4) rather than __builtin_cpu_supports,
 // which older compilers do not know this feature by; the avx2 check covers the OS saving the ymm registers.
 inline bool avx2_int8_dot_supported() {
 #if BLIP_X86_DISPATCH

@@ -1,6 +1,6 @@
 // blip/kernels/detail/linear_microkernel.hpp: the contract between the Linear
 // driver (blocking, packing, threads; linear.hpp) and the per-ISA micro-kernels
-// (linear_avx512.hpp, linear_avx2.hpp, linear_avx_vnni.hpp, linear_portable.hpp).
+// (linear_avx512.hpp, linear_avx2.hpp, linear_avx2_integer.hpp, linear_amx.hpp, linear_portable.hpp).
 //
 // A micro-kernel computes one register tile of the output: `Rows` rows (1 ..
 // the set's max_rows) by one weight panel of kPanelWidth output features, over
@@ -23,7 +23,7 @@
 // row_stride words per PAIR of k, and depth blocks start at even k.
 // Int8 activations (ActivationPrecision::Int8, int8 weights) are quantized per
 // row over the whole depth (q = round(x / s), s = max|x| / 127): on CPUs with
-// AVX512-VNNI as int8 quads, one 32-bit word per row and four inputs, each byte
+// AVX512-VNNI and on the avx2 path as int8 quads, one 32-bit word per row and four inputs, each byte
 // q + 128 (vpdpbusd multiplies an unsigned byte by a signed one; the kernel
 // subtracts 128 · Σ w), 128 past the depth; `rows` then advances by row_stride
 // words per QUAD of k, depth blocks start at multiples of 4, and the row scales

@@ -1,0 +1,408 @@
+// blip/kernels/detail/linear_avx2_integer.hpp: int8 activations times int8 or int4 weights on the avx2 path,
+// as exact integer sums, on every AVX2 CPU: with AVX-VNNI's vpdpbusd where the CPU has it, else with vpmaddubsw.
+//
+// Two ways to multiply four unsigned bytes by four signed bytes and add them into a 32-bit lane (the Dot
+// parameter of the kernels below):
+//   AvxVnniDot   AVX-VNNI's VEX-encoded 256-bit vpdpbusd (Alder Lake and later Intel cores, Zen 5:
+//                avx2_int8_dot_supported()): one instruction.
+//   Avx2MaddDot  every AVX2 CPU (Haswell .. Zen 3): vpmaddubsw (u8 · s8, adjacent pairs summed into int16,
+//                saturating), then vpmaddwd by ones (adjacent int16 pairs summed into int32). Exact only while no
+//                int16 sum passes 32,767, which decides how each kernel uses it:
+//
+// int8 weights (linear_micro_kernel_avx2_int8_dot): activations packed as for the AVX-512 kernel
+// (RowPacking::Int8Quads, bytes q + 128), weights as stored in the int8 panel layout.
+//   VNNI  Σ (q + 128) · w by vpdpbusd, minus 128 · Σ w (the weight sums, also by vpdpbusd, with ones).
+//   Madd  (q + 128) · w reaches 2 · 255 · 127 = 64,770 per pair: int16 would saturate. So the kernel takes q back
+//         (the byte XOR 0x80) and multiplies |w| (unsigned, at most 127; once per quad, shared by the rows) by q
+//         carrying w's sign (vpsignb): a pair then reaches 2 · 127 · 127 = 32,258, exact, because weights and
+//         activations are in [-127, 127] (symmetric quantization; a quantized checkpoint holding -128 is refused
+//         at load, io/weight_store.hpp). Then vpmaddwd by ones and vpaddd: 4 instructions per 8 columns and 4 k
+//         where VNNI takes one.
+// int4 weights (linear_micro_kernel_avx2_int4_dot): activations as for the AVX-512 int4 kernel
+// (RowPacking::Int8SignedQuads: q itself, then each 32-input block's -8 · Σ q), the stored nibbles (w + 8,
+// 0 .. 15) the unsigned operand, so Σ q · (w + 8) - 8 · Σ q = Σ q · w.
+//   VNNI  vpdpbusd, each block's sums starting from its offset.
+//   Madd  a pair reaches 2 · 15 · 127 = 3,810, so vpmaddubsw's int16 sums are added as int16 (vpaddw) over a
+//         whole 32-input block (8 quads: 16 products per int16 lane, at most 30,480) and widened once per block
+//         by vpmaddwd with ones: 2 instructions per 8 columns and 4 k.
+// Either way every block's int32 sum is exact, then handled as in the AVX-512 kernels (int8: times the row scale,
+// then the feature scale; int4: converted and FMA'd by the block's scales into f32 sums, in block order, times
+// the row scale at the end), so all of them give the same bits (tested).
+//
+// Weights: a column's four weights of k .. k + 3 must sit in one 32-bit lane, and AVX2 has no byte permute
+// across 128-bit lanes: per four k and 16 byte columns, 10 shuffles for int8 (gather_quads_avx2), 6 for int4
+// (gather_int4_quads_avx2), shared by the tile's rows. An int8 panel row is two such groups (columns 0-15,
+// 16-31); an int4 panel row is one, each byte holding column j (low nibble) and j + 16 (high nibble), split by a
+// mask and a shift.
+//
+// Registers (16 ymm): int8 with several rows, two passes of 16 columns, 4 rows (8 accumulators); one row takes all
+// 32 columns in one pass (in halves, each accumulator waited for its previous vpdpbusd every four k: one row
+// streamed 61% of the bandwidth, in one pass 89%, Zen 5). Int4: up to 2 rows take all 32 columns (4 accumulators
+// per row), 3 rows two passes (low nibbles, then high ones), each gathering the panel rows again; the f32 sums
+// live in an L1 array, read and written once per block.
+//
+// Both Dot kinds are compiled with the AVX-VNNI target attribute, so that one kernel body serves both; the Madd
+// instantiations hold no VNNI instruction (none is asked for, and GCC 12 / clang 14 emit none: checked in the
+// disassembly), so they run on AVX2 CPUs without it.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "blip/kernels/detail/linear_microkernel.hpp"
+#include "blip/kernels/detail/linear_portable.hpp"
+
+#if BLIP_X86_DISPATCH
+
+namespace blip::kernels::detail {
+
+inline constexpr int kAvx2Int8DotMaxRows = 4;
+// Int4 tiles of up to kAvx2Int4OnePassRows rows take the whole panel in one pass (4 int32 or int16 accumulators
+// per row), 3 rows two passes. Single core, panel in L1, GCC 12 default build, Zen 5, ns per row and quad of the
+// panel with AVX-VNNI: 1 row 1.58, 2 rows 1.10, 3 rows 1.14, 4 rows 1.31 (which is why 4 is not used: 8 decode
+// rows take 3 + 3 + 2); vpmaddubsw 2.23 / 1.67 / 1.74 / 1.71.
+inline constexpr int kAvx2Int4DotMaxRows = 3;
+inline constexpr int kAvx2Int4OnePassRows = 2;
+
+// The four bytes of byte columns [0, 16) of panel rows k .. k + 3 (rows_k, RowBytes apart), one column per 32-bit
+// lane: columns 0 .. 7 in `first`, 8 .. 15 in `second`. Four 16-byte loads, byte then word unpacks, two
+// vinserti128: 10 shuffles. (The int4 order below in 8, with a load and a vinserti128 per two rows, was 10-20%
+// slower at 2 to 4 rows in the int8 kernel: it needs one more register there.)
+template <std::int64_t RowBytes>
+BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void gather_quads_avx2(const void* rows_k, __m256i& first, __m256i& second) {
+  const auto* bytes = static_cast<const std::uint8_t*>(rows_k);
+  const __m128i row0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
+  const __m128i row1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + RowBytes));
+  const __m128i row2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 2 * RowBytes));
+  const __m128i row3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 3 * RowBytes));
+  const __m128i pairs01_low = _mm_unpacklo_epi8(row0, row1), pairs01_high = _mm_unpackhi_epi8(row0, row1);
+  const __m128i pairs23_low = _mm_unpacklo_epi8(row2, row3), pairs23_high = _mm_unpackhi_epi8(row2, row3);
+  first = _mm256_set_m128i(_mm_unpackhi_epi16(pairs01_low, pairs23_low), _mm_unpacklo_epi16(pairs01_low, pairs23_low));
+  second =
+      _mm256_set_m128i(_mm_unpackhi_epi16(pairs01_high, pairs23_high), _mm_unpacklo_epi16(pairs01_high, pairs23_high));
+}
+
+// The same for an int4 panel, whose four 16-byte rows are 64 contiguous bytes, in 6 shuffles. With A = rows 0 | 1
+// and B = rows 2 | 3 (one 32-byte load each), vpunpcklbw (A, B) holds, per 128-bit lane, the byte pairs (row 0,
+// row 2) of columns 0-7 and (row 1, row 3) of the same columns; vpermq puts columns 0-3 of both in the low lane and
+// 4-7 in the high one, and vpshufb (kInt4QuadOrder) orders each column's bytes as rows 0, 1, 2, 3. vpunpckhbw
+// does the same for columns 8-15.
+struct Int4QuadOrder {
+  alignas(32) std::int8_t bytes[32];  // per 128-bit lane: column j's dword from the words j (rows 0, 2), 4 + j (1, 3)
+  constexpr Int4QuadOrder() : bytes{} {
+    for (int lane = 0; lane < 2; ++lane)
+      for (int column = 0; column < 4; ++column) {
+        std::int8_t* quad = bytes + 16 * lane + 4 * column;
+        quad[0] = static_cast<std::int8_t>(2 * column);
+        quad[1] = static_cast<std::int8_t>(8 + 2 * column);
+        quad[2] = static_cast<std::int8_t>(2 * column + 1);
+        quad[3] = static_cast<std::int8_t>(9 + 2 * column);
+      }
+  }
+};
+inline constexpr Int4QuadOrder kInt4QuadOrder{};
+
+BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void gather_int4_quads_avx2(const std::uint8_t* rows_k, __m256i& first,
+                                                               __m256i& second) {
+  const __m256i order = _mm256_load_si256(reinterpret_cast<const __m256i*>(kInt4QuadOrder.bytes));
+  const __m256i rows01 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows_k));
+  const __m256i rows23 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows_k + 32));
+  first = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(_mm256_unpacklo_epi8(rows01, rows23), 0xd8), order);
+  second = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(_mm256_unpackhi_epi8(rows01, rows23), 0xd8), order);
+}
+
+// vpdpbusd (AVX-VNNI): int32 sums throughout.
+struct AvxVnniDot {
+  // Int4: a block's sums start from its offset, and are its exact sum at the end.
+  static BLIP_TARGET_AVX_VNNI BLIP_ALWAYS_INLINE __m256i block_start(std::int32_t offset) {
+    return _mm256_set1_epi32(offset);
+  }
+  static BLIP_TARGET_AVX_VNNI BLIP_ALWAYS_INLINE __m256i add_products(__m256i sums, __m256i unsigned_bytes,
+                                                                     __m256i signed_bytes) {
+    return _mm256_dpbusd_avx_epi32(sums, unsigned_bytes, signed_bytes);
+  }
+  static BLIP_TARGET_AVX_VNNI BLIP_ALWAYS_INLINE __m256i block_total(__m256i sums, std::int32_t) { return sums; }
+};
+
+// vpmaddubsw + vpmaddwd (plain AVX2): int4 blocks summed in int16, widened at the block's end.
+struct Avx2MaddDot {
+  static BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE __m256i block_start(std::int32_t) { return _mm256_setzero_si256(); }
+  static BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE __m256i add_products(__m256i sums, __m256i unsigned_bytes,
+                                                                 __m256i signed_bytes) {
+    return _mm256_add_epi16(sums, _mm256_maddubs_epi16(unsigned_bytes, signed_bytes));
+  }
+  static BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE __m256i block_total(__m256i sums, std::int32_t offset) {
+    return _mm256_add_epi32(_mm256_madd_epi16(sums, _mm256_set1_epi16(1)), _mm256_set1_epi32(offset));
+  }
+};
+
+template <int Rows, class Dot>
+BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& tile) {
+  static_assert(kPanelWidth == 32, "a panel row is 32 int8 weights: two groups of 16");
+  constexpr bool kVnni = std::is_same_v<Dot, AvxVnniDot>;
+  constexpr std::int64_t kQuadBytes = 4 * kPanelWidth;
+  // One row (decode) takes the whole panel in one pass: 4 accumulators, so each waits for its previous
+  // vpdpbusd only every four k, and the panel is read once. More rows take it in halves (registers).
+  constexpr int kPassColumns = Rows == 1 ? kPanelWidth : kPortableHalfWidth;
+  constexpr int kVectors = kPassColumns / 8;
+  const std::int8_t* panel = static_cast<const std::int8_t*>(tile.panel);
+  // A last quad of 1 to 3 k is read from a zero-padded copy of its own panel rows (the next ones may be another
+  // panel, or past the end); as in the AVX-512 kernel, the full quads and the copy are two runs of one loop.
+  const std::int64_t full_quads = tile.depth / 4, left = tile.depth % 4;
+  alignas(32) std::int8_t last_quad[kQuadBytes] = {};
+  if (left > 0) std::memcpy(last_quad, panel + full_quads * kQuadBytes, static_cast<std::size_t>(left * kPanelWidth));
+  const std::int64_t run_quads[2] = {full_quads, left > 0 ? 1 : 0};
+  const __m256i ones = _mm256_set1_epi8(1);          // VNNI: the weight sums
+  const __m256i word_ones = _mm256_set1_epi16(1);    // Madd: int16 pairs to int32
+  const __m256i sign_bit = _mm256_set1_epi8(-128);   // Madd: q + 128 back to q
+  const WeightPrefetch prefetch = tile.prefetch_weights;
+  const bool stream = prefetch != WeightPrefetch::None;
+  for (int first_column = 0; first_column < tile.columns; first_column += kPassColumns) {
+    const int columns = std::min(tile.columns - first_column, kPassColumns);
+    // A resumed tile starts from the previous depth block's int32 sums (offset already taken off; exact).
+    __m256i sums[Rows][kVectors];
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      alignas(32) float raw[kPassColumns] = {};
+      if (tile.resume) load_raw_row(raw, kPassColumns, columns, tile.out + r * tile.out_stride + first_column);
+      BLIP_UNROLL
+      for (int v = 0; v < kVectors; ++v) sums[r][v] = _mm256_castps_si256(_mm256_load_ps(raw + 8 * v));
+    }
+    __m256i weight_sums[kVectors];
+    BLIP_UNROLL
+    for (int v = 0; v < kVectors; ++v) weight_sums[v] = _mm256_setzero_si256();
+    const std::uint32_t* quads = reinterpret_cast<const std::uint32_t*>(tile.rows);
+    const std::int8_t* run_start[2] = {panel + first_column, last_quad + first_column};
+    for (int run = 0; run < 2; ++run) {
+      const std::int8_t* rows_k = run_start[run];
+      for (std::int64_t quad = 0; quad < run_quads[run]; ++quad, rows_k += kQuadBytes) {
+        // The first pass streams the panel from memory: it asks for all of each quad's lines.
+        if (stream && first_column == 0) prefetch_panel_row<kQuadBytes>(rows_k, quad, prefetch);
+        __m256i weights[kVectors], weight_signs[kVectors];
+        BLIP_UNROLL
+        for (int group = 0; group < kVectors / 2; ++group)
+          gather_quads_avx2<kPanelWidth>(rows_k + 16 * group, weights[2 * group], weights[2 * group + 1]);
+        if constexpr (kVnni) {
+          BLIP_UNROLL
+          for (int v = 0; v < kVectors; ++v) weight_sums[v] = _mm256_dpbusd_avx_epi32(weight_sums[v], ones, weights[v]);
+        } else {
+          // Madd: |w| (shared by the rows) is the unsigned operand, q with w's sign the signed one.
+          BLIP_UNROLL
+          for (int v = 0; v < kVectors; ++v) {
+            weight_signs[v] = weights[v];
+            weights[v] = _mm256_abs_epi8(weights[v]);
+          }
+        }
+        BLIP_UNROLL
+        for (int r = 0; r < Rows; ++r) {
+          const __m256i activations = _mm256_set1_epi32(static_cast<int>(quads[r]));
+          if constexpr (kVnni) {
+            BLIP_UNROLL
+            for (int v = 0; v < kVectors; ++v) sums[r][v] = _mm256_dpbusd_avx_epi32(sums[r][v], activations, weights[v]);
+          } else {
+            const __m256i q = _mm256_xor_si256(activations, sign_bit);
+            BLIP_UNROLL
+            for (int v = 0; v < kVectors; ++v) {
+              const __m256i pairs = _mm256_maddubs_epi16(weights[v], _mm256_sign_epi8(q, weight_signs[v]));
+              sums[r][v] = _mm256_add_epi32(sums[r][v], _mm256_madd_epi16(pairs, word_ones));
+            }
+          }
+        }
+        quads += tile.row_stride;
+      }
+    }
+    // VNNI: the + 128 of every activation added 128 · Σ w to each column. Then the row scale, then (store_row) the
+    // feature scale and the bias, in the AVX-512 kernel's order. Another depth block to follow: the int32 sums as
+    // they are.
+    __m256i offsets[kVectors];
+    BLIP_UNROLL
+    for (int v = 0; v < kVectors; ++v) offsets[v] = _mm256_slli_epi32(weight_sums[v], 7);
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      const __m256 row_scale = _mm256_set1_ps(tile.row_scales[r]);
+      alignas(32) float values[kPassColumns];
+      BLIP_UNROLL
+      for (int v = 0; v < kVectors; ++v) {
+        const __m256i exact = _mm256_sub_epi32(sums[r][v], offsets[v]);
+        _mm256_store_ps(values + 8 * v, tile.finish ? _mm256_mul_ps(_mm256_cvtepi32_ps(exact), row_scale)
+                                                    : _mm256_castsi256_ps(exact));
+      }
+      store_row(tile, values, first_column, columns, tile.out + r * tile.out_stride + first_column);
+    }
+  }
+}
+
+// One quad of the int4 x int8 tile: four k of the panel (rows_k: 64 bytes) times four k of each row, into the
+// block's sums. Vectors 4: all 32 columns (low nibbles: columns 0-15, high: 16-31); 2: the low (pass 0) or the
+// high (pass 1) nibbles only.
+template <int Rows, int Vectors, class Dot>
+BLIP_TARGET_AVX_VNNI BLIP_ALWAYS_INLINE void int4_dot_quad_step_avx2(const std::uint8_t* rows_k,
+                                                                    const std::uint32_t* quad_rows, int pass,
+                                                                    WeightPrefetch prefetch,
+                                                                    __m256i (&sums)[Rows][Vectors]) {
+  if (prefetch != WeightPrefetch::None) prefetch_streamed_weights(rows_k, prefetch);
+  const __m256i nibble = _mm256_set1_epi8(0x0f);
+  __m256i first, second;
+  gather_int4_quads_avx2(rows_k, first, second);
+  __m256i weights[Vectors];
+  if (Vectors == 4 || pass == 0) {
+    weights[0] = _mm256_and_si256(first, nibble);
+    weights[1] = _mm256_and_si256(second, nibble);
+  }
+  if (Vectors == 4 || pass == 1) {
+    weights[Vectors - 2] = _mm256_and_si256(_mm256_srli_epi16(first, 4), nibble);
+    weights[Vectors - 1] = _mm256_and_si256(_mm256_srli_epi16(second, 4), nibble);
+  }
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    const __m256i activations = _mm256_set1_epi32(static_cast<int>(quad_rows[r]));
+    BLIP_UNROLL
+    for (int v = 0; v < Vectors; ++v) sums[r][v] = Dot::add_products(sums[r][v], weights[v], activations);
+  }
+}
+
+// The end of a 32-input block: its exact int32 sums, times the block's scales (block_scales: the pass's first
+// column), added to the f32 sums.
+template <int Rows, int Vectors, class Dot>
+BLIP_TARGET_AVX_VNNI BLIP_ALWAYS_INLINE void int4_dot_finish_block_avx2(const __m256i (&sums)[Rows][Vectors],
+                                                                       const std::int32_t* block_offsets,
+                                                                       const float* block_scales,
+                                                                       float (&f32_sums)[Rows][8 * Vectors]) {
+  BLIP_UNROLL
+  for (int r = 0; r < Rows; ++r) {
+    BLIP_UNROLL
+    for (int v = 0; v < Vectors; ++v) {
+      const __m256 exact = _mm256_cvtepi32_ps(Dot::block_total(sums[r][v], block_offsets[r]));
+      float* running = f32_sums[r] + 8 * v;
+      _mm256_store_ps(running, _mm256_fmadd_ps(exact, _mm256_loadu_ps(block_scales + 8 * v), _mm256_load_ps(running)));
+    }
+  }
+}
+
+template <int Rows, class Dot>
+BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int4_dot(const MicroTile& tile) {
+  static_assert(kPanelWidth == 32 && kInt4BlockSize == 32, "a panel row is 16 bytes; a block 8 quads");
+  constexpr int kPasses = Rows <= kAvx2Int4OnePassRows ? 1 : 2;
+  constexpr int kPassColumns = kPanelWidth / kPasses;
+  constexpr int kVectors = kPassColumns / 8;
+  constexpr std::int64_t kQuadBytes = 4 * kPanelWidth / 2;
+  constexpr std::int64_t kQuadsPerBlock = kInt4BlockSize / 4;
+  const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
+  // As in the AVX-512 kernel: a depth that ends inside a quad has its last block read from a zero-padded copy of
+  // its own panel rows (the missing rows meet activations that are 0).
+  const std::int64_t quad_count = (tile.depth + 3) / 4;
+  const std::int64_t last_block_quad = (quad_count - 1) / kQuadsPerBlock * kQuadsPerBlock;
+  alignas(32) std::uint8_t last_block[kQuadsPerBlock * kQuadBytes];
+  const bool pad_last_block = tile.depth % 4 != 0;
+  if (pad_last_block) {
+    const std::size_t bytes = static_cast<std::size_t>((tile.depth - 4 * last_block_quad) * kPanelWidth / 2);
+    std::memcpy(last_block, panel + last_block_quad * kQuadBytes, bytes);
+    std::memset(last_block + bytes, 0, sizeof(last_block) - bytes);
+  }
+  // Full blocks have their 8 quads unrolled (as in the AVX-512 kernel: a loop there made GCC copy the sums each
+  // quad); a short or padded last block takes the same steps in a loop.
+  const std::int64_t full_block_quads = pad_last_block ? last_block_quad : quad_count / kQuadsPerBlock * kQuadsPerBlock;
+  const std::int64_t row_stride = tile.row_stride;
+  for (int pass = 0; pass < kPasses; ++pass) {
+    const int first_column = pass * kPassColumns;
+    if (first_column >= tile.columns) break;
+    const int columns = std::min(tile.columns - first_column, kPassColumns);
+    alignas(32) float f32_sums[Rows][kPassColumns];
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      if (tile.resume)
+        load_raw_row(f32_sums[r], kPassColumns, columns, tile.out + r * tile.out_stride + first_column);
+      else
+        std::fill(f32_sums[r], f32_sums[r] + kPassColumns, 0.0f);
+    }
+    // The first pass streams the panel from memory; a second one finds it in L1 / L2.
+    const WeightPrefetch prefetch = pass == 0 ? tile.prefetch_weights : WeightPrefetch::None;
+    const std::uint32_t* quads = reinterpret_cast<const std::uint32_t*>(tile.rows);
+    const std::int32_t* block_offsets = tile.row_block_offsets;
+    const float* block_scales = tile.block_scales + first_column;
+    const std::uint8_t* block_panel = panel;
+    std::int64_t block_quad = 0;
+    for (; block_quad < full_block_quads; block_quad += kQuadsPerBlock) {
+      __m256i sums[Rows][kVectors];
+      BLIP_UNROLL
+      for (int r = 0; r < Rows; ++r) {
+        BLIP_UNROLL
+        for (int v = 0; v < kVectors; ++v) sums[r][v] = Dot::block_start(block_offsets[r]);
+      }
+      BLIP_UNROLL
+      for (int quad = 0; quad < kQuadsPerBlock; ++quad) {
+        int4_dot_quad_step_avx2<Rows, kVectors, Dot>(block_panel + quad * kQuadBytes, quads, pass, prefetch, sums);
+        quads += row_stride;
+      }
+      int4_dot_finish_block_avx2<Rows, kVectors, Dot>(sums, block_offsets, block_scales, f32_sums);
+      block_panel += kQuadsPerBlock * kQuadBytes;
+      block_offsets += row_stride;
+      block_scales += kPanelWidth;
+    }
+    if (block_quad < quad_count) {
+      __m256i sums[Rows][kVectors];
+      BLIP_UNROLL
+      for (int r = 0; r < Rows; ++r) {
+        BLIP_UNROLL
+        for (int v = 0; v < kVectors; ++v) sums[r][v] = Dot::block_start(block_offsets[r]);
+      }
+      const std::uint8_t* rows_k = pad_last_block ? last_block : block_panel;
+      for (std::int64_t quad = block_quad; quad < quad_count; ++quad, rows_k += kQuadBytes, quads += row_stride)
+        int4_dot_quad_step_avx2<Rows, kVectors, Dot>(rows_k, quads, pass, prefetch, sums);
+      int4_dot_finish_block_avx2<Rows, kVectors, Dot>(sums, block_offsets, block_scales, f32_sums);
+    }
+    BLIP_UNROLL
+    for (int r = 0; r < Rows; ++r) {
+      if (tile.finish) {
+        const __m256 row_scale = _mm256_set1_ps(tile.row_scales[r]);
+        BLIP_UNROLL
+        for (int v = 0; v < kVectors; ++v)
+          _mm256_store_ps(f32_sums[r] + 8 * v, _mm256_mul_ps(_mm256_load_ps(f32_sums[r] + 8 * v), row_scale));
+      }
+      store_row(tile, f32_sums[r], first_column, columns, tile.out + r * tile.out_stride + first_column);
+    }
+  }
+}
+
+template <class Dot>
+struct Avx2Int8DotKernel {
+  template <int Rows>
+  static void run(const MicroTile& tile) {
+    linear_micro_kernel_avx2_int8_dot<Rows, Dot>(tile);
+  }
+};
+
+template <class Dot>
+struct Avx2Int4DotKernel {
+  template <int Rows>
+  static void run(const MicroTile& tile) {
+    linear_micro_kernel_avx2_int4_dot<Rows, Dot>(tile);
+  }
+};
+
+// The avx2 path's kernels for int8 activations times `precision` (Int8 or Int4) weights, with `Dot`.
+template <class Dot>
+MicroKernelSet linear_micro_kernels_avx2_integer(WeightPrecision precision) {
+  if (precision == WeightPrecision::Int8)
+    return MicroKernelSet{
+        KernelPath::Avx2, WeightPrecision::Int8, kAvx2Int8DotMaxRows,
+        micro_kernel_table<Avx2Int8DotKernel<Dot>>(std::make_integer_sequence<int, kAvx2Int8DotMaxRows>{}),
+        RowPacking::Int8Quads};
+  return MicroKernelSet{
+      KernelPath::Avx2, WeightPrecision::Int4, kAvx2Int4DotMaxRows,
+      micro_kernel_table<Avx2Int4DotKernel<Dot>>(std::make_integer_sequence<int, kAvx2Int4DotMaxRows>{}),
+      RowPacking::Int8SignedQuads};
+}
+
+// The CPU's: vpdpbusd where it has AVX-VNNI, else vpmaddubsw.
+inline MicroKernelSet linear_micro_kernels_avx2_integer_for_cpu(WeightPrecision precision) {
+  return avx2_int8_dot_supported() ? linear_micro_kernels_avx2_integer<AvxVnniDot>(precision)
+                                   : linear_micro_kernels_avx2_integer<Avx2MaddDot>(precision);
+}
+
+}  // namespace blip::kernels::detail
+
+#endif  // BLIP_X86_DISPATCH
