@@ -288,23 +288,12 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int4_dot(const MicroTile& til
   constexpr int kPasses = Rows <= kAvx2Int4OnePassRows ? 1 : 2;
   constexpr int kPassColumns = kPanelWidth / kPasses;
   constexpr int kVectors = kPassColumns / 8;
-  constexpr std::int64_t kQuadBytes = 4 * kPanelWidth / 2;
-  constexpr std::int64_t kQuadsPerBlock = kInt4BlockSize / 4;
+  constexpr std::int64_t kQuadBytes = Int4DepthBlocks::kQuadBytes;
+  constexpr std::int64_t kQuadsPerBlock = Int4DepthBlocks::kQuadsPerBlock;
   const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
-  // As in the AVX-512 kernel: a depth that ends inside a quad has its last block read from a zero-padded copy of
-  // its own panel rows (the missing rows meet activations that are 0).
-  const std::int64_t quad_count = (tile.depth + 3) / 4;
-  const std::int64_t last_block_quad = (quad_count - 1) / kQuadsPerBlock * kQuadsPerBlock;
-  alignas(32) std::uint8_t last_block[kQuadsPerBlock * kQuadBytes];
-  const bool pad_last_block = tile.depth % 4 != 0;
-  if (pad_last_block) {
-    const std::size_t bytes = static_cast<std::size_t>((tile.depth - 4 * last_block_quad) * kPanelWidth / 2);
-    std::memcpy(last_block, panel + last_block_quad * kQuadBytes, bytes);
-    std::memset(last_block + bytes, 0, sizeof(last_block) - bytes);
-  }
+  const Int4DepthBlocks blocks(panel, tile.depth);  // whole blocks, then a short or zero-padded last one
   // Full blocks have their 8 quads unrolled (as in the AVX-512 kernel: a loop there made GCC copy the sums each
   // quad); a short or padded last block takes the same steps in a loop.
-  const std::int64_t full_block_quads = pad_last_block ? last_block_quad : quad_count / kQuadsPerBlock * kQuadsPerBlock;
   const std::int64_t row_stride = tile.row_stride;
   for (int pass = 0; pass < kPasses; ++pass) {
     const int first_column = pass * kPassColumns;
@@ -325,7 +314,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int4_dot(const MicroTile& til
     const float* block_scales = tile.block_scales + first_column;
     const std::uint8_t* block_panel = panel;
     std::int64_t block_quad = 0;
-    for (; block_quad < full_block_quads; block_quad += kQuadsPerBlock) {
+    for (; block_quad < blocks.full_block_quads; block_quad += kQuadsPerBlock) {
       __m256i sums[Rows][kVectors];
       BLIP_UNROLL
       for (int r = 0; r < Rows; ++r) {
@@ -342,15 +331,15 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int4_dot(const MicroTile& til
       block_offsets += row_stride;
       block_scales += kPanelWidth;
     }
-    if (block_quad < quad_count) {
+    if (block_quad < blocks.quad_count) {
       __m256i sums[Rows][kVectors];
       BLIP_UNROLL
       for (int r = 0; r < Rows; ++r) {
         BLIP_UNROLL
         for (int v = 0; v < kVectors; ++v) sums[r][v] = Dot::block_start(block_offsets[r]);
       }
-      const std::uint8_t* rows_k = pad_last_block ? last_block : block_panel;
-      for (std::int64_t quad = block_quad; quad < quad_count; ++quad, rows_k += kQuadBytes, quads += row_stride)
+      const std::uint8_t* rows_k = blocks.padded ? blocks.last_block : block_panel;
+      for (std::int64_t quad = block_quad; quad < blocks.quad_count; ++quad, rows_k += kQuadBytes, quads += row_stride)
         int4_dot_quad_step_avx2<Rows, kVectors, Dot>(rows_k, quads, pass, prefetch, sums);
       int4_dot_finish_block_avx2<Rows, kVectors, Dot>(sums, block_offsets, block_scales, f32_sums);
     }

@@ -713,7 +713,7 @@ BLIP_TARGET_AVX512_VNNI BLIP_ALWAYS_INLINE void int4_dot_finish_block(const floa
 template <int Rows>
 BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile& tile) {
   static_assert(kPanelWidth == 32 && kInt4BlockSize % 4 == 0, "a panel row is 16 bytes: four of them per load");
-  constexpr std::int64_t kQuadBytes = 4 * kPanelWidth / 2;
+  constexpr std::int64_t kQuadBytes = Int4DepthBlocks::kQuadBytes;
   __m512 low[Rows], high[Rows];
   start_tile_avx512<Rows>(tile, low, high);
   alignas(64) float f32_sums[Rows > kInt4DotRowsWithSumsInRegisters ? Rows * kPanelWidth : 1];
@@ -731,27 +731,15 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
   const float* block_scales = tile.block_scales;
   const std::int32_t* block_offsets = tile.row_block_offsets;
   const std::int64_t row_stride = tile.row_stride;
-  // A depth that ends inside a quad (1 to 3 k) has its last block read from a copy of its own panel rows, zero-
-  // padded (the rows after them may be another panel's, or past the end): the missing rows meet activations that
-  // are 0.
-  constexpr std::int64_t kQuadsPerBlock = kInt4BlockSize / 4;
-  const std::int64_t quad_count = (tile.depth + 3) / 4;
-  const std::int64_t last_block_quad = (quad_count - 1) / kQuadsPerBlock * kQuadsPerBlock;
-  alignas(64) std::uint8_t last_block[kQuadsPerBlock * kQuadBytes];
-  const bool pad_last_block = tile.depth % 4 != 0;
-  if (pad_last_block) {
-    const std::size_t bytes = static_cast<std::size_t>((tile.depth - 4 * last_block_quad) * kPanelWidth / 2);
-    std::memcpy(last_block, panel + last_block_quad * kQuadBytes, bytes);
-    std::memset(last_block + bytes, 0, sizeof(last_block) - bytes);
-  }
+  constexpr std::int64_t kQuadsPerBlock = Int4DepthBlocks::kQuadsPerBlock;
+  const Int4DepthBlocks blocks(panel, tile.depth);  // whole blocks, then a short or zero-padded last one
   const WeightPrefetch prefetch = tile.prefetch_weights;
   // Full blocks (8 quads) have their quad loop unrolled. A loop inside the block loop, its int32 sums started
   // afresh each block, made GCC 12 -O2 copy every sum into another register and back each quad (24 moves per quad at
   // 6 rows, on the vector pipes) and spill half the f32 sums: 10.4 cycles per quad at 6 rows against 6.9 now. The
   // last block, if short or padded, takes the same steps in a loop.
-  const std::int64_t full_block_quads = pad_last_block ? last_block_quad : quad_count / kQuadsPerBlock * kQuadsPerBlock;
   std::int64_t block_quad = 0;
-  for (; block_quad < full_block_quads; block_quad += kQuadsPerBlock) {
+  for (; block_quad < blocks.full_block_quads; block_quad += kQuadsPerBlock) {
     __m512i sums_low[Rows], sums_high[Rows];
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) sums_low[r] = sums_high[r] = _mm512_set1_epi32(block_offsets[r]);
@@ -765,12 +753,12 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
     int4_dot_finish_block<Rows>(block_scales, sums_low, sums_high, low, high, f32_sums);
     block_scales += kPanelWidth;
   }
-  if (block_quad < quad_count) {
+  if (block_quad < blocks.quad_count) {
     __m512i sums_low[Rows], sums_high[Rows];
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) sums_low[r] = sums_high[r] = _mm512_set1_epi32(block_offsets[r]);
-    const std::uint8_t* rows_k = pad_last_block ? last_block : panel;
-    for (std::int64_t quad = block_quad; quad < quad_count; ++quad, rows_k += kQuadBytes, quads += row_stride)
+    const std::uint8_t* rows_k = blocks.padded ? blocks.last_block : panel;
+    for (std::int64_t quad = block_quad; quad < blocks.quad_count; ++quad, rows_k += kQuadBytes, quads += row_stride)
       int4_dot_quad_step<Rows>(rows_k, quads, gather, nibble, prefetch, sums_low, sums_high);
     int4_dot_finish_block<Rows>(block_scales, sums_low, sums_high, low, high, f32_sums);
     block_scales += kPanelWidth;

@@ -46,6 +46,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -139,6 +140,31 @@ using MicroKernel = void (*)(const MicroTile& tile);
 inline constexpr std::int64_t kInt8QuadMaxDepth = 32768;
 
 enum class RowPacking { F32, F32RoundedToBF16, BF16Pairs, F32RoundedToInt8, Int8Quads, Int8SignedQuads, BF16AmxTiles };
+
+// How an int4 x int8 kernel (AVX-512 and avx2 paths) walks a tile's depth: in quads of 4 inputs (one 64-byte
+// read of four 16-byte int4 panel rows), 8 quads to a 32-input block. A depth that ends inside a quad (1 to 3 k)
+// has its last block read from a zero-padded copy of its own panel rows (the rows after them may be another
+// panel's, or past the end): the missing rows meet activations that are 0.
+struct Int4DepthBlocks {
+  static constexpr std::int64_t kQuadBytes = 4 * kPanelWidth / 2;
+  static constexpr std::int64_t kQuadsPerBlock = kInt4BlockSize / 4;
+  std::int64_t quad_count = 0;        // quads of the depth, the last one possibly partial
+  std::int64_t full_block_quads = 0;  // quads in whole blocks read from the panel itself
+  bool padded = false;                // the last block is read from last_block
+  alignas(64) std::uint8_t last_block[kQuadsPerBlock * kQuadBytes];
+
+  Int4DepthBlocks(const std::uint8_t* panel, std::int64_t depth) {
+    quad_count = (depth + 3) / 4;
+    const std::int64_t last_block_quad = (quad_count - 1) / kQuadsPerBlock * kQuadsPerBlock;
+    padded = depth % 4 != 0;
+    full_block_quads = padded ? last_block_quad : quad_count / kQuadsPerBlock * kQuadsPerBlock;
+    if (padded) {
+      const std::size_t bytes = static_cast<std::size_t>((depth - 4 * last_block_quad) * kPanelWidth / 2);
+      std::memcpy(last_block, panel + last_block_quad * kQuadBytes, bytes);
+      std::memset(last_block + bytes, 0, sizeof(last_block) - bytes);
+    }
+  }
+};
 
 // Builds the by-rows table of a kernel template: Kernel::run<Rows> for Rows = 1 .. sizeof...(RowIndices).
 template <class Kernel, int... RowIndices>
