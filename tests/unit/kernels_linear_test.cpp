@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "blip/kernels/linear.hpp"
@@ -882,15 +883,24 @@ TEST_CASE("linear: int8 activations over a depth whose int32 sums would overflow
   }
 }
 
-TEST_CASE("int8 quads: the AVX-512 packer gives the scalar packer's words and scale, bit for bit") {
-  if (!blip::kernels::kernel_path_supported(KernelPath::Avx512)) {
+TEST_CASE("int8 quads: the AVX-512 and AVX2 packers give the scalar packer's words and scale, bit for bit") {
+  using Packer = float (*)(const float*, std::int64_t, std::uint32_t*, std::int64_t, int);
+  std::vector<std::pair<std::string, Packer>> packers;
+#if BLIP_X86_DISPATCH
+  if (blip::kernels::kernel_path_supported(KernelPath::Avx512))
+    packers.emplace_back("AVX-512", &kernel_detail::pack_row_int8_quads_avx512);
+  else
     MESSAGE("no AVX-512 here: the AVX-512 packer is not tested");
-    return;
-  }
+  if (blip::kernels::kernel_path_supported(KernelPath::Avx2))
+    packers.emplace_back("AVX2", &kernel_detail::pack_row_int8_quads_avx2);
+  else
+    MESSAGE("no AVX2 here: the AVX2 packer is not tested");
+#endif
+  if (packers.empty()) return;
   std::mt19937 generator(404);
   std::uniform_real_distribution<float> distribution(-3.0f, 3.0f);
   const float nan = std::numeric_limits<float>::quiet_NaN(), infinity = std::numeric_limits<float>::infinity();
-  for (std::int64_t depth : {1, 2, 3, 4, 5, 15, 16, 17, 31, 33, 64, 100, 769}) {
+  for (std::int64_t depth : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 769}) {
     for (int kind = 0; kind < 6; ++kind) {
       std::vector<float> row(static_cast<std::size_t>(depth));
       for (float& value : row) value = distribution(generator);
@@ -908,14 +918,17 @@ TEST_CASE("int8 quads: the AVX-512 packer gives the scalar packer's words and sc
       for (int byte_offset : {128, 0}) {  // the unsigned quads of int8 weights, the signed ones of int4 weights
         const float scalar_scale =
             kernel_detail::pack_row_int8_quads(row.data(), depth, scalar.data(), stride, byte_offset);
-        const float vector_scale =
-            kernel_detail::pack_row_int8_quads_avx512(row.data(), depth, vector.data(), stride, byte_offset);
-        CAPTURE(depth);
-        CAPTURE(kind);
-        CAPTURE(byte_offset);
-        CHECK(scalar == vector);
-        if (std::isnan(scalar_scale)) CHECK(std::isnan(vector_scale));
-        else CHECK(scalar_scale == vector_scale);
+        for (const auto& [name, packer] : packers) {
+          std::fill(vector.begin(), vector.end(), 7u);
+          const float vector_scale = packer(row.data(), depth, vector.data(), stride, byte_offset);
+          CAPTURE(name);
+          CAPTURE(depth);
+          CAPTURE(kind);
+          CAPTURE(byte_offset);
+          CHECK(scalar == vector);
+          if (std::isnan(scalar_scale)) CHECK(std::isnan(vector_scale));
+          else CHECK(scalar_scale == vector_scale);
+        }
       }
     }
   }

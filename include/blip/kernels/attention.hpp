@@ -445,7 +445,7 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
       // The block's queries packed as the kernels read them, then scores = Q · Kᵀ.
       packed = detail::attention_scratch<detail::kPackedRowsScratch>(block_size * std::max(head_dim, key_tokens));
       detail::pack_rows(query.at(row, head, first_token), query.token_stride, block_rows, head_dim, packed,
-                        block_rows, kernels->row_packing);
+                        block_rows, kernels->row_packing, kernels->path);
       detail::block_product(
           *kernels, packed, block_rows, head_dim, key_tokens,
           [&](std::int64_t panel) { return panels.key_panel(key_row, head, panel); }, scores, key_tokens);
@@ -466,7 +466,8 @@ inline void attention(const HeadsView& query, const HeadsView& key, const HeadsV
     }
     if (kernels) {
       // The softmax weights packed, then out = P · V, into the output view.
-      detail::pack_rows(scores, key_tokens, block_rows, key_tokens, packed, block_rows, kernels->row_packing);
+      detail::pack_rows(scores, key_tokens, block_rows, key_tokens, packed, block_rows, kernels->row_packing,
+                        kernels->path);
       detail::block_product(
           *kernels, packed, block_rows, key_tokens, value_dim,
           [&](std::int64_t panel) { return panels.value_panel(key_row, head, panel); },

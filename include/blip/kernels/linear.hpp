@@ -521,8 +521,10 @@ inline void pack_row_bf16_pairs(const float* source, std::int64_t depth, std::ui
   }
 }
 
+// `path`: the kernel set's, whose vector code packs int8 quads (so that a path forced with BLIP_KERNEL packs as a
+// CPU with only that path would; every packer gives the same bits).
 inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, std::int64_t depth, float* packed,
-                      std::int64_t packed_stride, RowPacking packing = RowPacking::F32) {
+                      std::int64_t packed_stride, RowPacking packing, KernelPath path) {
 #if BLIP_X86_DISPATCH
   // Bf16 pairs come with the vdpbf16ps kernels, so with AVX-512: its packer gives the scalar one's bits, eight
   // rows at a time.
@@ -567,13 +569,16 @@ inline void pack_rows(const float* x, std::int64_t x_stride, std::int64_t rows, 
         const bool signed_bytes = packing == RowPacking::Int8SignedQuads;
         std::uint32_t* destination = reinterpret_cast<std::uint32_t*>(packed) + r;
         const int byte_offset = signed_bytes ? 0 : 128;
+        // Int8 quads come with the integer kernels of the AVX-512 and avx2 paths, whose packers give the scalar
+        // one's bits, faster (scalar, quantizing took about a quarter of the AVX-512 kernel's time at ViT shapes).
 #if BLIP_X86_DISPATCH
-        // Int8 quads come with the integer kernels: AVX-512's (whose packer gives the scalar one's bits, faster) or
-        // the avx2 path's, where the CPU may have no AVX-512.
-        const float scale = avx512_int8_dot_supported()
-                                ? pack_row_int8_quads_avx512(source, depth, destination, packed_stride, byte_offset)
-                                : pack_row_int8_quads(source, depth, destination, packed_stride, byte_offset);
+        const float scale =
+            is_avx512_path(path) ? pack_row_int8_quads_avx512(source, depth, destination, packed_stride, byte_offset)
+            : path == KernelPath::Avx2
+                ? pack_row_int8_quads_avx2(source, depth, destination, packed_stride, byte_offset)
+                : pack_row_int8_quads(source, depth, destination, packed_stride, byte_offset);
 #else
+        (void)path;
         const float scale = pack_row_int8_quads(source, depth, destination, packed_stride, byte_offset);
 #endif
         std::int64_t scale_word = int8_quads(depth);
@@ -764,7 +769,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     for (std::int64_t tile = 0; tile < tiles; ++tile) {
       const std::int64_t first_row = tile * tile_rows;
       pack_rows(x + first_row * x_stride, x_stride, std::min(tile_rows, rows - first_row), depth,
-                packed + tile * packed_tile_size, packed_stride, kernels.row_packing);
+                packed + tile * packed_tile_size, packed_stride, kernels.row_packing, kernels.path);
     }
     packed_rows = packed;
     row_stride = packed_stride;
@@ -861,7 +866,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
       for (std::int64_t tile = thread; tile < block_tiles; tile += team) {
         const std::int64_t first_row = row_begin + tile * tile_rows;
         pack_rows(x + first_row * x_stride, x_stride, std::min(tile_rows, rows - first_row), depth,
-                  packed + tile * packed_tile_size, packed_stride, kernels.row_packing);
+                  packed + tile * packed_tile_size, packed_stride, kernels.row_packing, kernels.path);
       }
       // Every thread has finished packing this block, and (before packing it)
       // its items of the previous block, whose buffer the next block reuses.

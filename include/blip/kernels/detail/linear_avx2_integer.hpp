@@ -47,11 +47,15 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 
+#include "blip/core/quantization.hpp"
+#include "blip/kernels/detail/linear_avx2.hpp"
 #include "blip/kernels/detail/linear_microkernel.hpp"
 #include "blip/kernels/detail/linear_portable.hpp"
 
@@ -354,6 +358,52 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int4_dot(const MicroTile& til
       store_row(tile, f32_sums[r], first_column, columns, tile.out + r * tile.out_stride + first_column);
     }
   }
+}
+
+// The Int8Quads words of one row (destination[i · stride], i < ceil(depth / 4)), each byte q + byte_offset (128:
+// Int8Quads, 0: Int8SignedQuads), and its scale: pack_row_int8_quads (linear.hpp) with AVX2, 8 inputs per step,
+// for the avx2 path (pack_rows). The same scale and q as the scalar code, bit for bit (tested): the maximum is
+// exact, the division IEEE's, and vcvtps2dq rounds to nearest even as std::nearbyint does in the default rounding
+// mode. Inputs past the depth are read as 0 (masked loads), so their bytes are byte_offset, as the scalar code's.
+BLIP_TARGET_AVX2 inline float pack_row_int8_quads_avx2(const float* source, std::int64_t depth,
+                                                      std::uint32_t* destination, std::int64_t stride,
+                                                      int byte_offset = 128) {
+  const __m256 magnitude_bits = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 largest = _mm256_setzero_ps(), unordered = _mm256_setzero_ps();
+  for (std::int64_t k = 0; k < depth; k += 8) {
+    const int valid = static_cast<int>(std::min<std::int64_t>(8, depth - k));
+    const __m256 values = _mm256_maskload_ps(source + k, avx2_lane_mask(valid));
+    unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(values, values, _CMP_UNORD_Q));
+    largest = _mm256_max_ps(largest, _mm256_and_ps(values, magnitude_bits));
+  }
+  __m128 maximum4 = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps(largest, 1));
+  maximum4 = _mm_max_ps(maximum4, _mm_movehl_ps(maximum4, maximum4));
+  const float maximum = _mm_cvtss_f32(_mm_max_ss(maximum4, _mm_shuffle_ps(maximum4, maximum4, 1)));
+  const float scale = _mm256_movemask_ps(unordered) == 0 && std::isfinite(maximum)
+                          ? quantization::int8_scale(maximum)
+                          : std::numeric_limits<float>::quiet_NaN();
+  const bool quantize = std::isfinite(scale) && scale > 0.0f;  // otherwise every q is 0
+  const __m256 divisor = _mm256_set1_ps(scale);
+  const __m256i lowest = _mm256_set1_epi32(-127), highest = _mm256_set1_epi32(127);
+  const __m256i offset = _mm256_set1_epi32(byte_offset);
+  const __m128i low_bytes = _mm_set1_epi16(0xff);
+  for (std::int64_t k = 0; k < depth; k += 8) {
+    const std::int64_t left = depth - k;
+    __m256i q = _mm256_setzero_si256();
+    if (quantize) {
+      const int valid = static_cast<int>(std::min<std::int64_t>(8, left));
+      q = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_maskload_ps(source + k, avx2_lane_mask(valid)), divisor));
+      q = _mm256_min_epi32(_mm256_max_epi32(q, lowest), highest);
+    }
+    // q + offset (-127 .. 255) fits int16 exactly; its low byte is the stored one.
+    const __m256i biased = _mm256_add_epi32(q, offset);
+    const __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(biased), _mm256_extracti128_si256(biased, 1));
+    alignas(16) std::uint32_t words[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(words), _mm_packus_epi16(_mm_and_si128(halves, low_bytes), halves));
+    const std::int64_t word_count = left >= 8 ? 2 : (left + 3) / 4;
+    for (std::int64_t j = 0; j < word_count; ++j) destination[(k / 4 + j) * stride] = words[j];
+  }
+  return scale;
 }
 
 template <class Dot>
