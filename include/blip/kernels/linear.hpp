@@ -26,10 +26,11 @@
 //     k per instruction (detail/linear_avx512.hpp); elsewhere the rows are
 //     rounded as they are packed and the f32 kernels run. Likewise a layer with
 //     int8 weights may be told to quantize its input to int8 per row; then on
-//     CPUs with AVX512-VNNI and on every AVX2 CPU the rows are packed as int8
-//     quads and vpdpbusd (or, on the avx2 path without AVX-VNNI, vpmaddubsw)
-//     multiplies four k per instruction, exactly, in int32; int4 weights take
-//     int8 activations too (detail/linear_avx2_integer.hpp on the avx2 path).
+//     CPUs with AVX512-VNNI and VBMI, and on the avx2 path, the rows are packed
+//     as int8 quads and multiplied exactly, in int32: vpdpbusd, four k per
+//     instruction (on the avx2 path without AVX-VNNI, vpmaddubsw and vpmaddwd);
+//     int4 weights take int8 activations too (detail/linear_avx2_integer.hpp
+//     on the avx2 path).
 //   * A micro-kernel (detail/linear_avx512.hpp, detail/linear_avx2.hpp, detail/linear_portable.hpp)
 //     keeps a tile of y in registers over a whole depth block (AVX-512: 12 × 32; AVX2: 6 × 16).
 //   * Blocking: rows are packed one row block (~192 rows) at a time; per depth

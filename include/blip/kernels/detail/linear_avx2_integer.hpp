@@ -27,7 +27,9 @@
 //         by vpmaddwd with ones: 2 instructions per 8 columns and 4 k.
 // Either way every block's int32 sum is exact, then handled as in the AVX-512 kernels (int8: times the row scale,
 // then the feature scale; int4: converted and FMA'd by the block's scales into f32 sums, in block order, times
-// the row scale at the end), so all of them give the same bits (tested).
+// the row scale at the end), so all of them give the same bits (tested). (AVX-512 CPUs without AVX512-VNNI and
+// VBMI, e.g. Skylake-X and Cascade Lake, run int8 activations on the avx512 path's f32 kernels: the same values
+// to f32 rounding, not the same bits.)
 //
 // Weights: a column's four weights of k .. k + 3 must sit in one 32-bit lane, and AVX2 has no byte permute
 // across 128-bit lanes: per four k and 16 byte columns, 10 shuffles for int8 (gather_quads_avx2), 6 for int4
@@ -175,7 +177,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
       BLIP_UNROLL
       for (int v = 0; v < kVectors; ++v) sums[r][v] = _mm256_castps_si256(_mm256_load_ps(raw + 8 * v));
     }
-    __m256i weight_sums[kVectors];
+    __m256i weight_sums[kVectors];  // VNNI only
     BLIP_UNROLL
     for (int v = 0; v < kVectors; ++v) weight_sums[v] = _mm256_setzero_si256();
     const std::uint32_t* quads = reinterpret_cast<const std::uint32_t*>(tile.rows);
@@ -218,19 +220,24 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
         quads += tile.row_stride;
       }
     }
-    // VNNI: the + 128 of every activation added 128 · Σ w to each column. Then the row scale, then (store_row) the
-    // feature scale and the bias, in the AVX-512 kernel's order. Another depth block to follow: the int32 sums as
-    // they are.
-    __m256i offsets[kVectors];
-    BLIP_UNROLL
-    for (int v = 0; v < kVectors; ++v) offsets[v] = _mm256_slli_epi32(weight_sums[v], 7);
+    // VNNI: the + 128 of every activation added 128 · Σ w to each column (Madd's sums are exact as they are).
+    // Then the row scale, then (store_row) the feature scale and the bias, in the AVX-512 kernel's order. Another
+    // depth block to follow: the int32 sums as they are.
+    if constexpr (kVnni) {
+      BLIP_UNROLL
+      for (int v = 0; v < kVectors; ++v) {
+        const __m256i offset = _mm256_slli_epi32(weight_sums[v], 7);
+        BLIP_UNROLL
+        for (int r = 0; r < Rows; ++r) sums[r][v] = _mm256_sub_epi32(sums[r][v], offset);
+      }
+    }
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
       const __m256 row_scale = _mm256_set1_ps(tile.row_scales[r]);
       alignas(32) float values[kPassColumns];
       BLIP_UNROLL
       for (int v = 0; v < kVectors; ++v) {
-        const __m256i exact = _mm256_sub_epi32(sums[r][v], offsets[v]);
+        const __m256i exact = sums[r][v];
         _mm256_store_ps(values + 8 * v, tile.finish ? _mm256_mul_ps(_mm256_cvtepi32_ps(exact), row_scale)
                                                     : _mm256_castsi256_ps(exact));
       }
