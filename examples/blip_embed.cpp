@@ -18,7 +18,7 @@ const char* const kUsage =
     "one safetensors file for blip_search. The score of an image and a text is the one blip_match prints as\n"
     "itc_cos (BLIP: one embedding per image; BLIP-2: one per query token, the best of them counts).\n"
     "\n"
-    "  --images X     a folder (its jpg/jpeg/png/bmp/gif/ppm/pgm/pnm files, sorted by name) or a file\n"
+    "  --images X     a folder (its jpg/jpeg/jpe/png/bmp/gif/ppm/pgm/pnm files, sorted by name) or a file\n"
     "                 listing one image path per line\n"
     "  --texts FILE   one text per line (blank lines skipped)\n"
     "  --out FILE     the index to write (replaced only once complete)\n"

@@ -43,6 +43,7 @@
 #include "blip/io/safetensors.hpp"  // detail::first_invalid_utf8
 #include "blip/text/json_lines.hpp"  // read_bounded_line
 #include "command_line.hpp"         // json_string
+#include "image_files.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
@@ -54,21 +55,7 @@ namespace blip::examples {
 
 // ---- which files ------------------------------------------------------------
 
-// The file name extensions a folder's images are recognised by (compared
-// without regard to case): the formats load_image decodes. A file named on the
-// command line or in a list is tried whatever its name.
-inline const std::vector<std::string>& image_extensions() {
-  static const std::vector<std::string> extensions = {".jpg", ".jpeg", ".jpe", ".png", ".bmp",
-                                                      ".gif", ".ppm",  ".pgm", ".pnm"};
-  return extensions;
-}
-
-inline bool has_image_extension(const std::filesystem::path& path) {
-  std::string extension = path.extension().string();
-  for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const auto& known = image_extensions();
-  return std::find(known.begin(), known.end(), extension) != known.end();
-}
+// Folders give their files with an image extension (image_files.hpp).
 
 // One input of a run: a path, and the reason it fails when that is known
 // before reading it (a folder that cannot be listed, a missing file, ...).

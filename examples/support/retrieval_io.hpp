@@ -23,6 +23,7 @@
 #include "blip/core/regular_file.hpp"
 #include "blip/io/json_file.hpp"
 #include "blip/io/safetensors.hpp"  // detail::first_invalid_utf8
+#include "image_files.hpp"
 
 namespace blip::examples {
 
@@ -52,16 +53,8 @@ inline std::vector<std::pair<std::size_t, std::string>> read_nonblank_lines(cons
   return lines;
 }
 
-inline bool has_image_extension(const std::filesystem::path& path) {
-  std::string extension = path.extension().string();
-  for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* known : {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".pnm"})
-    if (extension == known) return true;
-  return false;
-}
-
-// A folder: its image files (by extension: jpg, jpeg, png, bmp, gif, ppm, pgm, pnm; not its
-// subfolders), sorted by name. A file: one image path per line, relative ones as given
+// A folder: its image files (by extension, image_files.hpp: jpg, jpeg, jpe, png, bmp, gif, ppm, pgm, pnm; not
+// its subfolders), sorted by name. A file: one image path per line, relative ones as given
 // (relative to the working directory). Each must be a regular file, checked here.
 inline std::vector<std::string> read_image_list(const std::string& folder_or_list) {
   namespace fs = std::filesystem;
