@@ -173,7 +173,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
       alignas(32) float raw[kPassColumns] = {};
-      if (tile.resume) load_raw_row(raw, kPassColumns, columns, tile.out + r * tile.out_stride + first_column);
+      if (tile.resume) load_raw_row(raw, columns, tile.out + r * tile.out_stride + first_column);
       BLIP_UNROLL
       for (int v = 0; v < kVectors; ++v) sums[r][v] = _mm256_castps_si256(_mm256_load_ps(raw + 8 * v));
     }
@@ -314,7 +314,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int4_dot(const MicroTile& til
     BLIP_UNROLL
     for (int r = 0; r < Rows; ++r) {
       if (tile.resume)
-        load_raw_row(f32_sums[r], kPassColumns, columns, tile.out + r * tile.out_stride + first_column);
+        load_raw_row(f32_sums[r], columns, tile.out + r * tile.out_stride + first_column);
       else
         std::fill(f32_sums[r], f32_sums[r] + kPassColumns, 0.0f);
     }

@@ -46,26 +46,28 @@ namespace blip::kernels::detail {
 inline constexpr int kPortableMaxRows = 3;
 inline constexpr int kPortableHalfWidth = kPanelWidth / 2;
 
-// to[0, count) = from[0, count), as bytes. A whole pass (16 or 32 columns) is copied with a constant size: GCC 12
-// compiled a run-time-sized memcpy of at most a pass into `rep movs`, a few dozen cycles per row of every tile
-// (the same slowdown as softmax's exp had, vector_math.hpp).
-inline void copy_pass_floats(float* to, const float* from, int count) {
-  if (count == kPortableHalfWidth)
-    std::memcpy(to, from, kPortableHalfWidth * sizeof(float));
-  else if (count == kPanelWidth)
-    std::memcpy(to, from, kPanelWidth * sizeof(float));
+// to[0, count) = from[0, count), as bytes, for count <= Width (the row buffer's floats). A full row is copied
+// with a constant size: GCC 12 compiled a run-time-sized memcpy of at most a pass into `rep movs`, a few dozen
+// cycles per row of every tile (the same slowdown as softmax's exp had, vector_math.hpp). The size is the
+// buffer's own, so no branch copies more than the buffer holds (a 32-float case on 16-float buffers made GCC
+// warn -Warray-bounds at every inlined call, though the count never reached it).
+template <int Width>
+inline void copy_row_floats(float* to, const float* from, int count) {
+  if (count == Width)
+    std::memcpy(to, from, Width * sizeof(float));
   else
     std::memcpy(to, from, static_cast<std::size_t>(count) * sizeof(float));
 }
 
 // Writes one row of a tile: out = sums (· scale) (+ bias), or the raw sums when another depth block follows
-// (!tile.finish: MicroTile::resume).
-inline void store_row(const MicroTile& tile, float* sums, int first_column, int columns, float* out) {
+// (!tile.finish: MicroTile::resume); `columns` (<= Width) of sums valid.
+template <int Width>
+inline void store_row(const MicroTile& tile, float (&sums)[Width], int first_column, int columns, float* out) {
   if (tile.finish && tile.scale != nullptr) {
     for (int c = 0; c < columns; ++c) sums[c] *= tile.scale[first_column + c];
   }
   if (!tile.finish) {  // copied as bytes: the raw sums of int8 quads are int32 bits
-    copy_pass_floats(out, sums, columns);
+    copy_row_floats<Width>(out, sums, columns);
   } else if (tile.bias != nullptr) {
     for (int c = 0; c < columns; ++c) out[c] = sums[c] + tile.bias[first_column + c];
   } else {
@@ -73,10 +75,11 @@ inline void store_row(const MicroTile& tile, float* sums, int first_column, int 
   }
 }
 
-// A resumed row's raw sums (MicroTile::resume): `columns` of `width` from out (as bytes), the rest 0.
-inline void load_raw_row(float* sums, int width, int columns, const float* out) {
-  copy_pass_floats(sums, out, columns);
-  for (int c = columns; c < width; ++c) sums[c] = 0.0f;
+// A resumed row's raw sums (MicroTile::resume): `columns` of the row from out (as bytes), the rest 0.
+template <int Width>
+inline void load_raw_row(float (&sums)[Width], int columns, const float* out) {
+  copy_row_floats<Width>(sums, out, columns);
+  for (int c = columns; c < Width; ++c) sums[c] = 0.0f;
 }
 
 // Weight `column` (0 .. 31) of one panel row as f32 (int8: q, the scale comes at the store; int4: q · the block's
@@ -103,7 +106,7 @@ void linear_micro_kernel_plain(const MicroTile& tile) {
     float sums[Rows][kPortableHalfWidth] = {};
     if (tile.resume) {
       for (int r = 0; r < Rows; ++r)
-        load_raw_row(sums[r], kPortableHalfWidth, columns, tile.out + r * tile.out_stride + first_column);
+        load_raw_row(sums[r], columns, tile.out + r * tile.out_stride + first_column);
     }
     const float* rows = tile.rows;
     const std::uint8_t* panel = static_cast<const std::uint8_t*>(tile.panel);
@@ -171,7 +174,7 @@ BLIP_ALWAYS_INLINE void linear_micro_kernel_generic(const MicroTile& tile) {
     for (int r = 0; r < Rows; ++r) {
       if (tile.resume) {
         float values[kWidth];
-        load_raw_row(values, kWidth, columns, tile.out + r * tile.out_stride + first_column);
+        load_raw_row(values, columns, tile.out + r * tile.out_stride + first_column);
         std::memcpy(&sums[r][0], values, sizeof values);
       } else {
         BLIP_UNROLL
