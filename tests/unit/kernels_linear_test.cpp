@@ -557,6 +557,21 @@ TEST_CASE("linear packing: bf16 / f16 are torch's round-to-nearest-even, int8 is
       CHECK(std::abs(int8.weight_value(o, k) - w) <= 0.5f * scale * (1.0f + 1e-6f));
     }
   }
+  // Int8 also packs each feature's Σ_k q (what the int8 x int8 kernels subtract 128 times over a whole depth;
+  // zero for the padding features), and counts it, with the scales, in its bytes.
+  const std::int64_t panels = (out + 31) / 32;
+  const std::int32_t* weight_sums = int8.int8_weight_sums();
+  REQUIRE(weight_sums != nullptr);
+  CHECK(bf16.int8_weight_sums() == nullptr);
+  for (std::int64_t o = 0; o < panels * 32; ++o) {
+    std::int64_t sum = 0;
+    const float scale = o < out ? int8.packed_scales()[o] : 0.0f;
+    for (std::int64_t k = 0; o < out && k < in; ++k)
+      sum += scale > 0 ? static_cast<std::int64_t>(std::nearbyint(int8.weight_value(o, k) / scale)) : 0;
+    CAPTURE(o);
+    CHECK(weight_sums[o] == sum);
+  }
+  CHECK(int8.packed_bytes() == static_cast<std::size_t>(panels * in * 32 + panels * 32 * 4 * 2));
 }
 
 TEST_CASE("linear packing: from a stored bf16 or f16 matrix, as stored, equals packing its f32 widening") {

@@ -199,7 +199,8 @@ class LinearWeights {
   std::size_t packed_bytes() const {
     // (A default Tensor is a rank-0 scalar whose bytes() is one element: count only tensors that exist.)
     return packed_size_ + (has_bias() ? packed_bias_.bytes() : 0) +
-           (packed_scales_.data() != nullptr ? packed_scales_.bytes() : 0);
+           (packed_scales_.data() != nullptr ? packed_scales_.bytes() : 0) +
+           (int8_weight_sums_.data() != nullptr ? int8_weight_sums_.bytes() : 0);
   }
 
   // The weight W[output, input] the kernels multiply by, widened to f32 from
@@ -259,6 +260,12 @@ class LinearWeights {
   const float* packed_bias() const { return packed_bias_.data(); }
   // Int8: [panel_count * kPanelWidth] per-feature scales, zero-padded; null otherwise.
   const float* packed_scales() const { return precision_ == WeightPrecision::Int8 ? packed_scales_.data() : nullptr; }
+  // Int8: [panel_count * kPanelWidth] Σ_k q[k, output] over all inputs, zero-padded; null otherwise. An int8 x
+  // int8 kernel over a panel's whole depth takes its weight sums from here rather than summing them as it goes
+  // (MicroTile::weight_sums; the decode step's every tile).
+  const std::int32_t* int8_weight_sums() const {
+    return precision_ == WeightPrecision::Int8 ? int8_weight_sums_.data() : nullptr;
+  }
   // Int4: the kPanelWidth scales of block `block` (inputs [32 · block, 32 · block + 32)) of panel `panel`.
   const float* int4_block_scales(std::int64_t panel, std::int64_t block) const {
     return packed_scales_.data() + (panel * int4_blocks() + block) * detail::kPanelWidth;
@@ -283,6 +290,13 @@ class LinearWeights {
         static_cast<std::size_t>(panel_count_ * in_features_ * detail::kPanelWidth) * sizeof(Element)));
     constexpr bool int8 = std::is_same_v<Element, std::int8_t>;
     float* scales = int8 ? allocate_scales(panel_count_ * detail::kPanelWidth) : nullptr;
+    std::int32_t* weight_sums = nullptr;
+    if constexpr (int8) {
+      Tensor<std::int32_t> sums(Shape{panel_count_ * detail::kPanelWidth});
+      std::fill(sums.data(), sums.data() + sums.numel(), 0);
+      int8_weight_sums_ = sums;
+      weight_sums = sums.data();
+    }
     const bool stored_int8 = int8 && weight.quantization == WeightPrecision::Int8;
     const std::int64_t in_features = in_features_;
     for_each_weight_row(weight, /*read_as_f32=*/!stored_int8,
@@ -301,7 +315,12 @@ class LinearWeights {
           q = quantized.data();
         }
         scales[panel * detail::kPanelWidth + column] = scale;
-        for (std::int64_t k = 0; k < in_features; ++k) destination[k * detail::kPanelWidth] = q[k];
+        std::int32_t sum = 0;  // |Σ q| ≤ 127 · in_features
+        for (std::int64_t k = 0; k < in_features; ++k) {
+          destination[k * detail::kPanelWidth] = q[k];
+          sum += q[k];
+        }
+        weight_sums[panel * detail::kPanelWidth + column] = sum;
       } else {
         for (std::int64_t k = 0; k < in_features; ++k)
           detail::narrow(row[static_cast<std::size_t>(k)], 1.0f, destination[k * detail::kPanelWidth]);
@@ -400,6 +419,7 @@ class LinearWeights {
   std::size_t row_bytes_ = 4 * detail::kPanelWidth;  // bytes of one k of one panel
   Tensor<const float> packed_bias_;
   Tensor<const float> packed_scales_;
+  Tensor<const std::int32_t> int8_weight_sums_;
   std::int64_t in_features_ = 0;
   std::int64_t out_features_ = 0;
   std::int64_t panel_count_ = 0;
@@ -716,6 +736,13 @@ inline void run_tile(MicroKernel kernel, MicroTile& micro, std::int64_t tile_row
   }
   micro.panel = weights.panel_at(panel, depth_begin);
   micro.depth = depth_count;
+  // Int8 quads over the whole depth (every decode tile): the panel's weight sums as packed, so the kernel does
+  // not sum them again. (A depth block sums its own.)
+  const std::int32_t* weight_sums = weights.int8_weight_sums();
+  micro.weight_sums = weight_sums != nullptr && micro.row_scales != nullptr && micro.row_block_offsets == nullptr &&
+                              depth_begin == 0 && depth_count == weights.in_features()
+                          ? weight_sums + panel * kPanelWidth
+                          : nullptr;
   micro.resume = resume;
   micro.finish = finish;
   micro.block_scales = weights.precision() == WeightPrecision::Int4

@@ -11,7 +11,8 @@
 //
 // int8 weights (linear_micro_kernel_avx2_int8_dot): activations packed as for the AVX-512 kernel
 // (RowPacking::Int8Quads, bytes q + 128), weights as stored in the int8 panel layout.
-//   VNNI  Σ (q + 128) · w by vpdpbusd, minus 128 · Σ w (the weight sums, also by vpdpbusd, with ones).
+//   VNNI  Σ (q + 128) · w by vpdpbusd, minus 128 · Σ w (the weight sums: over a panel's whole depth, packed at
+//         load, MicroTile::weight_sums; over a depth block, also by vpdpbusd, with ones).
 //   Madd  (q + 128) · w reaches 2 · 255 · 127 = 64,770 per pair: int16 would saturate. So the kernel takes q back
 //         (the byte XOR 0x80) and multiplies |w| (unsigned, at most 127; once per quad, shared by the rows) by q
 //         carrying w's sign (vpsignb): a pair then reaches 2 · 127 · 127 = 32,258, exact, because weights and
@@ -145,7 +146,9 @@ struct Avx2MaddDot {
   }
 };
 
-template <int Rows, class Dot>
+// SumWeights (VNNI only; Madd ignores it): the weight sums by vpdpbusd as the panel goes by (a depth block), or
+// false: from tile.weight_sums (a tile over the panel's whole depth: every decode tile).
+template <int Rows, class Dot, bool SumWeights = true>
 BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& tile) {
   static_assert(kPanelWidth == 32, "a panel row is 32 int8 weights: two groups of 16");
   constexpr bool kVnni = std::is_same_v<Dot, AvxVnniDot>;
@@ -192,8 +195,10 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
         for (int group = 0; group < kVectors / 2; ++group)
           gather_quads_avx2<kPanelWidth>(rows_k + 16 * group, weights[2 * group], weights[2 * group + 1]);
         if constexpr (kVnni) {
-          BLIP_UNROLL
-          for (int v = 0; v < kVectors; ++v) weight_sums[v] = _mm256_dpbusd_avx_epi32(weight_sums[v], ones, weights[v]);
+          if constexpr (SumWeights) {
+            BLIP_UNROLL
+            for (int v = 0; v < kVectors; ++v) weight_sums[v] = _mm256_dpbusd_avx_epi32(weight_sums[v], ones, weights[v]);
+          }
         } else {
           // Madd: |w| (shared by the rows) is the unsigned operand, q with w's sign the signed one.
           BLIP_UNROLL
@@ -224,6 +229,11 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
     // Then the row scale, then (store_row) the feature scale and the bias, in the AVX-512 kernel's order. Another
     // depth block to follow: the int32 sums as they are.
     if constexpr (kVnni) {
+      if constexpr (!SumWeights) {
+        BLIP_UNROLL
+        for (int v = 0; v < kVectors; ++v)
+          weight_sums[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile.weight_sums + first_column + 8 * v));
+      }
       BLIP_UNROLL
       for (int v = 0; v < kVectors; ++v) {
         const __m256i offset = _mm256_slli_epi32(weight_sums[v], 7);
@@ -417,7 +427,10 @@ template <class Dot>
 struct Avx2Int8DotKernel {
   template <int Rows>
   static void run(const MicroTile& tile) {
-    linear_micro_kernel_avx2_int8_dot<Rows, Dot>(tile);
+    if (std::is_same_v<Dot, AvxVnniDot> && tile.weight_sums != nullptr)
+      linear_micro_kernel_avx2_int8_dot<Rows, Dot, false>(tile);
+    else
+      linear_micro_kernel_avx2_int8_dot<Rows, Dot, true>(tile);
   }
 };
 

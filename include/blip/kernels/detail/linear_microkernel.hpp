@@ -86,6 +86,9 @@ struct MicroTile {
   const float* row_scales = nullptr; // int8 quads: the quantization scale of each row of the tile, else null
   const float* block_scales = nullptr;  // int4: [blocks][kPanelWidth] scales of the blocks from the tile's first input
   const std::int32_t* row_block_offsets = nullptr;  // int8 signed quads: [blocks][row_stride] -8 · Σ q, else null
+  // Int8 quads over the panel's whole depth: [kPanelWidth] Σ_k w[k, c] (LinearWeights::int8_weight_sums), which
+  // the kernels' + 128 offset needs; null: the kernel sums the weights of its depth itself.
+  const std::int32_t* weight_sums = nullptr;
   // Depth blocks (linear_many_rows): a tile's sums may run over several calls, one per block of inputs. Each
   // call but the last writes its raw sums to `out` (finish = false: no scale, no bias; int8 quads: the int32 sums
   // as their bits), and the next one starts from them (resume) instead of from zero. So every output is the same
