@@ -670,6 +670,12 @@ inline int linear_threads(double multiply_adds, std::int64_t work_items) {
 // Work items per thread: threads take the next item when done (dynamic
 // schedule), so an unequal split or a thread the OS delays costs at most one item.
 inline constexpr std::int64_t kItemsPerThread = 4;
+// Decode (linear_streamed_panels): fewer, longer items, because each item is a stream of its own that the
+// prefetchers must pick up again. Zen 5, 2 threads, the driver's loop with 2, 4 and 8 items per thread interleaved
+// call by call (1, 8 and 12 rows; bf16 x bf16 and int8 x int8; 2,560 -> 2,560 and 2,560 -> 10,240): 2 was the
+// fastest or within 1% everywhere, up to 9% faster than 8 at 2,560 x 2,560 int8, and 16 or 32 were slower still
+// (docs/kernels.md, session 22). A thread the OS delays still costs at most one item: a quarter of the call.
+inline constexpr std::int64_t kDecodeItemsPerThread = 2;
 
 inline std::int64_t panels_per_item(std::int64_t panel_count, int threads, std::int64_t items_per_thread) {
   return std::max<std::int64_t>(1, panel_count / (items_per_thread * threads));
@@ -804,7 +810,7 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
   }
   const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, packed_stride);
   const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count);
-  const std::int64_t item_panels = panels_per_item(panel_count, threads, 2 * kItemsPerThread);
+  const std::int64_t item_panels = panels_per_item(panel_count, threads, kDecodeItemsPerThread);
   const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
   const float* bias = weights.packed_bias();
   const float* scales = weights.packed_scales();
