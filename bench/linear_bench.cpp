@@ -29,6 +29,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <Eigen/Core>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -257,6 +258,51 @@ void run_micro_kernel(benchmark::State& state, KernelPath path, blip::WeightPrec
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Attention's q, k and v projections of one decode step (OPT-2.7b: three 2,560 x 2,560 layers of the same rows):
+// three linear() calls and one linear_shared_input() call, alternating within each iteration (on a VM whose memory
+// bandwidth drifts from minute to minute, only interleaved runs compare the two), weights rotated through >= 512
+// MiB of copies. Counters: each way's mean µs per step and weight GB/s, and three_calls_us / shared_us.
+void run_query_key_value(benchmark::State& state, std::int64_t rows, blip::WeightPrecision precision,
+                         blip::ActivationPrecision activations) {
+  constexpr std::int64_t kWidth = 2560;
+  const LinearShape shape{"qkv", rows, kWidth, 3 * kWidth};
+  std::vector<LinearWeights> copies;  // [copy][q, k, v]
+  const std::int64_t count =
+      weight_copies(shape, std::max<std::int64_t>(1, blip::kernels::detail::packed_weight_bits(precision) / 8));
+  for (std::int64_t copy = 0; copy < 3 * count; ++copy)
+    copies.push_back(LinearWeights::prepare(random_tensor(Shape{kWidth, kWidth}, 200 + copy),
+                                            random_tensor(Shape{kWidth}, 7), precision, activations));
+  const Tensor<float> x = random_tensor(Shape{rows, kWidth}, 1);
+  Tensor<float> y(Shape{3, rows, kWidth});
+  float* outputs[3] = {y.data(), y.data() + rows * kWidth, y.data() + 2 * rows * kWidth};
+  const std::size_t sets = copies.size() / 3;
+  std::size_t next = 0;
+  double seconds[2] = {0, 0};  // three calls, shared
+  for (auto _ : state) {
+    for (int shared = 0; shared < 2; ++shared) {
+      const LinearWeights* layers = &copies[3 * next];
+      next = (next + 1) % sets;
+      const auto start = std::chrono::steady_clock::now();
+      if (shared) {
+        blip::kernels::linear_shared_input(x.data(), kWidth, rows,
+                                           {{&layers[0], outputs[0], kWidth}, {&layers[1], outputs[1], kWidth},
+                                            {&layers[2], outputs[2], kWidth}});
+      } else {
+        for (int i = 0; i < 3; ++i) blip::kernels::linear(x.data(), kWidth, rows, layers[i], outputs[i], kWidth);
+      }
+      benchmark::ClobberMemory();
+      seconds[shared] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
+  const double steps = static_cast<double>(state.iterations());
+  const double bytes = 3.0 * static_cast<double>(copies.front().packed_bytes());
+  state.counters["three_calls_us"] = seconds[0] / steps * 1e6;
+  state.counters["shared_us"] = seconds[1] / steps * 1e6;
+  state.counters["three_calls_GBps"] = bytes * steps / seconds[0] / 1e9;
+  state.counters["shared_GBps"] = bytes * steps / seconds[1] / 1e9;
+  state.counters["speedup"] = seconds[0] / seconds[1];
+}
+
 void register_benchmark(const std::string& implementation, const LinearShape& shape,
                         std::function<void(benchmark::State&)> body) {
   const std::string name = "linear/" + implementation + "/" + shape.name + "/" + std::to_string(shape.rows) + "x" +
@@ -343,6 +389,23 @@ int main(int argc, char** argv) {
     register_benchmark("openblas", shape, [shape](benchmark::State& state) { run_openblas(state, shape); });
 #endif
     register_benchmark("eigen", shape, [shape](benchmark::State& state) { run_eigen(state, shape); });
+  }
+  // q, k and v of a decode step: three calls against one, interleaved (linear_qkv/<weights>-<activations>/...).
+  struct QkvFormat {
+    blip::WeightPrecision weights;
+    blip::ActivationPrecision activations;
+  };
+  for (const QkvFormat format : {QkvFormat{blip::WeightPrecision::F32, blip::ActivationPrecision::F32},
+                                 QkvFormat{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
+                                 QkvFormat{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8}}) {
+    for (std::int64_t rows : {1, 8, 12}) {
+      const std::string name = std::string("linear_qkv/") + blip::weight_precision_name(format.weights) + "-" +
+                               blip::activation_precision_name(format.activations) + "/" + std::to_string(rows) +
+                               "x2560x3x2560";
+      benchmark::RegisterBenchmark(name.c_str(), [format, rows](benchmark::State& state) {
+        run_query_key_value(state, rows, format.weights, format.activations);
+      })->UseRealTime()->Unit(benchmark::kMicrosecond);
+    }
   }
   for (KernelPath path : {KernelPath::Avx512, KernelPath::Avx2, KernelPath::Portable}) {
     if (!blip::kernels::kernel_path_supported(path)) continue;

@@ -56,6 +56,20 @@ double row_norm(const float* row, std::int64_t length) {
   return std::sqrt(sum);
 }
 
+// Every weight format with each activation precision it can take.
+struct Format {
+  blip::WeightPrecision weights;
+  blip::ActivationPrecision activations;
+};
+const Format kEveryFormat[] = {{blip::WeightPrecision::F32, blip::ActivationPrecision::F32},
+                               {blip::WeightPrecision::BF16, blip::ActivationPrecision::F32},
+                               {blip::WeightPrecision::F16, blip::ActivationPrecision::F32},
+                               {blip::WeightPrecision::Int8, blip::ActivationPrecision::F32},
+                               {blip::WeightPrecision::Int4, blip::ActivationPrecision::F32},
+                               {blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
+                               {blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8},
+                               {blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8}};
+
 // A kernel set under test: a dispatchable path, or the plain-array kernels.
 struct Variant {
   std::string name;
@@ -248,18 +262,7 @@ TEST_CASE("linear: a row's outputs do not depend on the rows that come with it, 
   // finished block sums, and 13 or more rows differed from one row in the last bits: BLIP-base captions of 5
   // images x 3 beams had other beam scores than each image alone.)
   std::mt19937 generator(12);
-  struct Case {
-    blip::WeightPrecision weights;
-    blip::ActivationPrecision activations;
-  };
-  for (const Case& precision : {Case{blip::WeightPrecision::F32, blip::ActivationPrecision::F32},
-                                Case{blip::WeightPrecision::BF16, blip::ActivationPrecision::F32},
-                                Case{blip::WeightPrecision::F16, blip::ActivationPrecision::F32},
-                                Case{blip::WeightPrecision::Int8, blip::ActivationPrecision::F32},
-                                Case{blip::WeightPrecision::Int4, blip::ActivationPrecision::F32},
-                                Case{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
-                                Case{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8},
-                                Case{blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8}}) {
+  for (const Format& precision : kEveryFormat) {
     const Problem problem = make_problem(203, 769, 70, true, 1, 2, generator, -1.0f, 1.0f, precision.weights,
                                          precision.activations);
     for (const Variant& variant : variants_to_test(precision.weights, precision.activations)) {
@@ -422,6 +425,68 @@ TEST_CASE("linear: prepare rejects malformed weights") {
   CHECK_FALSE(no_bias.has_bias());
   CHECK(no_bias.bias().empty());
   CHECK(no_bias.panel_count() == 1);
+}
+
+TEST_CASE("linear_shared_input: layers of one input give each layer's own linear() bits, every path and format") {
+  // Decode (up to 12 rows) streams the layers' panels as one list in one call (the q, k and v projections); more
+  // rows, or layers that differ in precision or depth, go one call per layer. Either way every output must be the
+  // bits of that layer's own call: three layers of 45, 70 and 33 outputs (partial panels, 2 + 3 + 2 panels), odd
+  // depth, padded strides, with and without bias.
+  std::mt19937 generator(2222);
+  for (const Format& precision : kEveryFormat) {
+    const std::int64_t in = 77, x_stride = 80, rows_most = 40;
+    const Tensor<float> x = random_tensor(Shape{rows_most, x_stride}, generator, -1.0f, 1.0f);
+    std::vector<LinearWeights> layers;
+    const std::int64_t outs[3] = {45, 70, 33};
+    for (int i = 0; i < 3; ++i)
+      layers.push_back(LinearWeights::prepare(random_tensor(Shape{outs[i], in}, generator, -1.0f, 1.0f),
+                                              i == 1 ? Tensor<float>() : random_tensor(Shape{outs[i]}, generator),
+                                              precision.weights, precision.activations));
+    for (KernelPath path : blip::kernels::kAllKernelPaths) {
+      if (!blip::kernels::kernel_path_supported(path)) continue;
+      for (std::int64_t rows : {1, 2, 5, 8, 12, 13, 40}) {
+        std::vector<float> alone[3], together[3];
+        blip::kernels::LinearProduct products[3];
+        for (int i = 0; i < 3; ++i) {
+          alone[i] = nan_filled(rows * (outs[i] + 3));
+          together[i] = nan_filled(rows * (outs[i] + 3));
+          kernel_detail::linear_using(path, x.data(), x_stride, rows, layers[i], alone[i].data(), outs[i] + 3);
+          products[i] = {&layers[i], together[i].data(), outs[i] + 3};
+        }
+        kernel_detail::linear_shared_input_using(path, x.data(), x_stride, rows, products, 3);
+        CAPTURE(std::string(blip::kernels::kernel_path_name(path)));
+        CAPTURE(std::string(blip::weight_precision_name(precision.weights)));
+        CAPTURE(rows);
+        for (int i = 0; i < 3; ++i) {
+          std::int64_t differing = 0;
+          for (std::size_t j = 0; j < alone[i].size(); ++j)
+            differing += std::memcmp(&alone[i][j], &together[i][j], sizeof(float)) != 0;
+          CAPTURE(i);
+          CHECK(differing == 0);
+        }
+      }
+    }
+  }
+  // Layers of different precisions or depths over one input: one call each, the same bits.
+  const Tensor<float> x = random_tensor(Shape{3, 64}, generator, -1.0f, 1.0f);
+  const LinearWeights wide = LinearWeights::prepare(random_tensor(Shape{40, 64}, generator), {});
+  const LinearWeights narrow =
+      LinearWeights::prepare(random_tensor(Shape{40, 64}, generator), {}, blip::WeightPrecision::BF16);
+  const LinearWeights shallow = LinearWeights::prepare(random_tensor(Shape{40, 50}, generator), {});
+  std::vector<float> y(3 * 40 * 3), expected(3 * 40 * 3);
+  blip::kernels::linear(x.data(), 64, 3, wide, expected.data(), 40);
+  blip::kernels::linear(x.data(), 64, 3, narrow, expected.data() + 120, 40);
+  blip::kernels::linear(x.data(), 64, 3, shallow, expected.data() + 240, 40);
+  blip::kernels::linear_shared_input(x.data(), 64, 3,
+                                     {{&wide, y.data(), 40}, {&narrow, y.data() + 120, 40}, {&shallow, y.data() + 240, 40}});
+  CHECK(y == expected);
+  // What it refuses, naming the argument.
+  CHECK_THROWS_WITH_AS(blip::kernels::linear_shared_input(x.data(), 64, 3, {}), doctest::Contains("no layers given"),
+                       Error);
+  CHECK_THROWS_WITH_AS(blip::kernels::linear_shared_input(x.data(), 64, 3, {{nullptr, y.data(), 40}}),
+                       doctest::Contains("layer 0 has no weights"), Error);
+  CHECK_THROWS_WITH_AS(blip::kernels::linear_shared_input(x.data(), 64, 3, {{&wide, y.data(), 39}}),
+                       doctest::Contains("y_stride 39 is smaller than out_features 40"), Error);
 }
 
 TEST_CASE("linear: zero rows is a no-op") {

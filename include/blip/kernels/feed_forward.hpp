@@ -50,8 +50,8 @@ inline void gated_feed_forward(const float* x, std::int64_t rows, const LinearWe
   if (rows == 0) return;
   check(gate != nullptr && up != nullptr, "gated_feed_forward: no gate/up scratch buffers");
   const std::int64_t intermediate = wi_0.out_features(), in = wi_0.in_features();
-  linear(x, in, rows, wi_0, gate, intermediate);
-  linear(x, in, rows, wi_1, up, intermediate);
+  // One streamed call for both when decoding (the same values as two linear() calls).
+  linear_shared_input(x, in, rows, {{&wi_0, gate, intermediate}, {&wi_1, up, intermediate}});
   gated_activation(activation, gate, up, gate, rows * intermediate);
   linear(gate, intermediate, rows, wo, y, wo.out_features());
 }

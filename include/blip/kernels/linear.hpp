@@ -44,6 +44,7 @@
 //     blocking, so every weight is read from memory exactly once per call, and
 //     the threads split the output features into contiguous runs of panels; the
 //     kernels prefetch each panel 8 KiB ahead (MicroTile::prefetch_weights).
+//     Layers of the same input (linear_shared_input: q, k and v) stream as one.
 //   * Results do not depend on the thread count: every output element is
 //     computed by the same sequence of operations whichever thread runs it.
 //     Nor on the other rows of the call: a tile's later depth blocks resume the
@@ -66,6 +67,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <new>
@@ -423,6 +425,14 @@ class LinearWeights {
   std::int64_t in_features_ = 0;
   std::int64_t out_features_ = 0;
   std::int64_t panel_count_ = 0;
+};
+
+// One of several Linear layers applied to the same input (linear_shared_input): its weights and where its
+// output rows go (y row r at y + r * y_stride).
+struct LinearProduct {
+  const LinearWeights* weights = nullptr;
+  float* y = nullptr;
+  std::int64_t y_stride = 0;
 };
 
 namespace detail {
@@ -786,10 +796,20 @@ inline std::int64_t prefetch_to_l2_min_rows() {
 // on AVX2 ran at a quarter of the bandwidth.) Each (row, output) sum runs over the whole depth in one call,
 // as with one tile, so a row's results do not depend on how many rows come with it. The threads take
 // contiguous runs of panels (a few MB each).
+//
+// Several layers over the same input (`products`: attention's q, k and v projections) go through one call: the
+// rows are packed once, and their panels are one list that the threads share out, so the three short streams
+// are one long one (one parallel region, one end to drain instead of three). Each output is computed exactly as
+// in a call of its own.
 inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride,
-                                   std::int64_t rows, const LinearWeights& weights, float* y, std::int64_t y_stride) {
-  const std::int64_t depth = weights.in_features(), outputs = weights.out_features();
-  const std::int64_t panel_count = weights.panel_count();
+                                   std::int64_t rows, const LinearProduct* products, std::size_t product_count) {
+  const std::int64_t depth = products[0].weights->in_features();
+  std::int64_t panel_count = 0;
+  double multiply_adds = 0;
+  for (std::size_t i = 0; i < product_count; ++i) {
+    panel_count += products[i].weights->panel_count();
+    multiply_adds += static_cast<double>(rows) * products[i].weights->out_features() * depth;
+  }
   const std::int64_t tile_rows = std::min<std::int64_t>(rows, kernels.max_rows);
   const std::int64_t tiles = (rows + tile_rows - 1) / tile_rows;
   const std::int64_t packed_stride = kernels.rows_per_packed_tile(tile_rows);
@@ -809,11 +829,9 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     row_stride = packed_stride;
   }
   const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, packed_stride);
-  const int threads = linear_threads(static_cast<double>(rows) * outputs * depth, panel_count);
+  const int threads = linear_threads(multiply_adds, panel_count);
   const std::int64_t item_panels = panels_per_item(panel_count, threads, kDecodeItemsPerThread);
   const std::int64_t items = (panel_count + item_panels - 1) / item_panels;
-  const float* bias = weights.packed_bias();
-  const float* scales = weights.packed_scales();
   const std::int64_t prefetch_l2_from = prefetch_to_l2_min_rows();
 
 #ifdef _OPENMP
@@ -822,24 +840,39 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
   for (std::int64_t item = 0; item < items; ++item) {
     MicroTile micro;
     micro.row_stride = row_stride;
-    micro.out_stride = y_stride;
     micro.prefetch_weights = rows >= prefetch_l2_from ? WeightPrefetch::ToL2 : WeightPrefetch::NonTemporal;
-    const std::int64_t last_panel = std::min(panel_count, (item + 1) * item_panels);
-    for (std::int64_t panel = item * item_panels; panel < last_panel; ++panel) {
+    // Panels [first, last) of the concatenated list: product `product`'s local panels from `panel` on.
+    std::int64_t panel = item * item_panels;
+    const std::int64_t last = std::min(panel_count, panel + item_panels);
+    std::size_t product = 0;
+    while (panel >= products[product].weights->panel_count()) panel -= products[product++].weights->panel_count();
+    for (std::int64_t visited = item * item_panels; visited < last; ++visited, ++panel) {
+      if (panel == products[product].weights->panel_count()) {
+        panel = 0;
+        ++product;
+      }
+      const LinearWeights& weights = *products[product].weights;
       const std::int64_t first_output = panel * kPanelWidth;
-      micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, outputs - first_output));
-      micro.bias = bias ? bias + first_output : nullptr;
-      micro.scale = scales ? scales + first_output : nullptr;
+      micro.out_stride = products[product].y_stride;
+      micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, weights.out_features() - first_output));
+      micro.bias = weights.packed_bias() ? weights.packed_bias() + first_output : nullptr;
+      micro.scale = weights.packed_scales() ? weights.packed_scales() + first_output : nullptr;
       for (std::int64_t tile = 0; tile < tiles; ++tile) {
         const std::int64_t first_row = tile * tile_rows;
         micro.rows = packed_rows + tile * packed_tile_size;
         integer_rows.point(micro, micro.rows, 0);
-        micro.out = y + first_row * y_stride + first_output;
+        micro.out = products[product].y + first_row * micro.out_stride + first_output;
         const std::int64_t rows_here = std::min(tile_rows, rows - first_row);
         run_tile(kernels.by_rows[rows_here - 1], micro, rows_here, weights, panel, 0, depth, false, true);
       }
     }
   }
+}
+
+inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x, std::int64_t x_stride,
+                                   std::int64_t rows, const LinearWeights& weights, float* y, std::int64_t y_stride) {
+  const LinearProduct product{&weights, y, y_stride};
+  linear_streamed_panels(kernels, x, x_stride, rows, &product, 1);
 }
 
 // Prefill: rows in blocks of ~kMaxRowBlock; each row block is packed once
@@ -978,6 +1011,32 @@ inline void linear_using(KernelPath path, const float* x, std::int64_t x_stride,
                  weights, y, y_stride);
 }
 
+// linear_shared_input with an explicitly chosen instruction-set path (tests, benchmarks).
+inline void linear_shared_input_using(KernelPath path, const float* x, std::int64_t x_stride, std::int64_t rows,
+                                      const LinearProduct* products, std::size_t product_count) {
+  check(product_count > 0, "linear_shared_input: no layers given");
+  for (std::size_t i = 0; i < product_count; ++i) {
+    check(products[i].weights != nullptr, "linear_shared_input: layer ", i, " has no weights");
+    check_linear_arguments(x, x_stride, rows, *products[i].weights, products[i].y, products[i].y_stride);
+  }
+  if (rows == 0) return;
+  // One streamed call needs one kernel set and one depth: the same in_features, weight and activation precision.
+  const LinearWeights& first = *products[0].weights;
+  bool together = rows <= kMaxStreamedRows && product_count > 1;
+  for (std::size_t i = 1; i < product_count && together; ++i) {
+    const LinearWeights& other = *products[i].weights;
+    together = other.in_features() == first.in_features() && other.precision() == first.precision() &&
+               other.activation_precision() == first.activation_precision();
+  }
+  if (!together) {
+    for (std::size_t i = 0; i < product_count; ++i)
+      linear_using(path, x, x_stride, rows, *products[i].weights, products[i].y, products[i].y_stride);
+    return;
+  }
+  linear_streamed_panels(linear_micro_kernels(path, first.precision(), first.activation_precision()), x, x_stride,
+                         rows, products, product_count);
+}
+
 inline void check_linear_shapes(const Shape& x, const LinearWeights& weights, const Shape& y) {
   check(!weights.empty(), "linear: LinearWeights used before LinearWeights::prepare");
   check(x.rank() >= 1 && x.dim(-1) == weights.in_features(), "linear: input x has shape ", x,
@@ -999,6 +1058,17 @@ inline void check_linear_shapes(const Shape& x, const LinearWeights& weights, co
 inline void linear(const float* x, std::int64_t x_stride, std::int64_t rows, const LinearWeights& weights, float* y,
                    std::int64_t y_stride) {
   detail::linear_using(active_kernel_path(), x, x_stride, rows, weights, y, y_stride);
+}
+
+// Several layers of the same input, e.g. attention's q, k and v projections: y_i = x · W_iᵀ + b_i for each
+// LinearProduct {&W_i, y_i, y_i_stride}, the same values as a linear() call for each. A decode step (rows ≤ 12)
+// with layers of one precision and depth streams all their panels in one call: the rows are packed once and the
+// threads share one list of panels, instead of three short calls each starting and draining on its own (a
+// 2,560 x 2,560 bf16 layer alone streams 15-20% slower than one three times as wide; docs/kernels.md, session 22).
+// Otherwise, one call per layer.
+inline void linear_shared_input(const float* x, std::int64_t x_stride, std::int64_t rows,
+                                std::initializer_list<LinearProduct> products) {
+  detail::linear_shared_input_using(active_kernel_path(), x, x_stride, rows, products.begin(), products.size());
 }
 
 // x [..., in] -> y [..., out] (same leading dimensions).

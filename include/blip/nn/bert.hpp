@@ -207,9 +207,9 @@ inline void bert_forward(const BertConfig& config, const BertWeights& weights, B
     kernels::KVCache& cache = state.self_caches[layer_index];
 
     // Self-attention over cache + new tokens.
-    apply_linear(layer.self_attention.query, state.hidden.data(), token_rows, state.query.data());
-    apply_linear(layer.self_attention.key, state.hidden.data(), token_rows, state.new_keys.data());
-    apply_linear(layer.self_attention.value, state.hidden.data(), token_rows, state.new_values.data());
+    apply_query_key_value(layer.self_attention.query, layer.self_attention.key, layer.self_attention.value,
+                          state.hidden.data(), token_rows, state.query.data(), state.new_keys.data(),
+                          state.new_values.data());
     cache.append(state.new_keys.data(), state.new_values.data(), new_tokens * hidden, hidden, new_tokens);
     kernels::AttentionOptions self_options{scale};
     self_options.additive_mask = state.additive_mask.data();

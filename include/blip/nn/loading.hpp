@@ -100,6 +100,21 @@ inline void apply_linear(const LinearWeights& linear, const float* x, std::int64
   kernels::linear(x, linear.in_features(), rows, linear, y, linear.out_features());
 }
 
+// Attention's query, key and value projections of the same rows x [rows, in]: each into its own [rows, out]. A
+// decode step streams the three weights in one Linear call (kernels::linear_shared_input); the values are those of
+// three apply_linear calls.
+inline void apply_query_key_value(const LinearWeights& query, const LinearWeights& key, const LinearWeights& value,
+                                  const float* x, std::int64_t rows, float* query_out, float* key_out,
+                                  float* value_out) {
+  check(key.in_features() == query.in_features() && value.in_features() == query.in_features(),
+        "apply_query_key_value: query, key and value take ", query.in_features(), ", ", key.in_features(), " and ",
+        value.in_features(), " inputs; they must take the same rows");
+  kernels::linear_shared_input(x, query.in_features(), rows,
+                               {{&query, query_out, query.out_features()},
+                                {&key, key_out, key.out_features()},
+                                {&value, value_out, value.out_features()}});
+}
+
 // destination += source, elementwise (residual connections).
 using kernels::add_in_place;
 

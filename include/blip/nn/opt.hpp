@@ -211,9 +211,8 @@ inline void opt_forward(const OptDecoderConfig& config, const OptWeights& weight
       apply_layer_norm(layer.self_attn_layer_norm, x, token_rows, state.normed.data());
       attention_input = state.normed.data();
     }
-    apply_linear(layer.q_proj, attention_input, token_rows, state.query.data());
-    apply_linear(layer.k_proj, attention_input, token_rows, state.new_keys.data());
-    apply_linear(layer.v_proj, attention_input, token_rows, state.new_values.data());
+    apply_query_key_value(layer.q_proj, layer.k_proj, layer.v_proj, attention_input, token_rows, state.query.data(),
+                          state.new_keys.data(), state.new_values.data());
     kernels::scale_in_place(state.query.data(), token_rows * hidden, scaling);
     cache.append(state.new_keys.data(), state.new_values.data(), new_tokens * hidden, hidden, new_tokens);
     kernels::attention(kernels::heads_view(state.query.data(), rows, new_tokens, heads, head_dim), cache.keys(),

@@ -262,9 +262,8 @@ inline void qformer_forward(const QFormerConfig& config, const QFormerWeights& w
     const QFormerLayerWeights& layer = weights.layers[layer_index];
 
     // Self-attention over [queries ; text].
-    apply_linear(layer.self_attention.query, state.hidden.data(), rows, state.query.data());
-    apply_linear(layer.self_attention.key, state.hidden.data(), rows, state.key.data());
-    apply_linear(layer.self_attention.value, state.hidden.data(), rows, state.value.data());
+    apply_query_key_value(layer.self_attention.query, layer.self_attention.key, layer.self_attention.value,
+                          state.hidden.data(), rows, state.query.data(), state.key.data(), state.value.data());
     kernels::AttentionOptions self_options;
     self_options.scale = scale;
     self_options.additive_mask = additive_mask;

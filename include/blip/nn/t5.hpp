@@ -286,9 +286,8 @@ inline void t5_encoder_forward(const T5ModelConfig& config, const T5Weights& wei
   float* x = state.hidden.data();
   for (const T5EncoderLayerWeights& layer : weights.encoder_layers) {
     apply_rms_norm(layer.self_attention_norm, x, token_rows, scratch.normed.data());
-    apply_linear(layer.self_attention.q, scratch.normed.data(), token_rows, scratch.query.data());
-    apply_linear(layer.self_attention.k, scratch.normed.data(), token_rows, scratch.keys.data());
-    apply_linear(layer.self_attention.v, scratch.normed.data(), token_rows, scratch.values.data());
+    apply_query_key_value(layer.self_attention.q, layer.self_attention.k, layer.self_attention.v, scratch.normed.data(),
+                          token_rows, scratch.query.data(), scratch.keys.data(), scratch.values.data());
     kernels::attention(kernels::heads_view(scratch.query.data(), rows, tokens, heads, head_dim, inner),
                        kernels::heads_view(scratch.keys.data(), rows, tokens, heads, head_dim, inner),
                        kernels::heads_view(scratch.values.data(), rows, tokens, heads, head_dim, inner), options,
@@ -368,9 +367,8 @@ inline void t5_decoder_forward(const T5ModelConfig& config, const T5Weights& wei
 
     // Causal self-attention over the cache.
     apply_rms_norm(layer.self_attention_norm, x, token_rows, scratch.normed.data());
-    apply_linear(layer.self_attention.q, scratch.normed.data(), token_rows, scratch.query.data());
-    apply_linear(layer.self_attention.k, scratch.normed.data(), token_rows, scratch.keys.data());
-    apply_linear(layer.self_attention.v, scratch.normed.data(), token_rows, scratch.values.data());
+    apply_query_key_value(layer.self_attention.q, layer.self_attention.k, layer.self_attention.v, scratch.normed.data(),
+                          token_rows, scratch.query.data(), scratch.keys.data(), scratch.values.data());
     cache.append(scratch.keys.data(), scratch.values.data(), new_tokens * inner, inner, new_tokens);
     kernels::attention(kernels::heads_view(scratch.query.data(), rows, new_tokens, heads, head_dim, inner),
                        cache.keys(), cache.values(), self_options,
