@@ -146,10 +146,11 @@ struct Avx2MaddDot {
   }
 };
 
-// SumWeights (VNNI only; Madd ignores it): the weight sums by vpdpbusd as the panel goes by (a depth block), or
-// false: from tile.weight_sums (a tile over the panel's whole depth: every decode tile).
-template <int Rows, class Dot, bool SumWeights = true>
+// Sums (VNNI only; Madd ignores it): WeightSums::Summed, by vpdpbusd as the panel goes by (a depth block), or
+// Given, from tile.weight_sums (a tile over the panel's whole depth: every decode tile).
+template <int Rows, class Dot, WeightSums Sums>
 BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& tile) {
+  constexpr bool kSumWeights = Sums == WeightSums::Summed;
   static_assert(kPanelWidth == 32, "a panel row is 32 int8 weights: two groups of 16");
   constexpr bool kVnni = std::is_same_v<Dot, AvxVnniDot>;
   constexpr std::int64_t kQuadBytes = 4 * kPanelWidth;
@@ -195,7 +196,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
         for (int group = 0; group < kVectors / 2; ++group)
           gather_quads_avx2<kPanelWidth>(rows_k + 16 * group, weights[2 * group], weights[2 * group + 1]);
         if constexpr (kVnni) {
-          if constexpr (SumWeights) {
+          if constexpr (kSumWeights) {
             BLIP_UNROLL
             for (int v = 0; v < kVectors; ++v) weight_sums[v] = _mm256_dpbusd_avx_epi32(weight_sums[v], ones, weights[v]);
           }
@@ -229,7 +230,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
     // Then the row scale, then (store_row) the feature scale and the bias, in the AVX-512 kernel's order. Another
     // depth block to follow: the int32 sums as they are.
     if constexpr (kVnni) {
-      if constexpr (!SumWeights) {
+      if constexpr (!kSumWeights) {
         BLIP_UNROLL
         for (int v = 0; v < kVectors; ++v)
           weight_sums[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile.weight_sums + first_column + 8 * v));
@@ -428,9 +429,9 @@ struct Avx2Int8DotKernel {
   template <int Rows>
   static void run(const MicroTile& tile) {
     if (std::is_same_v<Dot, AvxVnniDot> && tile.weight_sums != nullptr)
-      linear_micro_kernel_avx2_int8_dot<Rows, Dot, false>(tile);
+      linear_micro_kernel_avx2_int8_dot<Rows, Dot, WeightSums::Given>(tile);
     else
-      linear_micro_kernel_avx2_int8_dot<Rows, Dot, true>(tile);
+      linear_micro_kernel_avx2_int8_dot<Rows, Dot, WeightSums::Summed>(tile);
   }
 };
 

@@ -493,11 +493,12 @@ inline constexpr Int8QuadGather kInt8QuadGather{};
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
-// SumWeights: the weight sums by a vpdpbusd per 16 columns and four k (a depth block), or false: taken from
+// Sums: WeightSums::Summed, by a vpdpbusd per 16 columns and four k (a depth block), or Given, from
 // tile.weight_sums (a tile over the panel's whole depth, as every decode tile is; 24 vpdpbusd per four k at 12 rows
 // instead of 26, 7-11% less time per quad at 4-12 rows on Zen 5 with the panel in cache).
-template <int Rows, bool SumWeights>
-BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot_summing(const MicroTile& tile) {
+template <int Rows, WeightSums Sums>
+BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot(const MicroTile& tile) {
+  constexpr bool kSumWeights = Sums == WeightSums::Summed;
   static_assert(kPanelWidth == 32, "a panel row is 32 int8 weights: two of them per 64-byte load");
   // A resumed tile starts from the previous depth block's int32 sums (offset already taken off): integer sums are
   // exact, so the blocks add up to the one-call sums.
@@ -514,7 +515,7 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot_summing(const M
   __m512i weight_sums_first = _mm512_setzero_si512(), weight_sums_second = _mm512_setzero_si512();
   const __m512i gather_low = _mm512_load_si512(kInt8QuadGather.low);
   const __m512i gather_high = _mm512_load_si512(kInt8QuadGather.high);
-  [[maybe_unused]] const __m512i ones = _mm512_set1_epi8(1);  // SumWeights: bytes summed by vpdpbusd
+  [[maybe_unused]] const __m512i ones = _mm512_set1_epi8(1);  // WeightSums::Summed: bytes summed by vpdpbusd
   const std::uint32_t* quads = reinterpret_cast<const std::uint32_t*>(tile.rows);
   const std::int8_t* panel = static_cast<const std::int8_t*>(tile.panel);
   const std::int64_t row_stride = tile.row_stride;
@@ -538,7 +539,7 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot_summing(const M
       const __m512i weights_23 = _mm512_loadu_si512(rows_k + 2 * kPanelWidth);  // rows k + 2, k + 3
       const __m512i weights_first = _mm512_permutex2var_epi8(weights_01, gather_low, weights_23);
       const __m512i weights_second = _mm512_permutex2var_epi8(weights_01, gather_high, weights_23);
-      if constexpr (SumWeights) {
+      if constexpr (kSumWeights) {
         weight_sums_first = _mm512_dpbusd_epi32(weight_sums_first, ones, weights_first);
         weight_sums_second = _mm512_dpbusd_epi32(weight_sums_second, ones, weights_second);
       }
@@ -551,7 +552,7 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot_summing(const M
       quads += row_stride;
     }
   }
-  if constexpr (!SumWeights) {
+  if constexpr (!kSumWeights) {
     weight_sums_first = _mm512_loadu_si512(tile.weight_sums);
     weight_sums_second = _mm512_loadu_si512(tile.weight_sums + 16);
   }
@@ -576,14 +577,6 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int8_dot_summing(const M
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-
-template <int Rows>
-void linear_micro_kernel_avx512_int8_dot(const MicroTile& tile) {
-  if (tile.weight_sums != nullptr)
-    linear_micro_kernel_avx512_int8_dot_summing<Rows, false>(tile);
-  else
-    linear_micro_kernel_avx512_int8_dot_summing<Rows, true>(tile);
-}
 
 // The int8 quads of one activation row (RowPacking::Int8Quads; linear.hpp: pack_row_int8_quads is the scalar
 // reference): words destination[i · stride] = bytes q[4i + j] + byte_offset for i < ceil(depth / 4), byte_offset
@@ -628,7 +621,10 @@ BLIP_TARGET_AVX512 inline float pack_row_int8_quads_avx512(const float* source, 
 struct Avx512Int8DotKernel {
   template <int Rows>
   static void run(const MicroTile& tile) {
-    linear_micro_kernel_avx512_int8_dot<Rows>(tile);
+    if (tile.weight_sums != nullptr)
+      linear_micro_kernel_avx512_int8_dot<Rows, WeightSums::Given>(tile);
+    else
+      linear_micro_kernel_avx512_int8_dot<Rows, WeightSums::Summed>(tile);
   }
 };
 

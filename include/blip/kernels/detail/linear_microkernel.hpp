@@ -135,6 +135,10 @@ BLIP_ALWAYS_INLINE void prefetch_panel_row(const void* row, std::int64_t k, Weig
   }
 }
 
+// Where an int8 x int8 kernel takes the weight sums its + 128 offset needs (MicroTile::weight_sums): summed as the
+// panel goes by (a depth block), or given, packed at load (a tile over the panel's whole depth: every decode tile).
+enum class WeightSums { Summed, Given };
+
 using MicroKernel = void (*)(const MicroTile& tile);
 
 // The most inputs one call over int8 quads may sum; the driver splits longer depths into calls of this many (a
