@@ -265,14 +265,19 @@ void run_micro_kernel(benchmark::State& state, KernelPath path, blip::WeightPrec
 void run_query_key_value(benchmark::State& state, std::int64_t rows, blip::WeightPrecision precision,
                          blip::ActivationPrecision activations) {
   constexpr std::int64_t kWidth = 2560;
-  const LinearShape shape{"qkv", rows, kWidth, 3 * kWidth};
-  std::vector<LinearWeights> copies;  // [copy][q, k, v]
-  const std::int64_t count =
-      weight_copies(shape, std::max<std::int64_t>(1, blip::kernels::detail::packed_weight_bits(precision) / 8));
-  for (std::int64_t copy = 0; copy < 3 * count; ++copy)
-    copies.push_back(LinearWeights::prepare(random_tensor(Shape{kWidth, kWidth}, 200 + copy),
-                                            random_tensor(Shape{kWidth}, 7), precision, activations));
-  const Tensor<float> x = random_tensor(Shape{rows, kWidth}, 1);
+  // Single 2,560 x 2,560 layers, as many as fill the rotation, taken three at a time.
+  const LinearShape layer{"opt27_qkv", rows, kWidth, kWidth};
+  const InputCache<LinearWeights>& inputs = cached_inputs<LinearWeights>(
+      layer,
+      [&](std::int64_t copy) {
+        return LinearWeights::prepare(random_tensor(Shape{kWidth, kWidth}, 200 + copy),
+                                      random_tensor(Shape{kWidth}, 7), precision, activations);
+      },
+      std::string(blip::weight_precision_name(precision)) + "/" + blip::activation_precision_name(activations) +
+          "/" + std::to_string(rows),
+      std::max<std::int64_t>(1, blip::kernels::detail::packed_weight_bits(precision) / 8));
+  const std::vector<LinearWeights>& copies = inputs.copies;
+  const Tensor<float>& x = inputs.x;
   Tensor<float> y(Shape{3, rows, kWidth});
   float* outputs[3] = {y.data(), y.data() + rows * kWidth, y.data() + 2 * rows * kWidth};
   const std::size_t sets = copies.size() / 3;

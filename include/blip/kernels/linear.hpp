@@ -841,29 +841,28 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     MicroTile micro;
     micro.row_stride = row_stride;
     micro.prefetch_weights = rows >= prefetch_l2_from ? WeightPrefetch::ToL2 : WeightPrefetch::NonTemporal;
-    // Panels [first, last) of the concatenated list: product `product`'s local panels from `panel` on.
-    std::int64_t panel = item * item_panels;
-    const std::int64_t last = std::min(panel_count, panel + item_panels);
-    std::size_t product = 0;
-    while (panel >= products[product].weights->panel_count()) panel -= products[product++].weights->panel_count();
-    for (std::int64_t visited = item * item_panels; visited < last; ++visited, ++panel) {
-      if (panel == products[product].weights->panel_count()) {
-        panel = 0;
-        ++product;
-      }
+    // This item's panels [first, last) of the products' panels in turn: each product's part of that range.
+    const std::int64_t first = item * item_panels, last = std::min(panel_count, first + item_panels);
+    std::int64_t product_first = 0;  // where the product's panels start in the list
+    for (std::size_t product = 0; product < product_count && product_first < last; ++product) {
       const LinearWeights& weights = *products[product].weights;
-      const std::int64_t first_output = panel * kPanelWidth;
+      const std::int64_t begin = std::max(first, product_first) - product_first;
+      const std::int64_t end = std::min(last, product_first + weights.panel_count()) - product_first;
+      product_first += weights.panel_count();
       micro.out_stride = products[product].y_stride;
-      micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, weights.out_features() - first_output));
-      micro.bias = weights.packed_bias() ? weights.packed_bias() + first_output : nullptr;
-      micro.scale = weights.packed_scales() ? weights.packed_scales() + first_output : nullptr;
-      for (std::int64_t tile = 0; tile < tiles; ++tile) {
-        const std::int64_t first_row = tile * tile_rows;
-        micro.rows = packed_rows + tile * packed_tile_size;
-        integer_rows.point(micro, micro.rows, 0);
-        micro.out = products[product].y + first_row * micro.out_stride + first_output;
-        const std::int64_t rows_here = std::min(tile_rows, rows - first_row);
-        run_tile(kernels.by_rows[rows_here - 1], micro, rows_here, weights, panel, 0, depth, false, true);
+      for (std::int64_t panel = begin; panel < end; ++panel) {
+        const std::int64_t first_output = panel * kPanelWidth;
+        micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, weights.out_features() - first_output));
+        micro.bias = weights.packed_bias() ? weights.packed_bias() + first_output : nullptr;
+        micro.scale = weights.packed_scales() ? weights.packed_scales() + first_output : nullptr;
+        for (std::int64_t tile = 0; tile < tiles; ++tile) {
+          const std::int64_t first_row = tile * tile_rows;
+          micro.rows = packed_rows + tile * packed_tile_size;
+          integer_rows.point(micro, micro.rows, 0);
+          micro.out = products[product].y + first_row * micro.out_stride + first_output;
+          const std::int64_t rows_here = std::min(tile_rows, rows - first_row);
+          run_tile(kernels.by_rows[rows_here - 1], micro, rows_here, weights, panel, 0, depth, false, true);
+        }
       }
     }
   }
