@@ -951,7 +951,9 @@ TEST_CASE("linear: int8 activations over a depth whose int32 sums would overflow
   std::mt19937 generator(99);
   const std::int64_t in = 140001;
   if (!blip::kernels::kernel_path_supported(KernelPath::Avx2)) MESSAGE("no AVX2 here: nothing to test");
-  for (std::int64_t rows : {1, 3, 14}) {  // 14: the depth-blocked driver, which gives such a layer one call
+  // 8: a chunked avx2 tile (linear_avx2_integer.hpp), summing the weights of each piece itself; 14: the
+  // depth-blocked driver, which gives such a layer one call.
+  for (std::int64_t rows : {1, 3, 8, 14}) {
     const Problem problem = make_problem(rows, in, 35, false, 0, 0, generator, 0.99f, 1.0f,
                                          blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8);
     for (const Variant& variant : variants_to_test(blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8)) {

@@ -66,8 +66,12 @@
 // The body of a kernel template that is inlined into ISA-specific wrappers, so
 // the compiler vectorises it for each wrapper's instruction set.
 #define BLIP_ALWAYS_INLINE inline __attribute__((always_inline))
+// A loop that must keep its accumulators in registers while its caller's local arrays stay in memory: inlined,
+// GCC 12 may promote such an array to registers and spill it inside the loop (linear_avx2_integer.hpp).
+#define BLIP_NOINLINE __attribute__((noinline))
 #else
 #define BLIP_ALWAYS_INLINE inline
+#define BLIP_NOINLINE
 #endif
 
 // Fully unroll the following loop (register-tile loops over a compile-time

@@ -40,7 +40,9 @@
 //
 // Registers (16 ymm): int8 with several rows, two passes of 16 columns, 4 rows (8 accumulators); one row takes all
 // 32 columns in one pass (in halves, each accumulator waited for its previous vpdpbusd every four k: one row
-// streamed 61% of the bandwidth, in one pass 89%, Zen 5). Int4: up to 2 rows take all 32 columns (4 accumulators
+// streamed 61% of the bandwidth, in one pass 89%, Zen 5). 5 to 12 rows with vpdpbusd (decode with beams or a
+// batch): one call, its rows in groups of at most 4 over chunks of 8 KiB of panel, so that the panel comes from
+// memory once and every other group and half reads it from L1 (linear_micro_kernel_avx2_int8_dot_chunked). Int4: up to 2 rows take all 32 columns (4 accumulators
 // per row), 3 rows two passes (low nibbles, then high ones), each gathering the panel rows again; the f32 sums
 // live in an L1 array, read and written once per block.
 //
@@ -66,7 +68,7 @@
 
 namespace blip::kernels::detail {
 
-inline constexpr int kAvx2Int8DotMaxRows = 4;
+inline constexpr int kAvx2Int8WideMaxRows = 4;
 // Int4 tiles of up to kAvx2Int4OnePassRows rows take the whole panel in one pass (4 int32 or int16 accumulators
 // per row), 3 rows two passes. Single core, panel in L1, GCC 12 default build, Zen 5, ns per row and quad of the
 // panel with AVX-VNNI: 1 row 1.58, 2 rows 1.10, 3 rows 1.14, 4 rows 1.31 (which is why 4 is not used: 8 decode
@@ -146,6 +148,18 @@ struct Avx2MaddDot {
   }
 };
 
+// Int8 tiles of up to kAvx2Int8WideMaxRows rows: linear_micro_kernel_avx2_int8_dot below. More rows (decode with
+// beams or a batch) with vpdpbusd: linear_micro_kernel_avx2_int8_dot_chunked, groups of at most 4 rows over chunks
+// of the depth. The vpmaddubsw kernels stay at 4-row tiles: their arithmetic (4 instructions where vpdpbusd takes
+// one) bounds them, not where the panel comes from, and the chunked tiles were no faster there (8 rows 3-5% slower,
+// 12 rows equal; Zen 5, 2 threads, linear_bench beams8 / beams12, 2026-12-05).
+inline constexpr int kAvx2Int8ChunkedMaxRows = 12;
+template <class Dot>
+inline constexpr int kAvx2Int8DotMaxRows =
+    std::is_same_v<Dot, AvxVnniDot> ? kAvx2Int8ChunkedMaxRows : kAvx2Int8WideMaxRows;
+// Quads of a chunked tile's depth chunk: 8 KiB of panel, which stays in L1 while every row group reads it.
+inline constexpr std::int64_t kAvx2Int8ChunkQuads = 64;
+
 // Sums (VNNI only; Madd ignores it): WeightSums::Summed, by vpdpbusd as the panel goes by (a depth block), or
 // Given, from tile.weight_sums (a tile over the panel's whole depth: every decode tile).
 template <int Rows, class Dot, WeightSums Sums>
@@ -156,6 +170,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
   constexpr std::int64_t kQuadBytes = 4 * kPanelWidth;
   // One row (decode) takes the whole panel in one pass: 4 accumulators, so each waits for its previous
   // vpdpbusd only every four k, and the panel is read once. More rows take it in halves (registers).
+  static_assert(Rows <= kAvx2Int8WideMaxRows, "more rows take the chunked kernel");
   constexpr int kPassColumns = Rows == 1 ? kPanelWidth : kPortableHalfWidth;
   constexpr int kVectors = kPassColumns / 8;
   const std::int8_t* panel = static_cast<const std::int8_t*>(tile.panel);
@@ -254,6 +269,135 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
       }
       store_row(tile, values, first_column, columns, tile.out + r * tile.out_stride + first_column);
     }
+  }
+}
+
+// One half (16 columns) of one row group of a chunked tile (linear_micro_kernel_avx2_int8_dot_chunked): `quads`
+// quads of the panel from rows_k (the half's first column) times rows [Begin, End) of the tile, the int32 sums
+// loaded from and stored back to `raw` (the tile's rows, 32 columns each). Not inlined: inlined, GCC 12 promoted the
+// caller's `raw` to registers and spilled it inside this loop (a store and a load per vpdpbusd chain and quad).
+template <int Begin, int End, bool SumWeights>
+BLIP_TARGET_AVX_VNNI BLIP_NOINLINE void int8_dot_chunk_half_avx2(const std::int8_t* rows_k, std::int64_t quads,
+                                                                const std::uint32_t* quad_rows,
+                                                                std::int64_t row_stride, WeightPrefetch prefetch,
+                                                                int half, std::int32_t (*raw)[kPanelWidth],
+                                                                std::int32_t* weight_sums) {
+  constexpr int kRows = End - Begin;
+  constexpr std::int64_t kQuadBytes = 4 * kPanelWidth;
+  __m256i sums[kRows][2];
+  BLIP_UNROLL
+  for (int r = 0; r < kRows; ++r) {
+    BLIP_UNROLL
+    for (int v = 0; v < 2; ++v)
+      sums[r][v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(raw[Begin + r] + 16 * half + 8 * v));
+  }
+  __m256i summed[2];
+  if constexpr (SumWeights) {
+    BLIP_UNROLL
+    for (int v = 0; v < 2; ++v) summed[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(weight_sums + 8 * v));
+  }
+  const std::uint32_t* rows = quad_rows + Begin;
+  for (std::int64_t quad = 0; quad < quads; ++quad, rows_k += kQuadBytes, rows += row_stride) {
+    if (prefetch != WeightPrefetch::None) prefetch_panel_row<kQuadBytes>(rows_k, quad, prefetch);
+    __m256i weights[2];
+    gather_quads_avx2<kPanelWidth>(rows_k, weights[0], weights[1]);
+    if constexpr (SumWeights) {
+      BLIP_UNROLL
+      for (int v = 0; v < 2; ++v) summed[v] = _mm256_dpbusd_avx_epi32(summed[v], _mm256_set1_epi8(1), weights[v]);
+    }
+    BLIP_UNROLL
+    for (int r = 0; r < kRows; ++r) {
+      const __m256i activations = _mm256_set1_epi32(static_cast<int>(rows[r]));
+      BLIP_UNROLL
+      for (int v = 0; v < 2; ++v) sums[r][v] = _mm256_dpbusd_avx_epi32(sums[r][v], activations, weights[v]);
+    }
+  }
+  BLIP_UNROLL
+  for (int r = 0; r < kRows; ++r) {
+    BLIP_UNROLL
+    for (int v = 0; v < 2; ++v)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(raw[Begin + r] + 16 * half + 8 * v), sums[r][v]);
+  }
+  if constexpr (SumWeights) {
+    BLIP_UNROLL
+    for (int v = 0; v < 2; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(weight_sums + 8 * v), summed[v]);
+  }
+}
+
+// Every row group times `quads` quads of one chunk, a half at a time; the first group's first half streams the
+// chunk from memory (prefetch) and, Summed, the first group sums the weights.
+template <int Rows, int Groups, bool SumWeights, int... Group>
+BLIP_TARGET_AVX_VNNI BLIP_ALWAYS_INLINE void int8_dot_chunk_avx2(std::integer_sequence<int, Group...>,
+                                                                const std::int8_t* rows_k, std::int64_t quads,
+                                                                const std::uint32_t* quad_rows,
+                                                                std::int64_t row_stride, WeightPrefetch prefetch,
+                                                                int halves, std::int32_t (*raw)[kPanelWidth],
+                                                                std::int32_t* weight_sums) {
+  for (int half = 0; half < halves; ++half)
+    (int8_dot_chunk_half_avx2<Group * Rows / Groups, (Group + 1) * Rows / Groups, SumWeights && Group == 0>(
+         rows_k + 16 * half, quads, quad_rows, row_stride,
+         Group == 0 && half == 0 ? prefetch : WeightPrefetch::None, half, raw, weight_sums + 16 * half),
+     ...);
+}
+
+// Int8 tiles of kAvx2Int8WideMaxRows + 1 .. kAvx2Int8ChunkedMaxRows rows with vpdpbusd (decode with beams or a
+// batch). The wide kernel takes them as tiles of at most 4 rows (registers), each over the panel's whole depth in
+// two passes of 16 columns, so a panel (80 KiB at 2560 inputs) came from memory once and from L2 three (8 rows) or
+// five (12 rows) more times. Here one call takes all the rows, the depth in chunks of kAvx2Int8ChunkQuads quads
+// (8 KiB of panel): the first row group's first half streams the chunk from memory (and asks for the next one),
+// the other groups and halves find it in L1; each row's int32 sums wait in an L1 array between chunks. The
+// groups are the wide kernel's tiles (at most 4 rows, 8 accumulators, the same gathers and vpdpbusd), so the
+// arithmetic per row is the same; only where the panel comes from changes. The same exact int32 sums as the wide
+// kernel and the AVX-512 one, scaled in the same order: the same bits.
+template <int Rows, WeightSums Sums>
+BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot_chunked(const MicroTile& tile) {
+  static_assert(kPanelWidth == 32, "a panel row is 32 int8 weights: two halves of 16");
+  constexpr bool kSumWeights = Sums == WeightSums::Summed;
+  constexpr int kGroups = (Rows + kAvx2Int8WideMaxRows - 1) / kAvx2Int8WideMaxRows;
+  constexpr std::int64_t kQuadBytes = 4 * kPanelWidth;
+  const std::int8_t* panel = static_cast<const std::int8_t*>(tile.panel);
+  // A last quad of 1 to 3 k: from a zero-padded copy of its panel rows, as in the wide kernel.
+  const std::int64_t full_quads = tile.depth / 4, left = tile.depth % 4;
+  alignas(32) std::int8_t last_quad[kQuadBytes] = {};
+  if (left > 0) std::memcpy(last_quad, panel + full_quads * kQuadBytes, static_cast<std::size_t>(left * kPanelWidth));
+  const int columns = std::min(tile.columns, kPanelWidth);
+  const int halves = columns > 16 ? 2 : 1;
+  // Each row's int32 sums of all 32 columns (a resumed tile starts from the previous depth block's, stored as
+  // their bits), and (Summed) the weight sums.
+  alignas(32) std::int32_t raw[Rows][kPanelWidth] = {};
+  if (tile.resume) {
+    for (int r = 0; r < Rows; ++r)
+      std::memcpy(raw[r], tile.out + r * tile.out_stride, static_cast<std::size_t>(columns) * sizeof(float));
+  }
+  alignas(32) std::int32_t summed_weights[kPanelWidth] = {};
+  const auto groups = std::make_integer_sequence<int, kGroups>{};
+  const std::uint32_t* chunk_rows = reinterpret_cast<const std::uint32_t*>(tile.rows);
+  for (std::int64_t chunk = 0; chunk < full_quads; chunk += kAvx2Int8ChunkQuads) {
+    const std::int64_t quads = std::min(full_quads - chunk, kAvx2Int8ChunkQuads);
+    int8_dot_chunk_avx2<Rows, kGroups, kSumWeights>(groups, panel + chunk * kQuadBytes, quads, chunk_rows,
+                                                    tile.row_stride, tile.prefetch_weights, halves, raw,
+                                                    summed_weights);
+    chunk_rows += quads * tile.row_stride;
+  }
+  if (left > 0)
+    int8_dot_chunk_avx2<Rows, kGroups, kSumWeights>(groups, last_quad, 1, chunk_rows, tile.row_stride,
+                                                    WeightPrefetch::None, halves, raw, summed_weights);
+  // The + 128 of every activation added 128 · Σ w to each column. Then the row scale and (store_row) the feature
+  // scale and the bias, as in the wide kernel; another depth block to follow: the int32 sums as they are.
+  const std::int32_t* column_weight_sums = kSumWeights ? summed_weights : tile.weight_sums;
+  for (int r = 0; r < Rows; ++r) {
+    const __m256 row_scale = _mm256_set1_ps(tile.row_scales[r]);
+    alignas(32) float values[kPanelWidth];
+    BLIP_UNROLL
+    for (int v = 0; v < 4; ++v) {
+      const __m256i offset =
+          _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(column_weight_sums + 8 * v)), 7);
+      const __m256i exact =
+          _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(raw[r] + 8 * v)), offset);
+      _mm256_store_ps(values + 8 * v, tile.finish ? _mm256_mul_ps(_mm256_cvtepi32_ps(exact), row_scale)
+                                                  : _mm256_castsi256_ps(exact));
+    }
+    store_row(tile, values, 0, columns, tile.out + r * tile.out_stride);
   }
 }
 
@@ -428,10 +572,19 @@ template <class Dot>
 struct Avx2Int8DotKernel {
   template <int Rows>
   static void run(const MicroTile& tile) {
-    if (std::is_same_v<Dot, AvxVnniDot> && tile.weight_sums != nullptr)
-      linear_micro_kernel_avx2_int8_dot<Rows, Dot, WeightSums::Given>(tile);
-    else
-      linear_micro_kernel_avx2_int8_dot<Rows, Dot, WeightSums::Summed>(tile);
+    const bool given = std::is_same_v<Dot, AvxVnniDot> && tile.weight_sums != nullptr;
+    if constexpr (Rows <= kAvx2Int8WideMaxRows) {
+      if (given)
+        linear_micro_kernel_avx2_int8_dot<Rows, Dot, WeightSums::Given>(tile);
+      else
+        linear_micro_kernel_avx2_int8_dot<Rows, Dot, WeightSums::Summed>(tile);
+    } else {
+      static_assert(std::is_same_v<Dot, AvxVnniDot>, "vpmaddubsw tiles stop at kAvx2Int8WideMaxRows rows");
+      if (given)
+        linear_micro_kernel_avx2_int8_dot_chunked<Rows, WeightSums::Given>(tile);
+      else
+        linear_micro_kernel_avx2_int8_dot_chunked<Rows, WeightSums::Summed>(tile);
+    }
   }
 };
 
@@ -448,9 +601,9 @@ template <class Dot>
 MicroKernelSet linear_micro_kernels_avx2_integer(WeightPrecision precision) {
   if (precision == WeightPrecision::Int8)
     return MicroKernelSet{
-        KernelPath::Avx2, WeightPrecision::Int8, kAvx2Int8DotMaxRows,
-        micro_kernel_table<Avx2Int8DotKernel<Dot>>(std::make_integer_sequence<int, kAvx2Int8DotMaxRows>{}),
-        RowPacking::Int8Quads};
+        KernelPath::Avx2, WeightPrecision::Int8, kAvx2Int8DotMaxRows<Dot>,
+        micro_kernel_table<Avx2Int8DotKernel<Dot>>(std::make_integer_sequence<int, kAvx2Int8DotMaxRows<Dot>>{}),
+        RowPacking::Int8Quads, kAvx2Int8WideMaxRows};
   return MicroKernelSet{
       KernelPath::Avx2, WeightPrecision::Int4, kAvx2Int4DotMaxRows,
       micro_kernel_table<Avx2Int4DotKernel<Dot>>(std::make_integer_sequence<int, kAvx2Int4DotMaxRows>{}),
