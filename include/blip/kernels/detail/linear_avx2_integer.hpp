@@ -42,9 +42,11 @@
 // 32 columns in one pass (in halves, each accumulator waited for its previous vpdpbusd every four k: one row
 // streamed 61% of the bandwidth, in one pass 89%, Zen 5). 5 to 12 rows with vpdpbusd (decode with beams or a
 // batch): one call, its rows in groups of at most 4 over chunks of 8 KiB of panel, so that the panel comes from
-// memory once and every other group and half reads it from L1 (linear_micro_kernel_avx2_int8_dot_chunked). Int4: up to 2 rows take all 32 columns (4 accumulators
-// per row), 3 rows two passes (low nibbles, then high ones), each gathering the panel rows again; the f32 sums
-// live in an L1 array, read and written once per block.
+// memory once and every other group and half reads it from L1 (linear_micro_kernel_avx2_int8_dot_chunked).
+// Int4: up to 2 rows take all 32 columns (4 accumulators per row), 3 rows two passes (low nibbles, then high ones),
+// each gathering the panel rows again; the f32 sums live in an L1 array, read and written once per block. (Int4
+// tiles of more rows in chunks, as int8's, were tried: no faster at 8 and 12 rows on Zen 5, whose 48 KiB L1 holds a
+// whole int4 panel of 2,560 inputs; docs/kernels.md, session 23.)
 //
 // Both Dot kinds are compiled with the AVX-VNNI target attribute, so that one kernel body serves both; the Madd
 // instantiations hold no VNNI instruction (none is asked for, and GCC 12 / clang 14 emit none: checked in the
