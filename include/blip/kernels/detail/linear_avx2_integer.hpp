@@ -162,6 +162,25 @@ inline constexpr int kAvx2Int8DotMaxRows =
 // Quads of a chunked tile's depth chunk: 8 KiB of panel, which stays in L1 while every row group reads it.
 inline constexpr std::int64_t kAvx2Int8ChunkQuads = 64;
 
+// One row of an int8 tile's exact int32 sums (8 · Vectors columns from first_column) to its outputs: minus
+// `offsets` (vpdpbusd: the + 128 of every activation added 128 · Σ w to each column; vpmaddubsw: zeros), then times
+// the row scale and (store_row) the feature scale and the bias, in the AVX-512 kernel's order; another depth block
+// to follow (!tile.finish): the int32 sums as they are.
+template <int Vectors>
+BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void store_int8_row_avx2(const MicroTile& tile, const __m256i (&sums)[Vectors],
+                                                            const __m256i (&offsets)[Vectors], float row_scale,
+                                                            int first_column, int columns, float* out) {
+  const __m256 scale = _mm256_set1_ps(row_scale);
+  alignas(32) float values[8 * Vectors];
+  BLIP_UNROLL
+  for (int v = 0; v < Vectors; ++v) {
+    const __m256i exact = _mm256_sub_epi32(sums[v], offsets[v]);
+    _mm256_store_ps(values + 8 * v, tile.finish ? _mm256_mul_ps(_mm256_cvtepi32_ps(exact), scale)
+                                                : _mm256_castsi256_ps(exact));
+  }
+  store_row(tile, values, first_column, columns, out);
+}
+
 // Sums (VNNI only; Madd ignores it): WeightSums::Summed, by vpdpbusd as the panel goes by (a depth block), or
 // Given, from tile.weight_sums (a tile over the panel's whole depth: every decode tile).
 template <int Rows, class Dot, WeightSums Sums>
@@ -243,34 +262,22 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot(const MicroTile& til
         quads += tile.row_stride;
       }
     }
-    // VNNI: the + 128 of every activation added 128 · Σ w to each column (Madd's sums are exact as they are).
-    // Then the row scale, then (store_row) the feature scale and the bias, in the AVX-512 kernel's order. Another
-    // depth block to follow: the int32 sums as they are.
-    if constexpr (kVnni) {
-      if constexpr (!kSumWeights) {
-        BLIP_UNROLL
-        for (int v = 0; v < kVectors; ++v)
-          weight_sums[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile.weight_sums + first_column + 8 * v));
-      }
-      BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v) {
-        const __m256i offset = _mm256_slli_epi32(weight_sums[v], 7);
-        BLIP_UNROLL
-        for (int r = 0; r < Rows; ++r) sums[r][v] = _mm256_sub_epi32(sums[r][v], offset);
-      }
+    // VNNI: each column's 128 · Σ w (Madd's sums are exact as they are).
+    __m256i offsets[kVectors];
+    BLIP_UNROLL
+    for (int v = 0; v < kVectors; ++v) {
+      if constexpr (!kVnni)
+        offsets[v] = _mm256_setzero_si256();
+      else if constexpr (kSumWeights)
+        offsets[v] = _mm256_slli_epi32(weight_sums[v], 7);
+      else
+        offsets[v] = _mm256_slli_epi32(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile.weight_sums + first_column + 8 * v)), 7);
     }
     BLIP_UNROLL
-    for (int r = 0; r < Rows; ++r) {
-      const __m256 row_scale = _mm256_set1_ps(tile.row_scales[r]);
-      alignas(32) float values[kPassColumns];
-      BLIP_UNROLL
-      for (int v = 0; v < kVectors; ++v) {
-        const __m256i exact = sums[r][v];
-        _mm256_store_ps(values + 8 * v, tile.finish ? _mm256_mul_ps(_mm256_cvtepi32_ps(exact), row_scale)
-                                                    : _mm256_castsi256_ps(exact));
-      }
-      store_row(tile, values, first_column, columns, tile.out + r * tile.out_stride + first_column);
-    }
+    for (int r = 0; r < Rows; ++r)
+      store_int8_row_avx2(tile, sums[r], offsets, tile.row_scales[r], first_column, columns,
+                          tile.out + r * tile.out_stride + first_column);
   }
 }
 
@@ -384,22 +391,18 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int8_dot_chunked(const MicroT
   if (left > 0)
     int8_dot_chunk_avx2<Rows, kGroups, kSumWeights>(groups, last_quad, 1, chunk_rows, tile.row_stride,
                                                     WeightPrefetch::None, halves, raw, summed_weights);
-  // The + 128 of every activation added 128 · Σ w to each column. Then the row scale and (store_row) the feature
-  // scale and the bias, as in the wide kernel; another depth block to follow: the int32 sums as they are.
+  // Each column's 128 · Σ w, then each row to its outputs (store_int8_row_avx2).
   const std::int32_t* column_weight_sums = kSumWeights ? summed_weights : tile.weight_sums;
+  __m256i offsets[4];
+  BLIP_UNROLL
+  for (int v = 0; v < 4; ++v)
+    offsets[v] =
+        _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(column_weight_sums + 8 * v)), 7);
   for (int r = 0; r < Rows; ++r) {
-    const __m256 row_scale = _mm256_set1_ps(tile.row_scales[r]);
-    alignas(32) float values[kPanelWidth];
+    __m256i sums[4];
     BLIP_UNROLL
-    for (int v = 0; v < 4; ++v) {
-      const __m256i offset =
-          _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(column_weight_sums + 8 * v)), 7);
-      const __m256i exact =
-          _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(raw[r] + 8 * v)), offset);
-      _mm256_store_ps(values + 8 * v, tile.finish ? _mm256_mul_ps(_mm256_cvtepi32_ps(exact), row_scale)
-                                                  : _mm256_castsi256_ps(exact));
-    }
-    store_row(tile, values, 0, columns, tile.out + r * tile.out_stride);
+    for (int v = 0; v < 4; ++v) sums[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(raw[r] + 8 * v));
+    store_int8_row_avx2(tile, sums, offsets, tile.row_scales[r], 0, columns, tile.out + r * tile.out_stride);
   }
 }
 
