@@ -40,6 +40,7 @@
 #include "blip/core/tensor.hpp"
 #include "blip/core/threading.hpp"
 #include "blip/kernels/linear.hpp"
+#include "streaming_read.hpp"
 
 #ifdef BLIP_BENCH_HAVE_OPENBLAS
 #include <cblas.h>
@@ -85,6 +86,13 @@ const LinearShape kShapes[] = {
 };
 
 constexpr std::int64_t kRotationBytes = std::int64_t{512} << 20;
+constexpr std::int64_t kMaxDecodeAgainstReadRows = 12;
+
+// A weight format and the activations it meets.
+struct Format {
+  blip::WeightPrecision weights;
+  blip::ActivationPrecision activations;
+};
 
 Tensor<float> random_tensor(const Shape& shape, std::uint32_t seed) {
   Tensor<float> tensor(shape);
@@ -308,6 +316,67 @@ void run_query_key_value(benchmark::State& state, std::int64_t rows, blip::Weigh
   state.counters["speedup"] = seconds[0] / seconds[1];
 }
 
+// The decode GEMV against the streaming read it is bounded by, interleaved: each iteration times one linear() call
+// (rows x 2,560 -> 10,240, OPT-2.7b's fc1, weights rotated through >= 512 MiB of copies) and one parallel read of
+// the same byte count (the packed weights with their scales) from a 512 MiB huge-page buffer, taken in turn, the
+// order alternating. On a VM whose bandwidth drifts by half from one minute to the next (other tenants), a ratio
+// of two figures measured apart says little; the median of these paired ratios is what the issue's "share of the
+// streaming bandwidth" is read from. Counters: kernel_GBps and read_GBps (bytes over the summed times), and
+// share_of_read, the median over iterations of read time / kernel time. Names
+// decode_against_read/<weights>-<activations>/<rows>x2560x10240.
+void run_decode_against_read(benchmark::State& state, std::int64_t rows, blip::WeightPrecision precision,
+                             blip::ActivationPrecision activations) {
+  const LinearShape shape{"decode_against_read", kMaxDecodeAgainstReadRows, 2560, 10240};
+  // One set of copies per format, shared by its row counts (x holds the most rows; a call takes the first `rows`).
+  const InputCache<LinearWeights>& inputs = cached_inputs<LinearWeights>(
+      shape,
+      [&](std::int64_t copy) {
+        return LinearWeights::prepare(random_tensor(Shape{shape.out, shape.in}, 300 + copy),
+                                      random_tensor(Shape{shape.out}, 7), precision, activations);
+      },
+      std::string(blip::weight_precision_name(precision)) + "/" + blip::activation_precision_name(activations),
+      std::max<std::int64_t>(1, blip::kernels::detail::packed_weight_bits(precision) / 8));
+  static const blip_bench::StreamingBuffer read_buffer(kRotationBytes, /*huge_pages=*/true);
+  const std::vector<LinearWeights>& copies = inputs.copies;
+  const int threads = blip::num_threads();
+  // The read covers the bytes one call streams, rounded down to whole 64-float blocks per thread.
+  const std::size_t block = std::size_t{64} * static_cast<std::size_t>(threads);
+  const std::size_t read_floats = static_cast<std::size_t>(copies.front().packed_bytes()) / sizeof(float) / block * block;
+  const std::size_t read_slices = read_buffer.count / read_floats;
+  Tensor<float> y(Shape{rows, shape.out});
+  std::vector<double> shares;
+  double kernel_seconds = 0, read_seconds = 0;
+  std::size_t next_copy = 0, next_slice = 0;
+  float read_total = 0;
+  for (auto _ : state) {
+    double seconds[2] = {0, 0};  // kernel, read
+    const bool read_first = shares.size() % 2 == 1;
+    for (int turn = 0; turn < 2; ++turn) {
+      const bool read = (turn == 0) == read_first;
+      const auto start = std::chrono::steady_clock::now();
+      if (read) {
+        read_total += blip_bench::parallel_sum(read_buffer.data.get() + next_slice * read_floats, read_floats, threads);
+        next_slice = (next_slice + 1) % read_slices;
+      } else {
+        blip::kernels::linear(inputs.x.data(), shape.in, rows, copies[next_copy], y.data(), shape.out);
+        next_copy = (next_copy + 1) % copies.size();
+        benchmark::ClobberMemory();
+      }
+      seconds[read ? 1 : 0] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    kernel_seconds += seconds[0];
+    read_seconds += seconds[1];
+    shares.push_back(seconds[1] / seconds[0] * static_cast<double>(copies.front().packed_bytes()) /
+                     (static_cast<double>(read_floats) * sizeof(float)));
+  }
+  benchmark::DoNotOptimize(read_total);
+  const double steps = static_cast<double>(state.iterations());
+  state.counters["kernel_GBps"] = static_cast<double>(copies.front().packed_bytes()) * steps / kernel_seconds / 1e9;
+  state.counters["read_GBps"] = static_cast<double>(read_floats) * sizeof(float) * steps / read_seconds / 1e9;
+  std::nth_element(shares.begin(), shares.begin() + static_cast<std::ptrdiff_t>(shares.size() / 2), shares.end());
+  state.counters["share_of_read"] = shares.empty() ? 0.0 : shares[shares.size() / 2];
+}
+
 void register_benchmark(const std::string& implementation, const LinearShape& shape,
                         std::function<void(benchmark::State&)> body) {
   const std::string name = "linear/" + implementation + "/" + shape.name + "/" + std::to_string(shape.rows) + "x" +
@@ -396,19 +465,30 @@ int main(int argc, char** argv) {
     register_benchmark("eigen", shape, [shape](benchmark::State& state) { run_eigen(state, shape); });
   }
   // q, k and v of a decode step: three calls against one, interleaved (linear_qkv/<weights>-<activations>/...).
-  struct QkvFormat {
-    blip::WeightPrecision weights;
-    blip::ActivationPrecision activations;
-  };
-  for (const QkvFormat format : {QkvFormat{blip::WeightPrecision::F32, blip::ActivationPrecision::F32},
-                                 QkvFormat{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
-                                 QkvFormat{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8}}) {
+  for (const Format format : {Format{blip::WeightPrecision::F32, blip::ActivationPrecision::F32},
+                              Format{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
+                              Format{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8}}) {
     for (std::int64_t rows : {1, 8, 12}) {
       const std::string name = std::string("linear_qkv/") + blip::weight_precision_name(format.weights) + "-" +
                                blip::activation_precision_name(format.activations) + "/" + std::to_string(rows) +
                                "x2560x3x2560";
       benchmark::RegisterBenchmark(name.c_str(), [format, rows](benchmark::State& state) {
         run_query_key_value(state, rows, format.weights, format.activations);
+      })->UseRealTime()->Unit(benchmark::kMicrosecond);
+    }
+  }
+  // Decode against an interleaved streaming read (decode_against_read/<weights>-<activations>/<rows>x2560x10240):
+  // the formats the issue sets bandwidth targets for, and f32, on the run-time path (BLIP_KERNEL forces another).
+  for (const Format format : {Format{blip::WeightPrecision::F32, blip::ActivationPrecision::F32},
+                              Format{blip::WeightPrecision::BF16, blip::ActivationPrecision::BF16},
+                              Format{blip::WeightPrecision::Int8, blip::ActivationPrecision::Int8},
+                              Format{blip::WeightPrecision::Int4, blip::ActivationPrecision::Int8}}) {
+    for (std::int64_t rows : {1, 2, 4, 8, 12}) {
+      const std::string name = std::string("decode_against_read/") + blip::weight_precision_name(format.weights) +
+                               "-" + blip::activation_precision_name(format.activations) + "/" +
+                               std::to_string(rows) + "x2560x10240";
+      benchmark::RegisterBenchmark(name.c_str(), [format, rows](benchmark::State& state) {
+        run_decode_against_read(state, rows, format.weights, format.activations);
       })->UseRealTime()->Unit(benchmark::kMicrosecond);
     }
   }
