@@ -290,6 +290,43 @@ TEST_CASE("linear: a row's outputs do not depend on the rows that come with it, 
   }
 }
 
+TEST_CASE("decode tiles: full tiles first, or balanced; either way every row in exactly one tile of at most max_rows") {
+  for (bool balanced : {false, true}) {
+    for (int max_rows = 1; max_rows <= 12; ++max_rows) {
+      kernel_detail::MicroKernelSet kernels;
+      kernels.max_rows = max_rows;
+      kernels.balanced_decode_tiles = balanced;
+      for (std::int64_t rows = 1; rows <= 12; ++rows) {
+        const kernel_detail::DecodeTiles tiles(kernels, rows);
+        CAPTURE(balanced);
+        CAPTURE(max_rows);
+        CAPTURE(rows);
+        CHECK(tiles.count == (rows + max_rows - 1) / max_rows);
+        std::int64_t next_row = 0, smallest = rows, largest = 0;
+        for (std::int64_t tile = 0; tile < tiles.count; ++tile) {
+          CHECK(tiles.first_row(tile) == next_row);
+          CHECK(tiles.rows_of(tile) >= 1);
+          CHECK(tiles.rows_of(tile) <= tiles.largest);
+          next_row += tiles.rows_of(tile);
+          smallest = std::min(smallest, tiles.rows_of(tile));
+          largest = std::max(largest, tiles.rows_of(tile));
+        }
+        CHECK(next_row == rows);
+        CHECK(largest == tiles.largest);
+        CHECK(tiles.largest <= max_rows);
+        if (balanced) CHECK(largest - smallest <= 1);
+        else CHECK(tiles.rows_of(0) == std::min<std::int64_t>(rows, max_rows));
+      }
+    }
+  }
+  kernel_detail::MicroKernelSet eight;
+  eight.max_rows = 8;
+  eight.balanced_decode_tiles = true;
+  const kernel_detail::DecodeTiles twelve(eight, 12), nine(eight, 9);
+  CHECK((twelve.rows_of(0) == 6 && twelve.rows_of(1) == 6));
+  CHECK((nine.rows_of(0) == 5 && nine.rows_of(1) == 4 && nine.first_row(1) == 5));
+}
+
 TEST_CASE("linear: all-positive inputs (sums grow with K) stay within the bound") {
   std::mt19937 generator(99);
   for (const Variant& variant : variants_to_test()) {

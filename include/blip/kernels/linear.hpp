@@ -792,7 +792,8 @@ inline std::int64_t prefetch_to_l2_min_rows() {
 // Decode: few rows. No depth blocking: each weight panel is streamed from memory once, front to back, and
 // every row tile multiplies it in turn. AVX-512's tile holds all 12 rows; AVX2's holds 6 and the portable
 // kernel's 3, so there the second and later tiles read the panel again from L1/L2 (a panel is in × 32
-// weights: 320 KiB for 2560 f32 inputs), not from memory. (Given to the depth-blocked driver instead, 8 rows
+// weights: 320 KiB for 2560 f32 inputs), not from memory. How the rows are split into tiles is the kernel set's
+// choice (DecodeTiles: full tiles first, or balanced for the avx2 path's int4 tiles). (Given to the depth-blocked driver instead, 8 rows
 // on AVX2 ran at a quarter of the bandwidth.) Each (row, output) sum runs over the whole depth in one call,
 // as with one tile, so a row's results do not depend on how many rows come with it. The threads take
 // contiguous runs of panels (a few MB each).
@@ -810,21 +811,18 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
     panel_count += products[i].weights->panel_count();
     multiply_adds += static_cast<double>(rows) * products[i].weights->out_features() * depth;
   }
-  const std::int64_t tile_rows = std::min<std::int64_t>(rows, kernels.max_rows);
-  const std::int64_t tiles = (rows + tile_rows - 1) / tile_rows;
-  const std::int64_t packed_stride = kernels.rows_per_packed_tile(tile_rows);
+  const DecodeTiles tiles(kernels, rows);
+  const std::int64_t packed_stride = kernels.rows_per_packed_tile(tiles.largest);
   // One f32 row is already laid out as a packed tile; anything else is packed here, tile after tile, by the
   // calling thread (≤ 12 × in floats, microseconds), so the threads never wait for each other.
   const float* packed_rows = x;
   std::int64_t row_stride = 1, packed_tile_size = 0;
   if (rows > 1 || kernels.row_packing != RowPacking::F32) {
     packed_tile_size = packed_tile_floats(depth, packed_stride, kernels.row_packing);
-    float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(tiles * packed_tile_size));
-    for (std::int64_t tile = 0; tile < tiles; ++tile) {
-      const std::int64_t first_row = tile * tile_rows;
-      pack_rows(x + first_row * x_stride, x_stride, std::min(tile_rows, rows - first_row), depth,
+    float* packed = linear_packing_scratch().reserve(static_cast<std::size_t>(tiles.count * packed_tile_size));
+    for (std::int64_t tile = 0; tile < tiles.count; ++tile)
+      pack_rows(x + tiles.first_row(tile) * x_stride, x_stride, tiles.rows_of(tile), depth,
                 packed + tile * packed_tile_size, packed_stride, kernels.row_packing, kernels.path);
-    }
     packed_rows = packed;
     row_stride = packed_stride;
   }
@@ -855,12 +853,11 @@ inline void linear_streamed_panels(const MicroKernelSet& kernels, const float* x
         micro.columns = static_cast<int>(std::min<std::int64_t>(kPanelWidth, weights.out_features() - first_output));
         micro.bias = weights.packed_bias() ? weights.packed_bias() + first_output : nullptr;
         micro.scale = weights.packed_scales() ? weights.packed_scales() + first_output : nullptr;
-        for (std::int64_t tile = 0; tile < tiles; ++tile) {
-          const std::int64_t first_row = tile * tile_rows;
+        for (std::int64_t tile = 0; tile < tiles.count; ++tile) {
           micro.rows = packed_rows + tile * packed_tile_size;
           integer_rows.point(micro, micro.rows, 0);
-          micro.out = products[product].y + first_row * micro.out_stride + first_output;
-          const std::int64_t rows_here = std::min(tile_rows, rows - first_row);
+          micro.out = products[product].y + tiles.first_row(tile) * micro.out_stride + first_output;
+          const std::int64_t rows_here = tiles.rows_of(tile);
           run_tile(kernels.by_rows[rows_here - 1], micro, rows_here, weights, panel, 0, depth, false, true);
         }
       }

@@ -808,6 +808,10 @@ struct Avx512Int4DotKernel {
 inline MicroKernelSet linear_micro_kernels_avx512_int4_dot() {
   // Decode takes up to 8 rows in one tile (one pass over each panel from memory); prefill tiles of 6, whose sums
   // all stay in registers: cycles per row and four k, depth 384, panels in L2, 1.36 at 6 rows against 1.43 at 8.
+  // 9-12 decode rows stay 8 + the rest (MicroKernelSet::balanced_decode_tiles false). Two tiles of 5-6 rows, all
+  // sums in registers, were 1.06-1.14x faster on panels in cache, but streamed from memory 10 rows took 1.06x
+  // longer as 5 + 5 than as 8 + 2, and 12 rows the same as 6 + 6 (Zen 5; docs/kernels.md, session 24): the first
+  // tile's arithmetic overlaps the stream, the later tiles' does not, so the first tile should be the largest.
   return MicroKernelSet{
       KernelPath::Avx512, WeightPrecision::Int4, kAvx512Int4DotMaxRows,
       micro_kernel_table<Avx512Int4DotKernel>(std::make_integer_sequence<int, kAvx512Int4DotMaxRows>{}),

@@ -45,6 +45,7 @@
 // (prefetch_streamed_weights).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -197,6 +198,37 @@ struct MicroKernelSet {
   int packed_tile_rows = 0;
   std::int64_t rows_per_packed_tile(std::int64_t tile_rows) const {
     return packed_tile_rows > 0 ? packed_tile_rows : tile_rows;
+  }
+  // Decode with more rows than max_rows (linear_streamed_panels): false fills tiles of max_rows and leaves the rest
+  // to the last one (12 rows in tiles of 8: 8 + 4); true splits the rows into as many tiles, of sizes at most one
+  // apart (6 + 6). Which is faster depends on how a set's tiles scale with their rows, so each set says
+  // (docs/kernels.md, "Zen 5, 2026-12-05 (session 24)").
+  bool balanced_decode_tiles = false;
+};
+
+// The row tiles of a decode call (linear_streamed_panels): `count` tiles, tile t holding rows
+// [first_row(t), first_row(t) + rows_of(t)), none of more than `largest` rows.
+struct DecodeTiles {
+  std::int64_t count = 1, largest = 1;
+  std::int64_t base = 1, larger = 0;  // balanced: the first `larger` tiles hold base + 1 rows, the others base
+  bool balanced = false;
+  std::int64_t rows = 1;
+
+  DecodeTiles(const MicroKernelSet& kernels, std::int64_t row_count) : rows(row_count) {
+    largest = std::min<std::int64_t>(rows, kernels.max_rows);
+    count = (rows + largest - 1) / largest;
+    balanced = kernels.balanced_decode_tiles && count > 1;
+    if (balanced) {
+      base = rows / count;
+      larger = rows % count;
+      largest = base + (larger > 0 ? 1 : 0);
+    }
+  }
+  std::int64_t first_row(std::int64_t tile) const {
+    return balanced ? tile * base + std::min(tile, larger) : tile * largest;
+  }
+  std::int64_t rows_of(std::int64_t tile) const {
+    return balanced ? base + (tile < larger ? 1 : 0) : std::min(largest, rows - first_row(tile));
   }
 };
 
