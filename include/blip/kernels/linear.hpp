@@ -792,11 +792,11 @@ inline std::int64_t prefetch_to_l2_min_rows() {
 // Decode: few rows. No depth blocking: each weight panel is streamed from memory once, front to back, and
 // every row tile multiplies it in turn. AVX-512's tile holds all 12 rows; AVX2's holds 6 and the portable
 // kernel's 3, so there the second and later tiles read the panel again from L1/L2 (a panel is in × 32
-// weights: 320 KiB for 2560 f32 inputs), not from memory. How the rows are split into tiles is the kernel set's
-// choice (DecodeTiles: full tiles first, or balanced for the avx2 path's int4 tiles). (Given to the depth-blocked driver instead, 8 rows
-// on AVX2 ran at a quarter of the bandwidth.) Each (row, output) sum runs over the whole depth in one call,
-// as with one tile, so a row's results do not depend on how many rows come with it. The threads take
-// contiguous runs of panels (a few MB each).
+// weights: 320 KiB for 2560 f32 inputs), not from memory. (Given to the depth-blocked driver instead, 8 rows
+// on AVX2 ran at a quarter of the bandwidth.) How the rows are split into tiles is the kernel set's choice
+// (DecodeTiles: full tiles first, or balanced for the avx2 path's int4 tiles). Each (row, output) sum runs over
+// the whole depth in one call, as with one tile, so a row's results do not depend on how many rows come with it.
+// The threads take contiguous runs of panels (a few MB each).
 //
 // Several layers over the same input (`products`: attention's q, k and v projections) go through one call: the
 // rows are packed once, and their panels are one list that the threads share out, so the three short streams

@@ -200,9 +200,10 @@ struct MicroKernelSet {
     return packed_tile_rows > 0 ? packed_tile_rows : tile_rows;
   }
   // Decode with more rows than max_rows (linear_streamed_panels): false fills tiles of max_rows and leaves the rest
-  // to the last one (12 rows in tiles of 8: 8 + 4); true splits the rows into as many tiles, of sizes at most one
-  // apart (6 + 6). Which is faster depends on how a set's tiles scale with their rows, so each set says
-  // (docs/kernels.md, "Zen 5, 2026-12-05 (session 24)").
+  // to the last one (4 rows in tiles of 3: 3 + 1); true splits the rows into as many tiles, of sizes at most one
+  // apart (2 + 2). Which is faster depends on how a set's tiles scale with their rows, and streamed the first tile
+  // is the one whose arithmetic overlaps the memory reads, so each set says (docs/kernels.md, "Zen 5, 2026-12-05
+  // (session 24)").
   bool balanced_decode_tiles = false;
 };
 
