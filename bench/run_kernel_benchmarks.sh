@@ -17,7 +17,9 @@
 # Besides f32 against OpenBLAS and Eigen, it runs every narrow format (bf16, f16, int8, int4 weights; bf16 and
 # int8 activations; the amx path's tiles where the CPU has AMX) and, where Debian's python3-torch is installed,
 # bench/pytorch_linear_bench.py (F.linear in f32 and bf16: oneDNN) at the same shapes and threads, one after the
-# other, and prints their tables with the ratios the targets are stated in.
+# other, and prints their tables with the ratios the targets are stated in. The decode targets are read
+# best from the decode_against_read table: there each decode call is timed beside a streaming read of the same
+# bytes, in the same seconds, where the other decode tables divide by a bandwidth measured before them.
 #
 # Run it on a quiet machine: other processes on the same cores distort every figure
 # (and OpenMP barriers suffer most when a thread is descheduled).
