@@ -1282,4 +1282,16 @@ TEST_CASE("cpu_model decodes CPUID's vendor, family and model; decode prefetches
           l2_rows == kNeverPrefetchToL2 ? std::string("never") : "from " + std::to_string(l2_rows) + " rows");
 }
 
+TEST_CASE("l2_cache_bytes decodes CPUID leaf 0x80000006 (the prefill driver's rows-in-L2 rule)") {
+  // ECX as Zen 3 (512 KiB, 8-way), Zen 5 (1 MiB, 16-way) and Sapphire Rapids (2 MiB) report it: KiB in bits 31-16,
+  // associativity and line size below.
+  CHECK(blip::kernels::l2_cache_bytes_from_cpuid(0x02006140u, 1) == std::int64_t{512} << 10);
+  CHECK(blip::kernels::l2_cache_bytes_from_cpuid(0x04008140u, 1) == std::int64_t{1} << 20);
+  CHECK(blip::kernels::l2_cache_bytes_from_cpuid(0x08007040u, 1) == std::int64_t{2} << 20);
+  CHECK(blip::kernels::l2_cache_bytes_from_cpuid(0x00000000u, 12345) == 12345);  // not reported: the fallback
+  const std::int64_t here = blip::kernels::l2_cache_bytes();
+  CHECK(here >= std::int64_t{64} << 10);
+  MESSAGE("this CPU's L2 per core: ", here >> 10, " KiB");
+}
+
 }  // namespace kernels_linear_test

@@ -252,6 +252,30 @@ inline const CpuModel& cpu_model() {
   return cpu;
 }
 
+// L2 bytes per core from CPUID leaf 0x80000006's ECX (bits 31-16: KiB; AMD and Intel both report it there), or
+// `fallback` when it reports none.
+inline std::int64_t l2_cache_bytes_from_cpuid(unsigned ecx, std::int64_t fallback) {
+  const std::int64_t kibibytes = ecx >> 16;
+  return kibibytes > 0 ? kibibytes << 10 : fallback;
+}
+
+// This CPU's L2 per core, read once per process; 512 KiB (Zen 3's, the smallest of the CPUs measured here) where
+// CPUID does not say (other architectures, CPUs or hypervisors without the leaf). For blocking choices only.
+inline std::int64_t l2_cache_bytes() {
+  constexpr std::int64_t kFallback = std::int64_t{512} << 10;
+  static const std::int64_t bytes = [] {
+#if BLIP_X86_DISPATCH
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(0x80000000u, &eax, &ebx, &ecx, &edx) == 0 || eax < 0x80000006u) return kFallback;
+    if (__get_cpuid(0x80000006u, &eax, &ebx, &ecx, &edx) == 0) return kFallback;
+    return l2_cache_bytes_from_cpuid(ecx, kFallback);
+#else
+    return kFallback;
+#endif
+  }();
+  return bytes;
+}
+
 // True on the AVX-512 paths (avx512, avx512-bf16 and amx): kernels without a bf16-specific variant use their AVX-512
 // code.
 inline bool is_avx512_path(KernelPath path) {
