@@ -928,7 +928,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
   const IntegerRowLayout integer_rows = integer_row_layout(kernels.row_packing, depth, packed_stride);
   const std::int64_t buffer_size = tiles_per_block * packed_tile_size;
   // With few row tiles per panel the next panel is needed soon after the request, and the hardware prefetchers
-  // keep up as they do in decode: there the requests only cost (BERT's 40 rows x 768 -> 3,072: 0.93-0.96x with
+  // keep up as they do in decode: there the requests only cost (BERT's 40 rows x 768 -> 3,072: 0.93-0.97x with
   // them, every format).
   const bool prefetch_ahead = tiles_per_block >= kMinRowTilesToPrefetch;
   // A row block's packed rows that fill at most 3/4 of the L2 stay there from one of a thread's items to the next
@@ -982,6 +982,11 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
         micro.out_stride = y_stride;
         for (std::int64_t depth_begin = 0; depth_begin < depth; depth_begin += depth_block) {
           const std::int64_t depth_count = std::min(depth_block, depth - depth_begin);
+          // Where this depth block starts in each packed row tile, and its bytes there.
+          const std::int64_t rows_words_before = packed_words_before(kernels.row_packing, depth_begin, packed_stride);
+          const std::int64_t tile_block_bytes =
+              (packed_words_before(kernels.row_packing, depth_begin + depth_count, packed_stride) - rows_words_before) *
+              static_cast<std::int64_t>(sizeof(float));
           for (std::int64_t panel = first_panel; panel < last_panel; ++panel) {
             // The weights this item multiplies after this panel: the next panel's same depth block, or, after
             // the item's last panel, its first panel's next depth block (none after the last).
@@ -1000,7 +1005,7 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
             for (std::int64_t tile = 0; tile < block_tiles; ++tile) {
               const std::int64_t first_row = row_begin + tile * tile_rows;
               const float* packed_tile = packed + tile * packed_tile_size;
-              micro.rows = packed_tile + packed_words_before(kernels.row_packing, depth_begin, packed_stride);
+              micro.rows = packed_tile + rows_words_before;
               integer_rows.point(micro, packed_tile, depth_begin);
               micro.out = y + first_row * y_stride + first_output;
               const std::int64_t rows_here = std::min(tile_rows, rows - first_row);
@@ -1009,16 +1014,11 @@ inline void linear_many_rows(const MicroKernelSet& kernels, const float* x, std:
               // them near): a slice of the next panel's block per row tile, and, on the item's first panel of a
               // depth block, the next row tile's slice of it. A panel's block is 12-48 KiB, and without this
               // the first row tile after each change of panel waited for it: one 6-row AVX2 tile cycling over
-              // 96 panels of 768 inputs ran at 0.82x its speed over 12, the AVX-512 tile over 192 panels of
+              // 96 panels of 768 inputs ran at 0.82-0.85x its speed over 12, the AVX-512 tile over 192 panels of
               // 1408 at 0.81x. Measured in full GEMMs: docs/kernels.md, session 25.
               if (next_weights != nullptr) prefetch_part_to_l2(next_weights, next_weight_bytes, tile, block_tiles);
-              if (prefetch_rows && panel == first_panel && tile + 1 < block_tiles) {
-                const float* next_tile = packed + (tile + 1) * packed_tile_size;
-                const float* begin = next_tile + packed_words_before(kernels.row_packing, depth_begin, packed_stride);
-                const float* end =
-                    next_tile + packed_words_before(kernels.row_packing, depth_begin + depth_count, packed_stride);
-                prefetch_part_to_l2(begin, (end - begin) * static_cast<std::int64_t>(sizeof(float)), 0, 1);
-              }
+              if (prefetch_rows && panel == first_panel && tile + 1 < block_tiles)
+                prefetch_part_to_l2(packed_tile + packed_tile_size + rows_words_before, tile_block_bytes, 0, 1);
               run_tile(kernels.by_rows[rows_here - 1], micro, rows_here, weights, panel, depth_begin, depth_count,
                        depth_begin > 0, depth_begin + depth_count == depth);
             }
