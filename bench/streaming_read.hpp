@@ -99,6 +99,22 @@ inline float parallel_sum(const float* data, std::size_t count, int threads) {
   return total;
 }
 
+// Σ data[0, count) as `items` contiguous parts that `threads` threads take in turn (a dynamic schedule, as the
+// decode driver shares out its runs of panels: linear.hpp, kDecodeItemsPerThread), so that a read compared with a
+// decode step splits the bytes as the step does and a slower stretch of memory holds back neither more than the
+// other. count a multiple of 64 · items, data 64-byte aligned.
+inline float parallel_sum_in_items(const float* data, std::size_t count, int threads, std::size_t items) {
+  float total = 0;
+  const std::size_t item_floats = count / items / 64 * 64;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(+ : total)
+#else
+  (void)threads;
+#endif
+  for (std::size_t item = 0; item < items; ++item) total += sum(data + item * item_floats, item_floats);
+  return total;
+}
+
 // A zeroed buffer of whole huge pages, every page touched before any timing. With huge_pages it asks for
 // transparent huge pages (madvise), as LinearWeights does for its packed weights: the hardware prefetchers do not
 // cross 4 KiB page boundaries, so that is the fair ceiling for the kernels.
