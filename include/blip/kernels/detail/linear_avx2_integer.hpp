@@ -497,6 +497,7 @@ BLIP_TARGET_AVX_VNNI void linear_micro_kernel_avx2_int4_dot(const MicroTile& til
         int4_dot_quad_step_avx2<Rows, kVectors, Dot>(block_panel + quad * kQuadBytes, quads, pass, prefetch, sums);
         quads += row_stride;
       }
+      if (prefetch != WeightPrefetch::None) prefetch_streamed_block_scales(block_scales - first_column, prefetch);
       int4_dot_finish_block_avx2<Rows, kVectors, Dot>(sums, block_offsets, block_scales, f32_sums);
       block_panel += kQuadsPerBlock * kQuadBytes;
       block_offsets += row_stride;

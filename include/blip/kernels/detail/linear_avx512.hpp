@@ -254,6 +254,7 @@ BLIP_TARGET_AVX512 void linear_micro_kernel_avx512_int4(const MicroTile& tile) {
   const __m512i nibble = _mm512_set1_epi32(0x0f);
   const __m512 minus_offset = _mm512_set1_ps(-static_cast<float>(kInt4Offset));
   for (std::int64_t block_begin = 0; block_begin < tile.depth; block_begin += kInt4BlockSize) {
+    if (stream) prefetch_streamed_block_scales(block_scales, prefetch);
     const __m512 scale_low = _mm512_loadu_ps(block_scales), scale_high = _mm512_loadu_ps(block_scales + 16);
     const __m512 offset_low = _mm512_mul_ps(scale_low, minus_offset);
     const __m512 offset_high = _mm512_mul_ps(scale_high, minus_offset);
@@ -764,6 +765,7 @@ BLIP_TARGET_AVX512_VNNI void linear_micro_kernel_avx512_int4_dot(const MicroTile
       quads += row_stride;
     }
     panel += kQuadsPerBlock * kQuadBytes;
+    if (prefetch != WeightPrefetch::None) prefetch_streamed_block_scales(block_scales, prefetch);
     int4_dot_finish_block<Rows>(block_scales, sums_low, sums_high, low, high, f32_sums);
     block_scales += kPanelWidth;
   }
