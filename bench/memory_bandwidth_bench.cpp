@@ -9,8 +9,9 @@
 // with transparent huge pages requested (madvise), since the hardware
 // prefetchers do not cross 4 KiB page boundaries; LinearWeights requests huge
 // pages for its packed weights, so the "huge pages" figure is the fair ceiling.
-// Measured alone, minutes apart from the kernels: on a shared host, linear_bench's
-// decode_against_read/ (the same read interleaved with decode calls) is the figure to compare against.
+// Measured alone, minutes apart from the kernels, over one buffer: on a shared host, linear_bench's
+// decode_against_read/ (the same read loop over the weight copies themselves, interleaved with decode calls) is
+// the figure to compare against; on the Zen 5 VMs separate buffers read up to 1.4x apart (docs/kernels.md).
 //
 // Run: memory_bandwidth_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>

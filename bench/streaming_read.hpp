@@ -1,7 +1,8 @@
 // The streaming read the decode kernels are measured against: a sum over a buffer far larger than the last-level
 // cache, one contiguous part per thread, with the widest vector loads the CPU has (the loads the Linear kernels
-// use). memory_bandwidth_bench times it alone; linear_bench's decode_against_read/ interleaves it with decode
-// GEMVs of the same byte count, so both see the same memory at the same minute.
+// use). memory_bandwidth_bench times it alone; linear_bench's decode_against_read/ interleaves it, over other
+// copies of the same weights and over a separate buffer, with decode GEMVs of the same byte count, so both see
+// the same memory at the same minute.
 #pragma once
 
 #include <algorithm>
