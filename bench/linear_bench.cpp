@@ -326,7 +326,7 @@ void run_query_key_value(benchmark::State& state, std::int64_t rows, blip::Weigh
 // Why the weights' own memory: on the Zen 5 VMs, buffers of one process read at speeds that differ by up to 1.4x
 // and stay so (per 52 MB buffer, 40 rounds: 0.85-1.22 of the round's mean, quartiles within +-5%; slices of one
 // 512 MiB buffer alike), presumably as the host backs the guest's memory; so a separate buffer can sit on faster
-// or slower memory than the weights, which moved the share by up to +-20% between runs (docs/kernels.md, session
+// or slower memory than the weights, which moved the share by up to a quarter between runs (docs/kernels.md, session
 // 26). A bare read of the same copies is the ceiling for these weights; the separate buffer is kept beside it.
 // Counters: kernel_GBps, read_GBps (the copies) and buffer_read_GBps (bytes over the summed times);
 // share_of_read and share_of_buffer_read, the medians over iterations of read time / kernel time per byte.
