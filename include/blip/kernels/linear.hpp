@@ -380,8 +380,8 @@ class LinearWeights {
   }
 
   // `count` zero scales, kept by this object. Stored as the panels are (allocate_packed_weights: huge pages from 2
-  // MiB on), because an int4 layer's block scales are a stream of their own beside its nibbles, a quarter of its
-  // bytes (3.3 MB for OPT-2.7b's fc1), read once per decode step.
+  // MiB on), because an int4 layer's block scales are a stream of their own beside its nibbles, a fifth of its
+  // bytes (3.3 of 16.4 MB for OPT-2.7b's fc1), read once per decode step.
   float* allocate_scales(std::int64_t count) {
     std::shared_ptr<void> storage = detail::allocate_packed_weights(static_cast<std::size_t>(count) * sizeof(float));
     packed_scales_ = Tensor<float>::view(static_cast<float*>(storage.get()), Shape{count}, storage);

@@ -173,8 +173,7 @@ BLIP_TARGET_AVX2 BLIP_ALWAYS_INLINE void linear_pass_avx2(const MicroTile& tile,
     // Int4: the scales of this block's columns of the pass (int4 panels come with them; others: unused).
     const float* block_scales =
         kInt4 ? tile.block_scales + block_begin / kInt4BlockSize * kPanelWidth + first_column : nullptr;
-    if (kInt4 && stream && first_column == 0)
-      prefetch_streamed_block_scales(tile.block_scales + block_begin / kInt4BlockSize * kPanelWidth, prefetch);
+    if (kInt4 && stream && first_column == 0) prefetch_streamed_block_scales(block_scales, prefetch);
     const std::int64_t block_end = std::min(tile.depth, block_begin + block_size);
     std::int64_t k = block_begin;
     if constexpr (kUnrollTwo) {

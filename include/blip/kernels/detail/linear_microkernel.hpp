@@ -134,11 +134,12 @@ BLIP_ALWAYS_INLINE void prefetch_streamed_weights(const void* weights, WeightPre
 // once per block. Before, the hardware prefetchers alone fetched the scales, from 4 KiB pages; with this and the
 // scales on huge pages (LinearWeights::allocate_scales), int4 x int8 decode on Zen 5 ran 1.09x / 1.25x / 1.16x
 // faster at 1 / 8 / 12 rows (medians of 6 paired runs), the avx2 path's 1.11-1.20x (docs/kernels.md, session 26).
-inline constexpr std::int64_t kStreamPrefetchBlocks = kStreamPrefetchBytes / (kInt4BlockSize * kPanelWidth / 2);
+inline constexpr std::int64_t kInt4StreamPrefetchBlocks =
+    kStreamPrefetchBytes / (kInt4BlockSize * kPanelWidth / 2);
 
 BLIP_ALWAYS_INLINE void prefetch_streamed_block_scales(const float* block_scales, WeightPrefetch where) {
   static_assert(kPanelWidth * sizeof(float) == 128, "a block's scales are two 64-byte lines");
-  const float* ahead = block_scales + kStreamPrefetchBlocks * kPanelWidth;
+  const float* ahead = block_scales + kInt4StreamPrefetchBlocks * kPanelWidth;
   prefetch_line(ahead, where);
   prefetch_line(ahead + 16, where);
 }
