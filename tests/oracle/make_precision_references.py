@@ -13,7 +13,8 @@ replaced by what blipcpp packs for it (kernels/detail/weight_formats.hpp):
     int8  scale = amax(|w|, over in_features) / 127 (float32; a zero row gets scale 0),
           q = round-half-even(w / scale) clamped to [-127, 127], w = q * scale
     int4  the same per block of 32 consecutive in_features of each row (the last block may be shorter):
-          scale = amax(|w|, over the block) / 7, q clamped to [-7, 7]
+          llama.cpp's Q4_0: scale = m / -8 for the block's weight m of largest magnitude (the first of equal
+          magnitudes), q clamped to [-8, 7]
 A new Parameter is assigned, so a Linear tied to an embedding (BLIP's text decoder head, OPT's lm_head) is
 untied: the embedding lookup keeps the f32 table, as in blipcpp, where only LinearWeights change precision.
 Convolutions (the patch embedding), embeddings, norms and biases stay f32 on both sides. Then the oracle's own
@@ -65,10 +66,12 @@ def quantize_int4(weight):
     rows, columns = weight.shape
     padding = (-columns) % INT4_BLOCK
     blocks = torch.nn.functional.pad(weight, (0, padding)).reshape(rows, -1, INT4_BLOCK)
-    scale = blocks.abs().amax(dim=2) / 7.0
-    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    q = torch.round(blocks / safe[:, :, None]).clamp(-7, 7)
-    q = torch.where(scale[:, :, None] > 0, q, torch.zeros_like(q))
+    # argmax returns the first of equal maxima, as the C++ rule keeps the first
+    extreme = torch.gather(blocks, 2, blocks.abs().argmax(dim=2, keepdim=True))[:, :, 0]
+    scale = extreme / -8.0
+    safe = torch.where(scale != 0, scale, torch.ones_like(scale))
+    q = torch.round(blocks / safe[:, :, None]).clamp(-8, 7)
+    q = torch.where(scale[:, :, None] != 0, q, torch.zeros_like(q))
     return (q * scale[:, :, None]).reshape(rows, -1)[:, :columns].contiguous()
 
 

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 #include <limits>
+#include <vector>
 
 #include "blip/core/dtype.hpp"
 #include "blip/core/quantization.hpp"
@@ -142,28 +142,35 @@ TEST_CASE("int8 and int4 quantization of a row, worked by hand, and read back th
   CHECK(quantization::quantize_row_int8(zeros, 3, zero_q) == 0.0f);  // a zero row: scale 0, q 0
   CHECK(zero_q[1] == 0);
 
-  // int4 over 35 inputs: two blocks (32 + 3). Block 0: max 7 -> scale 1, q = round-half-even(w), clamped;
-  // block 1: max 1.4 -> scale 0.2. Bytes: input 2j in the low nibble, 2j + 1 in the high one, q + 8.
+  // int4 over 35 inputs: two blocks (32 + 3), llama.cpp's Q4_0 rule. Block 0: the first weight of largest magnitude
+  // is -7 (7 at input 31 ties it and comes later) -> scale -7 / -8 = 0.875; block 1: 1.4 -> scale -0.175.
+  // q = round-half-even(w / scale) in [-8, 7]. Bytes: input 2j in the low nibble, 2j + 1 in the high one, q + 8.
   std::vector<float> values(35, 0.0f);
-  values[0] = 2.5f;   // -> 2 (ties to even)
-  values[1] = -7.0f;  // -> -7
+  values[0] = 2.5f;   // 2.857 -> 3
+  values[1] = -7.0f;  // -> -8: the extreme itself, exactly
   values[2] = 3.5f;   // -> 4
-  values[31] = 7.0f;  // -> 7
-  values[32] = 1.4f;  // block 1 -> 7
-  values[33] = -0.3f; // -0.3 / 0.2 is near -1.5: the stored q is whatever int4_quantize gives
-  values[34] = 0.1f;
+  values[4] = 0.4375f;  // 0.5 -> 0 (ties to even)
+  values[6] = 1.3125f;  // 1.5 -> 2 (ties to even)
+  values[31] = 7.0f;  // 8 -> clamped to 7
+  values[32] = 1.4f;  // block 1 -> -8 (a positive extreme: negative scale)
+  values[33] = -0.3f; // 1.714 -> 2
+  values[34] = 0.1f;  // -0.571 -> -1
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(quantization::int4_row_bytes(35)));
   std::vector<float> scales(static_cast<std::size_t>(quantization::int4_blocks(35)));
   REQUIRE(bytes.size() == 18);
   REQUIRE(scales.size() == 2);
   quantization::quantize_row_int4(values.data(), 35, bytes.data(), scales.data());
-  CHECK(scales[0] == 1.0f);
-  CHECK(scales[1] == 1.4f / 7.0f);
-  CHECK(bytes[0] == ((-7 + 8) << 4 | (2 + 8)));
+  CHECK(scales[0] == 0.875f);
+  CHECK(scales[1] == 1.4f / -8.0f);
+  CHECK(bytes[0] == ((-8 + 8) << 4 | (3 + 8)));
   CHECK(bytes[1] == (8 << 4 | (4 + 8)));
+  CHECK(bytes[2] == (8 << 4 | (0 + 8)));
+  CHECK(bytes[3] == (8 << 4 | (2 + 8)));
   CHECK(bytes[15] == ((7 + 8) << 4 | 8));
-  CHECK((bytes[16] & 0x0f) == 7 + 8);
-  CHECK(quantization::int4_in_row(bytes.data(), 33) == quantization::int4_quantize(-0.3f, scales[1]));
+  CHECK(bytes[16] == ((2 + 8) << 4 | (-8 + 8)));
+  CHECK((bytes[17] & 0x0f) == -1 + 8);
+  CHECK(quantization::int4_in_row(bytes.data(), 1) * scales[0] == -7.0f);
+  CHECK(quantization::int4_in_row(bytes.data(), 32) * scales[1] == 1.4f);
   CHECK((bytes[17] >> 4) == 8);  // the padding nibble of an odd row: q = 0
 
   // StoredMatrix reads a quantized row back as q · scale.
@@ -177,10 +184,26 @@ TEST_CASE("int8 and int4 quantization of a row, worked by hand, and read back th
   CHECK(matrix.bytes() == 18);
   std::vector<float> read(35);
   matrix.read_row(0, read.data());
-  CHECK(read[0] == 2.0f);
+  CHECK(read[0] == 3.0f * 0.875f);
   CHECK(read[1] == -7.0f);
-  CHECK(read[32] == 7.0f * scales[1]);
+  CHECK(read[32] == 1.4f);
   CHECK(read[5] == 0.0f);
+
+  // NaN or ±inf: int8's row and int4's block get a NaN scale and q = 0 (outputs NaN, as in f32; never a NaN cast
+  // to an integer), the other int4 blocks are untouched.
+  const float not_finite[3] = {1.0f, std::numeric_limits<float>::infinity(), -2.0f};
+  std::int8_t not_finite_q[3] = {1, 1, 1};
+  CHECK(std::isnan(quantization::quantize_row_int8(not_finite, 3, not_finite_q)));
+  CHECK((not_finite_q[0] == 0 && not_finite_q[1] == 0 && not_finite_q[2] == 0));
+  std::vector<float> nan_block = values;
+  nan_block[33] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<std::uint8_t> nan_bytes(bytes.size());
+  std::vector<float> nan_scales(scales.size());
+  quantization::quantize_row_int4(nan_block.data(), 35, nan_bytes.data(), nan_scales.data());
+  CHECK(nan_scales[0] == scales[0]);
+  CHECK(std::isnan(nan_scales[1]));
+  CHECK(std::equal(nan_bytes.begin(), nan_bytes.begin() + 16, bytes.begin()));
+  CHECK((nan_bytes[16] == 0x88 && nan_bytes[17] == 0x88));
   StoredMatrix int8_matrix;
   int8_matrix.dtype = DType::I8;
   int8_matrix.data = q;

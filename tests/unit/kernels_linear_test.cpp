@@ -785,18 +785,21 @@ TEST_CASE("linear packing: int4 is within half a step of its block's scale, bloc
     const LinearWeights packed = LinearWeights::prepare(weight, {}, blip::WeightPrecision::Int4);
     for (std::int64_t o = 0; o < out; ++o) {
       for (std::int64_t block = 0; block * 32 < in; ++block) {
-        float largest = 0;
+        float extreme = 0;  // the block's weight of largest magnitude, sign kept (the first of equals)
         for (std::int64_t k = block * 32; k < std::min(in, block * 32 + 32); ++k)
-          largest = std::max(largest, std::abs(weight.data()[o * in + k]));
-        const float scale = largest / 7.0f;
+          if (std::abs(weight.data()[o * in + k]) > std::abs(extreme)) extreme = weight.data()[o * in + k];
+        const float scale = extreme / -8.0f;
         for (std::int64_t k = block * 32; k < std::min(in, block * 32 + 32); ++k) {
           const float value = weight.data()[o * in + k], stored = packed.weight_value(o, k);
           CAPTURE(o);
           CAPTURE(k);
-          CHECK(std::abs(stored - value) <= scale / 2 * (1 + 1e-6f));
-          // Exactly q · scale with q = round-half-even(w / scale) in [-7, 7].
-          const float q = scale > 0 ? std::nearbyint(value / scale) : 0.0f;
-          CHECK(stored == std::max(-7.0f, std::min(7.0f, q)) * scale);
+          // Within half a step; within one where the opposite sign of the extreme rounds past 7 (q = 8 clamped).
+          const bool clamped = scale != 0 && value / scale > 7.5f;
+          CHECK(std::abs(stored - value) <= std::abs(scale) * (clamped ? 1.0f : 0.5f) * (1 + 1e-6f));
+          // Exactly q · scale with q = round-half-even(w / scale) in [-8, 7]; the extreme itself is q = -8.
+          const float q = scale != 0 ? std::nearbyint(value / scale) : 0.0f;
+          CHECK(stored == std::max(-8.0f, std::min(7.0f, q)) * scale);
+          if (value == extreme && extreme != 0) CHECK(stored == value);
         }
       }
     }

@@ -190,9 +190,10 @@ inline Float16 f32_to_f16(float value) {
 //   F32 / BF16 / F16  converted at load, round to nearest even as torch's .to();
 //   Int8      symmetric, one f32 scale per output feature: scale = max|w| / 127,
 //             q = round-half-even(w / scale) in [-127, 127] (kernels/detail/weight_formats.hpp);
-//   Int4      symmetric, one f32 scale per block of 32 consecutive input features of an output
-//             feature: scale = max|w| / 7 over the block, q = round-half-even(w / scale) in [-7, 7],
-//             two weights per byte (5 bits per weight with the scales: a sixth of f32).
+//   Int4      one f32 scale per block of 32 consecutive input features of an output feature, as
+//             llama.cpp's Q4_0: scale = m / -8 for the block's weight m of largest magnitude,
+//             q = round-half-even(w / scale) in [-8, 7] (core/quantization.hpp), two weights per
+//             byte (5 bits per weight with the scales: a sixth of f32).
 enum class WeightPrecision : std::uint8_t { AsStored, F32, BF16, F16, Int8, Int4 };
 
 inline constexpr const char* weight_precision_name(WeightPrecision precision) {

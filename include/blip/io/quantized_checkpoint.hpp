@@ -64,8 +64,9 @@ inline WeightPrecision quantization_from_metadata(const std::map<std::string, st
 inline std::string quantization_method(WeightPrecision precision) {
   return precision == WeightPrecision::Int8
              ? "symmetric per output feature: scale = max|w| / 127, q = round-half-even(w / scale) in [-127, 127]"
-             : "symmetric per 32 inputs of an output feature: scale = max|w| / 7, q = round-half-even(w / scale) "
-               "in [-7, 7], stored as q + 8, two per byte (low nibble: the even input)";
+             : "per 32 inputs of an output feature (llama.cpp Q4_0): scale = m / -8 for the block's weight m of "
+               "largest magnitude, q = round-half-even(w / scale) in [-8, 7], stored as q + 8, two per byte (low "
+               "nibble: the even input)";
 }
 
 // The element type and shapes a Linear weight [rows, columns] has in a checkpoint quantized to `precision`.

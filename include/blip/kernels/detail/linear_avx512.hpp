@@ -642,7 +642,7 @@ inline MicroKernelSet linear_micro_kernels_avx512_int8_dot() {
 // ---- AVX512-VNNI: int4 weights times int8 activations (ActivationPrecision::Int8) ----
 //
 // The int4 panel layout as it is (weight_formats.hpp): per k, 16 bytes, byte j holding column j in its low nibble
-// and column j + 16 in its high one, stored as q + 8 (1 .. 15). Four k are one 64-byte load; one vpermb
+// and column j + 16 in its high one, stored as q + 8 (0 .. 15). Four k are one 64-byte load; one vpermb
 // (AVX512-VBMI) puts byte j of rows k .. k + 3 side by side in lane j, and a mask (low nibbles) or a shift and a
 // mask (high nibbles) leaves, per lane, the four weights of column j or j + 16 as unsigned bytes: vpdpbusd's
 // unsigned operand. The activations are the signed one (RowPacking::Int8SignedQuads: q itself, broadcast).

@@ -10,7 +10,7 @@
 // Int8 and int4 quantization (which scale, which q) is core/quantization.hpp's;
 // what this file adds is where the q and scales sit in a packed panel:
 //   Int8: q in the panel like any element, scales [panel_count · 32] per output feature.
-//   Int4: two weights per byte, as q + 8 (1 .. 15): in a panel's row of one k (16 bytes),
+//   Int4: two weights per byte, as q + 8 (0 .. 15): in a panel's row of one k (16 bytes),
 //         byte j holds column j in its low nibble and column j + 16 in its high one, so
 //         one 16-byte load widens to the panel's two halves with a mask and a shift.
 //         The scales are f32, [panel][block][32 columns]; a block past in_features is
