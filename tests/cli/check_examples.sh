@@ -104,6 +104,13 @@ PY
   run_case)
     "$bin/blip_run_case" "$fixtures/blip_caption" "$work/out.safetensors" 2>/dev/null || fail "blip_run_case failed"
     [ -s "$work/out.safetensors" ] || fail "no output file"
+    # --accuracy: one table row per setting; f32 is HF's own numbers (every position, every sequence).
+    "$bin/blip_run_case" --accuracy "$fixtures/blip_caption" "$fixtures/blip2_opt" --settings f32,int8:int8 \
+      > "$work/out" 2>/dev/null || fail "blip_run_case --accuracy failed"
+    [ "$(grep -c '^| ' "$work/out")" -eq 3 ] || fail "blip_run_case --accuracy: expected a header and 2 rows"
+    grep -q '^| f32 | [0-9.e+-]* | [0-9.e+-]* | 100.00% of [1-9][0-9]* | 0 | \([0-9]*\) of \1 |' "$work/out" \
+      || { cat "$work/out"; fail "blip_run_case --accuracy: f32 differs from HF"; }
+    grep -q '^| int8 x int8 activations | ' "$work/out" || fail "blip_run_case --accuracy: no int8 x int8 row"
     ;;
   preprocess)
     need "$fixtures/preprocess/test_image.png" "$fixtures/preprocess/pv224.safetensors"

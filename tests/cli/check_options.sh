@@ -121,6 +121,12 @@ case $check in
     has "option --size expects an integer in [1, 8192], got 'big'"
     expect 2 "$bin/blip_run_case" --preprocess=x --size
     has "option --size needs a value"
+    expect 2 "$bin/blip_run_case" --accuracy "$missing" --settings=f32:int8
+    has "option --settings: 'f32:int8' is not one of"
+    expect 2 "$bin/blip_run_case" --accuracy "$missing" --threads=0
+    has "option --threads expects an integer in [1, 1024], got '0'"
+    expect 2 "$bin/blip_run_case" --accuracy
+    has "usage: blip_run_case"
     expect 2 "$bin/blip_tokenize" one two
     # Wrong arguments (no option at fault): the usage text on stderr, status 2.
     for program in "${programs[@]}"; do
@@ -141,6 +147,8 @@ case $check in
     expect 1 "$bin/blip_eval" caption --annotations "$missing.json" --results "$missing.json"
     has "missing.json"
     expect 1 "$bin/blip_run_case" "$missing" "$work/out.safetensors"
+    has "$missing"
+    expect 1 "$bin/blip_run_case" --accuracy "$missing"
     has "$missing"
     if [ -n "$weights" ]; then
       expect 2 "$weights" list --bogus=1
