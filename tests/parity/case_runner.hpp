@@ -34,6 +34,11 @@ struct CaseOutputs {
 
 using ::blip::read_json_file;
 
+// An output's kind is in its name's ending ("_ids", "_scores", "logits").
+inline bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 inline Tensor<float> from_vector(const std::vector<float>& values) {
   Tensor<float> tensor(Shape{static_cast<std::int64_t>(values.size())});
   std::copy(values.begin(), values.end(), tensor.data());
@@ -102,9 +107,6 @@ class CaseRunner {
   // the matching *_ids entry.
   template <class Generate>
   bool handle_generation(const std::string& name, const std::string& call, CaseOutputs& outputs, Generate&& generate) {
-    auto ends_with = [](const std::string& text, const std::string& suffix) {
-      return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
     if (ends_with(name, "_ids")) {
       const PythonCall parsed = parse_python_call(call);
       generation::GenerationOutput result = generate(parsed, generation_options_from(parsed));

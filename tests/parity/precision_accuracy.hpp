@@ -126,10 +126,6 @@ inline void compare_ids(const Tensor<std::int64_t>& actual, const Tensor<std::in
                                                reference.data() + s * length);
 }
 
-inline bool name_ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Runs the case in `case_dir` with `setting` and adds its logits and ids, against outputs.safetensors, to
 // `accuracy`.
 inline void measure_case_accuracy(const std::string& case_dir, const PrecisionSetting& setting,
@@ -141,9 +137,9 @@ inline void measure_case_accuracy(const std::string& case_dir, const PrecisionSe
   const SafetensorsFile expected = SafetensorsFile::open(case_dir + "/outputs.safetensors");
   for (const std::string& name : outputs.names) {
     const CaseTensor& actual = outputs.tensors.at(name);
-    if (name_ends_with(name, "logits") && std::holds_alternative<Tensor<float>>(actual))
+    if (ends_with(name, "logits") && std::holds_alternative<Tensor<float>>(actual))
       compare_logits(name, std::get<Tensor<float>>(actual), expected.to_f32(name), accuracy);
-    else if (name_ends_with(name, "_ids") && std::holds_alternative<Tensor<std::int64_t>>(actual))
+    else if (ends_with(name, "_ids") && std::holds_alternative<Tensor<std::int64_t>>(actual))
       compare_ids(std::get<Tensor<std::int64_t>>(actual), expected.to_i64(name), accuracy);
   }
 }

@@ -18,8 +18,8 @@
 //   stored as the nibble q + 8 (0 .. 15)
 // so m itself is q = -8 exactly and all 16 levels are used. The symmetric rule scale = max|w| / 7, q in [-7, 7]
 // (this library's first, and torch's group-wise schemes) leaves the nibble 0 unused: its rounding error is 13%
-// larger in RMS on Gaussian blocks of 32 (0.097 against 0.086 of the weights' standard deviation; Q4_0's
-// own least-squares refinements gain nothing more there). Files quantized with either rule load alike.
+// larger in RMS on Gaussian blocks of 32 (0.097 against 0.086 of the weights' standard deviation, 20,000 blocks;
+// searching 61 scales around the extreme's, each refitted by least squares, gained under 0.2% more). Files quantized with either rule load alike.
 //
 // One output feature's row as a quantized checkpoint stores it (row-major, as
 // the HF weight [out_features, in_features] it replaces; docs/weights.md):
