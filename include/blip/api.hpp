@@ -154,6 +154,9 @@ class VisualQA {
   std::vector<std::vector<Answer>> answer_batch(const std::vector<std::string>& image_paths,
                                                 const std::vector<std::string>& questions,
                                                 const GenerationOptions& options) const;
+  std::vector<std::vector<Answer>> answer_batch(const std::vector<ImageView>& images,
+                                                const std::vector<std::string>& questions,
+                                                const GenerationOptions& options) const;
 
   bool is_blip2() const;
   const std::string& model_dir() const;

@@ -256,10 +256,7 @@ std::vector<Answer> VisualQA::answer(const std::string& image_path, const std::s
 std::vector<Answer> VisualQA::answer(const ImageView& image, const std::string& question,
                                      const GenerationOptions& options) const {
   return translating_errors([&] {
-    const ::blip::VisualQA& task = loaded(model_, "VisualQA").task;
-    return from_library(task.answer(std::vector<::blip::Image>{to_library(image, 0)}, std::vector<std::string>{question},
-                                    to_library(options, task.default_options())))
-        .front();
+    return answer_batch(std::vector<ImageView>{image}, std::vector<std::string>{question}, options).front();
   });
 }
 
@@ -275,6 +272,18 @@ std::vector<std::vector<Answer>> VisualQA::answer_batch(const std::vector<std::s
     images.reserve(image_paths.size());
     for (const std::string& path : image_paths) images.push_back(load_image(path));
     return from_library(task.answer(images, questions, to_library(options, task.default_options())));
+  });
+}
+
+std::vector<std::vector<Answer>> VisualQA::answer_batch(const std::vector<ImageView>& images,
+                                                        const std::vector<std::string>& questions,
+                                                        const GenerationOptions& options) const {
+  return translating_errors([&] {
+    const ::blip::VisualQA& task = loaded(model_, "VisualQA").task;
+    check(!images.empty(), "answer_batch: no images given");
+    check(images.size() == questions.size(), "answer_batch: ", images.size(), " images but ", questions.size(),
+          " questions");
+    return from_library(task.answer(to_library(images), questions, to_library(options, task.default_options())));
   });
 }
 

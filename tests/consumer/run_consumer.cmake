@@ -1,9 +1,10 @@
 # Builds and runs the consumer project against blip; see CMakeLists.txt here.
 # Inputs (-D): MODE (install | pkgconfig | subdirectory), BLIP_SOURCE_DIR, BLIP_BUILD_DIR,
 # BLIP_VERSION, PROGRAMS (comma-separated program targets the install must hold), PKG_CONFIG,
-# CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER, GENERATOR, FIXTURES_DIR, ASSETS_DIR.
-# Two consumer programs: blip_consumer (blip/blip.hpp, header-only) and facade_caption
-# (blip/api.hpp; its code from blip::compiled, or, with pkg-config, from a BLIP_IMPLEMENTATION file).
+# CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER, C_COMPILER, GENERATOR, FIXTURES_DIR, ASSETS_DIR.
+# Three consumer programs: blip_consumer (blip/blip.hpp, header-only), facade_caption
+# (blip/api.hpp; its code from blip::compiled, or, with pkg-config, from a BLIP_IMPLEMENTATION file)
+# and c_caption (C: blip/blip.h, linked with libblip.so; with pkg-config through blip-c.pc).
 # Ends with "SKIPPED: ..." (the test's SKIP_REGULAR_EXPRESSION) only after every step passed,
 # when the fixtures were absent so the consumer could not generate.
 cmake_minimum_required(VERSION 3.16)
@@ -24,8 +25,9 @@ set(consumer_build "${WORK_DIR}/build")
 # change, and the programs only run the tiny fixture model. At -O2/-O3 the three tests spent over 5 minutes of
 # CI's 2 cores compiling the library (blip/blip.hpp, the facade's implementation) three times; at -O0 about half.
 set(consumer_optimization -O0)
-set(configure_options -G "${GENERATOR}" -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_BUILD_TYPE=None
-                      -DCMAKE_CXX_FLAGS=${consumer_optimization})
+set(configure_options -G "${GENERATOR}" -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_C_COMPILER=${C_COMPILER}
+                      -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=${consumer_optimization}
+                      -DCMAKE_C_FLAGS=${consumer_optimization})
 set(prefix "${WORK_DIR}/prefix")
 
 if(MODE STREQUAL "install" OR MODE STREQUAL "pkgconfig")
@@ -37,9 +39,14 @@ if(MODE STREQUAL "install" OR MODE STREQUAL "pkgconfig")
       message(FATAL_ERROR "the install did not put ${installed} under ${prefix}")
     endif()
   endforeach()
-  file(GLOB_RECURSE compiled_library "${prefix}/lib*/libblip_compiled.a")
-  if(NOT compiled_library)
-    message(FATAL_ERROR "the install did not put blip::compiled (libblip_compiled.a) under ${prefix}/lib*")
+  foreach(installed IN ITEMS libblip_compiled.a libblip.so pkgconfig/blip-c.pc)
+    file(GLOB_RECURSE found "${prefix}/lib*/${installed}")
+    if(NOT found)
+      message(FATAL_ERROR "the install did not put ${installed} under ${prefix}/lib*")
+    endif()
+  endforeach()
+  if(NOT EXISTS "${prefix}/include/blip/blip.h")
+    message(FATAL_ERROR "the install did not put the C interface's header blip/blip.h under ${prefix}/include")
   endif()
 endif()
 
@@ -96,6 +103,19 @@ elseif(MODE STREQUAL "pkgconfig")
   run("compile the facade program and its implementation file with pkg-config's flags" "${CXX_COMPILER}"
       -std=c++17 ${consumer_optimization} "${CONSUMER_SOURCE_DIR}/facade_caption.cpp" "${CONSUMER_SOURCE_DIR}/facade_implementation.cpp"
       -o "${consumer_build}/facade_caption" ${flags})
+  # The C interface's own file, beside its library in lib*/pkgconfig; run from there through an rpath to libdir.
+  file(GLOB_RECURSE c_pc_file "${prefix}/lib*/pkgconfig/blip-c.pc")
+  get_filename_component(c_pc_dir "${c_pc_file}" DIRECTORY)
+  set(pkg_config_c "${CMAKE_COMMAND}" -E env "PKG_CONFIG_PATH=${c_pc_dir}" "${PKG_CONFIG}")
+  run("pkg-config --validate blip-c" ${pkg_config_c} --validate blip-c)
+  run("pkg-config --variable=libdir blip-c" ${pkg_config_c} --variable=libdir blip-c)
+  string(STRIP "${last_output}" c_lib_dir)
+  run("pkg-config --cflags --libs blip-c" ${pkg_config_c} --cflags --libs blip-c)
+  string(STRIP "${last_output}" c_flags)
+  message(STATUS "pkg-config --cflags --libs blip-c: ${c_flags}")
+  separate_arguments(c_flags UNIX_COMMAND "${c_flags}")
+  run("compile the C program with pkg-config's flags" "${C_COMPILER}" -std=c99 ${consumer_optimization}
+      "${CONSUMER_SOURCE_DIR}/c_caption.c" -o "${consumer_build}/c_caption" ${c_flags} "-Wl,-rpath,${c_lib_dir}")
 elseif(MODE STREQUAL "subdirectory")
   run("configure consumer (add_subdirectory)" "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${consumer_build}"
       ${configure_options} -DCONSUMER_USE_SUBDIRECTORY=ON "-DBLIP_SOURCE_DIR=${BLIP_SOURCE_DIR}")
@@ -115,8 +135,16 @@ if(EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors" AND EXISTS "${facade_
   run("run facade_caption" "${consumer_build}/facade_caption" "${FIXTURES_DIR}/blip_caption" "${facade_image}"
       "${facade_tokenizer}")
   message(STATUS "facade_caption: ${last_output}")
+  set(facade_line "${last_output}")
+  # The C program, the same options through blip/blip.h: the same line.
+  run("run c_caption" "${consumer_build}/c_caption" "${FIXTURES_DIR}/blip_caption" "${facade_image}"
+      "${facade_tokenizer}")
+  message(STATUS "c_caption: ${last_output}")
+  if(NOT last_output STREQUAL facade_line)
+    message(FATAL_ERROR "c_caption printed '${last_output}', facade_caption '${facade_line}'")
+  endif()
 elseif(EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors")
-  message(STATUS "SKIPPED: facade_caption could not run: no tokenizer at ${facade_tokenizer} or no photo at "
+  message(STATUS "SKIPPED: facade_caption and c_caption could not run: no tokenizer at ${facade_tokenizer} or no photo at "
                  "${facade_image} (set BLIP_ASSETS_DIR); every other step passed")
 endif()
 if(NOT EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors")

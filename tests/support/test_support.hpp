@@ -99,6 +99,22 @@ inline bool have_or_skip(const std::string& path, const char* what) {
   return false;
 }
 
+// The tokenizer folders of the assets that the fixture models (which have none of their own) load with.
+inline const std::string kBertTokenizer = "tokenizers/blip-image-captioning-base";
+inline const std::string kOptTokenizer = "tokenizers/blip2-opt-2.7b";
+
+// Two of the assets' photos (a PNG and a JPEG), for the task-level tests.
+inline std::vector<std::string> two_photo_paths() {
+  return {asset("images/skimage_coffee.png"), asset("images/skimage_rocket.jpg")};
+}
+
+// A fixture model, the assets' tokenizer folder it loads with, and the photos; or a skipped check saying which is
+// absent.
+inline bool have_task_inputs(const char* fixture_case, const std::string& tokenizer) {
+  return have_or_skip(fixture(fixture_case), fixture_case) && have_or_skip(asset(tokenizer), "tokenizer") &&
+         have_or_skip(asset("images"), "photos");
+}
+
 // max |a - b| / max(|b|), the relative error the fixtures are checked with.
 template <class A, class B>
 double max_relative_error(const A& actual, const B& expected) {

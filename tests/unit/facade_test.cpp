@@ -17,18 +17,9 @@ namespace facade_test {  // one namespace per file: see "Areas" in tests/CMakeLi
 
 namespace {
 
-const std::string kBertTokenizer = "tokenizers/blip-image-captioning-base";
-const std::string kOptTokenizer = "tokenizers/blip2-opt-2.7b";
-
-bool have_inputs(const char* fixture_case, const std::string& tokenizer) {
-  return blip::test::have_or_skip(blip::test::fixture(fixture_case), fixture_case) &&
-         blip::test::have_or_skip(blip::test::asset(tokenizer), "tokenizer") &&
-         blip::test::have_or_skip(blip::test::asset("images"), "photos");
-}
-
-std::vector<std::string> photo_paths() {
-  return {blip::test::asset("images/skimage_coffee.png"), blip::test::asset("images/skimage_rocket.jpg")};
-}
+using blip::test::kBertTokenizer;
+using blip::test::kOptTokenizer;
+using blip::test::have_task_inputs;
 
 blip::api::LoadOptions facade_load_options(const std::string& tokenizer) {
   blip::api::LoadOptions options;
@@ -100,7 +91,7 @@ TEST_CASE("facade Captioner (BLIP and BLIP-2): the task class's captions, ids an
   };
   for (const Case& test_case : {Case{"blip_caption", kBertTokenizer}, Case{"blip2_opt", kOptTokenizer}}) {
     CAPTURE(test_case.fixture);
-    if (!have_inputs(test_case.fixture, test_case.tokenizer)) return;
+    if (!have_task_inputs(test_case.fixture, test_case.tokenizer)) return;
     const std::string model_dir = blip::test::fixture(test_case.fixture);
     const blip::api::Captioner facade = blip::api::Captioner::load(model_dir, facade_load_options(test_case.tokenizer));
     const blip::Captioner library = blip::Captioner::load(model_dir, library_load_options(test_case.tokenizer));
@@ -111,7 +102,7 @@ TEST_CASE("facade Captioner (BLIP and BLIP-2): the task class's captions, ids an
     const blip::api::CaptionOptions facade_defaults = facade.default_options();
     const blip::CaptionOptions library_defaults = library.default_options();
     check_same_options(facade_defaults.generation, library_defaults.generation);
-    const std::vector<std::string> paths = photo_paths();
+    const std::vector<std::string> paths = blip::test::two_photo_paths();
     const std::vector<blip::Image> images = {blip::load_image(paths[0]), blip::load_image(paths[1])};
     check_same(facade.caption(paths[0], facade_defaults), library.caption(std::vector<blip::Image>{images[0]}, library_defaults).front());
 
@@ -154,11 +145,11 @@ TEST_CASE("facade Captioner (BLIP and BLIP-2): the task class's captions, ids an
 }
 
 TEST_CASE("facade Captioner: copies share the model and may caption from several threads") {
-  if (!have_inputs("blip_caption", kBertTokenizer)) return;
+  if (!have_task_inputs("blip_caption", kBertTokenizer)) return;
   const blip::api::Captioner original =
       blip::api::Captioner::load(blip::test::fixture("blip_caption"), facade_load_options(kBertTokenizer));
   const blip::api::Captioner copy = original;  // shares the weights
-  const std::string path = photo_paths()[0];
+  const std::string path = blip::test::two_photo_paths()[0];
   const blip::api::CaptionOptions options = original.default_options();
   const std::vector<blip::api::Caption> expected = original.caption(path, options);
   std::vector<blip::api::Caption> first, second;
@@ -173,13 +164,13 @@ TEST_CASE("facade Captioner: copies share the model and may caption from several
 }
 
 TEST_CASE("facade VisualQA (BLIP-2 OPT): the task class's answers") {
-  if (!have_inputs("blip2_opt", kOptTokenizer)) return;
+  if (!have_task_inputs("blip2_opt", kOptTokenizer)) return;
   const std::string model_dir = blip::test::fixture("blip2_opt");
   const blip::api::VisualQA facade = blip::api::VisualQA::load(model_dir, facade_load_options(kOptTokenizer));
   const blip::VisualQA library = blip::VisualQA::load(model_dir, library_load_options(kOptTokenizer));
   CHECK(facade.is_blip2());
   check_same_options(facade.default_options(), library.default_options());
-  const std::vector<std::string> paths = photo_paths();
+  const std::vector<std::string> paths = blip::test::two_photo_paths();
   const std::vector<blip::Image> images = {blip::load_image(paths[0]), blip::load_image(paths[1])};
   const std::vector<std::string> questions = {"what is in the cup?", "where is the rocket?"};
 
@@ -201,12 +192,12 @@ TEST_CASE("facade VisualQA (BLIP-2 OPT): the task class's answers") {
 }
 
 TEST_CASE("facade ImageTextMatcher (BLIP): the task class's ITM probabilities, ITC similarities and embeddings") {
-  if (!have_inputs("blip_itm", kBertTokenizer)) return;
+  if (!have_task_inputs("blip_itm", kBertTokenizer)) return;
   const std::string model_dir = blip::test::fixture("blip_itm");
   const blip::api::ImageTextMatcher facade =
       blip::api::ImageTextMatcher::load(model_dir, facade_load_options(kBertTokenizer));
   const blip::ImageTextMatcher library = blip::ImageTextMatcher::load(model_dir, library_load_options(kBertTokenizer));
-  const std::vector<std::string> paths = photo_paths();
+  const std::vector<std::string> paths = blip::test::two_photo_paths();
   const std::vector<blip::Image> images = {blip::load_image(paths[0]), blip::load_image(paths[1])};
   const std::vector<std::string> texts = {"a cup of coffee", "a rocket on its launch pad", "a dog"};
 
@@ -246,7 +237,7 @@ TEST_CASE("facade ImageTextMatcher (BLIP): the task class's ITM probabilities, I
 }
 
 TEST_CASE("facade errors are blip::api::Error with the library's message") {
-  if (!have_inputs("blip_caption", kBertTokenizer)) return;
+  if (!have_task_inputs("blip_caption", kBertTokenizer)) return;
   const std::string captioning_dir = blip::test::fixture("blip_caption");
   const std::string missing_dir = blip::test::fixture("no_such_model_folder");
   check_same_error([&] { blip::api::Captioner::load(missing_dir, facade_load_options(kBertTokenizer)); },
@@ -264,8 +255,8 @@ TEST_CASE("facade errors are blip::api::Error with the library's message") {
   too_many_returned.generation.num_return_sequences = 2;  // more than num_beams 1 (HF refuses it too)
   blip::CaptionOptions library_too_many = library.default_options();
   library_too_many.generation.num_return_sequences = 2;
-  check_same_error([&] { facade.caption(photo_paths()[0], too_many_returned); },
-                   [&] { library.caption(blip::load_image(photo_paths()[0]), library_too_many); });
+  check_same_error([&] { facade.caption(blip::test::two_photo_paths()[0], too_many_returned); },
+                   [&] { library.caption(blip::load_image(blip::test::two_photo_paths()[0]), library_too_many); });
 
   // The facade's own checks.
   blip::api::LoadOptions bad_precision = facade_load_options(kBertTokenizer);
