@@ -9,4 +9,5 @@ apt-get install -y --no-install-recommends \
   cmake make g++ pkg-config ca-certificates curl python3 \
   libeigen3-dev libstb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev \
   libopenblas-dev \
-  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev "$@"
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev \
+  pybind11-dev python3-dev python3-numpy python3-pil "$@"

@@ -108,6 +108,19 @@ struct ImageView {
   int height = 0;
 };
 
+// Images already preprocessed: pixel_values as Hugging Face's image processor returns them
+// (BlipProcessor(images, return_tensors="np")["pixel_values"]), float32 [batch, channels, height, width],
+// row-major, resized, rescaled and normalized as the model's preprocessor_config.json says; the model
+// checks the shape (3 channels, its image size). Read during the call only. For pipelines that
+// preprocess elsewhere, and for checking against Hugging Face on its own tensors.
+struct PixelValues {
+  const float* data = nullptr;
+  std::int64_t batch = 0;
+  std::int64_t channels = 0;
+  std::int64_t height = 0;
+  std::int64_t width = 0;
+};
+
 // Captioning: BLIP captioning models (Salesforce/blip-image-captioning-base) and BLIP-2
 // (Salesforce/blip2-opt-2.7b, -flan-t5-xl). blip::Captioner underneath.
 class Captioner {
@@ -127,6 +140,7 @@ class Captioner {
                                                   const CaptionOptions& options) const;
   std::vector<std::vector<Caption>> caption_batch(const std::vector<ImageView>& images,
                                                   const CaptionOptions& options) const;
+  std::vector<std::vector<Caption>> caption_batch(const PixelValues& pixels, const CaptionOptions& options) const;
 
   bool is_blip2() const;
   const std::string& model_dir() const;  // the folder the model was loaded from
@@ -156,6 +170,8 @@ class VisualQA {
                                                 const GenerationOptions& options) const;
   std::vector<std::vector<Answer>> answer_batch(const std::vector<ImageView>& images,
                                                 const std::vector<std::string>& questions,
+                                                const GenerationOptions& options) const;
+  std::vector<std::vector<Answer>> answer_batch(const PixelValues& pixels, const std::vector<std::string>& questions,
                                                 const GenerationOptions& options) const;
 
   bool is_blip2() const;
@@ -193,9 +209,11 @@ class ImageTextMatcher {
                                              const std::vector<std::string>& texts) const;
   std::vector<std::vector<MatchScore>> match(const std::vector<ImageView>& images,
                                              const std::vector<std::string>& texts) const;
+  std::vector<std::vector<MatchScore>> match(const PixelValues& pixels, const std::vector<std::string>& texts) const;
 
   std::vector<Embedding> image_embeddings(const std::vector<std::string>& image_paths) const;
   std::vector<Embedding> image_embeddings(const std::vector<ImageView>& images) const;
+  std::vector<Embedding> image_embeddings(const PixelValues& pixels) const;
   std::vector<Embedding> text_embeddings(const std::vector<std::string>& texts) const;
 
   bool is_blip2() const;

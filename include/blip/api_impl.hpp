@@ -4,6 +4,7 @@
 // (its functions are not inline: a second translation unit would define them again).
 #pragma once
 
+#include <algorithm>
 #include <exception>
 #include <limits>
 #include <new>
@@ -124,6 +125,20 @@ generation::GenerationOptions to_library(const GenerationOptions& options, gener
   return image;
 }
 
+::blip::Tensor<float> to_library(const PixelValues& pixels) {
+  check(pixels.data != nullptr, "pixel_values: PixelValues::data is null");
+  check(pixels.batch > 0 && pixels.channels > 0 && pixels.height > 0 && pixels.width > 0, "pixel_values: shape [",
+        pixels.batch, ", ", pixels.channels, ", ", pixels.height, ", ", pixels.width, "]; every size must be positive");
+  const std::int64_t limit = std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(sizeof(float));
+  check(pixels.channels <= limit / pixels.batch && pixels.height <= limit / (pixels.batch * pixels.channels) &&
+            pixels.width <= limit / (pixels.batch * pixels.channels * pixels.height),
+        "pixel_values: shape [", pixels.batch, ", ", pixels.channels, ", ", pixels.height, ", ", pixels.width,
+        "] holds more floats than memory can");
+  ::blip::Tensor<float> tensor(Shape{pixels.batch, pixels.channels, pixels.height, pixels.width});
+  std::copy(pixels.data, pixels.data + tensor.numel(), tensor.data());
+  return tensor;
+}
+
 std::vector<::blip::Image> to_library(const std::vector<ImageView>& views) {
   std::vector<::blip::Image> images;
   images.reserve(views.size());
@@ -192,6 +207,14 @@ CaptionOptions Captioner::default_options() const {
   return translating_errors([&] {
     const ::blip::CaptionOptions library = loaded(model_, "Captioner").task.default_options();
     return CaptionOptions{library.prompt, from_library(library.generation)};
+  });
+}
+
+std::vector<std::vector<Caption>> Captioner::caption_batch(const PixelValues& pixels,
+                                                          const CaptionOptions& options) const {
+  return translating_errors([&] {
+    const ::blip::Captioner& task = loaded(model_, "Captioner").task;
+    return from_library(task.caption(to_library(pixels), to_library(options, task)));
   });
 }
 
@@ -287,6 +310,15 @@ std::vector<std::vector<Answer>> VisualQA::answer_batch(const std::vector<ImageV
   });
 }
 
+std::vector<std::vector<Answer>> VisualQA::answer_batch(const PixelValues& pixels,
+                                                        const std::vector<std::string>& questions,
+                                                        const GenerationOptions& options) const {
+  return translating_errors([&] {
+    const ::blip::VisualQA& task = loaded(model_, "VisualQA").task;
+    return from_library(task.answer(to_library(pixels), questions, to_library(options, task.default_options())));
+  });
+}
+
 bool VisualQA::is_blip2() const {
   return translating_errors([&] { return loaded(model_, "VisualQA").task.is_blip2(); });
 }
@@ -324,6 +356,17 @@ std::vector<std::vector<MatchScore>> ImageTextMatcher::match(const std::vector<I
     check(!images.empty(), "match: no images given");
     return from_library(task.match(to_library(images), texts));
   });
+}
+
+std::vector<std::vector<MatchScore>> ImageTextMatcher::match(const PixelValues& pixels,
+                                                             const std::vector<std::string>& texts) const {
+  return translating_errors(
+      [&] { return from_library(loaded(model_, "ImageTextMatcher").task.match(to_library(pixels), texts)); });
+}
+
+std::vector<Embedding> ImageTextMatcher::image_embeddings(const PixelValues& pixels) const {
+  return translating_errors(
+      [&] { return from_library(loaded(model_, "ImageTextMatcher").task.image_embeddings(to_library(pixels))); });
 }
 
 std::vector<Embedding> ImageTextMatcher::image_embeddings(const std::vector<std::string>& image_paths) const {

@@ -1,7 +1,8 @@
 # Builds and runs the consumer project against blip; see CMakeLists.txt here.
 # Inputs (-D): MODE (install | pkgconfig | subdirectory), BLIP_SOURCE_DIR, BLIP_BUILD_DIR,
 # BLIP_VERSION, PROGRAMS (comma-separated program targets the install must hold), PKG_CONFIG,
-# CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER, C_COMPILER, GENERATOR, FIXTURES_DIR, ASSETS_DIR.
+# CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER, C_COMPILER, GENERATOR, FIXTURES_DIR, ASSETS_DIR, and PYTHON
+# (the interpreter the Python binding was built for; empty when it was not built).
 # Three consumer programs: blip_consumer (blip/blip.hpp, header-only), facade_caption
 # (blip/api.hpp; its code from blip::compiled, or, with pkg-config, from a BLIP_IMPLEMENTATION file)
 # and c_caption (C: blip/blip.h, linked with libblip.so; with pkg-config through blip-c.pc).
@@ -66,6 +67,16 @@ if(MODE STREQUAL "install")
   endforeach()
   list(LENGTH programs program_count)
   message(STATUS "${program_count} programs installed in ${prefix}/bin")
+  # The Python package, when this build made it: installed under the prefix and importable from there.
+  if(PYTHON AND EXISTS "${BLIP_BUILD_DIR}/python/blipcpp/__init__.py")
+    file(GLOB_RECURSE python_package "${prefix}/lib/python3/dist-packages/blipcpp/__init__.py")
+    if(NOT python_package)
+      message(FATAL_ERROR "the install did not put the Python package blipcpp under ${prefix}/lib/python3/dist-packages")
+    endif()
+    run("import blipcpp from the prefix" "${CMAKE_COMMAND}" -E env "PYTHONPATH=${prefix}/lib/python3/dist-packages"
+        "${PYTHON}" -c "import blipcpp")
+    set(installed_python_path "${prefix}/lib/python3/dist-packages")
+  endif()
   # Only the fresh prefix may satisfy find_package(blip).
   run("configure consumer (find_package)" "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${consumer_build}"
       ${configure_options} "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
@@ -142,6 +153,15 @@ if(EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors" AND EXISTS "${facade_
   message(STATUS "c_caption: ${last_output}")
   if(NOT last_output STREQUAL facade_line)
     message(FATAL_ERROR "c_caption printed '${last_output}', facade_caption '${facade_line}'")
+  endif()
+  if(installed_python_path)  # the installed Python package, the same options: the same line
+    run("caption with the installed Python package" "${CMAKE_COMMAND}" -E env "PYTHONPATH=${installed_python_path}"
+        "${PYTHON}" "${CONSUMER_SOURCE_DIR}/python_caption.py" "${BLIP_VERSION}" "${FIXTURES_DIR}/blip_caption"
+        "${facade_image}" "${facade_tokenizer}")
+    message(STATUS "Python: ${last_output}")
+    if(NOT last_output STREQUAL facade_line)
+      message(FATAL_ERROR "the installed Python package captioned '${last_output}', facade_caption '${facade_line}'")
+    endif()
   endif()
 elseif(EXISTS "${FIXTURES_DIR}/blip_caption/model.safetensors")
   message(STATUS "SKIPPED: facade_caption and c_caption could not run: no tokenizer at ${facade_tokenizer} or no photo at "

@@ -236,6 +236,84 @@ TEST_CASE("facade ImageTextMatcher (BLIP): the task class's ITM probabilities, I
   }
 }
 
+TEST_CASE("facade PixelValues (preprocessed elsewhere): the task classes' results from the same pixel values") {
+  if (!have_task_inputs("blip2_opt", kOptTokenizer) || !have_task_inputs("blip_itm", kBertTokenizer)) return;
+  const std::vector<std::string> paths = blip::test::two_photo_paths();
+  const std::vector<blip::Image> images = {blip::load_image(paths[0]), blip::load_image(paths[1])};
+  const auto view_of = [](const blip::Tensor<float>& pixels) {
+    return blip::api::PixelValues{pixels.data(), pixels.dim(0), pixels.dim(1), pixels.dim(2), pixels.dim(3)};
+  };
+
+  // BLIP-2 OPT captions and answers, from the pixel values its own processor makes.
+  const std::string opt_dir = blip::test::fixture("blip2_opt");
+  const blip::api::Captioner captioner = blip::api::Captioner::load(opt_dir, facade_load_options(kOptTokenizer));
+  const blip::Captioner library_captioner = blip::Captioner::load(opt_dir, library_load_options(kOptTokenizer));
+  const blip::Tensor<float> opt_pixels =
+      blip::make_pixel_values(images, library_captioner.folder().image_processor);
+  blip::api::CaptionOptions options = captioner.default_options();
+  options.generation.num_beams = 2;
+  blip::CaptionOptions library_options = library_captioner.default_options();
+  library_options.generation.num_beams = 2;
+  const auto captions = captioner.caption_batch(view_of(opt_pixels), options);
+  const auto library_captions = library_captioner.caption(images, library_options);
+  REQUIRE(captions.size() == 2);
+  for (std::size_t index = 0; index < 2; ++index) check_same(captions[index], library_captions[index]);
+  const blip::api::VisualQA visual_qa = blip::api::VisualQA::load(opt_dir, facade_load_options(kOptTokenizer));
+  const blip::VisualQA library_qa = blip::VisualQA::load(opt_dir, library_load_options(kOptTokenizer));
+  const std::vector<std::string> questions = {"what is it?", "where is it?"};
+  const auto answers = visual_qa.answer_batch(view_of(opt_pixels), questions, visual_qa.default_options());
+  const auto library_answers = library_qa.answer(images, questions, library_qa.default_options());
+  REQUIRE(answers.size() == 2);
+  for (std::size_t index = 0; index < 2; ++index) check_same(answers[index], library_answers[index]);
+
+  // BLIP ITM scores and image embeddings.
+  const std::string itm_dir = blip::test::fixture("blip_itm");
+  const blip::api::ImageTextMatcher matcher =
+      blip::api::ImageTextMatcher::load(itm_dir, facade_load_options(kBertTokenizer));
+  const blip::ImageTextMatcher library_matcher =
+      blip::ImageTextMatcher::load(itm_dir, library_load_options(kBertTokenizer));
+  const blip::Tensor<float> itm_pixels = blip::make_pixel_values(images, library_matcher.folder().image_processor);
+  const std::vector<std::string> texts = {"a cup of coffee", "a dog"};
+  const blip::MatchTable table = library_matcher.match(itm_pixels, texts);
+  const auto scores = matcher.match(view_of(itm_pixels), texts);
+  for (std::int64_t image = 0; image < 2; ++image)
+    for (std::int64_t text = 0; text < 2; ++text) {
+      CHECK(scores[image][text].match_probability == table.match_probability.at(image, text));
+      CHECK(scores[image][text].similarity == table.similarity.at(image, text));
+    }
+  const blip::Tensor<float> embeddings = library_matcher.image_embeddings(itm_pixels);
+  const auto facade_embeddings = matcher.image_embeddings(view_of(itm_pixels));
+  REQUIRE(facade_embeddings.size() == 2);
+  CHECK(std::equal(facade_embeddings[1].values.begin(), facade_embeddings[1].values.end(),
+                   embeddings.data() + embeddings.dim(1)));
+
+  // What the facade checks itself, then the model's own check of the shape.
+  const float value = 0.0f;
+  CHECK_THROWS_WITH_AS(captioner.caption_batch(blip::api::PixelValues{}, options),
+                       "pixel_values: PixelValues::data is null", blip::api::Error);
+  CHECK_THROWS_WITH_AS(captioner.caption_batch(blip::api::PixelValues{&value, 1, 3, 0, 32}, options),
+                       "pixel_values: shape [1, 3, 0, 32]; every size must be positive", blip::api::Error);
+  const std::int64_t huge = std::int64_t{1} << 31;
+  CHECK_THROWS_WITH_AS(captioner.caption_batch(blip::api::PixelValues{&value, huge, 3, huge, huge}, options),
+                       "pixel_values: shape [2147483648, 3, 2147483648, 2147483648] holds more floats than memory can",
+                       blip::api::Error);
+  const std::int64_t twice = 2 * opt_pixels.dim(2);  // not the model's image size, whatever that is
+  const std::vector<float> wrong_size(static_cast<std::size_t>(3 * twice * twice), 0.0f);
+  const std::string shape_message = [&] {
+    try {
+      captioner.caption_batch(blip::api::PixelValues{wrong_size.data(), 1, 3, twice, twice}, options);
+    } catch (const blip::api::Error& error) {
+      return std::string(error.what());
+    }
+    return std::string();
+  }();
+  CHECK(shape_message.find("vision model: pixel_values has shape") != std::string::npos);
+  const std::string count_message = "visual QA: 1 questions for pixel_values of shape [2, 3, " +
+                                    std::to_string(opt_pixels.dim(2)) + ", " + std::to_string(opt_pixels.dim(3)) + "]";
+  CHECK_THROWS_WITH_AS(visual_qa.answer_batch(view_of(opt_pixels), {"one question"}, visual_qa.default_options()),
+                       count_message.c_str(), blip::api::Error);
+}
+
 TEST_CASE("facade errors are blip::api::Error with the library's message") {
   if (!have_task_inputs("blip_caption", kBertTokenizer)) return;
   const std::string captioning_dir = blip::test::fixture("blip_caption");

@@ -82,10 +82,17 @@ class VisualQA {
                                            const generation::GenerationOptions& options) const {
     check(images.size() == questions.size(), "visual QA: ", images.size(), " images but ", questions.size(),
           " questions");
+    return answer(make_pixel_values(images, folder_.image_processor), questions, options);
+  }
+
+  // The same from pixel_values [B, 3, H, W] made with folder().image_processor (or HF's own processor).
+  std::vector<std::vector<Caption>> answer(const Tensor<float>& pixels, const std::vector<std::string>& questions,
+                                           const generation::GenerationOptions& options) const {
+    check(pixels.rank() == 4 && pixels.dim(0) == static_cast<std::int64_t>(questions.size()), "visual QA: ",
+          questions.size(), " questions for pixel_values of shape ", pixels.shape());
     for (std::size_t index = 0; index < questions.size(); ++index) {
       check(!questions[index].empty(), "visual QA: question ", index, " is empty");
     }
-    const Tensor<float> pixels = make_pixel_values(images, folder_.image_processor);
     if (blip2_model_) {
       const Blip2ImageQueries queries = blip2_model_->image_queries(blip2_model_->vision_model.forward(pixels));
       std::vector<std::string> prompts;
@@ -96,7 +103,7 @@ class VisualQA {
     const BatchEncoding batch = encode_batch(*folder_.tokenizer, questions, true);
     BlipDecoderSession session = model_->answer_session(embeddings, batch.input_ids, batch.attention_mask);
     const generation::GenerationOutput output = generation::generate_session(session, options);
-    return Captioner::group_by_image(output, images.size(), *folder_.tokenizer);
+    return Captioner::group_by_image(output, questions.size(), *folder_.tokenizer);
   }
 
   std::string answer(const Image& image, const std::string& question,
