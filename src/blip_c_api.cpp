@@ -177,6 +177,11 @@ ImageBatch image_batch(const blip_image* images, std::size_t count) {
   return batch;
 }
 
+blip::api::PixelValues pixel_values(const blip_pixel_values* pixels) {
+  if (pixels == nullptr) throw InvalidArgument{"pixels is NULL"};
+  return {pixels->data, pixels->batch, pixels->channels, pixels->height, pixels->width};  // the facade checks them
+}
+
 blip_texts* make_texts(std::vector<std::vector<blip::api::Caption>> groups) {
   blip_texts* texts = new blip_texts{std::move(groups), {}};
   try {
@@ -191,6 +196,14 @@ blip_texts* make_texts(std::vector<std::vector<blip::api::Caption>> groups) {
     throw;
   }
   return texts;
+}
+
+// A match table into the caller's scores[image * texts + text]: written only once every score is known, so a
+// failed call leaves `scores` as it was.
+void write_scores(const std::vector<std::vector<blip::api::MatchScore>>& table, blip_match_score* scores) {
+  std::size_t next = 0;
+  for (const std::vector<blip::api::MatchScore>& row : table)
+    for (const blip::api::MatchScore& score : row) scores[next++] = {score.match_probability, score.similarity};
 }
 
 template <class Handle>
@@ -290,6 +303,20 @@ blip_status blip_caption(const blip_captioner* captioner, const blip_image* imag
   });
 }
 
+blip_status blip_caption_pixel_values(const blip_captioner* captioner, const blip_pixel_values* pixels,
+                                      const char* prompt, const blip_generation_options* options,
+                                      blip_texts** captions) {
+  return guarded("blip_caption_pixel_values", [&] {
+    clear_output(captions, "captions");
+    require_handle(captioner, "captioner");
+    const blip::api::PixelValues values = pixel_values(pixels);
+    blip::api::CaptionOptions facade_options = captioner->task.default_options();
+    if (prompt != nullptr) facade_options.prompt = prompt;
+    if (options != nullptr) facade_options.generation = to_facade(*options);
+    *captions = make_texts(captioner->task.caption_batch(values, facade_options));
+  });
+}
+
 // ---- visual question answering ----
 
 blip_status blip_visual_qa_load(const char* model_dir, const blip_load_options* options, blip_visual_qa** visual_qa) {
@@ -323,6 +350,21 @@ blip_status blip_answer(const blip_visual_qa* visual_qa, const blip_image* image
   });
 }
 
+blip_status blip_answer_pixel_values(const blip_visual_qa* visual_qa, const blip_pixel_values* pixels,
+                                     const char* const* questions, size_t count,
+                                     const blip_generation_options* options, blip_texts** answers) {
+  return guarded("blip_answer_pixel_values", [&] {
+    clear_output(answers, "answers");
+    require_handle(visual_qa, "visual_qa");
+    require(count > 0, "count is 0; give at least one question");
+    const blip::api::PixelValues values = pixel_values(pixels);
+    const std::vector<std::string> question_texts = text_arguments(questions, count, "questions");
+    const blip::api::GenerationOptions facade_options =
+        options != nullptr ? to_facade(*options) : visual_qa->task.default_options();
+    *answers = make_texts(visual_qa->task.answer_batch(values, question_texts, facade_options));
+  });
+}
+
 // ---- image-text matching ----
 
 blip_status blip_matcher_load(const char* model_dir, const blip_load_options* options, blip_matcher** matcher) {
@@ -344,15 +386,20 @@ blip_status blip_match(const blip_matcher* matcher, const blip_image* images, si
             "image_count * text_count scores do not fit in memory");
     const ImageBatch batch = image_batch(images, image_count);
     const std::vector<std::string> text_list = text_arguments(texts, text_count, "texts");
-    const std::vector<std::vector<blip::api::MatchScore>> table =
-        batch.files() ? matcher->task.match(batch.paths, text_list) : matcher->task.match(batch.views, text_list);
-    // Written only once every score is known, so a failed call leaves `scores` as it was.
-    for (std::size_t image = 0; image < image_count; ++image) {
-      for (std::size_t text = 0; text < text_count; ++text) {
-        const blip::api::MatchScore& score = table.at(image).at(text);
-        scores[image * text_count + text] = {score.match_probability, score.similarity};
-      }
-    }
+    write_scores(batch.files() ? matcher->task.match(batch.paths, text_list) : matcher->task.match(batch.views, text_list),
+                 scores);
+  });
+}
+
+blip_status blip_match_pixel_values(const blip_matcher* matcher, const blip_pixel_values* pixels,
+                                    const char* const* texts, size_t text_count, blip_match_score* scores) {
+  return guarded("blip_match_pixel_values", [&] {
+    require_handle(matcher, "matcher");
+    require(scores != nullptr, "scores is NULL");
+    require(text_count > 0, "text_count is 0; give at least one text");
+    const blip::api::PixelValues values = pixel_values(pixels);
+    const std::vector<std::string> text_list = text_arguments(texts, text_count, "texts");
+    write_scores(matcher->task.match(values, text_list), scores);  // the facade checked the batch size
   });
 }
 
@@ -365,6 +412,16 @@ blip_status blip_image_embeddings(const blip_matcher* matcher, const blip_image*
     const ImageBatch batch = image_batch(images, count);
     *embeddings = new blip_embeddings{batch.files() ? matcher->task.image_embeddings(batch.paths)
                                                     : matcher->task.image_embeddings(batch.views)};
+  });
+}
+
+blip_status blip_image_embeddings_pixel_values(const blip_matcher* matcher, const blip_pixel_values* pixels,
+                                               blip_embeddings** embeddings) {
+  return guarded("blip_image_embeddings_pixel_values", [&] {
+    clear_output(embeddings, "embeddings");
+    require_handle(matcher, "matcher");
+    const blip::api::PixelValues values = pixel_values(pixels);
+    *embeddings = new blip_embeddings{matcher->task.image_embeddings(values)};
   });
 }
 

@@ -104,6 +104,19 @@ typedef struct blip_image {
   int height;
 } blip_image;
 
+/* Images already preprocessed, as Hugging Face's image processors return pixel_values (BlipProcessor(...,
+   return_tensors="np")["pixel_values"]): float32 [batch, channels, height, width], row-major, resized,
+   rescaled and normalized as the model's preprocessor_config.json says; the model checks the shape (3
+   channels, its image size). For pipelines that preprocess elsewhere, and for checking against Hugging
+   Face on its own tensors. */
+typedef struct blip_pixel_values {
+  const float* data;
+  int64_t batch;
+  int64_t channels;
+  int64_t height;
+  int64_t width;
+} blip_pixel_values;
+
 /* How to generate: Hugging Face's GenerationConfig names and meanings (blip::api::GenerationOptions).
    Start from a model's defaults (blip_captioner_default_options, blip_visual_qa_default_options: its
    config.json, as HF's generate()), then change fields; a NULL options pointer means those defaults. */
@@ -159,6 +172,11 @@ BLIP_C_EXPORT blip_status blip_caption(const blip_captioner* captioner, const bl
                                        const char* prompt, const blip_generation_options* options,
                                        blip_texts** captions);
 
+/* The same for pixel values preprocessed elsewhere: one group of captions per batch row. */
+BLIP_C_EXPORT blip_status blip_caption_pixel_values(const blip_captioner* captioner, const blip_pixel_values* pixels,
+                                                    const char* prompt, const blip_generation_options* options,
+                                                    blip_texts** captions);
+
 /* ---- Visual question answering: BLIP VQA models and BLIP-2 ("Question: {q} Answer:") ------------ */
 
 typedef struct blip_visual_qa blip_visual_qa;
@@ -173,6 +191,11 @@ BLIP_C_EXPORT int blip_visual_qa_is_blip2(const blip_visual_qa* visual_qa);
 BLIP_C_EXPORT blip_status blip_answer(const blip_visual_qa* visual_qa, const blip_image* images,
                                       const char* const* questions, size_t count,
                                       const blip_generation_options* options, blip_texts** answers);
+
+/* questions[i] about batch row i of `pixels` (count rows). */
+BLIP_C_EXPORT blip_status blip_answer_pixel_values(const blip_visual_qa* visual_qa, const blip_pixel_values* pixels,
+                                                   const char* const* questions, size_t count,
+                                                   const blip_generation_options* options, blip_texts** answers);
 
 /* ---- Image-text matching and retrieval embeddings: BLIP ITM models, BLIP-2's Q-Former ------------ */
 
@@ -192,6 +215,11 @@ BLIP_C_EXPORT int blip_matcher_is_blip2(const blip_matcher* matcher);
 BLIP_C_EXPORT blip_status blip_match(const blip_matcher* matcher, const blip_image* images, size_t image_count,
                                      const char* const* texts, size_t text_count, blip_match_score* scores);
 
+/* The same for the batch rows of `pixels` (scores: pixels->batch * text_count entries). */
+BLIP_C_EXPORT blip_status blip_match_pixel_values(const blip_matcher* matcher, const blip_pixel_values* pixels,
+                                                  const char* const* texts, size_t text_count,
+                                                  blip_match_score* scores);
+
 /* Unit vectors that ITC compares: a text's or a BLIP image's is one vector, a BLIP-2 image's one per
    query token. blip_match's similarity is the dot product of an image's and a text's (BLIP-2: the
    largest over the image's vectors). */
@@ -199,6 +227,9 @@ typedef struct blip_embeddings blip_embeddings;
 
 BLIP_C_EXPORT blip_status blip_image_embeddings(const blip_matcher* matcher, const blip_image* images, size_t count,
                                                 blip_embeddings** embeddings);
+BLIP_C_EXPORT blip_status blip_image_embeddings_pixel_values(const blip_matcher* matcher,
+                                                             const blip_pixel_values* pixels,
+                                                             blip_embeddings** embeddings);
 BLIP_C_EXPORT blip_status blip_text_embeddings(const blip_matcher* matcher, const char* const* texts, size_t count,
                                                blip_embeddings** embeddings);
 BLIP_C_EXPORT size_t blip_embeddings_count(const blip_embeddings* embeddings);

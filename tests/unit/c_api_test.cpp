@@ -1,11 +1,13 @@
-// The C interface (blip/blip.h, libblip.so) against the C++ facade it wraps (blip/api.hpp, which
-// facade_test holds to the task classes, and they to Hugging Face): on the tiny fixture models with
-// the real tokenizers, the same captions, answers, scores and embeddings bit for bit, from files and
-// from pixels; then every status: what a wrong call gets (BLIP_ERROR_INVALID_ARGUMENT, naming the
+// The C interface (blip/blip.h, libblip.so) against Hugging Face and against the C++ facade it wraps
+// (blip/api.hpp, which facade_test holds to the task classes): from the fixtures' own pixel_values, HF's
+// generated ids (BLIP, BLIP-2 OPT and Flan-T5) and BLIP-2 image embeddings; on the tiny fixture models
+// with the real tokenizers, the facade's captions, answers, scores and embeddings bit for bit, from
+// files, pixels and pixel values; then every status: what a wrong call gets (BLIP_ERROR_INVALID_ARGUMENT, naming the
 // argument), what refused input gets (BLIP_ERROR_FAILED with the facade's own message), outputs left
 // NULL or untouched, messages per thread.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +18,7 @@
 
 #include "blip/api.hpp"
 #include "blip/blip.h"
+#include "blip/io/safetensors.hpp"
 #include "test_support.hpp"
 
 namespace c_api_test {
@@ -187,6 +190,145 @@ TEST_CASE("C interface captioning (BLIP and BLIP-2): the facade's captions, ids 
     blip_texts_free(captions);
     blip_captioner_free(captioner);
   }
+}
+
+TEST_CASE("C interface from the fixtures' own pixel_values: Hugging Face's generated ids and image embeddings") {
+  // The oracle's generate() calls without a prompt that have blip_generation_options counterparts.
+  struct Call {
+    const char* output;
+    std::int64_t num_beams, max_new_tokens, min_new_tokens, num_return_sequences;
+    double repetition_penalty, length_penalty;
+  };
+  const Call calls[] = {{"greedy_ids", 1, 12, 0, 1, 1.0, 1.0},     {"beam_ids", 3, 12, 0, 1, 1.0, 1.0},
+                        {"greedy_rep_ids", 1, 12, 4, 1, 1.5, 1.0}, {"beam_lp_ids", 3, 12, 0, 1, 1.2, 0.6},
+                        {"beam_nrs_ids", 4, 10, 0, 2, 1.0, 1.0}};
+  struct Case {
+    const char* fixture;
+    std::string tokenizer;
+  };
+  for (const Case& test_case : {Case{"blip_caption", kBertTokenizer}, Case{"blip2_opt", kOptTokenizer},
+                                Case{"blip2_t5", "tokenizers/blip2-flan-t5-xl"}}) {
+    CAPTURE(test_case.fixture);
+    if (!have_task_inputs(test_case.fixture, test_case.tokenizer)) return;
+    const std::string model_dir = blip::test::fixture(test_case.fixture);
+    const blip::SafetensorsFile inputs = blip::SafetensorsFile::open(model_dir + "/inputs.safetensors");
+    const blip::SafetensorsFile outputs = blip::SafetensorsFile::open(model_dir + "/outputs.safetensors");
+    const blip::Tensor<const float> pixels = inputs.to_f32("pixel_values");
+    const blip_pixel_values values{pixels.data(), pixels.dim(0), pixels.dim(1), pixels.dim(2), pixels.dim(3)};
+    // HF pads a batch's shorter sequences with pad_token_id after their end.
+    const std::int64_t pad =
+        blip::test::load_json(model_dir + "/generation_config.json").value("pad_token_id", std::int64_t{0});
+    const LoadOptionsPair load(test_case.tokenizer);
+    blip_captioner* captioner = nullptr;
+    REQUIRE_MESSAGE(blip_captioner_load(model_dir.c_str(), &load.c, &captioner) == BLIP_OK, blip_last_error());
+    for (const Call& call : calls) {
+      CAPTURE(call.output);
+      blip_generation_options options;
+      REQUIRE(blip_captioner_default_options(captioner, &options) == BLIP_OK);
+      options.num_beams = call.num_beams;
+      options.max_new_tokens = call.max_new_tokens;
+      options.min_new_tokens = call.min_new_tokens;
+      options.num_return_sequences = call.num_return_sequences;
+      options.repetition_penalty = call.repetition_penalty;
+      options.length_penalty = call.length_penalty;
+      blip_texts* captions = nullptr;
+      REQUIRE_MESSAGE(blip_caption_pixel_values(captioner, &values, nullptr, &options, &captions) == BLIP_OK,
+                      blip_last_error());
+      const blip::Tensor<std::int64_t> expected = outputs.to_i64(call.output);
+      REQUIRE(blip_texts_groups(captions) == static_cast<std::size_t>(pixels.dim(0)));
+      for (std::int64_t image = 0; image < pixels.dim(0); ++image) {
+        REQUIRE(blip_texts_count(captions, image) == static_cast<std::size_t>(call.num_return_sequences));
+        for (std::int64_t rank = 0; rank < call.num_return_sequences; ++rank) {
+          CAPTURE(image);
+          CAPTURE(rank);
+          const blip_text* text = blip_texts_get(captions, image, rank);
+          const std::int64_t row = image * call.num_return_sequences + rank;
+          REQUIRE(static_cast<std::int64_t>(text->token_count) <= expected.dim(1));
+          for (std::int64_t position = 0; position < expected.dim(1); ++position) {
+            CAPTURE(position);
+            const bool generated = position < static_cast<std::int64_t>(text->token_count);
+            CHECK((generated ? text->token_ids[position] : pad) == expected.at(row, position));
+          }
+        }
+      }
+      blip_texts_free(captions);
+    }
+    blip_captioner_free(captioner);
+  }
+
+  // BLIP-2's ITC image embeddings: HF's to 1e-4 of their largest.
+  if (!have_task_inputs("blip2_itm", kBertTokenizer)) return;
+  const std::string itm_dir = blip::test::fixture("blip2_itm");
+  const blip::Tensor<const float> pixels =
+      blip::SafetensorsFile::open(itm_dir + "/inputs.safetensors").to_f32("pixel_values");
+  const blip::Tensor<const float> expected =
+      blip::SafetensorsFile::open(itm_dir + "/outputs.safetensors").to_f32("itc_image_embeds");
+  const LoadOptionsPair load(kBertTokenizer);
+  blip_matcher* matcher = nullptr;
+  REQUIRE(blip_matcher_load(itm_dir.c_str(), &load.c, &matcher) == BLIP_OK);
+  const blip_pixel_values values{pixels.data(), pixels.dim(0), pixels.dim(1), pixels.dim(2), pixels.dim(3)};
+  blip_embeddings* embeddings = nullptr;
+  REQUIRE_MESSAGE(blip_image_embeddings_pixel_values(matcher, &values, &embeddings) == BLIP_OK, blip_last_error());
+  REQUIRE(blip_embeddings_count(embeddings) == static_cast<std::size_t>(expected.dim(0)));
+  double largest_difference = 0, largest = 0;
+  for (std::int64_t image = 0; image < expected.dim(0); ++image) {
+    std::size_t vectors = 0, dimension = 0;
+    const float* actual = blip_embeddings_get(embeddings, image, &vectors, &dimension);
+    REQUIRE(static_cast<std::int64_t>(vectors) == expected.dim(1));
+    REQUIRE(static_cast<std::int64_t>(dimension) == expected.dim(2));
+    const float* reference = expected.data() + image * expected.dim(1) * expected.dim(2);
+    for (std::size_t i = 0; i < vectors * dimension; ++i) {
+      largest_difference = std::max(largest_difference, std::abs(static_cast<double>(actual[i]) - reference[i]));
+      largest = std::max(largest, std::abs(static_cast<double>(reference[i])));
+    }
+  }
+  CHECK(largest_difference <= 1e-4 * largest);
+  blip_embeddings_free(embeddings);
+
+  // Match scores and answers from pixel values: the facade's, bit for bit; a NULL pixels pointer is named.
+  const blip::api::ImageTextMatcher facade = blip::api::ImageTextMatcher::load(itm_dir, load.facade);
+  const char* const texts[] = {"a cup of coffee", "a dog"};
+  std::vector<blip_match_score> scores(static_cast<std::size_t>(2 * pixels.dim(0)));
+  REQUIRE(blip_match_pixel_values(matcher, &values, texts, 2, scores.data()) == BLIP_OK);
+  const auto table = facade.match(
+      blip::api::PixelValues{pixels.data(), pixels.dim(0), pixels.dim(1), pixels.dim(2), pixels.dim(3)},
+      {texts[0], texts[1]});
+  for (std::size_t image = 0; image < table.size(); ++image)
+    for (std::size_t text = 0; text < 2; ++text) {
+      CHECK(scores[image * 2 + text].match_probability == table[image][text].match_probability);
+      CHECK(scores[image * 2 + text].similarity == table[image][text].similarity);
+    }
+  CHECK(blip_match_pixel_values(matcher, nullptr, texts, 2, scores.data()) == BLIP_ERROR_INVALID_ARGUMENT);
+  CHECK(std::string(blip_last_error()) == "blip_match_pixel_values: pixels is NULL");
+  const blip_pixel_values empty{pixels.data(), 0, 3, pixels.dim(2), pixels.dim(3)};
+  CHECK(blip_image_embeddings_pixel_values(matcher, &empty, &embeddings) == BLIP_ERROR_FAILED);
+  CHECK(std::string(blip_last_error()).find("every size must be positive") != std::string::npos);
+  blip_matcher_free(matcher);
+
+  if (!have_task_inputs("blip2_opt", kOptTokenizer)) return;
+  const std::string opt_dir = blip::test::fixture("blip2_opt");
+  const blip::Tensor<const float> opt_pixels =
+      blip::SafetensorsFile::open(opt_dir + "/inputs.safetensors").to_f32("pixel_values");
+  const blip_pixel_values opt_values{opt_pixels.data(), opt_pixels.dim(0), opt_pixels.dim(1), opt_pixels.dim(2),
+                                     opt_pixels.dim(3)};
+  const LoadOptionsPair opt_load(kOptTokenizer);
+  blip_visual_qa* visual_qa = nullptr;
+  REQUIRE(blip_visual_qa_load(opt_dir.c_str(), &opt_load.c, &visual_qa) == BLIP_OK);
+  std::vector<std::string> questions;
+  std::vector<const char*> question_texts;
+  for (std::int64_t image = 0; image < opt_pixels.dim(0); ++image)
+    questions.push_back("what is in picture " + std::to_string(image) + "?");
+  for (const std::string& question : questions) question_texts.push_back(question.c_str());
+  blip_texts* answers = nullptr;
+  REQUIRE(blip_answer_pixel_values(visual_qa, &opt_values, question_texts.data(), question_texts.size(), nullptr,
+                                   &answers) == BLIP_OK);
+  const blip::api::VisualQA facade_qa = blip::api::VisualQA::load(opt_dir, opt_load.facade);
+  check_same(answers, facade_qa.answer_batch(blip::api::PixelValues{opt_pixels.data(), opt_pixels.dim(0),
+                                                                     opt_pixels.dim(1), opt_pixels.dim(2),
+                                                                     opt_pixels.dim(3)},
+                                             questions, facade_qa.default_options()));
+  blip_texts_free(answers);
+  blip_visual_qa_free(visual_qa);
 }
 
 TEST_CASE("C interface: one handle captions from several threads at once") {
