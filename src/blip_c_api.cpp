@@ -223,6 +223,19 @@ blip_status load_handle(const char* function, const char* handle_name, const cha
   });
 }
 
+// A call's options: the model's defaults where the caller gave NULL (no prompt, no generation options).
+blip::api::CaptionOptions caption_options(const blip_captioner& captioner, const char* prompt,
+                                          const blip_generation_options* options) {
+  blip::api::CaptionOptions facade_options = captioner.task.default_options();
+  if (prompt != nullptr) facade_options.prompt = prompt;
+  if (options != nullptr) facade_options.generation = to_facade(*options);
+  return facade_options;
+}
+
+blip::api::GenerationOptions answer_options(const blip_visual_qa& visual_qa, const blip_generation_options* options) {
+  return options != nullptr ? to_facade(*options) : visual_qa.task.default_options();
+}
+
 // 1 for a BLIP-2 model; 0 for BLIP or NULL. (A loaded handle's facade does not throw here; should it
 // ever, the answer is 0 rather than an exception in C.)
 template <class Handle>
@@ -295,9 +308,7 @@ blip_status blip_caption(const blip_captioner* captioner, const blip_image* imag
     require_handle(captioner, "captioner");
     require(image_count > 0, "image_count is 0; give at least one image");
     const ImageBatch batch = image_batch(images, image_count);
-    blip::api::CaptionOptions facade_options = captioner->task.default_options();
-    if (prompt != nullptr) facade_options.prompt = prompt;
-    if (options != nullptr) facade_options.generation = to_facade(*options);
+    const blip::api::CaptionOptions facade_options = caption_options(*captioner, prompt, options);
     *captions = make_texts(batch.files() ? captioner->task.caption_batch(batch.paths, facade_options)
                                          : captioner->task.caption_batch(batch.views, facade_options));
   });
@@ -310,9 +321,7 @@ blip_status blip_caption_pixel_values(const blip_captioner* captioner, const bli
     clear_output(captions, "captions");
     require_handle(captioner, "captioner");
     const blip::api::PixelValues values = pixel_values(pixels);
-    blip::api::CaptionOptions facade_options = captioner->task.default_options();
-    if (prompt != nullptr) facade_options.prompt = prompt;
-    if (options != nullptr) facade_options.generation = to_facade(*options);
+    const blip::api::CaptionOptions facade_options = caption_options(*captioner, prompt, options);
     *captions = make_texts(captioner->task.caption_batch(values, facade_options));
   });
 }
@@ -343,8 +352,7 @@ blip_status blip_answer(const blip_visual_qa* visual_qa, const blip_image* image
     require(count > 0, "count is 0; give at least one image and question");
     const ImageBatch batch = image_batch(images, count);
     const std::vector<std::string> question_texts = text_arguments(questions, count, "questions");
-    const blip::api::GenerationOptions facade_options =
-        options != nullptr ? to_facade(*options) : visual_qa->task.default_options();
+    const blip::api::GenerationOptions facade_options = answer_options(*visual_qa, options);
     *answers = make_texts(batch.files() ? visual_qa->task.answer_batch(batch.paths, question_texts, facade_options)
                                         : visual_qa->task.answer_batch(batch.views, question_texts, facade_options));
   });
@@ -359,8 +367,7 @@ blip_status blip_answer_pixel_values(const blip_visual_qa* visual_qa, const blip
     require(count > 0, "count is 0; give at least one question");
     const blip::api::PixelValues values = pixel_values(pixels);
     const std::vector<std::string> question_texts = text_arguments(questions, count, "questions");
-    const blip::api::GenerationOptions facade_options =
-        options != nullptr ? to_facade(*options) : visual_qa->task.default_options();
+    const blip::api::GenerationOptions facade_options = answer_options(*visual_qa, options);
     *answers = make_texts(visual_qa->task.answer_batch(values, question_texts, facade_options));
   });
 }
